@@ -1,0 +1,275 @@
+"""Record types of every file that crosses a stage boundary.
+
+Each record is one JSON line carrying ``schema_version``. Records are
+validated when written and when read; a bad line raises :class:`RecordError`
+naming the file, the line number and the field. This module depends on
+nothing else in the package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "DIMENSIONS",
+    "SCHEMA_VERSION",
+    "TASK_TYPES",
+    "BlueprintEntry",
+    "Case",
+    "DatasetProperties",
+    "Execution",
+    "Judgment",
+    "Label",
+    "Notebook",
+    "Record",
+    "RecordError",
+    "Score",
+    "normalize_score",
+    "iter_records",
+    "read_records",
+    "write_records",
+]
+
+SCHEMA_VERSION = 1
+
+DIMENSIONS: tuple[str, ...] = (
+    "library_installation",
+    "data_exploration",
+    "data_imputation",
+    "feature_engineering",
+    "model_training",
+    "model_use",
+    "metrics_evaluation",
+    "mlflow_logging",
+    "cell_organization",
+)
+
+TASK_TYPES: tuple[str, ...] = (
+    "binary",
+    "binary_imbalanced",
+    "multiclass",
+    "regression",
+    "forecasting",
+)
+
+_NA_SPELLINGS = {"n/a", "na", "not applicable"}
+
+
+def normalize_score(value: Any) -> Any:
+    """Map the spellings found in label files onto ``1 | 2 | 3 | "N/A"``.
+
+    ``"2"``, ``2.0`` and ``2`` become ``2``; ``"n/a"``/``"NA"`` become ``"N/A"``.
+    Anything else is returned unchanged so that validation rejects it with
+    the offending value in the message.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _NA_SPELLINGS:
+            return "N/A"
+        if text.isdigit():
+            return int(text)
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() else text
+    return value
+
+
+Score = Annotated[Literal[1, 2, 3, "N/A"], BeforeValidator(normalize_score)]
+Dimension = Literal[
+    "library_installation",
+    "data_exploration",
+    "data_imputation",
+    "feature_engineering",
+    "model_training",
+    "model_use",
+    "metrics_evaluation",
+    "mlflow_logging",
+    "cell_organization",
+]
+TaskType = Literal["binary", "binary_imbalanced", "multiclass", "regression", "forecasting"]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Record(BaseModel):
+    """Base of every stage-boundary record: strict fields, a schema version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class DatasetProperties(BaseModel):
+    """What a grader needs to know about a dataset to judge a notebook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rows: int = Field(gt=0)
+    columns: list[str]
+    missing_columns: list[str]
+    missing_rate: float = Field(ge=0.0, le=1.0)
+    missing_mechanism: Literal["none", "MCAR", "MAR"]
+    categorical_columns: list[str]
+    class_balance: dict[str, float] | None = None
+    time_index: str | None = None
+    frequency: str | None = None
+
+
+class Case(Record):
+    """One test case: a task as a user would type it, and its dataset."""
+
+    case_id: NonEmpty
+    suite: NonEmpty
+    prompt: NonEmpty
+    task_type: TaskType
+    dataset: NonEmpty
+    tables: dict[str, NonEmpty]  # role -> table name: "train", "test" (or "future")
+    target: NonEmpty
+    id_column: str | None = None
+    horizon: int | None = None
+    notebooks: int = Field(ge=1)
+    properties: DatasetProperties
+
+
+class Execution(BaseModel):
+    """How one notebook ran in its sandboxed kernel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    status: Literal["ok", "error", "timeout"]
+    seconds: float = Field(ge=0.0)
+    error: str | None = None
+    path: NonEmpty  # the executed notebook, relative to the repository root
+
+
+class Notebook(Record):
+    """An entry of the notebook index."""
+
+    notebook_id: NonEmpty
+    case_id: NonEmpty
+    path: NonEmpty  # the notebook as written, relative to the repository root
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    origin: Literal["procedural", "llm", "import"]
+    execution: Execution | None = None
+
+
+class BlueprintEntry(Record):
+    """The true quality of one notebook on one dimension. Judges never see it."""
+
+    notebook_id: NonEmpty
+    case_id: NonEmpty
+    dimension: Dimension
+    level: Score
+    variant: NonEmpty
+    defects: list[NonEmpty]
+    crash: bool = False
+
+
+class Label(Record):
+    """One rater's grade of one notebook on one dimension."""
+
+    notebook_id: NonEmpty
+    dimension: Dimension
+    score: Score
+    rationale: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    rater_id: NonEmpty
+    source: Literal["human", "simulated"]
+
+
+class Judgment(Record):
+    """One judge's grade of one notebook on one dimension, or its failure."""
+
+    notebook_id: NonEmpty
+    dimension: Dimension
+    variant: NonEmpty  # baseline, full, semantic_only, ...
+    fold: int | None = None
+    repeat: int = 0
+    status: Literal["ok", "failed"]
+    score: Score | None = None
+    rationale: str | None = None
+    error: str | None = None
+    model: NonEmpty
+    prompt_sha256: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None
+    retrieved_ids: list[str] = Field(default_factory=list)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.status == "ok" and self.score is None:
+            raise ValueError("a judgment with status ok needs a score")
+        if self.status == "failed" and self.score is not None:
+            raise ValueError("a failed judgment carries no score")
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class RecordError(ValueError):
+    """A record file is malformed; the message names file, line and field."""
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(record)"
+        parts.append(f"field '{field}': {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(parts)
+
+
+def read_records(path: str | os.PathLike[str], model: type[R]) -> list[R]:
+    """Read and validate a JSONL file of ``model`` records."""
+    return list(iter_records(path, model))
+
+
+def iter_records(path: str | os.PathLike[str], model: type[R]) -> Iterator[R]:
+    path = Path(path)
+    if not path.exists():
+        raise RecordError(f"{path}: file not found (run the stage that writes it first)")
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RecordError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+            try:
+                yield model.model_validate(data)
+            except ValidationError as exc:
+                raise RecordError(
+                    f"{path}:{lineno}: invalid {model.__name__}: {_describe(exc)}"
+                ) from None
+
+
+def write_records(path: str | os.PathLike[str], records: Iterable[BaseModel]) -> int:
+    """Validate and write records as JSONL, atomically. Returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index, record in enumerate(records, start=1):
+        try:
+            type(record).model_validate(record.model_dump())
+        except ValidationError as exc:
+            raise RecordError(
+                f"{path}: record {index}: invalid {type(record).__name__}: {_describe(exc)}"
+            ) from None
+        lines.append(record.model_dump_json())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(lines)
