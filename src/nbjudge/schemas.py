@@ -31,8 +31,8 @@ __all__ = [
     "Record",
     "RecordError",
     "Score",
-    "normalize_score",
     "iter_records",
+    "normalize_score",
     "read_records",
     "write_records",
 ]
@@ -171,6 +171,7 @@ class BlueprintEntry(Record):
     level: Score
     variant: NonEmpty
     defects: list[NonEmpty]
+    description: NonEmpty  # one sentence: what the code for this dimension does
     crash: bool = False
 
 

@@ -1,0 +1,38 @@
+# nbjudge: `make repro` runs the experiment offline on the defaults, `make test` checks it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_MODEL_CATALOG_URI :=
+
+.PHONY: setup params repro test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh
+	@bash scripts/bootstrap-system.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+params: setup
+	$(BIN)/python -m nbjudge.config
+
+repro: params
+	$(BIN)/dvc repro
+	@$(BIN)/python -m nbjudge.outputs
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
+
+bench: setup
+	$(BIN)/python bench/bench_bootstrap.py
+
+clean:
+	rm -rf $(VENV) .nbjudge-cache

@@ -1,0 +1,149 @@
+"""Paired sign-flip permutation tests and multiple-testing corrections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from statsmodels.stats.multitest import multipletests
+
+from ._checks import UNITS_PER_POINT, check_choice, check_count, check_rng, to_units
+
+__all__ = ["CORRECTIONS", "SignFlipResult", "adjust_pvalues", "sign_flip_test"]
+
+ALTERNATIVES = ("two-sided", "greater", "less")
+CORRECTIONS = ("holm", "fdr_bh")
+
+
+@dataclass(frozen=True)
+class SignFlipResult:
+    """Result of :func:`sign_flip_test`; arrays have the trailing shape of the input.
+
+    Attributes
+    ----------
+    statistic : ndarray
+        Mean paired difference over the usable notebooks.
+    pvalue : ndarray
+    exact : ndarray of bool
+        The null distribution was enumerated rather than sampled.
+    n_notebooks : ndarray of int
+        Notebooks with a usable difference.
+    """
+
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    exact: np.ndarray
+    n_notebooks: np.ndarray
+
+
+def _sign_flip_iv(differences, n_resamples, alternative, rng):
+    differences = np.asarray(differences, dtype=float)
+    if differences.ndim == 0 or differences.shape[0] == 0:
+        raise ValueError(f"differences is empty (shape {differences.shape}): no notebooks")
+    if np.any(np.isinf(differences)):
+        raise ValueError("differences must be finite or NaN (NaN marks an unusable notebook)")
+    n_resamples = check_count(n_resamples, "n_resamples")
+    check_choice(alternative, "alternative", ALTERNATIVES)
+    return differences, n_resamples, alternative, check_rng(rng)
+
+
+def _count_extreme(null: np.ndarray, observed: float, alternative: str) -> int:
+    # Sums are exact integers, so ties count as extreme without a tolerance.
+    if alternative == "greater":
+        return int(np.count_nonzero(null >= observed))
+    if alternative == "less":
+        return int(np.count_nonzero(null <= observed))
+    return int(np.count_nonzero(np.abs(null) >= abs(observed)))
+
+
+def _all_sign_patterns(k: int) -> np.ndarray:
+    """Every vector of k signs, shape (2**k, k)."""
+    bits = (np.arange(2**k)[:, np.newaxis] >> np.arange(k)) & 1
+    return 1.0 - 2.0 * bits
+
+
+def sign_flip_test(
+    differences: np.ndarray,
+    *,
+    n_resamples: int = 9999,
+    alternative: str = "two-sided",
+    rng: np.random.Generator | None = None,
+) -> SignFlipResult:
+    """Paired sign-flip permutation test of a zero mean difference, per column.
+
+    Under the null hypothesis that the two variants are exchangeable within
+    a notebook, each notebook's difference is as likely to be negated.
+
+    Parameters
+    ----------
+    differences : array_like, shape (notebook, ...)
+        Paired differences (e.g. reference error minus candidate error); NaN
+        where a notebook is not usable for that column.
+    n_resamples : int
+        The null distribution is enumerated exactly when a column has at
+        most this many distinct sign patterns (2**k for k nonzero
+        differences); otherwise this many random patterns are drawn, shared
+        by every column, and p = (1 + extreme) / (1 + n_resamples).
+    alternative : {"two-sided", "greater", "less"}
+        ``"greater"``: the mean difference is positive (candidate better).
+    rng : numpy.random.Generator, optional
+
+    Returns
+    -------
+    SignFlipResult
+    """
+    differences, n_resamples, alternative, rng = _sign_flip_iv(
+        differences, n_resamples, alternative, rng)
+    trailing = differences.shape[1:]
+    columns = differences.reshape(differences.shape[0], -1)
+    usable = ~np.isnan(columns)
+    units = to_units(columns)
+    observed = units.sum(axis=0)
+    n_used = usable.sum(axis=0)
+    nonzero = (units != 0).sum(axis=0)
+
+    pvalue = np.full(columns.shape[1], np.nan)
+    exact = nonzero <= np.log2(n_resamples)
+    random_signs = None
+    for j in range(columns.shape[1]):
+        if n_used[j] == 0:
+            continue
+        if exact[j]:
+            values = units[units[:, j] != 0, j]
+            null = _all_sign_patterns(values.size) @ values
+            pvalue[j] = _count_extreme(null, observed[j], alternative) / null.size
+        else:
+            if random_signs is None:
+                random_signs = rng.choice([-1.0, 1.0], size=(n_resamples, columns.shape[0]))
+            null = random_signs @ units[:, j]
+            pvalue[j] = (1 + _count_extreme(null, observed[j], alternative)) / (1 + n_resamples)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        statistic = np.where(n_used > 0, observed / UNITS_PER_POINT / n_used, np.nan)
+    return SignFlipResult(
+        statistic=statistic.reshape(trailing),
+        pvalue=np.minimum(pvalue, 1.0).reshape(trailing),
+        exact=exact.reshape(trailing),
+        n_notebooks=n_used.reshape(trailing),
+    )
+
+
+def adjust_pvalues(pvalues: np.ndarray, method: str) -> np.ndarray:
+    """Holm or Benjamini-Hochberg adjusted p-values over the last axis.
+
+    Each slice along the last axis is one family (e.g. the nine dimensions
+    of one comparison). NaN entries are left out of the family and stay NaN.
+    Computed by ``statsmodels.stats.multitest.multipletests``.
+    """
+    check_choice(method, "method", CORRECTIONS)
+    pvalues = np.asarray(pvalues, dtype=float)
+    outside = pvalues[(pvalues < 0) | (pvalues > 1)]
+    if outside.size:
+        raise ValueError(f"p-values must lie in [0, 1]; got {outside[0]}")
+    adjusted = np.full(pvalues.shape, np.nan)
+    for index in np.ndindex(pvalues.shape[:-1]):
+        family = pvalues[index]
+        present = ~np.isnan(family)
+        if present.any():
+            adjusted[index][present] = multipletests(family[present], method=method)[1]
+    return adjusted

@@ -1,0 +1,90 @@
+"""Execution in the sandboxed kernel: real kernels, so these take a few seconds each."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from nbjudge.notebooks.execute import execute_notebook, sandbox_env
+
+
+def notebook(*sources):
+    return new_notebook(cells=[new_code_cell(s, id=f"c{i}") for i, s in enumerate(sources)])
+
+
+def test_sandbox_env_hides_secrets_and_points_mlflow_inside(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    env = sandbox_env(tmp_path)
+    assert "OPENAI_API_KEY" not in env
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert env["PIP_NO_INDEX"] == "1"
+
+
+def test_runs_in_its_own_folder_with_tables_and_no_network(tmp_path):
+    data = tmp_path / "data"
+    (data / "extra").mkdir(parents=True)
+    (data / "things_train.csv").write_text("a,b\n1,2\n3,4\n")
+    (data / "extra" / "notes.txt").write_text("kept in its subfolder")
+    nb = notebook(
+        "import pandas as pd, os\nprint(sorted(os.listdir('.')))\n"
+        "pd.read_csv('things_train.csv').shape",
+        "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=2)\n"
+        "except OSError as exc:\n    print('refused:', exc)",
+        "import os\nprint(os.environ['MLFLOW_TRACKING_URI'].startswith('sqlite:///'))",
+    )
+    result = execute_notebook(nb, data, timeout=60)
+    assert result.status == "ok", result.error
+    outputs = [o for c in result.notebook.cells for o in c.outputs]
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                   for o in outputs)
+    assert "['extra', 'things_train.csv']" in text
+    assert "(2, 2)" in text
+    assert "network access is disabled" in text or "name resolution is disabled" in text
+    assert "True" in text
+    assert result.seconds > 0
+
+
+def test_error_is_recorded_and_later_cells_not_run(tmp_path):
+    nb = notebook("x = 1", "raise ValueError('boom')", "print('never')")
+    result = execute_notebook(nb, None, timeout=60)
+    assert result.status == "error"
+    assert result.error == "ValueError: boom"
+    assert result.notebook.cells[1].outputs[0].output_type == "error"
+    assert result.notebook.cells[2].outputs == []
+
+
+def test_timeout_is_recorded(tmp_path):
+    result = execute_notebook(notebook("import time\ntime.sleep(30)"), None, timeout=2)
+    assert result.status == "timeout"
+    assert "longer than 2 s" in result.error
+
+
+def test_caller_notebook_untouched():
+    nb = notebook("print(1)")
+    before = nbformat.writes(nb)
+    execute_notebook(nb, None, timeout=60)
+    assert nbformat.writes(nb) == before
+
+
+@pytest.mark.slow
+def test_sample_of_generated_notebooks_runs(tmp_path):
+    """One notebook per task type; each runs unless its blueprint says it crashes."""
+    from nbjudge.benchmark.generator import generate_notebooks
+    from nbjudge.benchmark.suites import build_cases
+    from nbjudge.notebooks.runner import execute_index, plan_jobs
+
+    cases = build_cases("data/suites/demo.yaml", 42, tmp_path / "datasets")
+    sample = {}
+    for case in cases:
+        sample.setdefault(case.task_type, case.model_copy(update={"notebooks": 1}))
+    index, blueprint = generate_notebooks(list(sample.values()), 3, tmp_path / "gen",
+                                          root=tmp_path)
+    jobs = plan_jobs(index, list(sample.values()), tmp_path / "datasets", tmp_path / "exec",
+                     tmp_path)
+    executed = execute_index(jobs, timeout=180, workers=2, root=tmp_path, progress=False)
+    crashes = {e.notebook_id for e in blueprint if e.crash}
+    for entry in executed:
+        if entry.notebook_id in crashes:
+            assert entry.execution.status == "error"
+        else:
+            assert entry.execution.status == "ok", (entry.notebook_id, entry.execution.error)
+        assert (tmp_path / entry.execution.path).exists()
