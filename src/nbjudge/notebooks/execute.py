@@ -10,6 +10,7 @@ loopback only, which the kernel's own channels use).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -106,18 +107,16 @@ def execute_notebook(
 
 
 def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
-    """Drop machine-specific paths from outputs so judges see stable text."""
-    tmp_root = tempfile.gettempdir()
+    """Replace machine-specific paths in outputs so judges see the same text anywhere."""
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            if "text" in output and tmp_root in output["text"]:
-                output["text"] = _scrub(output["text"], tmp_root)
-            for key in ("text/plain",):
-                data = output.get("data", {})
-                if key in data and tmp_root in data[key]:
-                    data[key] = _scrub(data[key], tmp_root)
+            if "text" in output:
+                output["text"] = _scrub(output["text"])
+            data = output.get("data", {})
+            if "text/plain" in data:
+                data["text/plain"] = _scrub(data["text/plain"])
             if "traceback" in output:
-                output["traceback"] = [_scrub(line, tmp_root) for line in output["traceback"]]
+                output["traceback"] = [_scrub(line) for line in output["traceback"]]
     notebook.metadata.pop("widgets", None)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
@@ -125,7 +124,14 @@ def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
                                           "version": ".".join(map(str, sys.version_info[:2]))}
 
 
-def _scrub(text: str, tmp_root: str) -> str:
-    import re
+_MACHINE_PATHS = [
+    (re.compile(re.escape(tempfile.gettempdir()) + r"/nbjudge-run-[^/\s'\"]+"), "<workdir>"),
+    (re.compile(re.escape(sys.prefix)), "<python-env>"),
+    (re.compile(re.escape(sys.base_prefix)), "<python>"),
+]
 
-    return re.sub(re.escape(tmp_root) + r"/nbjudge-run-[^/\s'\"]+", "<workdir>", text)
+
+def _scrub(text: str) -> str:
+    for pattern, replacement in _MACHINE_PATHS:
+        text = pattern.sub(replacement, text)
+    return text

@@ -11,6 +11,20 @@ from numbers import Integral, Real
 
 import numpy as np
 
+__all__ = [
+    "NA_POLICIES",
+    "UNITS_PER_POINT",
+    "check_choice",
+    "check_comparisons",
+    "check_count",
+    "check_human",
+    "check_judge",
+    "check_level",
+    "check_names",
+    "check_rng",
+    "to_units",
+]
+
 NA_POLICIES = ("zero", "exclude")
 
 # Per-notebook errors are rationals whose denominator divides the number of

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +34,9 @@ from .tables import paired_errors
 __all__ = ["BootstrapResult", "ConfidenceInterval", "Statistic", "bootstrap_agreement"]
 
 METHODS = ("percentile", "bca")
+# Resamples per matrix product: small enough to stay in cache. Sums are exact,
+# so results do not depend on it.
+_DEFAULT_BATCH = 1024
 
 
 class Statistic(NamedTuple):
@@ -146,7 +150,7 @@ def _bootstrap_iv(human, judge, variants, comparisons, dimensions, na_policy, n_
             f"method 'bca' needs sample_size equal to the number of notebooks ({n_notebooks}); "
             f"got {sample_size}: its acceleration is a jackknife over the n notebooks"
         )
-    batch = n_resamples if batch is None else check_count(batch, "batch")
+    batch = _DEFAULT_BATCH if batch is None else check_count(batch, "batch")
     absolute, signed = paired_errors(human, judge, na_policy=na_policy)
     if np.all(np.isnan(absolute)):
         raise ValueError(
@@ -158,12 +162,19 @@ def _bootstrap_iv(human, judge, variants, comparisons, dimensions, na_policy, n_
 
 
 class _Summands(NamedTuple):
-    """Per-notebook summands: statistic s is sum(numerator) / (sum(denominator) * scale)."""
+    """Per-notebook summands of every statistic, and how their sums divide.
 
-    numerator: np.ndarray  # (notebook, statistic), exact integer units
-    denominator: np.ndarray  # (notebook, statistic), integer counts or units
-    scale: np.ndarray  # (statistic,)
-    n_notebooks: np.ndarray  # (statistic,) notebooks usable for each statistic
+    ``matrix`` has one column per distinct sum: error, signed error and
+    paired error-difference units, then the denominators (usable and paired
+    counts, both times UNITS_PER_POINT, and the reference's error units).
+    Each part divides the sums at rows ``numerator`` by those at rows
+    ``denominator`` into the statistics at rows ``out``.
+    """
+
+    matrix: np.ndarray  # (notebook, sum), exact integer-valued floats
+    parts: tuple[tuple[slice, slice, slice], ...]  # (out, numerator, denominator)
+    relative: slice  # the relative reductions, whose zero denominators need care
+    n_notebooks: np.ndarray  # (statistic,) notebooks each statistic rests on
     statistics: tuple[Statistic, ...]
 
 
@@ -180,16 +191,27 @@ def _summands(inputs: _Inputs) -> _Summands:
     candidate = [at[c] for _, c in inputs.comparisons]
     common = usable[reference] & usable[candidate]
     absolute = to_units(inputs.absolute)
-    difference = np.where(common, absolute[reference] - absolute[candidate], 0.0)
-    numerator = [absolute, to_units(inputs.signed), difference, difference]
-    denominator = [usable, usable, common, np.where(common, absolute[reference], 0.0)]
-    scale = [UNITS_PER_POINT, UNITS_PER_POINT, UNITS_PER_POINT, 1]
-
-    def columns(blocks):  # (group, notebook, dimension) blocks -> (notebook, statistic)
-        return np.concatenate(
-            [np.moveaxis(b, 1, 0).reshape(b.shape[1], -1) for b in blocks], axis=1
-        ).astype(float)
-
+    blocks = [  # each (group, notebook, dimension)
+        absolute,
+        to_units(inputs.signed),
+        np.where(common, absolute[reference] - absolute[candidate], 0.0),
+        usable * float(UNITS_PER_POINT),
+        common * float(UNITS_PER_POINT),
+        np.where(common, absolute[reference], 0.0),
+    ]
+    edges = np.cumsum([0] + [b.shape[0] * b.shape[2] for b in blocks])
+    error, signed, difference, n_usable, n_common, reference_error = (
+        slice(a, b) for a, b in pairwise(edges))
+    v, c = edges[1], edges[3] - edges[2]  # statistics per variant kind, per comparison kind
+    parts = (
+        (slice(0, v), error, n_usable),
+        (slice(v, 2 * v), signed, n_usable),
+        (slice(2 * v, 2 * v + c), difference, n_common),
+        (slice(2 * v + c, 2 * v + 2 * c), difference, reference_error),
+    )
+    matrix = np.concatenate(
+        [np.moveaxis(b, 1, 0).reshape(b.shape[1], -1) for b in blocks], axis=1
+    ).astype(float)
     statistics = tuple(
         Statistic(kind, variant, "", dimension)
         for kind in ("mae", "bias") for variant in inputs.variants
@@ -199,23 +221,20 @@ def _summands(inputs: _Inputs) -> _Summands:
         for kind in ("improvement", "relative_reduction")
         for reference, candidate in inputs.comparisons for dimension in inputs.dimensions
     )
-    sizes = [b.shape[0] * b.shape[2] for b in numerator]
-    n_notebooks = [usable.sum(axis=1), usable.sum(axis=1), common.sum(axis=1),
-                   common.sum(axis=1)]
-    return _Summands(
-        numerator=columns(numerator),
-        denominator=columns(denominator),
-        scale=np.repeat(np.asarray(scale, dtype=float), sizes),
-        n_notebooks=np.concatenate([n.ravel() for n in n_notebooks]),
-        statistics=statistics,
-    )
+    counts = [usable.sum(axis=1), usable.sum(axis=1), common.sum(axis=1), common.sum(axis=1)]
+    return _Summands(matrix, parts, parts[3][0], np.concatenate([n.ravel() for n in counts]),
+                     statistics)
 
 
-def _ratio(numerator, denominator, scale, out=None):
-    """numerator / (denominator * scale), NaN where the denominator is 0."""
+def _divide(sums: np.ndarray, summands: _Summands, out: np.ndarray) -> np.ndarray:
+    """Statistics (statistic, world) from sums (sum, world); NaN where undefined."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(numerator, denominator * scale, out=out)
-    out[denominator == 0] = np.nan
+        for rows, numerator, denominator in summands.parts:
+            np.divide(sums[numerator], sums[denominator], out=out[rows])
+    # A count of 0 comes with a numerator of 0, so 0/0 is already NaN; only a
+    # relative reduction divides a nonzero improvement by a zero reference error.
+    relative = out[summands.relative]
+    relative[np.isinf(relative)] = np.nan
     return out
 
 
@@ -241,24 +260,34 @@ def _sorted_quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndar
     return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
 
 
+def _count_undefined(ordered: np.ndarray) -> np.ndarray:
+    """NaNs per sorted row; they sort last, so only rows ending in NaN are counted."""
+    counts = np.zeros(ordered.shape[0], dtype=int)
+    ends_undefined = np.isnan(ordered[:, -1])
+    counts[ends_undefined] = np.isnan(ordered[ends_undefined]).sum(axis=1)
+    return counts
+
+
 def _standard_deviation(scratch: np.ndarray) -> np.ndarray:
     """Row standard deviations (ddof=1), overwriting ``scratch`` to save a large copy."""
     if scratch.shape[1] < 2:
         return np.full(scratch.shape[0], np.nan)
     scratch -= scratch.mean(axis=1, keepdims=True)
-    np.square(scratch, out=scratch)
-    return np.sqrt(scratch.sum(axis=1) / (scratch.shape[1] - 1))
+    return np.sqrt(np.einsum("ij,ij->i", scratch, scratch) / (scratch.shape[1] - 1))
 
 
-def _bca_probabilities(estimate, distribution, jackknife, alpha):
+def _bca_probabilities(estimate, ordered, jackknife, alpha):
     """Lower and upper quantile levels of the BCa interval, and where it is degenerate.
 
     Efron & Tibshirani (1993), eqs. 14.14 and 14.15; the bias correction
-    counts ties as half, as ``scipy.stats.bootstrap`` does.
+    counts ties as half, as ``scipy.stats.bootstrap`` does. ``ordered`` is
+    the sorted bootstrap distribution, ``jackknife`` (notebook, statistic).
     """
-    below = (distribution < estimate[:, np.newaxis]).sum(axis=1)
-    at_or_below = (distribution <= estimate[:, np.newaxis]).sum(axis=1)
-    z0 = ndtri((below + at_or_below) / (2 * distribution.shape[1]))
+    below = np.array([np.searchsorted(row, x, "left") for row, x in zip(ordered, estimate,
+                                                                        strict=True)])
+    at_or_below = np.array([np.searchsorted(row, x, "right") for row, x in zip(
+        ordered, estimate, strict=True)])
+    z0 = ndtri((below + at_or_below) / (2 * ordered.shape[1]))
     spread = jackknife.mean(axis=0) - jackknife
     with np.errstate(invalid="ignore", divide="ignore"):
         acceleration = (spread**3).sum(axis=0) / (6 * ((spread**2).sum(axis=0)) ** 1.5)
@@ -317,7 +346,8 @@ def bootstrap_agreement(
         Notebooks per resample (m-out-of-n); default the number of notebooks.
         Drawing m > n makes intervals narrower by about sqrt(n/m).
     batch : int, optional
-        Resamples evaluated at once, to bound memory; results do not depend on it.
+        Resamples evaluated at once (default 1024, which keeps the work in
+        cache); results do not depend on it.
     rng : numpy.random.Generator, optional
 
     Returns
@@ -327,42 +357,37 @@ def bootstrap_agreement(
     inputs = _bootstrap_iv(human, judge, variants, comparisons, dimensions, na_policy,
                            n_resamples, level, method, sample_size, batch, rng)
     summands = _summands(inputs)
-    n_notebooks, n_statistics = summands.numerator.shape
-    # Numerators and denominators side by side: one matrix product per batch.
-    both = np.concatenate([summands.numerator, summands.denominator], axis=1)
-    totals = both.sum(axis=0)
-    estimate = _ratio(totals[:n_statistics], totals[n_statistics:], summands.scale)
+    matrix = summands.matrix
+    n_notebooks, n_statistics = matrix.shape[0], len(summands.statistics)
+    totals = matrix.sum(axis=0)
+    estimate = _divide(totals[:, np.newaxis], summands, np.empty((n_statistics, 1)))[:, 0]
 
+    # The shared index matrix, drawn as scipy.stats.bootstrap(paired=True) draws it.
     indices = inputs.rng.integers(0, n_notebooks, (inputs.n_resamples, inputs.sample_size))
     distribution = np.empty((n_statistics, inputs.n_resamples))
-    scale = summands.scale[:, np.newaxis]
     for start in range(0, inputs.n_resamples, inputs.batch):
         counts = _resample_counts(indices[start:start + inputs.batch], n_notebooks)
-        sums = both.T @ counts.T
-        _ratio(sums[:n_statistics], sums[n_statistics:], scale,
-               out=distribution[:, start:start + inputs.batch])
+        _divide(matrix.T @ counts.T, summands, distribution[:, start:start + inputs.batch])
 
+    ordered = np.sort(distribution, axis=1)
+    n_undefined = _count_undefined(ordered)
     alpha = (1 - inputs.level) / 2
     probabilities = np.tile([alpha, 1 - alpha], (n_statistics, 1))
     method_used = np.full(n_statistics, "percentile", dtype=object)
     if inputs.method == "bca":
-        jackknife = _ratio((totals - both)[:, :n_statistics], (totals - both)[:, n_statistics:],
-                           summands.scale)
-        bca, degenerate = _bca_probabilities(estimate, distribution, jackknife, alpha)
+        jackknife = _divide((totals - matrix).T, summands, np.empty((n_statistics, n_notebooks)))
+        bca, degenerate = _bca_probabilities(estimate, ordered, jackknife.T, alpha)
         probabilities[~degenerate] = bca[~degenerate]
         method_used[:] = np.where(degenerate, "percentile_fallback", "bca")
-    n_undefined = np.isnan(distribution).sum(axis=1)
     method_used[n_undefined > 0] = "undefined"
-    ordered = np.sort(distribution, axis=1)
     interval = _sorted_quantiles(ordered, probabilities)
     interval[n_undefined > 0] = np.nan
-    standard_error = _standard_deviation(ordered)
     return BootstrapResult(
         statistics=summands.statistics,
         estimate=estimate,
         confidence_interval=ConfidenceInterval(interval[:, 0], interval[:, 1]),
         bootstrap_distribution=distribution,
-        standard_error=standard_error,
+        standard_error=_standard_deviation(ordered),
         method=tuple(method_used),
         n_notebooks=summands.n_notebooks,
         n_undefined=n_undefined,

@@ -134,8 +134,8 @@ def _from_mapping(cls, mapping, prefix):
     for key, value in mapping.items():
         if cls is StatsConfig and key in _SECTIONS:
             values[key] = _from_mapping(_SECTIONS[key], value, f"{key}.")
-        elif key == "contrasts":
-            values[key] = tuple(tuple(pair) for pair in value)
+        elif key == "contrasts":  # YAML lists; an empty `contrasts:` is None
+            values[key] = tuple(tuple(pair) for pair in value or ())
         else:
             values[key] = value
     return cls(**values)
@@ -150,7 +150,11 @@ class ExperimentStats:
     frames : dict of str to DataFrame
         Tidy tables, one CSV each: ``labels``, ``judgments``, ``ceiling``
         always; with judgments also ``agreement``, ``confusion``, ``mae``,
-        ``improvement``, ``power`` and ``repeats``.
+        ``improvement``, ``power`` and ``repeats``, and two plot views, one
+        row per dimension and one column per series (DVC plot templates
+        cannot group the rows of a tidy table): ``plot_mae`` (a column per
+        variant) and ``plot_improvement`` (a column per comparison, named
+        like the keys of ``metrics.json``).
     metrics : dict
         JSON-ready content of ``metrics.json`` (NaN written as null).
     """
@@ -190,11 +194,13 @@ def _repeat_spread(human, judge, table: ScoreTable, variants, order, na_policy) 
 
 def _mae_frame(boot: pd.DataFrame, agreed: pd.DataFrame, repeats: pd.DataFrame) -> pd.DataFrame:
     keys = ["variant", "dimension"]
-    interval = ["estimate", "ci_low", "ci_high"]
-    mae = boot[boot.kind == "mae"][[*keys, *interval, "method", "n_notebooks"]]
-    mae = mae.rename(columns={"estimate": "mae", "ci_low": "mae_ci_low", "ci_high": "mae_ci_high"})
-    bias = boot[boot.kind == "bias"][keys + interval].rename(
-        columns={"estimate": "bias", "ci_low": "bias_ci_low", "ci_high": "bias_ci_high"})
+    interval = ["estimate", "ci_low", "ci_high", "method"]
+    mae = boot[boot.kind == "mae"][[*keys, *interval, "n_notebooks"]].rename(columns={
+        "estimate": "mae", "ci_low": "mae_ci_low", "ci_high": "mae_ci_high",
+        "method": "mae_ci_method"})
+    bias = boot[boot.kind == "bias"][keys + interval].rename(columns={
+        "estimate": "bias", "ci_low": "bias_ci_low", "ci_high": "bias_ci_high",
+        "method": "bias_ci_method"})
     spread = repeats.groupby(keys, sort=False)["mae"].agg(n_repeats="count", repeat_sd="std")
     return (mae.merge(bias, on=keys)
             .merge(agreed[[*keys, "n_failed"]], on=keys)
@@ -211,11 +217,11 @@ def _improvement_frame(boot, tests, holm, bh, comparisons, dimensions, config, m
     keys = ["reference", "variant", "dimension"]
     improvement = boot[boot.kind == "improvement"][
         [*keys, "estimate", "ci_low", "ci_high", "method", "n_notebooks"]
-    ].rename(columns={"estimate": "improvement"})
+    ].rename(columns={"estimate": "improvement", "method": "ci_method"})
     relative = boot[boot.kind == "relative_reduction"][
-        [*keys, "estimate", "ci_low", "ci_high"]
+        [*keys, "estimate", "ci_low", "ci_high", "method"]
     ].rename(columns={"estimate": "relative_reduction", "ci_low": "relative_ci_low",
-                      "ci_high": "relative_ci_high"})
+                      "ci_high": "relative_ci_high", "method": "relative_ci_method"})
     pairs = [(r, c, d) for r, c in comparisons for d in dimensions]
     tested = pd.DataFrame(pairs, columns=keys).assign(
         p_value=tests.pvalue.ravel(), p_holm=holm.ravel(), p_fdr_bh=bh.ravel(),
@@ -225,14 +231,29 @@ def _improvement_frame(boot, tests, holm, bh, comparisons, dimensions, config, m
                                      "contrast"))
     frame["significant"] = _significant(frame, config.significance,
                                         1 - config.bootstrap.level, config.permutation.correction)
+    # The share of the gap to the human ceiling, for improvements over the reference only.
     by_variant = mae.set_index(["variant", "dimension"]).mae
     human = pd.Series(ceiling.human_mae, index=ceiling.dimensions)
-    frame["gap_closed"] = gap_closed(
+    closed = gap_closed(
         by_variant.loc[list(zip(frame.reference, frame.dimension, strict=True))].to_numpy(),
         by_variant.loc[list(zip(frame.variant, frame.dimension, strict=True))].to_numpy(),
         human.loc[frame.dimension].to_numpy())
-    frame.loc[frame.kind == "contrast", "gap_closed"] = np.nan
+    frame["gap_closed"] = np.where(frame.kind == "improvement", closed, np.nan)
     return frame.reset_index(drop=True)
+
+
+def _comparison_names(frame: pd.DataFrame) -> list[str]:
+    """``full`` for an improvement over the reference, ``full_vs_semantic_only`` for a contrast."""
+    return [variant if kind == "improvement" else f"{variant}_vs_{reference}"
+            for kind, variant, reference in zip(frame.kind, frame.variant, frame.reference,
+                                                strict=True)]
+
+
+def _plot_view(frame: pd.DataFrame, series: str, value: str, dimensions) -> pd.DataFrame:
+    """One row per dimension (rubric order), one column per series."""
+    wide = frame.pivot(index="dimension", columns=series, values=value)
+    wide = wide.reindex(index=list(dimensions), columns=list(dict.fromkeys(frame[series])))
+    return wide.rename_axis(columns=None).reset_index()
 
 
 def _number(value):
@@ -270,7 +291,7 @@ def _ceiling_metrics(frame: pd.DataFrame) -> dict[str, Any]:
 def _comparison_metrics(row, correction: str) -> dict[str, Any]:
     return {
         "value": _number(row.improvement), "ci_low": _number(row.ci_low),
-        "ci_high": _number(row.ci_high), "ci_method": row.method,
+        "ci_high": _number(row.ci_high), "ci_method": row.ci_method,
         "relative": _number(row.relative_reduction), "p": _number(row.p_value),
         "p_adjusted": _number(getattr(row, f"p_{correction}")),
         "significant": bool(row.significant), "n_notebooks": _number(row.n_notebooks),
@@ -345,7 +366,11 @@ def analyze_experiment(
         [pd.DataFrame(pairs, columns=["reference", "variant", "dimension"]), power.to_frame()],
         axis=1)
     frames.update(agreement=agreed.to_frame(), confusion=agreed.confusion_frame(), mae=mae,
-                  improvement=improvement, power=power_frame, repeats=repeats)
+                  improvement=improvement, power=power_frame, repeats=repeats,
+                  plot_mae=_plot_view(mae, "variant", "mae", table.dimensions),
+                  plot_improvement=_plot_view(
+                      improvement.assign(series=_comparison_names(improvement)), "series",
+                      "improvement", table.dimensions))
 
     metrics["judgments"] = {
         variant: {key: int(group[key].sum()) for key in ("n_ok", "n_failed", "n_missing")}
@@ -363,14 +388,12 @@ def analyze_experiment(
         for variant, group in mae.groupby("variant", sort=False)
     }
     correction = config.permutation.correction
-    for kind, key in (("improvement", "improvement"), ("contrast", "contrast")):
-        chosen = improvement[improvement.kind == kind]
-        metrics[key] = {
-            (variant if kind == "improvement" else f"{variant}_vs_{reference}"): {
-                row.dimension: _comparison_metrics(row, correction) for row in group.itertuples()
-            }
-            for (reference, variant), group in chosen.groupby(["reference", "variant"],
-                                                              sort=False)
+    named = improvement.assign(series=_comparison_names(improvement))
+    for kind in ("improvement", "contrast"):
+        metrics[kind] = {
+            name: {row.dimension: _comparison_metrics(row, correction)
+                   for row in group.itertuples()}
+            for name, group in named[named.kind == kind].groupby("series", sort=False)
         }
     metrics["ceiling"] = _ceiling_metrics(frames["ceiling"])
     metrics["skipped"] = skipped

@@ -302,14 +302,16 @@ def register(registry: VariantRegistry) -> None:
             """, num=num)
             return
         ctx.imports.add("from sklearn.preprocessing import OneHotEncoder")
+        # Gradient boosting needs dense input; one-hot output is sparse by default.
+        dense = ", sparse_threshold=0" if ctx.facts["estimator"] == "boosting" else ""
         ctx.code("features", """
             num_cols = $X_tr.select_dtypes("number").columns.tolist()
             cat_cols = [c for c in $X_tr.columns if c not in num_cols]
             $pre = ColumnTransformer([
                 ("num", $num, num_cols),
                 ("cat", Pipeline([$cat]), cat_cols),
-            ])
-        """, num=num, cat=", ".join(cat_steps))
+            ]$dense)
+        """, num=num, cat=", ".join(cat_steps), dense=dense)
 
     @add(dim, 3, "encodes categoricals with OneHotEncoder(handle_unknown='ignore') inside a "
          "ColumnTransformer, scaling numerics only for the linear model", applies=_tabular)

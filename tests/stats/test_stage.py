@@ -1,0 +1,80 @@
+"""The `stats` stage on synthetic records in a temporary folder."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nbjudge.schemas import write_records
+from stages import stats as stage
+
+from ._simulate import records
+
+LIGHT_PARAMS = {
+    "seed": 7,
+    "other_stage": {"ignored": True},
+    "stats": {"bootstrap": {"n_resamples": 300}, "permutation": {"n_resamples": 99},
+              "power": {"n_simulations": 100, "max_notebooks": 200}},
+}
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    labels, judgments = records(np.random.default_rng(0), n=12, repeats=2)
+    write_records(tmp_path / "data/labels/labels.jsonl", labels)
+    for variant in ("baseline", "full", "semantic_only"):
+        write_records(tmp_path / f"data/judgments/{variant}.jsonl",
+                      [j for j in judgments if j.variant == variant])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(LIGHT_PARAMS))
+    return tmp_path
+
+
+def run(folder):
+    stage.main([
+        "--params", str(folder / "params.yaml"),
+        "--labels", str(folder / "data/labels/labels.jsonl"),
+        "--judgments", str(folder / "data/judgments"),
+        "--metrics", str(folder / "reports/metrics.json"),
+        "--out", str(folder / "reports/stats"),
+    ])
+    return json.loads((folder / "reports/metrics.json").read_text())
+
+
+def test_writes_metrics_and_tidy_tables(workspace):
+    metrics = run(workspace)
+    assert metrics["status"] == "ok"
+    assert metrics["mae"]["baseline"]["model_use"]["n_notebooks"] <= 12
+    written = sorted(p.stem for p in (workspace / "reports/stats").glob("*.csv"))
+    assert written == ["agreement", "ceiling", "confusion", "improvement", "judgments",
+                       "labels", "mae", "plot_improvement", "plot_mae", "power", "repeats"]
+    improvement = pd.read_csv(workspace / "reports/stats/improvement.csv")
+    assert {"ci_low", "ci_high", "p_holm", "p_fdr_bh", "n_notebooks"} <= set(improvement)
+
+
+def test_same_params_same_bytes(workspace):
+    run(workspace)
+    first = (workspace / "reports/metrics.json").read_bytes()
+    tables = {p.name: p.read_bytes() for p in (workspace / "reports/stats").glob("*.csv")}
+    run(workspace)
+    assert (workspace / "reports/metrics.json").read_bytes() == first
+    assert {p.name: p.read_bytes() for p in (workspace / "reports/stats").glob("*.csv")} == tables
+
+
+def test_without_judgments_reports_labels_and_ceiling(workspace):
+    run(workspace)  # a full run first: its judge tables must not linger
+    for path in (workspace / "data/judgments").glob("*.jsonl"):
+        path.unlink()
+    metrics = run(workspace)
+    assert metrics["status"] == "no_judgments"
+    assert "no judgments exist yet" in metrics["message"]
+    assert sorted(p.stem for p in (workspace / "reports/stats").glob("*.csv")) == [
+        "ceiling", "judgments", "labels"]
+
+
+def test_a_typo_in_params_is_an_error(workspace):
+    params = dict(LIGHT_PARAMS, stats={"bootstrap": {"n_resampels": 10}})
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ValueError, match="unknown stats setting"):
+        run(workspace)
