@@ -8,7 +8,10 @@ with a statistic returning all twelve numbers; given the same seed it draws
 the same resamples, so the benchmark also checks that both give the same
 intervals. Both are timed in this run; the best of ``--repeats`` runs counts.
 
-    python bench/bench_bootstrap.py [--repeats 5] [--method percentile|bca]
+    python bench/bench_bootstrap.py [--repeats 5] [--method percentile|bca] [--blas-threads N]
+
+On a busy machine, BLAS threads wait for each other on every small matrix
+product; ``--blas-threads 1`` shows the time without that contention.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 
 import numpy as np
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from nbjudge.stats import bootstrap_agreement
 
@@ -93,8 +97,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--method", choices=("percentile", "bca"), default="percentile")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit BLAS threads (default: as BLAS starts)")
     args = parser.parse_args()
+    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+        measure(args)
 
+
+def measure(args: argparse.Namespace) -> None:
     human, judge = synthetic_scores(np.random.default_rng(SEED))
     run_ours(human, judge, args.method)  # warm-up: imports, first allocations
     ours_best, ours_median, ours = best_time(lambda: run_ours(human, judge, args.method),

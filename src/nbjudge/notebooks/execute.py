@@ -91,6 +91,8 @@ def execute_notebook(
             kernel_name=kernel_name,
             allow_errors=False,
             record_timing=False,
+            # The kernel's start-up warnings (TCP transport on loopback) are noise here.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             resources={"metadata": {"path": str(workdir)}},
         )
         status, error = "ok", None

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
+from threadpoolctl import threadpool_limits
 
 from ._checks import (
     NA_POLICIES,
@@ -365,9 +366,12 @@ def bootstrap_agreement(
     # The shared index matrix, drawn as scipy.stats.bootstrap(paired=True) draws it.
     indices = inputs.rng.integers(0, n_notebooks, (inputs.n_resamples, inputs.sample_size))
     distribution = np.empty((n_statistics, inputs.n_resamples))
-    for start in range(0, inputs.n_resamples, inputs.batch):
-        counts = _resample_counts(indices[start:start + inputs.batch], n_notebooks)
-        _divide(matrix.T @ counts.T, summands, distribution[:, start:start + inputs.batch])
+    # Each product is a few MFLOP: BLAS threads cost more in synchronisation
+    # than they save, and stall whenever another process holds a core.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, inputs.n_resamples, inputs.batch):
+            counts = _resample_counts(indices[start:start + inputs.batch], n_notebooks)
+            _divide(matrix.T @ counts.T, summands, distribution[:, start:start + inputs.batch])
 
     ordered = np.sort(distribution, axis=1)
     n_undefined = _count_undefined(ordered)

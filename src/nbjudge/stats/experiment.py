@@ -335,7 +335,7 @@ def analyze_experiment(
     human = consensus(table.ratings, config.consensus, raters=table.raters,
                       na_policy=config.na_policy)
     comparisons, skipped = _comparisons(config, variants)
-    # Separate streams: adding a comparison never changes the bootstrap worlds.
+    # Separate streams: test and power settings never change the bootstrap worlds.
     boot_rng, test_rng, power_rng = np.random.default_rng(seed).spawn(3)
 
     agreed = agreement(human, judge, variants=variants, dimensions=table.dimensions,

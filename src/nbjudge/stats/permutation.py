@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from statsmodels.stats.multitest import multipletests
+from threadpoolctl import threadpool_limits
 
 from ._checks import UNITS_PER_POINT, check_choice, check_count, check_rng, to_units
 
@@ -103,26 +104,25 @@ def sign_flip_test(
     nonzero = (units != 0).sum(axis=0)
 
     pvalue = np.full(columns.shape[1], np.nan)
-    exact = nonzero <= np.log2(n_resamples)
-    random_signs = None
-    for j in range(columns.shape[1]):
-        if n_used[j] == 0:
-            continue
-        if exact[j]:
-            values = units[units[:, j] != 0, j]
-            null = _all_sign_patterns(values.size) @ values
-            pvalue[j] = _count_extreme(null, observed[j], alternative) / null.size
-        else:
-            if random_signs is None:
-                random_signs = rng.choice([-1.0, 1.0], size=(n_resamples, columns.shape[0]))
-            null = random_signs @ units[:, j]
+    exact = (nonzero <= np.log2(n_resamples)) & (n_used > 0)
+    for j in np.flatnonzero(exact):
+        values = units[units[:, j] != 0, j]
+        null = _all_sign_patterns(values.size) @ values
+        pvalue[j] = _count_extreme(null, observed[j], alternative) / null.size
+    sampled = np.flatnonzero(~exact & (n_used > 0))
+    if sampled.size:
+        signs = rng.choice([-1.0, 1.0], size=(n_resamples, columns.shape[0]))
+        # One small product: BLAS threads would only wait for each other.
+        with threadpool_limits(limits=1, user_api="blas"):
+            nulls = signs @ units[:, sampled]
+        for j, null in zip(sampled, nulls.T, strict=True):
             pvalue[j] = (1 + _count_extreme(null, observed[j], alternative)) / (1 + n_resamples)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         statistic = np.where(n_used > 0, observed / UNITS_PER_POINT / n_used, np.nan)
     return SignFlipResult(
         statistic=statistic.reshape(trailing),
-        pvalue=np.minimum(pvalue, 1.0).reshape(trailing),
+        pvalue=pvalue.reshape(trailing),
         exact=exact.reshape(trailing),
         n_notebooks=n_used.reshape(trailing),
     )

@@ -257,7 +257,8 @@ def _layout(ctx: Context, cells: list[Cell]) -> nbformat.NotebookNode:
             out.append((cell.kind, cell.source))
             if layout == "debug" and cell.kind == "code" and cell.slot in ("split", "train") \
                     and ctx.coin(0.8):
-                out.append(("code", f"print('DEBUG', {ctx.names['X_tr']}.shape)  # check"))
+                shown = ctx.names["train"] if cell.slot == "split" else ctx.names["X_tr"]
+                out.append(("code", f"print('DEBUG', {shown}.shape)  # check"))
         if merged:
             out.append(("code", "\n\n".join(merged)))
     elif layout == "one_cell":
