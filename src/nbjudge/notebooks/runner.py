@@ -34,8 +34,16 @@ class NotebookJob:
     target: Path
 
 
+def _sandbox_fingerprint() -> bytes:
+    """The code that shapes a run: a change to it invalidates cached runs."""
+    here = Path(__file__).parent
+    return b"".join(p.read_bytes() for p in (here / "execute.py",
+                                             here / "sandbox_site" / "sitecustomize.py"))
+
+
 def _cache_key(job: NotebookJob, timeout: int) -> str:
     digest = hashlib.sha256(f"{_CACHE_FORMAT}:{timeout}:".encode())
+    digest.update(_sandbox_fingerprint())
     digest.update(job.source.read_bytes())
     if job.data_dir is not None:
         for path in sorted(p for p in job.data_dir.rglob("*") if p.is_file()):
