@@ -33,6 +33,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_bootstrap.py
+	$(BIN)/python bench/bench_execute.py
 
 clean:
 	rm -rf $(VENV) .nbjudge-cache
