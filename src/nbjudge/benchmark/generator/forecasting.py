@@ -252,8 +252,10 @@ def register(registry: VariantRegistry) -> None:
         else:
             profile = """
                 level = $train[$target_lit].rolling(52, center=True, min_periods=26).mean()
-                seasonal = $train.assign(month=$train[$time_lit].dt.month,
-                                         deviation=$train[$target_lit] - level)
+                seasonal = $train.assign(
+                    month=$train[$time_lit].dt.month,
+                    deviation=$train[$target_lit] - level,
+                )
                 seasonal.boxplot(column="deviation", by="month", ax=axes[1])
                 axes[1].set_title("deviation from the yearly mean, by month")
             """
@@ -946,8 +948,10 @@ def register(registry: VariantRegistry) -> None:
                  "from sklearn.metrics import mean_absolute_error",
                  "from sklearn.metrics import root_mean_squared_error")
         ctx.code("evaluate", """
-            $metrics = {f"{row}_{col}": float(table.loc[row, col])
-                        for row in table.index for col in table.columns}
+            $metrics = {
+                f"{row}_{col}": float(table.loc[row, col])
+                for row in table.index for col in table.columns
+            }
             ratio = $metrics["model_mae"] / $metrics["seasonal_naive_mae"]
             verdict = "better than" if ratio < 1 else "no better than"
             print(f"$where the model is {verdict} the seasonal naive forecast: "

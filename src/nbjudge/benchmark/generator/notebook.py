@@ -220,8 +220,20 @@ def register_layouts(registry: VariantRegistry) -> None:
 register_layouts(REGISTRY)
 
 
+def _shuffle_independent(ctx: Context, cells: list[Cell]) -> list[Cell]:
+    """Tabular exploration cells only read the training table: their order is free."""
+    if ctx.family != "tabular":
+        return cells
+    explore = [i for i, c in enumerate(cells) if c.slot == "explore" and c.kind == "code"]
+    order = [explore[i] for i in ctx.rng.permutation(len(explore))]
+    shuffled = list(cells)
+    for position, source in zip(explore, order, strict=True):
+        shuffled[position] = cells[source]
+    return shuffled
+
+
 def _layout(ctx: Context, cells: list[Cell]) -> nbformat.NotebookNode:
-    cells = _ordered(cells)
+    cells = _shuffle_independent(ctx, _ordered(cells))
     layout = ctx.facts["layout"]
     title = f"# {ctx.case.case_id.replace('_', ' ').capitalize()}\n\n> {ctx.case.prompt}"
     out: list[tuple[str, str]] = []  # (kind, source)
