@@ -46,6 +46,8 @@ def sandbox_env(workdir: Path) -> dict[str, str]:
             "MLFLOW_REGISTRY_URI": f"sqlite:///{workdir / 'mlflow.db'}",
             "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
             "MLFLOW_MODEL_CATALOG_URI": "",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
             "PIP_NO_INDEX": "1",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "NBJUDGE_SANDBOX": "1",
