@@ -27,6 +27,7 @@ import textwrap
 from dataclasses import dataclass
 
 from nbjudge.benchmark.generator.core import Context, VariantRegistry
+from nbjudge.benchmark.generator.setup import reload_model
 from nbjudge.benchmark.generator.tabular import estimator
 
 __all__ = ["register"]
@@ -1060,14 +1061,7 @@ def register(registry: VariantRegistry) -> None:
          "future table, writing the forecasts with their dates", applies=_fc)
     def fc_use_mlflow_reload(ctx: Context) -> None:
         s = _begin(ctx)
-        uri = ctx.facts.get("model_uri")
-        if uri is None:
-            ctx.code("use", """
-                mlflow.sklearn.save_model($model, "$dirname", serialization_format="cloudpickle")
-                loaded = mlflow.pyfunc.load_model("$dirname")
-            """, "import mlflow", dirname=f"{ctx.case.case_id}_model")
-        else:
-            ctx.code("use", "loaded = mlflow.pyfunc.load_model($uri)", "import mlflow", uri=uri)
+        reload_model(ctx, "loaded", "mlflow.pyfunc.load_model", f"{ctx.case.case_id}_model")
         _future_rows(ctx, s)
         ctx.code("use", """
             forecast = pd.DataFrame({
@@ -1084,15 +1078,8 @@ def register(registry: VariantRegistry) -> None:
          applies=_fc)
     def fc_use_sklearn_reload(ctx: Context) -> None:
         s = _begin(ctx)
-        uri = ctx.facts.get("model_uri")
-        if uri is None:
-            ctx.code("use", """
-                mlflow.sklearn.save_model($model, "$dirname", serialization_format="cloudpickle")
-                reloaded = mlflow.sklearn.load_model("$dirname")
-            """, "import mlflow", dirname=f"{ctx.case.case_id}_forecaster")
-        else:
-            ctx.code("use", "reloaded = mlflow.sklearn.load_model($uri)", "import mlflow",
-                     uri=uri)
+        reload_model(ctx, "reloaded", "mlflow.sklearn.load_model",
+                     f"{ctx.case.case_id}_forecaster")
         _future_rows(ctx, s)
         ctx.code("use", """
             output = $test[[$time_lit]].assign(forecast=reloaded.predict($future_X))

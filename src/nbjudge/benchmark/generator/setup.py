@@ -11,7 +11,7 @@ from importlib import metadata
 
 from nbjudge.benchmark.generator.core import Context, VariantRegistry
 
-__all__ = ["register"]
+__all__ = ["register", "reload_model"]
 
 # Import module -> the distribution pip installs it from.
 _DISTRIBUTIONS = {
@@ -36,6 +36,20 @@ def _packages(ctx: Context) -> list[str]:
 
 def _pinned(dist: str) -> str:
     return f"{dist}=={metadata.version(dist)}"
+
+
+def reload_model(ctx: Context, variable: str, loader: str, dirname: str) -> None:
+    """Load the model back through MLflow: from the logged run if there is one,
+    else after saving it as an MLflow model folder (model use does not depend on
+    how well the notebook tracked its runs)."""
+    uri = ctx.facts.get("model_uri")
+    if uri is None:
+        ctx.code("use", f"""
+            mlflow.sklearn.save_model($model, "$dirname", serialization_format="cloudpickle")
+            {variable} = {loader}("$dirname")
+        """, "import mlflow", dirname=dirname)
+    else:
+        ctx.code("use", f"{variable} = {loader}($uri)", "import mlflow", uri=uri)
 
 
 def register(registry: VariantRegistry) -> None:

@@ -16,6 +16,7 @@ Contract between sections (names come from ``ctx.names``):
 from __future__ import annotations
 
 from nbjudge.benchmark.generator.core import Context, VariantRegistry
+from nbjudge.benchmark.generator.setup import reload_model
 
 __all__ = ["register"]
 
@@ -729,14 +730,7 @@ def register(registry: VariantRegistry) -> None:
     @add(dim, 3, "loads the logged pipeline back from MLflow and scores the new table, writing "
          "predictions with their ids", applies=_tabular)
     def use_mlflow_reload(ctx: Context) -> None:
-        uri = ctx.facts.get("model_uri")
-        if uri is None:
-            ctx.code("use", """
-                mlflow.sklearn.save_model($model, "$dirname", serialization_format="cloudpickle")
-                loaded = mlflow.pyfunc.load_model("$dirname")
-            """, "import mlflow", dirname=f"{ctx.case.case_id}_model")
-        else:
-            ctx.code("use", "loaded = mlflow.pyfunc.load_model($uri)", "import mlflow", uri=uri)
+        reload_model(ctx, "loaded", "mlflow.pyfunc.load_model", f"{ctx.case.case_id}_model")
         ctx.code("use", """
             new_predictions = pd.DataFrame({
                 $id_lit: $test[$id_lit],
@@ -751,15 +745,8 @@ def register(registry: VariantRegistry) -> None:
     @add(dim, 3, "reloads the model with mlflow.sklearn.load_model and writes predicted "
          "probabilities or values for every new row with its id", applies=_tabular)
     def use_sklearn_reload(ctx: Context) -> None:
-        uri = ctx.facts.get("model_uri")
-        if uri is None:
-            ctx.code("use", """
-                mlflow.sklearn.save_model($model, "$dirname", serialization_format="cloudpickle")
-                reloaded = mlflow.sklearn.load_model("$dirname")
-            """, "import mlflow", dirname=f"{ctx.case.case_id}_pipeline")
-        else:
-            ctx.code("use", "reloaded = mlflow.sklearn.load_model($uri)", "import mlflow",
-                     uri=uri)
+        reload_model(ctx, "reloaded", "mlflow.sklearn.load_model",
+                     f"{ctx.case.case_id}_pipeline")
         column = "predicted_probability" if ctx.case.task_type in (
             "binary", "binary_imbalanced") else "prediction"
         predict = ("reloaded.predict_proba(X_new)[:, 1]" if column == "predicted_probability"
