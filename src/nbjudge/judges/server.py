@@ -151,7 +151,7 @@ def build_command(
 
 def _search_roots() -> list[Path]:
     """Folders whose ancestors may hold the build: the working folder (a queued
-    ``dvc exp run`` works inside ``.dvc/tmp/exps`` of the repo) and this file's."""
+    ``dvc exp run`` works in a folder below the repo's ``.dvc``) and this file's."""
     return [Path.cwd(), Path(__file__).resolve().parent]
 
 
