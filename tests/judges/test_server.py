@@ -144,7 +144,7 @@ def test_explicit_binary_that_does_not_exist_is_not_built(tmp_path):
 
 
 def test_binary_is_found_from_a_subfolder_of_the_repo(tmp_path):
-    # A queued `dvc exp run` works in <repo>/.dvc/tmp/exps/<name>: look upwards.
+    # A queued `dvc exp run` works in a folder below <repo>/.dvc: look upwards.
     built = _executable(tmp_path / ".nbjudge-cache/llama-server/bin/llama-server", "")
     deep = tmp_path / ".dvc" / "tmp" / "exps" / "run1"
     deep.mkdir(parents=True)
