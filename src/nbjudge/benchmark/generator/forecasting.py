@@ -506,14 +506,19 @@ def register(registry: VariantRegistry) -> None:
     def _linear(ctx: Context) -> bool:
         return ctx.facts["estimator"] == "linear"
 
-    @add(dim, 3, "calendar features plus lags and rolling means shifted by at least the "
-         "horizon, built on history and future together; weekday/month one-hot encoded in the "
-         "pipeline, scaling only for the linear model", applies=_fc)
-    def fc_features_shifted_lags(ctx: Context) -> None:
+    def _frame_with_calendar(ctx: Context) -> tuple[_Series, dict]:
+        """The start every feature variant shares: one time-indexed frame, calendar columns."""
         s = _begin(ctx)
         v = _lits(s, ctx)
         _frame(ctx, v)
         _calendar(ctx, s)
+        return s, v
+
+    @add(dim, 3, "calendar features plus lags and rolling means shifted by at least the "
+         "horizon, built on history and future together; weekday/month one-hot encoded in the "
+         "pipeline, scaling only for the linear model", applies=_fc)
+    def fc_features_shifted_lags(ctx: Context) -> None:
+        s, v = _frame_with_calendar(ctx)
         lagged = _lag_cell(ctx, s, v)
         _feature_list(ctx, list(s.exog) + s.calendar + lagged)
         _pre(ctx, s.calendar, scale=_linear(ctx))
@@ -551,10 +556,7 @@ def register(registry: VariantRegistry) -> None:
          ("pd.get_dummies on the full data before the split instead of an encoder in the "
           "pipeline", "scaling applied regardless of the model"), applies=_fc)
     def fc_features_get_dummies(ctx: Context) -> None:
-        s = _begin(ctx)
-        v = _lits(s, ctx)
-        _frame(ctx, v)
-        _calendar(ctx, s)
+        s, v = _frame_with_calendar(ctx)
         _lag_cell(ctx, s, v)
         ctx.code("prepare", """
             $data = pd.get_dummies($data, columns=$cats, dtype=int)
@@ -569,10 +571,7 @@ def register(registry: VariantRegistry) -> None:
                                  "the pipeline)",),
          applies=lambda ctx: _fc(ctx) and ctx.facts["estimator"] != "linear")
     def fc_features_scaled_trees(ctx: Context) -> None:
-        s = _begin(ctx)
-        v = _lits(s, ctx)
-        _frame(ctx, v)
-        _calendar(ctx, s)
+        s, v = _frame_with_calendar(ctx)
         lagged = _lag_cell(ctx, s, v)
         _feature_list(ctx, list(s.exog) + s.calendar + lagged)
         _pre(ctx, s.calendar, scale=True)
@@ -582,10 +581,7 @@ def register(registry: VariantRegistry) -> None:
                                         "weekday and month used as integers in a linear model"),
          applies=lambda ctx: _fc(ctx) and ctx.facts["estimator"] == "linear")
     def fc_features_unscaled_linear(ctx: Context) -> None:
-        s = _begin(ctx)
-        v = _lits(s, ctx)
-        _frame(ctx, v)
-        _calendar(ctx, s)
+        s, v = _frame_with_calendar(ctx)
         lagged = _lag_cell(ctx, s, v)
         _feature_list(ctx, list(s.exog) + s.calendar + lagged)
         _pre(ctx, [], scale=False)
@@ -595,10 +591,7 @@ def register(registry: VariantRegistry) -> None:
          ("no lag or rolling features although the exploration shows strong autocorrelation",),
          applies=_fc)
     def fc_features_calendar_only(ctx: Context) -> None:
-        s = _begin(ctx)
-        v = _lits(s, ctx)
-        _frame(ctx, v)
-        _calendar(ctx, s)
+        s, _ = _frame_with_calendar(ctx)
         ctx.code("prepare", "$data[\"t\"] = np.arange(len($data))", "import numpy as np")
         _feature_list(ctx, list(s.exog) + s.calendar + ["t"])
         _pre(ctx, s.calendar, scale=_linear(ctx))
@@ -607,10 +600,7 @@ def register(registry: VariantRegistry) -> None:
          "value being predicted; future rows get the last value carried forward",
          ("unshifted rolling mean includes the current target (target leakage)",), applies=_fc)
     def fc_features_unshifted_rolling(ctx: Context) -> None:
-        s = _begin(ctx)
-        v = _lits(s, ctx)
-        _frame(ctx, v)
-        _calendar(ctx, s)
+        s, v = _frame_with_calendar(ctx)
         window = s.season if s.daily else 4
         ctx.code("prepare", """
             $data["lag_$m"] = $data[$target_lit].shift($m)
@@ -631,10 +621,7 @@ def register(registry: VariantRegistry) -> None:
          ("centred rolling mean of the target as a feature uses the future (leakage)",),
          applies=_fc)
     def fc_features_centred_smooth(ctx: Context) -> None:
-        s = _begin(ctx)
-        v = _lits(s, ctx)
-        _frame(ctx, v)
-        _calendar(ctx, s)
+        s, v = _frame_with_calendar(ctx)
         window = s.season if s.daily else 5
         ctx.code("prepare", """
             $data["smoothed"] = $data[$target_lit].rolling($win, center=True, min_periods=1).mean()
