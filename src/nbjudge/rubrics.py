@@ -210,12 +210,21 @@ def load_rubrics(root: str | os.PathLike[str] | None = None) -> dict[str, Rubric
     return {d: _read(folder / f"{d}.yaml", d) for d in DIMENSIONS}
 
 
-def render_rubric(rubric: Rubric) -> str:
+def render_rubric(rubric: Rubric, detail: Literal["full", "summary"] = "full") -> str:
     """The rubric as the plain markdown text that human graders and LLM judges read.
 
     Deterministic: the same rubric always gives the same text, levels from 3
-    to N/A, task types in ``TASK_TYPES`` order.
+    to N/A, task types in ``TASK_TYPES`` order. ``detail="summary"`` keeps
+    what the dimension covers and one line per score (about a tenth of the
+    text), for models whose context or speed cannot afford the anchors.
     """
+    if detail == "summary":
+        lines = [f"# {rubric.title} ({rubric.dimension})", "", rubric.covers, ""]
+        lines += [f"- {_LEVEL_HEADINGS[score]}: {level.summary}"
+                  for score, level in rubric.levels()]
+        return "\n".join(lines) + "\n"
+    if detail != "full":
+        raise ValueError(f"rubric detail must be 'full' or 'summary', got {detail!r}")
     lines = [f"# {rubric.title} ({rubric.dimension})", "", rubric.covers, "", "## Scores"]
     for score, level in rubric.levels():
         lines += ["", f"### {_LEVEL_HEADINGS[score]}", level.summary]

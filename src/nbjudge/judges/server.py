@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -98,6 +99,7 @@ class ServerOptions:
     parallel: int | None = None
     embeddings: bool = False
     repack: bool = False
+    flash_attn: Literal["on", "off", "auto"] = "off"
 
     def __post_init__(self) -> None:
         if self.context_size < 256:
@@ -135,6 +137,7 @@ def build_command(
     ]  # fmt: skip
     if not options.repack:
         command.append("--no-repack")
+    command += ["--flash-attn", options.flash_attn]
     if options.parallel is not None:
         command += ["--parallel", str(options.parallel)]
     if options.embeddings:
@@ -315,9 +318,12 @@ class LocalServer:
         model_name: str = DEFAULT_MODEL_NAME,
         options: ServerOptions | None = None,
         embeddings: bool = False,
+        chat: bool = True,
         startup_timeout: float = 120.0,
         log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        if not (chat or embeddings):
+            raise ValueError("LocalServer needs chat=True, embeddings=True or both")
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout}")
         self.binary = find_server_binary(binary)
@@ -325,6 +331,7 @@ class LocalServer:
         self.model_name = model_name
         self.options = options or ServerOptions()
         self.embeddings = embeddings
+        self.chat = chat
         self.startup_timeout = startup_timeout
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._chat: _Process | None = None
@@ -380,7 +387,9 @@ class LocalServer:
         The server checks no key; OpenAI clients insist on one, so it is a
         placeholder, not a secret.
         """
-        env = {"OPENAI_API_BASE": self.base_url, "OPENAI_API_KEY": "local-no-key"}
+        env = {}
+        if self._chat is not None:
+            env = {"OPENAI_API_BASE": self.base_url, "OPENAI_API_KEY": "local-no-key"}
         if self._embed is not None:
             env["HOSTED_VLLM_API_BASE"] = self.embedding_base_url
         return env
@@ -401,11 +410,12 @@ class LocalServer:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> LocalServer:
         """Start the instance(s) and wait until each answers ``/health``."""
-        if self._chat is not None:
+        if self._chat is not None or self._embed is not None:
             raise LocalServerError("this LocalServer is already started")
         atexit.register(self.stop)
         try:
-            self._chat = self._launch(self.model_name, self.options, "chat")
+            if self.chat:
+                self._chat = self._launch(self.model_name, self.options, "chat")
             if self.embeddings:
                 embed_options = ServerOptions(
                     context_size=self.options.context_size,

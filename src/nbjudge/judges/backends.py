@@ -1,0 +1,299 @@
+"""LLM backends for the judges: the Hydra group ``llm`` turned into working settings.
+
+``local`` (the offline default) starts llama.cpp's ``llama-server`` on
+127.0.0.1 for the duration of a run; ``openai``, ``anthropic``, ``databricks``
+and ``openai_compatible`` reach a provider through MLflow's judge adapters
+(litellm underneath). Keys are read from the environment variable that the
+configuration *names*; no key is ever part of the configuration, so none can
+reach ``params.yaml``, ``dvc.lock``, MLflow params or a report.
+
+A missing key, an unset ``base_url`` or an unknown backend is a
+:class:`BackendConfigError` raised before any work starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendConfigError",
+    "LLMConfig",
+    "check_credentials",
+    "offline_settings",
+    "open_backend",
+    "result_schema",
+]
+
+BACKENDS = ("local", "openai", "anthropic", "databricks", "openai_compatible")
+# Placeholder for servers that check no key; OpenAI clients insist on one.
+NO_KEY = "local-no-key"
+_SMOKE_BANNER = ("SMOKE TEST: scores from a tiny offline model (SmolLM2-135M); "
+                 "they mean nothing about judge quality")
+
+
+class BackendConfigError(ValueError):
+    """The ``llm`` settings or the environment they need are wrong; the message says the fix."""
+
+
+class LLMConfig(BaseModel):
+    """The ``llm`` section of ``params.yaml`` (one file of ``conf/llm/``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["local", "openai", "anthropic", "databricks", "openai_compatible"]
+    model: str = Field(min_length=1)
+    smoke: bool = False
+    base_url: str | None = None
+    api_key_env: str | None = None
+    context_size: int = Field(ge=256)
+    notebook_tokens: int = Field(ge=100)
+    concurrency: int = Field(ge=1, le=256)
+    timeout: float = Field(gt=0)
+    max_retries: int = Field(ge=0, le=50)
+    temperature: float = Field(ge=0, le=2)
+    max_output_tokens: int = Field(ge=16)
+    rationale_max_chars: int = Field(ge=20)
+    structured_output: Literal["json_schema", "none"] = "json_schema"
+    rubric_detail: Literal["full", "summary"] = "full"
+    embedding_model: str = "local"
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
+        try:
+            config = cls.model_validate(dict(mapping))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"llm.{'.'.join(str(p) for p in item['loc'])}: {item['msg']} "
+                f"(got {item.get('input')!r})"
+                for item in error.errors()
+            )
+            raise BackendConfigError(
+                f"invalid llm settings: {problems}. Fix conf/llm/*.yaml or the -S override."
+            ) from None
+        if config.backend == "openai_compatible" and not config.base_url:
+            raise BackendConfigError(
+                "llm=openai_compatible needs the server's address: "
+                "-S llm.base_url=http://HOST:PORT/v1 (and -S llm.model=NAME)"
+            )
+        return config
+
+    @property
+    def banner(self) -> str | None:
+        """The first line of every report made with this model, or None."""
+        return _SMOKE_BANNER if self.smoke else None
+
+
+def result_schema(rationale_max_chars: int) -> dict[str, Any]:
+    """The JSON a judge must answer with: the score first, then a bounded rationale.
+
+    The score comes first so that a reply cut at ``max_tokens`` still carries
+    it; the ``maxLength`` keeps small models from rambling until the cap.
+    """
+    return {
+        "type": "object",
+        "properties": {
+            "result": {"enum": [1, 2, 3, "N/A"]},
+            "rationale": {"type": "string", "maxLength": rationale_max_chars},
+        },
+        "required": ["result", "rationale"],
+        "additionalProperties": False,
+    }
+
+
+def _required_env(config: LLMConfig) -> list[str]:
+    if config.backend == "databricks":
+        return ["DATABRICKS_HOST", config.api_key_env or "DATABRICKS_TOKEN"]
+    if config.backend in ("openai", "anthropic"):
+        return [config.api_key_env or f"{config.backend.upper()}_API_KEY"]
+    return []
+
+
+def check_credentials(config: LLMConfig, environ: Mapping[str, str] | None = None) -> None:
+    """Fail before any work when a key the backend needs is not in the environment."""
+    environ = os.environ if environ is None else environ
+    missing = [name for name in _required_env(config) if not environ.get(name)]
+    if missing:
+        names = " and ".join(missing)
+        raise BackendConfigError(
+            f"llm={config.backend} needs {names} in the environment, and it is not set. "
+            f"Fix: export {missing[0]}=... before running (keys are read from the environment "
+            "only and never written to params.yaml, dvc.lock, MLflow or reports), or run "
+            "offline with -S llm=local."
+        )
+
+
+def offline_settings(cache_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Environment that keeps MLflow, litellm and DSPy from reaching the internet."""
+    return {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "MLFLOW_MODEL_CATALOG_URI": "",
+        "DSPY_CACHEDIR": str(Path(cache_dir, "dspy").resolve()),
+        "LITELLM_LOG": os.environ.get("LITELLM_LOG", "ERROR"),
+    }
+
+
+@dataclass
+class Backend:
+    """A reachable LLM: what ``make_judge``, litellm and DSPy need to use it."""
+
+    config: LLMConfig
+    judge_model: str                     # make_judge's "provider:/model"
+    base_url: str | None                 # make_judge's base_url (full chat-completions URL)
+    litellm_model: str                   # the same model for litellm/DSPy callers
+    api_base: str | None                 # litellm api_base for litellm/DSPy callers
+    embedding_model: str | None = None   # MemAlign's embedding model, when started
+    server_logs: list[Path] = field(default_factory=list)
+
+    @property
+    def smoke(self) -> bool:
+        return self.config.smoke
+
+    def inference_params(self) -> dict[str, Any]:
+        """Per-request settings for the judges (litellm keyword arguments).
+
+        Retries are the judging runner's job (with its own budget, backoff and
+        counting), so litellm's own retries are switched off here.
+        """
+        params: dict[str, Any] = {
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_output_tokens,
+            "timeout": self.config.timeout,
+            "num_retries": 0,
+            "retry_policy": {name: 0 for name in _RETRY_POLICY_FIELDS},
+        }
+        if self.config.structured_output == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "judgment", "strict": True,
+                                "schema": result_schema(self.config.rationale_max_chars)},
+            }
+        return params
+
+    def judge_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.judge_model}
+        if self.base_url is not None:
+            kwargs["base_url"] = self.base_url
+        return kwargs
+
+
+_RETRY_POLICY_FIELDS = (
+    "BadRequestErrorRetries", "AuthenticationErrorRetries", "TimeoutErrorRetries",
+    "RateLimitErrorRetries", "ContentPolicyViolationErrorRetries",
+    "InternalServerErrorRetries", "ServiceUnavailableErrorRetries",
+)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _register_context(model: str, config: LLMConfig) -> None:
+    """Tell litellm the model's context so MemAlign sizes its batches to it."""
+    import litellm
+
+    litellm.register_model({model: {
+        "max_input_tokens": config.context_size,
+        "max_tokens": config.max_output_tokens,
+        "max_output_tokens": config.max_output_tokens,
+        "input_cost_per_token": 0.0,
+        "output_cost_per_token": 0.0,
+        "litellm_provider": model.split("/", 1)[0],
+        "mode": "chat",
+    }})
+
+
+def _hosted(config: LLMConfig, environ: Mapping[str, str]) -> tuple[Backend, dict[str, str]]:
+    env: dict[str, str] = {}
+    if config.backend == "openai":
+        backend = Backend(config, f"openai:/{config.model}", None,
+                          f"openai/{config.model}", None)
+    elif config.backend == "anthropic":
+        backend = Backend(config, f"anthropic:/{config.model}", None,
+                          f"anthropic/{config.model}", None)
+    elif config.backend == "databricks":
+        host = environ["DATABRICKS_HOST"].rstrip("/")
+        if not host.startswith("http"):
+            host = f"https://{host}"
+        env = {"DATABRICKS_API_BASE": f"{host}/serving-endpoints",
+               "DATABRICKS_API_KEY": environ[config.api_key_env or "DATABRICKS_TOKEN"]}
+        backend = Backend(config, f"databricks:/{config.model}", None,
+                          f"databricks/{config.model}", None)
+    else:  # openai_compatible
+        base = str(config.base_url).rstrip("/")
+        key = environ.get(config.api_key_env or "") or NO_KEY
+        env = {"OPENAI_API_KEY": key, "OPENAI_API_BASE": base}
+        backend = Backend(config, f"openai:/{config.model}", f"{base}/chat/completions",
+                          f"openai/{config.model}", base)
+    return backend, env
+
+
+@contextlib.contextmanager
+def open_backend(
+    config: LLMConfig,
+    *,
+    embeddings: bool = False,
+    cache_dir: str | os.PathLike[str] = ".nbjudge-cache",
+    log_dir: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[Backend]:
+    """Make ``config``'s LLM reachable for the duration of the ``with`` block.
+
+    For ``local`` this starts (and always stops) llama-server; with
+    ``embeddings=True`` it also serves embeddings for MemAlign when
+    ``embedding_model`` is ``local``. Process environment changes (offline
+    settings, the local server's address) are undone on exit.
+    """
+    environ = os.environ if environ is None else environ
+    check_credentials(config, environ)
+    offline = offline_settings(cache_dir)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_environment(offline))
+        local_embeddings = embeddings and config.embedding_model == "local"
+        if config.backend == "local" or local_embeddings:
+            from nbjudge.judges.server import LocalServer, ServerOptions
+
+            options = ServerOptions(context_size=config.context_size * config.concurrency,
+                                    parallel=config.concurrency,
+                                    max_tokens=config.max_output_tokens)
+            server = stack.enter_context(LocalServer(
+                model_name=config.model if config.backend == "local" else "smollm2-135m-instruct",
+                options=options, embeddings=local_embeddings, log_dir=log_dir,
+                chat=config.backend == "local"))
+        else:
+            server = None
+        if config.backend == "local":
+            assert server is not None
+            backend = Backend(config, server.judge_model, server.chat_completions_url,
+                              server.litellm_model, server.base_url)
+            env = server.client_env()
+        else:
+            backend, env = _hosted(config, environ)
+            if server is not None:
+                env.update(server.client_env())
+        if server is not None:
+            backend.server_logs = server.log_paths
+        if embeddings:
+            backend.embedding_model = (server.embedding_model if local_embeddings and server
+                                       else config.embedding_model)
+        stack.enter_context(_environment(env))
+        _register_context(backend.litellm_model, config)
+        yield backend

@@ -1,0 +1,88 @@
+"""A content-addressed store of judge answers, so no request is ever sent twice.
+
+The key is the SHA-256 of everything that decides what the model is asked:
+the model, the judge's instructions (rubric, and distilled guidelines or the
+memory that retrieval draws from), the notebook text, the inference
+parameters and the MLflow version that builds the prompt from them. The store
+is ``diskcache`` (SQLite underneath): every write is a transaction, so a
+process killed mid-run leaves every finished answer readable and nothing
+half-written, and threads and processes may share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AnswerCache", "request_key"]
+
+# Bump when the meaning of a stored answer changes.
+_CACHE_FORMAT = 1
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+
+
+def request_key(*, model: str, instructions: str, outputs: str,
+                inference_params: Mapping[str, Any] | None = None,
+                memory: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 hex of one judge request.
+
+    ``memory`` describes state that changes the prompt per request without
+    being in ``instructions`` (an aligned judge's episodic memory, from which
+    the examples pasted into each prompt are retrieved).
+    """
+    import mlflow
+
+    # Settings that change how a request is sent but not what the model answers.
+    transport = {"timeout", "num_retries", "retry_policy"}
+    payload = {
+        "format": _CACHE_FORMAT,
+        "mlflow": mlflow.__version__,
+        "model": model,
+        "instructions": instructions,
+        "outputs": outputs,
+        "params": {k: v for k, v in (inference_params or {}).items() if k not in transport},
+        "memory": memory,
+    }
+    return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()
+
+
+class AnswerCache:
+    """Answers by request key, on disk under ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        import diskcache
+
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._store = diskcache.Cache(str(self.directory), size_limit=2**34,
+                                      eviction_policy="none")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._store.get(key)
+        return dict(value) if value is not None else None
+
+    def put(self, key: str, answer: Mapping[str, Any]) -> None:
+        self._store.set(key, dict(answer))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._store
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> AnswerCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,350 @@
+"""The judging runner: many judge requests, concurrently, resumably, honestly.
+
+Every request has a content key (:func:`nbjudge.judges.cache.request_key`).
+An answer already in the :class:`~nbjudge.judges.cache.AnswerCache` is used
+without sending anything; every new answer (a score, or an answer that was
+not a valid score) is stored the moment it arrives, so a run that is killed
+resumes where it stopped. Transient failures (HTTP 429, 5xx, timeouts, lost
+connections) are retried with exponential backoff and full jitter
+(``tenacity``); a request that exhausts its budget becomes a failed judgment
+that is *not* cached, so the next run tries it again. When the backend keeps
+failing, the run stops with :class:`BackendUnavailableError` instead of
+writing a file full of failures; a bad key or an unknown model stops it at
+once (:class:`BackendFatalError`).
+
+The LLM call itself is a function ``call(request) -> Answer``: the stage
+passes one that runs an MLflow judge; tests pass scripted ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nbjudge.judges.cache import AnswerCache
+from nbjudge.judges.dimension import InvalidScoreError, parse_score
+from nbjudge.schemas import Judgment
+
+__all__ = [
+    "Answer",
+    "BackendFatalError",
+    "BackendUnavailableError",
+    "JudgeRequest",
+    "PromptTooLongError",
+    "RetryPolicy",
+    "RunSummary",
+    "is_fatal",
+    "is_transient",
+    "run_requests",
+]
+
+TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+FATAL_STATUS = frozenset({401, 403, 404})
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One judgment to obtain: a notebook, a dimension, a judge variant."""
+
+    notebook_id: str
+    dimension: str
+    variant: str
+    key: str
+    prompt_tokens: int          # estimated size of the whole prompt
+    fold: int | None = None
+    repeat: int = 0
+    payload: Any = None         # whatever ``call`` needs (the notebook text, the judge, ...)
+
+
+@dataclass
+class Answer:
+    """What the model said for one request."""
+
+    value: Any
+    rationale: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    retrieved_ids: list[str] = field(default_factory=list)
+
+
+class PromptTooLongError(ValueError):
+    """The prompt does not fit the model's context window."""
+
+
+class BackendFatalError(RuntimeError):
+    """The backend refused in a way no retry fixes (bad key, unknown model)."""
+
+
+class BackendUnavailableError(RuntimeError):
+    """The backend kept failing after retries; finished answers are cached."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of one request on transient errors, and when to give up on the backend."""
+
+    max_retries: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    abort_after: int = 6     # consecutive requests that exhausted their retries
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("retry settings must not be negative")
+        if self.abort_after < 1:
+            raise ValueError("abort_after must be at least 1")
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _status(error: BaseException) -> int | None:
+    status = getattr(error, "status_code", None)
+    if status is None:
+        response = getattr(error, "response", None)
+        status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [TimeoutError, ConnectionError]
+    try:
+        import litellm
+
+        types += [litellm.RateLimitError, litellm.InternalServerError,
+                  litellm.ServiceUnavailableError, litellm.Timeout, litellm.APIConnectionError]
+    except ImportError:  # pragma: no cover - litellm is a dependency
+        pass
+    try:
+        import httpx
+
+        types += [httpx.TimeoutException, httpx.TransportError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure worth retrying: rate limit, server error, timeout, lost connection."""
+    types = _transient_types()
+    for item in _chain(error):
+        if isinstance(item, types) or _status(item) in TRANSIENT_STATUS:
+            return True
+    return False
+
+
+def is_fatal(error: BaseException) -> bool:
+    """A failure that every other request would hit too: bad key, no such model."""
+    for item in _chain(error):
+        if _status(item) in FATAL_STATUS:
+            return True
+        name = type(item).__name__
+        if name in ("AuthenticationError", "PermissionDeniedError", "NotFoundError"):
+            return True
+    return False
+
+
+def _is_context_error(error: BaseException) -> bool:
+    text = " ".join(str(item).lower() for item in _chain(error))
+    return any(marker in text for marker in (
+        "context window", "context length", "context size", "exceeds the available context",
+        "too many tokens", "maximum context"))
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class RunSummary:
+    """Counts of one run, for the progress bar and the stage's last line."""
+
+    total: int = 0
+    cached: int = 0
+    sent: int = 0          # requests that reached the backend, retries included
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"{self.total} judgments: {self.ok} ok, {self.failed} failed; "
+                f"{self.cached} from cache, {self.sent} requests sent, {self.seconds:.1f} s")
+
+
+class _Gate:
+    """Counts consecutive exhausted requests; trips when the backend looks down."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.streak = 0
+        self.last_error = ""
+        self._lock = threading.Lock()
+
+    def record(self, exhausted: bool, error: str = "") -> bool:
+        with self._lock:
+            self.streak = self.streak + 1 if exhausted else 0
+            if exhausted:
+                self.last_error = error
+            return self.streak >= self.limit
+
+
+def run_requests(
+    requests: Sequence[JudgeRequest],
+    call: Callable[[JudgeRequest], Answer],
+    *,
+    model: str,
+    cache: AnswerCache,
+    concurrency: int = 1,
+    context_tokens: int | None = None,
+    retry: RetryPolicy | None = None,
+    progress: bool = True,
+    description: str = "judging",
+    context_hint: str = "lower llm.notebook_tokens or raise llm.context_size",
+    summary: RunSummary | None = None,
+) -> list[Judgment]:
+    """Judge every request; the result is in ``requests`` order, one record each.
+
+    Raises :class:`BackendFatalError` or :class:`BackendUnavailableError`
+    (every answer received before is in ``cache``); Ctrl-C stops sending and
+    keeps the answers received so far.
+    """
+    import tenacity
+
+    retry = retry or RetryPolicy()
+    summary = summary if summary is not None else RunSummary()
+    summary.total += len(requests)
+    started = time.monotonic()
+    counter_lock = threading.Lock()
+    gate = _Gate(retry.abort_after)
+    results: list[Judgment | None] = [None] * len(requests)
+
+    def record(request: JudgeRequest, outcome: dict[str, Any]) -> Judgment:
+        return Judgment(
+            notebook_id=request.notebook_id, dimension=request.dimension,
+            variant=request.variant, fold=request.fold, repeat=request.repeat,
+            model=model, prompt_sha256=request.key, **outcome,
+        )
+
+    def attempt(request: JudgeRequest) -> Answer:
+        with counter_lock:
+            summary.sent += 1
+        return call(request)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(retry.max_retries + 1),
+        wait=tenacity.wait_random_exponential(multiplier=retry.base_delay, max=retry.max_delay),
+        retry=tenacity.retry_if_exception(is_transient),
+        reraise=True,
+    )
+
+    def judge_one(request: JudgeRequest) -> dict[str, Any]:
+        started_at = time.monotonic()
+        try:
+            answer = retrying(attempt, request)
+        except Exception as error:  # classified below; nothing escapes silently
+            latency = round(time.monotonic() - started_at, 3)
+            if is_fatal(error):
+                raise BackendFatalError(
+                    f"the LLM backend refused {request.dimension} of {request.notebook_id}: "
+                    f"{_one_line(error)}. Check the API key variable and the model name "
+                    "(llm.api_key_env, llm.model)."
+                ) from error
+            if is_transient(error):
+                message = (f"gave up after {retry.max_retries + 1} attempts: "
+                           f"{_one_line(error)}")
+                if gate.record(True, message):
+                    raise BackendUnavailableError(
+                        f"the LLM backend failed {gate.streak} requests in a row after "
+                        f"retries (last: {gate.last_error}). Answers received so far are "
+                        f"cached in {cache.directory}; fix the backend and rerun to resume."
+                    ) from error
+                return {"status": "failed", "error": message, "latency_s": latency}
+            gate.record(False)
+            if _is_context_error(error):
+                message = (f"the prompt (about {request.prompt_tokens} tokens) does not fit the "
+                           f"model's context: {context_hint}. Server said: {_one_line(error, 300)}")
+                return {"status": "failed", "error": message, "latency_s": latency}
+            # The model answered, but not with a usable judgment (unparsable JSON):
+            # that is its answer to this prompt, so it is kept like any other.
+            outcome = {"status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",
+                       "latency_s": latency}
+            cache.put(request.key, outcome)
+            return outcome
+        gate.record(False)
+        latency = round(time.monotonic() - started_at, 3)
+        outcome: dict[str, Any] = {
+            "rationale": answer.rationale, "tokens_in": answer.tokens_in,
+            "tokens_out": answer.tokens_out, "latency_s": latency,
+            "retrieved_ids": list(answer.retrieved_ids),
+        }
+        try:
+            outcome |= {"status": "ok", "score": parse_score(answer.value)}
+        except InvalidScoreError as error:
+            outcome |= {"status": "failed", "error": f"invalid answer: {error}"}
+        cache.put(request.key, outcome)
+        return outcome
+
+    pending: list[int] = []
+    for i, request in enumerate(requests):
+        stored = cache.get(request.key)
+        if stored is not None:
+            results[i] = record(request, stored)
+            summary.cached += 1
+        elif context_tokens is not None and request.prompt_tokens > context_tokens:
+            results[i] = record(request, {"status": "failed", "error": (
+                f"the prompt (about {request.prompt_tokens} tokens) does not fit the model's "
+                f"context of {context_tokens} tokens: {context_hint}; not sent")})
+        else:
+            pending.append(i)
+
+    bar = tqdm(total=len(requests), desc=description, unit="judgment", disable=not progress,
+               initial=len(requests) - len(pending), dynamic_ncols=True)
+
+    def finish(i: int, outcome: dict[str, Any]) -> None:
+        results[i] = record(requests[i], outcome)
+        failed = sum(1 for r in results if r is not None and r.status == "failed")
+        bar.update(1)
+        bar.set_postfix(failed=failed, cached=summary.cached, refresh=False)
+
+    executor = ThreadPoolExecutor(max_workers=max(1, concurrency),
+                                  thread_name_prefix="nbjudge-judge")
+    futures: dict[Future[dict[str, Any]], int] = {}
+    queue = iter(pending)
+    try:
+        for i in queue:
+            futures[executor.submit(judge_one, requests[i])] = i
+            if len(futures) >= concurrency:
+                break
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = futures.pop(future)
+                finish(i, future.result())
+                nxt = next(queue, None)
+                if nxt is not None:
+                    futures[executor.submit(judge_one, requests[nxt])] = nxt
+    finally:
+        for future in futures:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+
+    final = [r for r in results if r is not None]
+    assert len(final) == len(requests)
+    summary.ok += sum(r.status == "ok" for r in final)
+    summary.failed += sum(r.status == "failed" for r in final)
+    summary.seconds += time.monotonic() - started
+    return final
