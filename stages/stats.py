@@ -21,6 +21,9 @@ from omegaconf import OmegaConf
 from nbjudge.schemas import Judgment, Label, read_records
 from nbjudge.stats import StatsConfig, analyze_experiment
 
+SMOKE_WARNING = ("SMOKE TEST: judgments from a tiny offline model ({model}); "
+                 "these numbers mean nothing about judge quality")
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,8 +42,12 @@ def main(argv: list[str] | None = None) -> None:
 
     result = analyze_experiment(labels, judgments, config, seed=params.seed)
 
+    metrics = result.metrics
+    if params.get("llm") is not None and params.llm.get("smoke"):
+        # The first line of the file says what these numbers are worth.
+        metrics = {"warning": SMOKE_WARNING.format(model=params.llm.model), **metrics}
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
-    args.metrics.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
+    args.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     args.out.mkdir(parents=True, exist_ok=True)
     for stale in args.out.glob("*.csv"):  # a table not produced this run must not linger
         stale.unlink()

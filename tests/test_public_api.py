@@ -5,6 +5,7 @@ import importlib
 import pytest
 
 PACKAGES = [
+    "nbjudge.alignment",
     "nbjudge.benchmark",
     "nbjudge.judges",
     "nbjudge.notebooks",

@@ -28,6 +28,8 @@ __all__ = [
     "BackendConfigError",
     "LLMConfig",
     "check_credentials",
+    "inference_params",
+    "judge_model_uri",
     "offline_settings",
     "open_backend",
     "result_schema",
@@ -61,6 +63,7 @@ class LLMConfig(BaseModel):
     max_retries: int = Field(ge=0, le=50)
     temperature: float = Field(ge=0, le=2)
     max_output_tokens: int = Field(ge=16)
+    reflection_max_tokens: int = Field(default=1024, ge=64)
     rationale_max_chars: int = Field(ge=20)
     structured_output: Literal["json_schema", "none"] = "json_schema"
     rubric_detail: Literal["full", "summary"] = "full"
@@ -68,6 +71,14 @@ class LLMConfig(BaseModel):
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
+        # OmegaConf's mandatory marker survives composition into params.yaml as text.
+        unset = [f"llm.{name}" for name, value in mapping.items() if value == "???"]
+        if unset:
+            raise BackendConfigError(
+                f"{' and '.join(unset)} must be set (??? in conf/llm/"
+                f"{mapping.get('backend')}.yaml): pass "
+                + " ".join(f"-S {name}=..." for name in unset)
+            )
         try:
             config = cls.model_validate(dict(mapping))
         except ValidationError as error:
@@ -107,6 +118,37 @@ def result_schema(rationale_max_chars: int) -> dict[str, Any]:
         "required": ["result", "rationale"],
         "additionalProperties": False,
     }
+
+
+_PROVIDERS = {"local": "openai", "openai": "openai", "anthropic": "anthropic",
+              "databricks": "databricks", "openai_compatible": "openai"}
+
+
+def judge_model_uri(config: LLMConfig) -> str:
+    """The ``make_judge`` model string for ``config``, known before anything is started."""
+    return f"{_PROVIDERS[config.backend]}:/{config.model}"
+
+
+def inference_params(config: LLMConfig) -> dict[str, Any]:
+    """Per-request settings for the judges (litellm keyword arguments).
+
+    Retries are the judging runner's job (with its own budget, backoff and
+    counting), so litellm's own retries are switched off here.
+    """
+    params: dict[str, Any] = {
+        "temperature": config.temperature,
+        "max_tokens": config.max_output_tokens,
+        "timeout": config.timeout,
+        "num_retries": 0,
+        "retry_policy": {name: 0 for name in _RETRY_POLICY_FIELDS},
+    }
+    if config.structured_output == "json_schema":
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "judgment", "strict": True,
+                            "schema": result_schema(config.rationale_max_chars)},
+        }
+    return params
 
 
 def _required_env(config: LLMConfig) -> list[str]:
@@ -158,25 +200,7 @@ class Backend:
         return self.config.smoke
 
     def inference_params(self) -> dict[str, Any]:
-        """Per-request settings for the judges (litellm keyword arguments).
-
-        Retries are the judging runner's job (with its own budget, backoff and
-        counting), so litellm's own retries are switched off here.
-        """
-        params: dict[str, Any] = {
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_output_tokens,
-            "timeout": self.config.timeout,
-            "num_retries": 0,
-            "retry_policy": {name: 0 for name in _RETRY_POLICY_FIELDS},
-        }
-        if self.config.structured_output == "json_schema":
-            params["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "judgment", "strict": True,
-                                "schema": result_schema(self.config.rationale_max_chars)},
-            }
-        return params
+        return inference_params(self.config)
 
     def judge_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.judge_model}
@@ -271,9 +295,11 @@ def open_backend(
         if config.backend == "local" or local_embeddings:
             from nbjudge.judges.server import LocalServer, ServerOptions
 
+            # -n is the reply length of requests that set none: MemAlign's reflection
+            # (DSPy) sends no max_tokens, the judges send their own.
             options = ServerOptions(context_size=config.context_size * config.concurrency,
                                     parallel=config.concurrency,
-                                    max_tokens=config.max_output_tokens)
+                                    max_tokens=config.reflection_max_tokens)
             server = stack.enter_context(LocalServer(
                 model_name=config.model if config.backend == "local" else "smollm2-135m-instruct",
                 options=options, embeddings=local_embeddings, log_dir=log_dir,

@@ -18,6 +18,7 @@ passes one that runs an MLflow judge; tests pass scripted ones.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -120,19 +121,15 @@ def _status(error: BaseException) -> int | None:
 
 def _transient_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [TimeoutError, ConnectionError]
-    try:
-        import litellm
-
+    # Only a client that was imported can have raised its errors; importing
+    # litellm just to look takes seconds.
+    litellm = sys.modules.get("litellm")
+    if litellm is not None:
         types += [litellm.RateLimitError, litellm.InternalServerError,
                   litellm.ServiceUnavailableError, litellm.Timeout, litellm.APIConnectionError]
-    except ImportError:  # pragma: no cover - litellm is a dependency
-        pass
-    try:
-        import httpx
-
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
         types += [httpx.TimeoutException, httpx.TransportError]
-    except ImportError:  # pragma: no cover
-        pass
     return tuple(types)
 
 
@@ -277,6 +274,13 @@ def run_requests(
                 message = (f"the prompt (about {request.prompt_tokens} tokens) does not fit the "
                            f"model's context: {context_hint}. Server said: {_one_line(error, 300)}")
                 return {"status": "failed", "error": message, "latency_s": latency}
+            status = next((s for s in map(_status, _chain(error)) if s is not None), None)
+            if status is not None and status >= 400:
+                # The server refused the request (a 400 it does not explain): no answer
+                # came back, so nothing is cached and the next run asks again.
+                return {"status": "failed", "latency_s": latency,
+                        "error": f"the backend rejected the request (HTTP {status}): "
+                                 f"{_one_line(error)}"}
             # The model answered, but not with a usable judgment (unparsable JSON):
             # that is its answer to this prompt, so it is kept like any other.
             outcome = {"status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",

@@ -1,0 +1,71 @@
+"""``python -m nbjudge score NOTEBOOK.ipynb``: grade a notebook with the registered judges.
+
+Reads the ``llm`` and ``judge`` sections of ``params.yaml`` (the same model and
+tracking store the pipeline used), starts the local server when the backend is
+``local``, and prints the nine scores with their rationales.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nbjudge.config import as_plain, load_params
+
+
+def _score(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from nbjudge.alignment.final import load_registered_judges, score_notebook
+    from nbjudge.judges.backends import LLMConfig, check_credentials, open_backend
+    from nbjudge.judges.batch import CACHE_ROOT, render_options
+    from nbjudge.judges.dimension import notebook_outputs
+    from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
+    from nbjudge.notebooks.render import render_notebook
+
+    params = load_params(args.params, "llm", "judge")
+    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    check_credentials(llm)
+    judge = as_plain(params.judge)
+    try:
+        notebook = nbformat.read(args.notebook, as_version=4)
+    except FileNotFoundError:
+        raise ValueError(f"{args.notebook}: no such notebook") from None
+    except Exception as error:  # nbformat raises several types for malformed files
+        raise ValueError(f"{args.notebook}: not a readable notebook ({error})") from None
+    outputs = notebook_outputs(args.prompt, render_notebook(notebook, render_options(judge)))
+    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                   judge["experiment"])
+    judges = load_registered_judges(experiment_id)
+    if llm.banner:
+        print(llm.banner)
+    with open_backend(llm, embeddings=True, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs"):
+        rows = score_notebook(judges, outputs)
+    width = max(len(r["dimension"]) for r in rows)
+    for row in rows:
+        score = row["score"] if row["error"] is None else "failed"
+        text = row["rationale"] if row["error"] is None else row["error"]
+        print(f"{row['dimension']:<{width}}  {score!s:>6}  {' '.join(text.split())[:160]}")
+    return 0 if all(r["error"] is None for r in rows) else 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nbjudge",
+                                     description="nbjudge command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    score = sub.add_parser("score", help="grade a notebook with the registered aligned judges")
+    score.add_argument("notebook", type=Path)
+    score.add_argument("--prompt", default="(no task prompt given)",
+                       help="the task the notebook was written for")
+    score.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        return _score(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

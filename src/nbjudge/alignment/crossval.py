@@ -1,0 +1,145 @@
+"""Grouped K-fold cross-validation of aligned judges, one memory variant at a time.
+
+For every repeat, fold and dimension: align the baseline judge on the human
+feedback of the other folds, judge the held-out fold with the aligned judge
+(``full``) or with its guidelines only (``semantic_only``), check that no
+held-out notebook (nor another notebook of its test case) reached the fold's
+memory or any retrieval, and write the audit of what the judge remembered.
+Every notebook ends with exactly one out-of-fold judgment per dimension and
+repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nbjudge.alignment.audit import AlignmentAudit, Guideline, write_audit
+from nbjudge.alignment.folds import FoldAssignment
+from nbjudge.alignment.leakage import assert_no_leakage
+from nbjudge.alignment.memalign import (
+    MEMORY_VARIANTS,
+    AlignedJudge,
+    MemAlignSettings,
+    align_dimension,
+)
+from nbjudge.judges.backends import Backend, LLMConfig
+from nbjudge.judges.batch import attach_judges, baseline_judges, judge_views
+from nbjudge.judges.dimension import make_dimension_judge
+from nbjudge.judges.pipeline import DimensionJudge, NotebookView
+from nbjudge.judges.runner import RunSummary
+from nbjudge.rubrics import load_rubric
+from nbjudge.schemas import DIMENSIONS, Judgment
+
+__all__ = ["audit_path", "cross_validate", "variant_judge"]
+
+
+def audit_path(root: str | Path, variant: str, fold: int | None, dimension: str,
+               repeat: int = 0) -> Path:
+    """``<root>/<variant>/fold<k>/<dimension>.json`` (``repeat<r>/`` inserted for r > 0;
+    ``final/`` for the judges aligned on every notebook)."""
+    folder = Path(root, variant)
+    if repeat:
+        folder = folder / f"repeat{repeat}"
+    folder = folder / ("final" if fold is None else f"fold{fold}")
+    return folder / f"{dimension}.json"
+
+
+def variant_judge(result: AlignedJudge, variant: str, base: DimensionJudge,
+                  backend: Backend, settings: MemAlignSettings) -> DimensionJudge:
+    """The judge that a memory variant scores with, built from one alignment."""
+    if variant == "full":
+        return DimensionJudge(result.dimension, base.instructions, judge=result.aligned,
+                              memory=result.snapshot.as_key(),
+                              examples_per_prompt=settings.retrieval_k)
+    if variant == "semantic_only":
+        instructions = result.aligned.instructions
+        judge = make_dimension_judge(load_rubric(result.dimension), instructions=instructions,
+                                     inference_params=backend.inference_params(),
+                                     **backend.judge_kwargs())
+        return DimensionJudge(result.dimension, instructions, judge=judge)
+    raise ValueError(f"unknown memory variant {variant!r}; known: {list(MEMORY_VARIANTS)}")
+
+
+def _notebook_ids(trace_ids: Iterable[str], notebook_of: Mapping[str, str]) -> list[str]:
+    return [notebook_of.get(t, t) for t in trace_ids]
+
+
+def cross_validate(
+    views: Sequence[NotebookView],
+    traces: Mapping[str, Any],
+    labelled: Mapping[str, set[str]],
+    assignments: Sequence[FoldAssignment],
+    *,
+    variant: str,
+    llm: LLMConfig,
+    judge: Mapping[str, Any],
+    settings: MemAlignSettings,
+    backend: Backend,
+    audit_root: str | Path,
+    dimensions: Sequence[str] = DIMENSIONS,
+    progress: bool = True,
+) -> tuple[list[Judgment], RunSummary, list[AlignmentAudit]]:
+    """Out-of-fold judgments of ``variant`` for every notebook, with the fold audits.
+
+    ``traces`` maps notebook id to its MLflow trace (with HUMAN feedback);
+    ``labelled`` maps each dimension to the notebooks that have a human label
+    for it (only those teach the judge).
+    """
+    if variant not in MEMORY_VARIANTS:
+        raise ValueError(f"unknown memory variant {variant!r}; known: {list(MEMORY_VARIANTS)}")
+    if backend.embedding_model is None:
+        raise ValueError("MemAlign needs an embedding model: open the backend with "
+                         "embeddings=True")
+    notebook_of = {trace.info.trace_id: n for n, trace in traces.items()}
+    case_of = {v.notebook_id: v.case_id for v in views}
+    base = baseline_judges(llm, dimensions)
+    attach_judges(base, backend)
+    summary = RunSummary()
+    judgments: list[Judgment] = []
+    audits: list[AlignmentAudit] = []
+    for assignment in assignments:
+        for fold in range(assignment.k):
+            held_out = assignment.test_ids(fold)
+            training = assignment.train_ids(fold)
+            fold_judges: dict[str, DimensionJudge] = {}
+            aligned: dict[str, AlignedJudge] = {}
+            for dimension in dimensions:
+                teach = [traces[n] for n in training if n in labelled.get(dimension, set())]
+                if not teach:
+                    raise ValueError(f"fold {fold}: no labelled training notebook for "
+                                     f"{dimension}; label more notebooks or lower cv.k")
+                result = align_dimension(
+                    base[dimension].judge, teach, settings=settings,
+                    reflection_model=backend.judge_model,
+                    embedding_model=backend.embedding_model)
+                aligned[dimension] = result
+                fold_judges[dimension] = variant_judge(result, variant, base[dimension],
+                                                       backend, settings)
+            fold_results, _ = judge_views(
+                views, llm, judge, variant=variant, judges=fold_judges, backend=backend,
+                fold=fold, repeat=assignment.repeat, notebook_ids=held_out, summary=summary,
+                progress=progress)
+            judgments += fold_results
+            for dimension, result in aligned.items():
+                retrievals = {j.notebook_id: _notebook_ids(j.retrieved_ids, notebook_of)
+                              for j in fold_results if j.dimension == dimension}
+                snapshot = result.snapshot
+                memory = _notebook_ids(snapshot.memory_ids(), notebook_of)
+                assert_no_leakage(assignment, fold, case_of, memory, retrievals)
+                audit = AlignmentAudit(
+                    variant=variant, fold=fold, repeat=assignment.repeat, dimension=dimension,
+                    guidelines=[Guideline(text=g["text"],
+                                          source_ids=_notebook_ids(g["source_ids"], notebook_of))
+                                for g in snapshot.guidelines],
+                    episodic_ids=_notebook_ids(snapshot.episodic_ids, notebook_of),
+                    retrievals=retrievals if variant == "full" else {},
+                    seconds=result.seconds, tokens=result.tokens,
+                    reflection_model=snapshot.reflection_model or backend.judge_model,
+                    embedding_model=snapshot.embedding_model,
+                    retrieval_k=snapshot.retrieval_k if variant == "full" else 0)
+                write_audit(audit_path(audit_root, variant, fold, dimension, assignment.repeat),
+                            audit)
+                audits.append(audit)
+    return judgments, summary, audits

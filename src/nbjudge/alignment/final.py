@@ -1,0 +1,98 @@
+"""The production judges: aligned on every labelled notebook, registered in MLflow.
+
+Cross-validation measures how well aligned judges generalise; the judges a
+team then uses are aligned once more on all labels and registered under
+stable names (``nbjudge_<dimension>``) in the experiment's scorer registry.
+:func:`load_registered_judges` gets them back (MemAlign re-reads its episodic
+examples from the same tracking store), and :func:`score_notebook` grades a
+new notebook with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nbjudge.alignment.memalign import AlignedJudge, MemAlignSettings, align_dimension
+from nbjudge.judges.backends import Backend, LLMConfig
+from nbjudge.judges.batch import attach_judges, baseline_judges
+from nbjudge.judges.dimension import call_judge, parse_score
+from nbjudge.schemas import DIMENSIONS
+
+__all__ = [
+    "align_final",
+    "load_registered_judges",
+    "register_judges",
+    "registered_name",
+    "score_notebook",
+]
+
+
+def registered_name(dimension: str, prefix: str = "nbjudge") -> str:
+    return f"{prefix}_{dimension}"
+
+
+def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
+                llm: LLMConfig, backend: Backend, settings: MemAlignSettings,
+                dimensions: Sequence[str] = DIMENSIONS) -> dict[str, AlignedJudge]:
+    """Each dimension's judge aligned on every notebook labelled for it."""
+    base = baseline_judges(llm, dimensions)
+    attach_judges(base, backend)
+    aligned = {}
+    for dimension in dimensions:
+        teach = [traces[n] for n in sorted(labelled.get(dimension, set())) if n in traces]
+        if not teach:
+            raise ValueError(f"no labelled notebook for {dimension}: nothing to align on")
+        aligned[dimension] = align_dimension(
+            base[dimension].judge, teach, settings=settings,
+            reflection_model=backend.judge_model, embedding_model=str(backend.embedding_model))
+    return aligned
+
+
+def register_judges(aligned: Mapping[str, AlignedJudge], experiment_id: str,
+                    prefix: str = "nbjudge") -> list[dict[str, Any]]:
+    """Register every aligned judge; returns name, version and memory size of each."""
+    registered = []
+    for dimension, result in aligned.items():
+        name = registered_name(dimension, prefix)
+        scorer = result.aligned.register(name=name, experiment_id=experiment_id)
+        registered.append({
+            "dimension": dimension, "name": name,
+            "version": getattr(scorer, "version", None) or getattr(scorer, "_version", None),
+            "guidelines": len(result.snapshot.guidelines),
+            "episodic_examples": len(result.snapshot.episodic_ids),
+            "seconds": result.seconds,
+        })
+    return registered
+
+
+def load_registered_judges(experiment_id: str, prefix: str = "nbjudge",
+                           dimensions: Sequence[str] = DIMENSIONS) -> dict[str, Any]:
+    """The registered judges by dimension; a clear error names any that is missing."""
+    from mlflow.genai.scorers import get_scorer
+
+    judges, missing = {}, []
+    for dimension in dimensions:
+        try:
+            judges[dimension] = get_scorer(name=registered_name(dimension, prefix),
+                                           experiment_id=experiment_id)
+        except Exception:  # MLflow raises its own exception types for a missing scorer
+            missing.append(registered_name(dimension, prefix))
+    if missing:
+        raise ValueError(f"no registered judge named {', '.join(missing)} in this tracking "
+                         "store: run the pipeline first (`make repro`, stage `register`)")
+    return judges
+
+
+def score_notebook(judges: Mapping[str, Any], outputs: str) -> list[dict[str, Any]]:
+    """Grade one notebook's judge text with every judge; failures are reported, not hidden."""
+    rows = []
+    for dimension, judge in judges.items():
+        try:
+            answer = call_judge(judge, outputs)
+            rows.append({"dimension": dimension, "score": parse_score(answer.value),
+                         "rationale": answer.rationale or "", "error": None})
+        except Exception as error:  # one judge failing must not hide the other eight
+            rows.append({"dimension": dimension, "score": None, "rationale": "",
+                         "error": " ".join(str(error).split())[:300]})
+    return rows

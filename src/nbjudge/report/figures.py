@@ -1,0 +1,422 @@
+"""The report's figures, as matplotlib Figures built from the stats tables.
+
+Every function takes data frames (as the stats stage writes them) and
+returns a :class:`matplotlib.figure.Figure`; nothing is drawn through
+pyplot, so no global state or GUI backend is involved. Figures are sized
+for an A4 page (7 inches wide), use gray levels and marker shapes rather
+than colour, and :func:`save_figure` writes them without timestamps, so the
+same tables give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from nbjudge.schemas import DIMENSIONS
+
+__all__ = [
+    "CONFUSION_HUMAN",
+    "CONFUSION_JUDGE",
+    "STYLE",
+    "SavedFigure",
+    "ablation_figure",
+    "alignment_cost_figure",
+    "bias_figure",
+    "confusion_figure",
+    "dimension_label",
+    "forest_figure",
+    "save_figure",
+]
+
+WIDTH = 7.0  # inches: the printable width of an A4 page with 15 mm margins
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 8.5,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8.5,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "nbjudge",  # fixed ids in SVG output
+    "svg.fonttype": "none",  # text stays text: smaller files, selectable labels
+    "path.simplify": False,
+}
+CONFUSION_HUMAN = ("N/A", "1", "2", "3")
+CONFUSION_JUDGE = ("N/A", "1", "2", "3", "failed")
+
+# Marker shapes and gray levels that stay apart in grayscale print.
+_VARIANT_STYLES = (
+    {"marker": "o", "markerfacecolor": "white", "color": "black"},
+    {"marker": "s", "markerfacecolor": "black", "color": "black"},
+    {"marker": "^", "markerfacecolor": "0.6", "color": "0.3"},
+    {"marker": "D", "markerfacecolor": "0.85", "color": "0.45"},
+    {"marker": "v", "markerfacecolor": "0.3", "color": "0.3"},
+    {"marker": "P", "markerfacecolor": "white", "color": "0.45"},
+)
+
+
+def dimension_label(dimension: str) -> str:
+    """``data_imputation`` -> ``Data imputation``."""
+    return dimension.replace("_", " ").capitalize().replace("Mlflow", "MLflow")
+
+
+def _variant_style(index: int) -> dict:
+    return dict(_VARIANT_STYLES[index % len(_VARIANT_STYLES)], markersize=6,
+                markeredgecolor="black", linestyle="none")
+
+
+def _dimensions(frame: pd.DataFrame, dimensions: Sequence[str] | None) -> list[str]:
+    if dimensions is not None:
+        return list(dimensions)
+    present = set(frame["dimension"])
+    known = [d for d in DIMENSIONS if d in present]
+    return known + sorted(present - set(known))
+
+
+def _styled(function):
+    """Build the figure under :data:`STYLE`: artists read rcParams when they are created."""
+
+    @functools.wraps(function)
+    def build(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return function(*args, **kwargs)
+
+    return build
+
+
+def _new_figure(height: float, width: float = WIDTH) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _zero_based(ax) -> None:
+    """An axis of errors starts at 0, with room for a marker sitting on it."""
+    high = ax.get_xlim()[1]
+    ax.set_xlim(-0.03 * high, high)
+
+
+def _dimension_axis(ax, dimensions: Sequence[str]) -> None:
+    ax.set_yticks(range(len(dimensions)), [dimension_label(d) for d in dimensions])
+    ax.set_ylim(len(dimensions) - 0.5, -0.5)  # first dimension at the top
+    ax.tick_params(axis="y", length=0)
+    for y in range(len(dimensions)):
+        if y % 2 == 0:
+            ax.axhspan(y - 0.5, y + 0.5, color="0.94", zorder=0, linewidth=0)
+
+
+def _interval(ax, y, estimate, low, high, style) -> None:
+    if not (math.isnan(low) or math.isnan(high)):
+        ax.hlines(y, low, high, color=style["color"], linewidth=1.3, zorder=2)
+    if not math.isnan(estimate):
+        ax.plot([estimate], [y], zorder=3, **style)
+
+
+def _row(frame: pd.DataFrame, **where) -> pd.Series | None:
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in where.items():
+        mask &= (frame[column] == value).to_numpy()
+    rows = frame[mask]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _value(row: pd.Series | None, column: str) -> float:
+    if row is None or column not in row or pd.isna(row[column]):
+        return math.nan
+    return float(row[column])
+
+
+@_styled
+def forest_figure(
+    mae: pd.DataFrame,
+    improvement: pd.DataFrame,
+    *,
+    reference: str = "baseline",
+    variant: str = "full",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    dimensions: Sequence[str] | None = None,
+) -> Figure:
+    """Per dimension: reference and aligned MAE with CIs, and the improvement with its CI.
+
+    The improvement is MAE(reference) - MAE(variant), positive when the
+    aligned judge is closer to the humans. A filled diamond marks an
+    improvement the stats stage calls significant (its configured rule); a
+    star follows the adjusted p-value when it is below ``alpha``.
+    """
+    dimensions = _dimensions(mae, dimensions)
+    fig = _new_figure(0.36 * len(dimensions) + 1.5)
+    left, right = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1, 1.25]})
+    styles = {reference: _variant_style(0), variant: _variant_style(1)}
+    for y, dimension in enumerate(dimensions):
+        for offset, name in ((-0.15, reference), (0.15, variant)):
+            row = _row(mae, variant=name, dimension=dimension)
+            _interval(left, y + offset, _value(row, "mae"), _value(row, "mae_ci_low"),
+                      _value(row, "mae_ci_high"), styles[name])
+        row = _row(improvement, reference=reference, variant=variant, dimension=dimension)
+        significant = row is not None and bool(row["significant"])
+        style = dict(_variant_style(1), marker="D", markersize=6,
+                     markerfacecolor="black" if significant else "white")
+        _interval(right, y, _value(row, "improvement"), _value(row, "ci_low"),
+                  _value(row, "ci_high"), style)
+        p = _value(row, f"p_{correction}")
+        if not math.isnan(p):
+            text = f"p={p:.3f}" if p >= 0.001 else "p<0.001"
+            right.annotate(text + (" *" if p < alpha else ""), xy=(1.0, y),
+                           xycoords=("axes fraction", "data"), xytext=(4, 0),
+                           textcoords="offset points", va="center", fontsize=7.5)
+    _dimension_axis(left, dimensions)
+    _zero_based(left)
+    left.set_xlabel("MAE (lower is better)")
+    handles = [left.plot([], [], label=name, **styles[name])[0] for name in (reference, variant)]
+    left.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2,
+                frameon=False, borderaxespad=0.2)
+    right.axvline(0, color="0.3", linestyle="--", linewidth=0.9, zorder=1)
+    right.set_xlabel(f"MAE {reference} − MAE {variant} (> 0: aligned better)")
+    right.tick_params(axis="y", left=False)
+    filled = right.plot([], [], label="significant", **dict(
+        _variant_style(1), marker="D", markerfacecolor="black"))[0]
+    hollow = right.plot([], [], label="not significant", **dict(
+        _variant_style(1), marker="D", markerfacecolor="white"))[0]
+    right.legend(handles=[filled, hollow], loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2,
+                 frameon=False, borderaxespad=0.2)
+    right.annotate(f"{correction} p", xy=(1.0, 1.0), xycoords="axes fraction", xytext=(4, 4),
+                   textcoords="offset points", fontsize=7.5, va="bottom")
+    return fig
+
+
+@_styled
+def ablation_figure(
+    mae: pd.DataFrame,
+    *,
+    variants: Sequence[str] | None = None,
+    dimensions: Sequence[str] | None = None,
+) -> Figure:
+    """Every variant's MAE with its 95% CI, side by side per dimension."""
+    dimensions = _dimensions(mae, dimensions)
+    variants = list(variants or dict.fromkeys(mae["variant"]))
+    fig = _new_figure(0.36 * len(dimensions) + 1.2)
+    ax = fig.subplots()
+    width = 0.6 / max(len(variants), 1)
+    for v, name in enumerate(variants):
+        offset = (v - (len(variants) - 1) / 2) * width
+        style = _variant_style(v)
+        for y, dimension in enumerate(dimensions):
+            row = _row(mae, variant=name, dimension=dimension)
+            _interval(ax, y + offset, _value(row, "mae"), _value(row, "mae_ci_low"),
+                      _value(row, "mae_ci_high"), style)
+        ax.plot([], [], label=name, **style)
+    _dimension_axis(ax, dimensions)
+    _zero_based(ax)
+    ax.set_xlabel("MAE against the humans, with 95% CI (lower is better)")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=len(variants), frameon=False,
+              borderaxespad=0.2)
+    return fig
+
+
+@_styled
+def confusion_figure(
+    confusion: pd.DataFrame, *, variant: str, dimensions: Sequence[str] | None = None
+) -> Figure:
+    """One variant's judge-vs-human count matrices, one small panel per dimension.
+
+    Rows are the human consensus (rounded), columns the judge's score, with
+    failed judgments in their own column; the diagonal is outlined.
+    """
+    frame = confusion[confusion["variant"] == variant].assign(
+        human=lambda f: f["human"].astype(str), judge=lambda f: f["judge"].astype(str))
+    dimensions = _dimensions(frame, dimensions)
+    ncols = min(3, max(len(dimensions), 1))
+    nrows = max(math.ceil(len(dimensions) / ncols), 1)
+    fig = _new_figure(2.05 * nrows + 0.35)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[len(dimensions):]:
+        ax.set_visible(False)
+    for ax, dimension in zip(axes, dimensions, strict=False):
+        cells = frame[frame["dimension"] == dimension].pivot_table(
+            index="human", columns="judge", values="count", aggfunc="sum")
+        counts = cells.reindex(index=list(CONFUSION_HUMAN), columns=list(CONFUSION_JUDGE))
+        counts = counts.fillna(0).to_numpy(dtype=int)
+        top = max(int(counts.max()), 1)
+        ax.imshow(counts, cmap="Greys", vmin=0, vmax=top * 1.15, aspect="auto")
+        for h in range(counts.shape[0]):
+            for j in range(counts.shape[1]):
+                ax.text(j, h, str(counts[h, j]), ha="center", va="center", fontsize=7.5,
+                        color="white" if counts[h, j] > 0.6 * top else "black",
+                        in_layout=False)
+            ax.add_patch(Rectangle((h - 0.5, h - 0.5), 1, 1, fill=False, linewidth=1.4,
+                                   edgecolor="black"))
+        ax.axvline(3.5, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(CONFUSION_JUDGE)), ["N/A", "1", "2", "3", "fail"])
+        ax.set_yticks(range(len(CONFUSION_HUMAN)), list(CONFUSION_HUMAN))
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(True)
+        ax.set_title(f"{dimension_label(dimension)} (n={counts.sum()})", fontsize=8)
+    fig.supxlabel(f"judge score ({variant})", fontsize=8.5)
+    fig.supylabel("human score (consensus)", fontsize=8.5)
+    return fig
+
+
+@_styled
+def bias_figure(
+    mae: pd.DataFrame | None,
+    ceiling: pd.DataFrame,
+    *,
+    variants: Sequence[str] | None = None,
+    dimensions: Sequence[str] | None = None,
+) -> Figure:
+    """Positivity bias per variant (left) and each variant's MAE against the human ceiling.
+
+    Bias is the mean of judge minus human score: above 0 the judge is more
+    lenient than the people. The human ceiling is the MAE between two human
+    raters of the same notebook, drawn as a thick bar (thin and gray where
+    the raters agree too little for it to be trusted). Without judgments only
+    the ceiling is drawn.
+    """
+    has_judge = mae is not None and not mae.empty
+    dimensions = _dimensions(mae if has_judge else ceiling, dimensions)
+    variants = list(variants or (dict.fromkeys(mae["variant"]) if has_judge else []))
+    fig = _new_figure(0.36 * len(dimensions) + 1.3)
+    if has_judge:
+        bias_ax, mae_ax = fig.subplots(1, 2, sharey=True)
+    else:
+        bias_ax, mae_ax = None, fig.subplots()
+    width = 0.6 / max(len(variants), 1)
+    handles = []
+    for v, name in enumerate(variants):
+        offset = (v - (len(variants) - 1) / 2) * width
+        style = _variant_style(v)
+        for y, dimension in enumerate(dimensions):
+            row = _row(mae, variant=name, dimension=dimension)
+            _interval(bias_ax, y + offset, _value(row, "bias"), _value(row, "bias_ci_low"),
+                      _value(row, "bias_ci_high"), style)
+            _interval(mae_ax, y + offset, _value(row, "mae"), math.nan, math.nan, style)
+        handles.append(mae_ax.plot([], [], label=name, **style)[0])
+    ceiling_style = {"marker": "|", "linestyle": "none", "zorder": 4}
+    for y, dimension in enumerate(dimensions):
+        row = _row(ceiling, dimension=dimension)
+        value = _value(row, "human_mae")
+        if not math.isnan(value):
+            trusted = row is not None and row.get("status") == "ok"
+            mae_ax.plot([value], [y], markersize=16, markeredgewidth=3 if trusted else 1,
+                        color="black" if trusted else "0.5", **ceiling_style)
+    bars = [mae_ax.plot([], [], markersize=10, markeredgewidth=3, color="black",
+                        label="human ceiling", **ceiling_style)[0],
+            mae_ax.plot([], [], markersize=10, markeredgewidth=1, color="0.5",
+                        label="ceiling, raters disagree", **ceiling_style)[0]]
+    _zero_based(mae_ax)
+    mae_ax.set_xlabel("MAE (judge) and human-human MAE (bar)" if has_judge
+                      else "human-human MAE")
+    mae_ax.legend(handles=bars, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=1,
+                  frameon=False, borderaxespad=0.2)
+    if bias_ax is None:
+        _dimension_axis(mae_ax, dimensions)
+        return fig
+    _dimension_axis(bias_ax, dimensions)
+    mae_ax.tick_params(axis="y", left=False)
+    bias_ax.axvline(0, color="0.3", linestyle="--", linewidth=0.9, zorder=1)
+    bias_ax.set_xlabel("judge − human, with 95% CI (> 0: lenient)")
+    bias_ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
+                   ncols=len(handles), frameon=False, borderaxespad=0.2)
+    return fig
+
+
+@_styled
+def alignment_cost_figure(costs: pd.DataFrame, *, dimensions: Sequence[str] | None = None
+                          ) -> Figure:
+    """Seconds (and tokens, when recorded) of every alignment, per fold and dimension.
+
+    One gray-scale table per measure: a row per variant and fold, a column
+    per dimension, each cell annotated with its value.
+    """
+    measures = [m for m in ("seconds", "tokens") if m in costs and costs[m].notna().any()]
+    if not measures:
+        raise ValueError("the alignment audit records neither seconds nor tokens")
+    dimensions = _dimensions(costs, dimensions)
+    repeats = costs["repeat"] if "repeat" in costs else pd.Series(0, index=costs.index)
+    row_keys = list(zip(costs["variant"], repeats, costs["fold"], strict=True))
+    keys = list(dict.fromkeys(row_keys))
+    fig = _new_figure(len(measures) * (0.28 * len(keys) + 1.3) + 0.3)
+    axes = np.atleast_1d(fig.subplots(len(measures), 1, sharex=True))
+    for ax, measure in zip(axes, measures, strict=True):
+        grid = np.full((len(keys), len(dimensions)), np.nan)
+        for key, dimension, value in zip(row_keys, costs["dimension"], costs[measure],
+                                         strict=True):
+            if dimension in dimensions:
+                grid[keys.index(key), dimensions.index(dimension)] = value
+        top = np.nanmax(grid) if np.isfinite(grid).any() else 1.0
+        ax.imshow(np.nan_to_num(grid), cmap="Greys", vmin=0, vmax=top * 1.25, aspect="auto")
+        for r in range(grid.shape[0]):
+            for c in range(grid.shape[1]):
+                value = grid[r, c]
+                text = "–" if math.isnan(value) else (
+                    f"{value:.0f}" if measure == "tokens" or value >= 10 else f"{value:.1f}")
+                ax.text(c, r, text, ha="center", va="center", fontsize=7, in_layout=False,
+                        color="white" if not math.isnan(value) and value > 0.6 * top else "black")
+        ax.set_yticks(range(len(keys)), [f"{v} · fold {f}" + (f" · repeat {r}" if r else "")
+                                         for v, r, f in keys])
+        ax.tick_params(length=0)
+        unit = "seconds" if measure == "seconds" else "tokens"
+        total = np.nansum(grid)
+        ax.set_title(f"Alignment {unit} per fold and dimension (total {total:,.0f})", loc="left")
+    axes[-1].set_xticks(range(len(dimensions)), [dimension_label(d) for d in dimensions],
+                        rotation=30, ha="right")
+    return fig
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    """A figure written to disk: its files and the PNG as a data URI for the HTML."""
+
+    name: str
+    paths: tuple[Path, ...]
+    data_uri: str
+
+
+def save_figure(
+    figure: Figure,
+    folder: str | Path,
+    name: str,
+    *,
+    formats: Sequence[str] = ("png", "svg"),
+    dpi: int = 170,
+) -> SavedFigure:
+    """Write ``name.<format>`` under ``folder`` for each of ``formats``, without timestamps.
+
+    Returns the PNG as a base64 data URI too, for embedding (it is rendered
+    even when ``formats`` has no ``png``). The same figure gives the same
+    bytes on every run with the same matplotlib. The layout computed for the
+    PNG is kept for the other formats (it is the slow part), so a figure is
+    saved once.
+    """
+    unknown = sorted(set(formats) - {"png", "svg"})
+    if unknown:
+        raise ValueError(f"figure formats are png and svg; got {unknown}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    png = io.BytesIO()
+    paths = []
+    with matplotlib.rc_context(STYLE):
+        figure.savefig(png, format="png", dpi=dpi, metadata={"Software": None})
+        figure.set_layout_engine("none")
+        if "png" in formats:
+            paths.append(folder / f"{name}.png")
+            paths[-1].write_bytes(png.getvalue())
+        if "svg" in formats:
+            paths.append(folder / f"{name}.svg")
+            figure.savefig(paths[-1], format="svg", metadata={"Date": None, "Creator": None})
+    uri = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    return SavedFigure(name=name, paths=tuple(paths), data_uri=uri)

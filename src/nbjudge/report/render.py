@@ -1,0 +1,178 @@
+"""The report as one self-contained HTML file, and the same file printed to PDF.
+
+The HTML embeds its figures as base64 PNG data URIs and its CSS inline, and
+references nothing on the network, so it can be mailed or archived as is.
+The PDF is that HTML printed by headless Chromium: one layout for both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from matplotlib.figure import Figure
+
+from .alignment import alignment_costs
+from .context import ReportSettings, ReportView, build_context, report_view
+from .figures import (
+    ablation_figure,
+    alignment_cost_figure,
+    bias_figure,
+    confusion_figure,
+    forest_figure,
+    save_figure,
+)
+from .inputs import ReportInputs
+
+__all__ = [
+    "CHROMIUM_INSTALL",
+    "PdfError",
+    "ReportFiles",
+    "draw_figures",
+    "find_chromium",
+    "html_to_pdf",
+    "render_html",
+    "write_report",
+]
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_INSTALL = "sudo apt-get install -y --no-install-recommends chromium"
+
+
+class PdfError(RuntimeError):
+    """The PDF could not be printed; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    pdf: Path | None
+    figures: tuple[Path, ...]
+
+
+def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
+    """The figures the inputs support, by name, in report order.
+
+    With judgments: ``forest`` (needs an aligned variant), ``ablation`` (two
+    or more variants), ``bias`` and ``confusion_<variant>``; without, only
+    ``ceiling``. ``alignment_cost`` when audit files record seconds or tokens.
+    """
+    tables, dimensions = inputs.tables, view.dimensions
+    mae = tables.get("mae")
+    figures: dict[str, Figure] = {}
+    if mae is not None and not mae.empty:
+        if view.aligned is not None:
+            figures["forest"] = forest_figure(
+                mae, tables["improvement"], reference=view.reference, variant=view.aligned,
+                correction=view.stats["correction"], alpha=1 - view.stats["level"],
+                dimensions=dimensions)
+        if len(view.variants) >= 2:
+            figures["ablation"] = ablation_figure(mae, variants=view.variants,
+                                                  dimensions=dimensions)
+        figures["bias"] = bias_figure(mae, tables["ceiling"], variants=view.variants,
+                                      dimensions=dimensions)
+        for variant in view.variants:
+            figures[f"confusion_{variant}"] = confusion_figure(
+                tables["confusion"], variant=variant, dimensions=dimensions)
+    elif "ceiling" in tables:
+        figures["ceiling"] = bias_figure(None, tables["ceiling"], dimensions=dimensions)
+    costs = alignment_costs(inputs.alignment)
+    if not costs.empty and costs[["seconds", "tokens"]].notna().any().any():
+        figures["alignment_cost"] = alignment_cost_figure(costs, dimensions=dimensions)
+    return figures
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("nbjudge.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(context: dict[str, Any]) -> str:
+    """The report page for a context from :func:`~nbjudge.report.context.build_context`."""
+    return _environment().get_template("report.html").render(**context)
+
+
+def find_chromium() -> str | None:
+    """The first Chromium (or Chrome) binary on PATH, or None."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def html_to_pdf(html: str | Path, pdf: str | Path, *, chromium: str | None = None,
+                timeout: float = 180) -> Path:
+    """Print ``html`` to ``pdf`` with headless Chromium (A4, no header or footer).
+
+    Raises :class:`PdfError` naming the install command when no Chromium is
+    found, and with Chromium's own messages when printing fails.
+    """
+    html, pdf = Path(html).resolve(), Path(pdf).resolve()
+    binary = chromium or find_chromium()
+    if binary is None:
+        raise PdfError(
+            f"cannot print {pdf.name}: no Chromium on PATH (looked for "
+            f"{', '.join(CHROMIUM_NAMES)}). Install it with `{CHROMIUM_INSTALL}` or run "
+            "`bash scripts/bootstrap-system.sh`; the HTML report is complete without it.")
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.unlink(missing_ok=True)  # a stale file must not pass for a new one
+    with tempfile.TemporaryDirectory(prefix="nbjudge-chromium-") as profile:
+        command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                   "--disable-extensions", "--no-pdf-header-footer",
+                   f"--user-data-dir={profile}", f"--print-to-pdf={pdf}", html.as_uri()]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                    check=False, env=dict(os.environ))
+        except subprocess.TimeoutExpired:
+            raise PdfError(f"Chromium did not print {pdf.name} within {timeout:g} s") from None
+    if not pdf.exists() or pdf.read_bytes()[:5] != b"%PDF-":
+        messages = "\n".join((result.stderr or "").strip().splitlines()[-5:])
+        raise PdfError(f"Chromium exited with {result.returncode} and wrote no PDF:\n{messages}")
+    return pdf
+
+
+def write_report(
+    inputs: ReportInputs,
+    *,
+    html: str | Path = "reports/report.html",
+    pdf: str | Path | None = "reports/report.pdf",
+    figures: str | Path = "reports/figures",
+    settings: ReportSettings | None = None,
+    formats: Sequence[str] = ("png", "svg"),
+) -> ReportFiles:
+    """Draw and save the figures, write the HTML, print the PDF (unless ``pdf`` is None).
+
+    Figure files of earlier runs are removed first, so that a figure this
+    run does not draw does not linger. The HTML is written before the PDF is
+    attempted: a missing Chromium (:class:`PdfError`) still leaves it.
+    """
+    html, figure_dir = Path(html), Path(figures)
+    view = report_view(inputs, settings)
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*figure_dir.glob("*.png"), *figure_dir.glob("*.svg")]:
+        stale.unlink()
+    uris, paths = {}, []
+    for name, figure in draw_figures(inputs, view).items():
+        saved = save_figure(figure, figure_dir, name, formats=formats)
+        uris[name] = saved.data_uri
+        paths.extend(saved.paths)
+    page = render_html(build_context(inputs, uris, settings))
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(page, encoding="utf-8")
+    printed = html_to_pdf(html, pdf) if pdf is not None else None
+    return ReportFiles(html=html, pdf=None if printed is None else Path(pdf),
+                       figures=tuple(paths))

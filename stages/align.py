@@ -1,0 +1,90 @@
+"""Stage `align@<variant>`: MemAlign per fold and dimension, out-of-fold judgments.
+
+    python -m stages.align --memory full|semantic_only [--params params.yaml]
+
+For each CV repeat and fold of ``data/folds.json``: align the nine judges on
+the human feedback of the other folds, judge the held-out notebooks, check
+for fold leakage, and write ``data/judgments/<variant>.jsonl`` and the audits
+under ``data/alignment/<variant>/``. Judge answers are cached like the
+baseline's; DSPy caches the distillation and embedding calls, so a rerun or a
+resume after a kill sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from nbjudge.alignment import read_folds
+from nbjudge.alignment.crossval import cross_validate
+from nbjudge.alignment.memalign import MemAlignSettings
+from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.judges.backends import LLMConfig, check_credentials, open_backend
+from nbjudge.judges.batch import CACHE_ROOT, render_options
+from nbjudge.judges.pipeline import load_views
+from nbjudge.judges.tracing import (
+    NotebookTrace,
+    ensure_traces,
+    log_human_labels,
+    log_judgments,
+    resolve_tracking_uri,
+    setup_tracking,
+)
+from nbjudge.schemas import Case, Label, Notebook, read_records, write_records
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--memory", required=True, choices=["full", "semantic_only"])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--index", default="data/notebooks/executed/index.jsonl")
+    parser.add_argument("--cases", default="data/cases/cases.jsonl")
+    parser.add_argument("--labels", default="data/labels/labels.jsonl")
+    parser.add_argument("--folds", default="data/folds.json")
+    parser.add_argument("--judgments", type=Path, default=Path("data/judgments"))
+    parser.add_argument("--audit", type=Path, default=Path("data/alignment"))
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params, "llm", "judge", "memalign")
+    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    check_credentials(llm)
+    settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
+    if llm.banner:
+        print(llm.banner)
+    judge = as_plain(params.judge)
+    views = load_views(read_records(args.index, Notebook), read_records(args.cases, Case),
+                       render_options(judge))
+    labels = read_records(args.labels, Label)
+    assignments = read_folds(args.folds)
+    labelled: dict[str, set[str]] = defaultdict(set)
+    for label in labels:
+        labelled[label.dimension].add(label.notebook_id)
+
+    import mlflow
+
+    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                   judge["experiment"])
+    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
+                               for v in views], experiment_id)
+    log_human_labels(labels, trace_ids)
+    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
+
+    shutil.rmtree(args.audit / args.memory, ignore_errors=True)  # no stale folds
+    with open_backend(llm, embeddings=True, cache_dir=CACHE_ROOT,
+                      log_dir=CACHE_ROOT / "logs") as backend:
+        judgments, summary, audits = cross_validate(
+            views, traces, labelled, assignments, variant=args.memory, llm=llm, judge=judge,
+            settings=settings, backend=backend, audit_root=args.audit)
+    out = args.judgments / f"{args.memory}.jsonl"
+    write_records(out, judgments)
+    log_judgments(judgments, trace_ids)
+    seconds = sum(a.seconds for a in audits)
+    print(f"align@{args.memory}: {len(audits)} alignments in {seconds:.0f} s "
+          f"({seconds / max(len(audits), 1):.1f} s each); {summary.line()} -> {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

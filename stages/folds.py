@@ -1,0 +1,41 @@
+"""Stage `folds`: grouped, stratified K-fold assignment of notebooks, per CV repeat.
+
+    python -m stages.folds [--params params.yaml] [--out data/folds.json]
+
+All notebooks of one test case share a fold; folds are stratified by task
+type where the cases allow; repeat r uses a fold seed derived from (seed, r).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nbjudge.alignment import assign_folds, write_folds
+from nbjudge.config import load_params, run_stage
+from nbjudge.schemas import Case, Notebook, read_records
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--index", default="data/notebooks/index.jsonl")
+    parser.add_argument("--cases", default="data/cases/cases.jsonl")
+    parser.add_argument("--out", type=Path, default=Path("data/folds.json"))
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params, "cv", "seed")
+    task_type = {c.case_id: c.task_type for c in read_records(args.cases, Case)}
+    notebooks = [(n.notebook_id, n.case_id, task_type[n.case_id])
+                 for n in read_records(args.index, Notebook)]
+    assignments = [assign_folds(notebooks, int(params.cv.k), seed=int(params.seed), repeat=r)
+                   for r in range(int(params.cv.repeats))]
+    write_folds(args.out, assignments)
+    sizes = [len(assignments[0].test_ids(f)) for f in range(assignments[0].k)]
+    print(f"folds: {len(notebooks)} notebooks, {len(set(n[1] for n in notebooks))} cases, "
+          f"k={assignments[0].k}, {len(assignments)} repeat(s); fold sizes {sizes} -> {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

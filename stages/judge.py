@@ -1,0 +1,72 @@
+"""Stage `judge`: the nine baseline judges over every executed notebook.
+
+    python -m stages.judge [--params params.yaml] [--out data/judgments/baseline.jsonl]
+
+Reads the ``llm`` and ``judge`` sections of ``params.yaml``, the executed
+notebook index, the cases and the labels. Writes one judgment per notebook and
+dimension to ``data/judgments/baseline.jsonl`` and the run's facts (model,
+smoke flag, counts) to ``data/judgments/run.json``; logs one MLflow trace per
+notebook with the human labels and the judgments as assessments. Answers are
+cached by request (``judge.cache_dir``): a rerun, or a resume after a kill,
+sends only what is not answered yet, and starts no server when nothing is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.judges.backends import LLMConfig, check_credentials, judge_model_uri
+from nbjudge.judges.batch import judge_views, render_options
+from nbjudge.judges.pipeline import load_views
+from nbjudge.judges.tracing import (
+    NotebookTrace,
+    ensure_traces,
+    log_human_labels,
+    log_judgments,
+    resolve_tracking_uri,
+    setup_tracking,
+)
+from nbjudge.schemas import Case, Label, Notebook, read_records, write_records
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--index", default="data/notebooks/executed/index.jsonl")
+    parser.add_argument("--cases", default="data/cases/cases.jsonl")
+    parser.add_argument("--labels", default="data/labels/labels.jsonl")
+    parser.add_argument("--out", type=Path, default=Path("data/judgments/baseline.jsonl"))
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params, "llm", "judge")
+    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    check_credentials(llm)  # before any work
+    if llm.banner:
+        print(llm.banner)
+    judge = as_plain(params.judge)
+    views = load_views(read_records(args.index, Notebook), read_records(args.cases, Case),
+                       render_options(judge))
+    labels = read_records(args.labels, Label)
+
+    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                   judge["experiment"])
+    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
+                               for v in views], experiment_id)
+    log_human_labels(labels, trace_ids)
+
+    judgments, summary = judge_views(views, llm, judge, variant="baseline")
+    write_records(args.out, judgments)
+    log_judgments(judgments, trace_ids)
+    run = {"model": judge_model_uri(llm), "backend": llm.backend, "smoke": llm.smoke,
+           "banner": llm.banner, "notebooks": len(views), "judgments": summary.total,
+           "ok": summary.ok, "failed": summary.failed}
+    (args.out.parent / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    print(f"judge: {summary.line()} -> {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))

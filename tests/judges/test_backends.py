@@ -1,0 +1,194 @@
+"""The ``llm`` settings: validation, credentials, the conf/llm files and the request params."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from nbjudge.config import compose_params, load_params
+from nbjudge.judges.backends import (
+    Backend,
+    BackendConfigError,
+    LLMConfig,
+    check_credentials,
+    open_backend,
+    result_schema,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf" / "llm"
+SECRET = "sk-test-0123456789-do-not-leak"
+
+
+def conf(name: str) -> dict:
+    return OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+
+
+def compatible(**changes) -> dict:
+    return {**conf("openai_compatible"), "model": "qwen", "base_url": "http://gpu:8000/v1",
+            **changes}
+
+
+# -- validation ------------------------------------------------------------------------
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"context_size": 10}, "llm.context_size"),
+    ({"concurrency": 0}, "llm.concurrency"),
+    ({"timeout": -1}, "llm.timeout"),
+    ({"backend": "gpt"}, "llm.backend"),
+    ({"structured_output": "xml"}, "llm.structured_output"),
+    ({"colour": "blue"}, "llm.colour"),
+])
+def test_invalid_settings_name_the_field(changes, field):
+    with pytest.raises(BackendConfigError) as caught:
+        LLMConfig.from_mapping({**conf("local"), **changes})
+    message = str(caught.value)
+    assert field in message
+    assert "conf/llm" in message
+
+
+def test_a_missing_setting_is_named():
+    mapping = conf("local")
+    del mapping["timeout"]
+    with pytest.raises(BackendConfigError, match=r"llm\.timeout"):
+        LLMConfig.from_mapping(mapping)
+
+
+def test_openai_compatible_without_a_base_url_says_how_to_give_one():
+    with pytest.raises(BackendConfigError) as caught:
+        LLMConfig.from_mapping(compatible(base_url=None))
+    message = str(caught.value)
+    assert "llm=openai_compatible" in message
+    assert "-S llm.base_url=http://HOST:PORT/v1" in message
+
+
+# -- the files of conf/llm -------------------------------------------------------------
+@pytest.mark.parametrize("name", ["local", "openai", "anthropic", "databricks"])
+def test_every_llm_file_loads(name):
+    config = LLMConfig.from_mapping(conf(name))
+    assert config.backend == name
+    assert config.context_size > config.notebook_tokens
+
+
+def test_every_llm_file_is_covered():
+    assert {p.stem for p in CONF.glob("*.yaml")} == {
+        "local", "openai", "anthropic", "databricks", "openai_compatible"}
+
+
+def test_openai_compatible_loads_with_its_address_and_model():
+    config = LLMConfig.from_mapping(compatible())
+    assert (config.model, config.base_url) == ("qwen", "http://gpu:8000/v1")
+
+
+def test_openai_compatible_file_left_unfilled_is_a_clear_error():
+    with pytest.raises(BackendConfigError) as caught:
+        LLMConfig.from_mapping(conf("openai_compatible"))
+    message = str(caught.value)
+    assert "llm.model and llm.base_url must be set" in message
+    assert "-S llm.model=... -S llm.base_url=..." in message
+
+
+def test_composed_without_overrides_the_mandatory_values_are_a_clear_error(tmp_path):
+    compose_params(tmp_path / "params.yaml", ["llm=openai_compatible"], ROOT / "conf")
+    llm = OmegaConf.to_container(load_params(tmp_path / "params.yaml", "llm").llm)
+    with pytest.raises(BackendConfigError, match=r"llm\.model and llm\.base_url must be set"):
+        LLMConfig.from_mapping(llm)
+
+    compose_params(tmp_path / "params.yaml", ["llm=openai_compatible", "llm.model=qwen",
+                                              "llm.base_url=http://gpu:8000/v1"], ROOT / "conf")
+    llm = OmegaConf.to_container(load_params(tmp_path / "params.yaml", "llm").llm)
+    assert LLMConfig.from_mapping(llm).base_url == "http://gpu:8000/v1"
+
+
+# -- credentials ------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "variables"), [
+    ("openai", ["OPENAI_API_KEY"]),
+    ("anthropic", ["ANTHROPIC_API_KEY"]),
+    ("databricks", ["DATABRICKS_HOST", "DATABRICKS_TOKEN"]),
+])
+def test_a_missing_key_names_the_variable(name, variables):
+    config = LLMConfig.from_mapping(conf(name))
+    with pytest.raises(BackendConfigError) as caught:
+        check_credentials(config, environ={})
+    message = str(caught.value)
+    for variable in variables:
+        assert variable in message
+    assert f"export {variables[0]}=..." in message
+    assert "never written to params.yaml" in message
+    check_credentials(config, environ=dict.fromkeys(variables, SECRET))  # set: no error
+
+
+def test_only_the_missing_variable_is_named():
+    config = LLMConfig.from_mapping(conf("databricks"))
+    with pytest.raises(BackendConfigError) as caught:
+        check_credentials(config, environ={"DATABRICKS_HOST": "https://example"})
+    assert "needs DATABRICKS_TOKEN in the environment" in str(caught.value)
+
+
+def test_local_and_openai_compatible_need_no_key():
+    check_credentials(LLMConfig.from_mapping(conf("local")), environ={})
+    check_credentials(LLMConfig.from_mapping(compatible()), environ={})
+
+
+def test_no_secret_is_part_of_the_settings(monkeypatch):
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DATABRICKS_TOKEN",
+                     "OPENAI_COMPATIBLE_API_KEY"):
+        monkeypatch.setenv(variable, SECRET)
+    for name in ("openai", "anthropic", "databricks"):
+        config = LLMConfig.from_mapping(conf(name))
+        dumped = json.dumps(config.model_dump())
+        assert SECRET not in dumped
+        assert config.api_key_env in dumped  # the variable's name, not its value
+        backend = Backend(config, f"{name}:/{config.model}", None, f"{name}/{config.model}",
+                          None)
+        assert SECRET not in json.dumps([backend.inference_params(), backend.judge_kwargs()])
+
+
+@pytest.mark.slow
+def test_an_opened_backend_keeps_the_key_in_the_environment_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "the caller's own")
+    config = LLMConfig.from_mapping(compatible(api_key_env="MY_SERVER_KEY"))
+    with open_backend(config, cache_dir=tmp_path, environ={"MY_SERVER_KEY": SECRET}) as backend:
+        assert os.environ["OPENAI_API_KEY"] == SECRET  # where the client reads it
+        assert backend.judge_kwargs() == {"model": "openai:/qwen",
+                                          "base_url": "http://gpu:8000/v1/chat/completions"}
+        visible = json.dumps([config.model_dump(), backend.inference_params(),
+                              backend.judge_kwargs(), backend.litellm_model, backend.api_base])
+        assert SECRET not in visible
+    assert os.environ["OPENAI_API_KEY"] == "the caller's own"  # restored on exit
+
+
+# -- what every request carries -------------------------------------------------------
+def backend(**changes) -> Backend:
+    config = LLMConfig.from_mapping({**conf("local"), **changes})
+    return Backend(config, "openai:/m", "http://127.0.0.1:1/v1/chat/completions", "openai/m",
+                   "http://127.0.0.1:1/v1")
+
+
+def test_inference_params_switch_off_client_retries_and_ask_for_the_schema():
+    params = backend(rationale_max_chars=120, timeout=42).inference_params()
+    assert params["num_retries"] == 0
+    assert params["retry_policy"] and set(params["retry_policy"].values()) == {0}
+    assert params["timeout"] == 42
+    assert params["temperature"] == 0.0
+    assert params["max_tokens"] == 60
+    assert params["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "judgment", "strict": True, "schema": result_schema(120)},
+    }
+
+
+def test_without_structured_output_no_schema_is_sent():
+    assert "response_format" not in backend(structured_output="none").inference_params()
+
+
+def test_the_schema_puts_the_score_before_a_bounded_rationale():
+    schema = result_schema(80)
+    assert list(schema["properties"]) == ["result", "rationale"]
+    assert schema["required"] == ["result", "rationale"]
+    assert schema["properties"]["result"] == {"enum": [1, 2, 3, "N/A"]}
+    assert schema["properties"]["rationale"]["maxLength"] == 80
+    assert schema["additionalProperties"] is False

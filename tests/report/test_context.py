@@ -1,0 +1,193 @@
+"""What the report says: first-line warnings, the verdict, provenance and later sections."""
+
+import dataclasses
+import json
+
+import pytest
+
+from nbjudge.report import (
+    ReportSettings,
+    build_context,
+    is_smoke,
+    judge_model,
+    report_view,
+    warning_lines,
+)
+
+SMOKE = "SMOKE TEST: scores from a tiny offline model (smollm2-135m-instruct)"
+SIMULATED = "Labels are simulated by an expert panel model, not graded by people."
+
+
+@pytest.fixture(scope="module")
+def context(experiment):
+    return build_context(experiment, {"forest": "data:image/png;base64,AA"})
+
+
+class TestWarnings:
+    def test_smoke_model_first_then_simulated_labels(self, experiment):
+        lines = warning_lines(experiment)
+        assert lines[0].startswith(SMOKE) and "mean nothing about judge quality" in lines[0]
+        assert lines[1] == SIMULATED
+
+    def test_run_facts_win_over_params(self, experiment):
+        hosted = dataclasses.replace(experiment, run={"model": "gpt-x", "smoke": False})
+        assert not is_smoke(hosted) and judge_model(hosted) == "gpt-x"
+        assert warning_lines(hosted) == [SIMULATED]
+        banner = dataclasses.replace(experiment, run={"smoke": True, "banner": "SMOKE: custom"})
+        assert warning_lines(banner)[0] == "SMOKE: custom"
+
+    def test_params_decide_without_run_facts(self, experiment):
+        params = dict(experiment.params, llm={"model": "tiny", "smoke": True})
+        inputs = dataclasses.replace(experiment, run={}, params=params, judgments=())
+        assert is_smoke(inputs) and judge_model(inputs) == "tiny"
+
+    def test_hosted_judge_and_human_labels_need_no_warning(self, baseline):
+        assert warning_lines(baseline) == []
+
+    def test_mixed_labels_are_counted(self, baseline):
+        labels = list(baseline.labels)
+        labels[0] = labels[0].model_copy(update={"source": "simulated"})
+        mixed = dataclasses.replace(baseline, labels=tuple(labels))
+        assert warning_lines(mixed) == [
+            f"1 of {len(labels):,} labels are simulated by an expert panel model, not graded "
+            "by people."]
+
+    def test_no_judgments_says_so(self, unjudged):
+        assert warning_lines(unjudged)[-1].startswith("No judgments yet")
+
+
+class TestVerdict:
+    def test_one_row_per_dimension_from_the_stats_tables(self, experiment, context):
+        verdict = context["verdict"]
+        assert len(verdict["rows"]) == 9
+        assert (verdict["reference"], verdict["aligned"]) == ("baseline", "full")
+        mae = experiment.tables["mae"].set_index(["variant", "dimension"])
+        row = verdict["rows"][2]
+        assert row["dimension"] == "Data imputation"
+        base = mae.loc[("baseline", "data_imputation")]
+        assert row["reference_mae"] == (
+            f"{base.mae:.2f} [{base.mae_ci_low:.2f}, {base.mae_ci_high:.2f}]")
+
+    def test_summary_counts_significant_dimensions(self, experiment, context):
+        improvement = experiment.tables["improvement"].query(
+            "kind == 'improvement' and variant == 'full'")
+        better = int((improvement.significant & (improvement.improvement > 0)).sum())
+        assert f"on {better} of 9 dimensions" in context["verdict"]["summary"]
+        flags = [row["significant"] for row in context["verdict"]["rows"]]
+        assert flags.count("yes, better") == better
+        assert "CI excludes 0" in context["verdict"]["rule"]
+
+    def test_aligned_variant_falls_back_to_another_one(self, experiment):
+        view = report_view(experiment, ReportSettings(aligned="semantic_only"))
+        assert view.aligned == "semantic_only"
+        view = report_view(experiment, ReportSettings(aligned="missing"))
+        assert view.aligned == "full"
+        assert view.variants == ("baseline", "full", "semantic_only")
+
+    def test_baseline_only(self, baseline):
+        context = build_context(baseline, {})
+        assert context["verdict"]["aligned"] == "—"
+        assert context["verdict"]["summary"].startswith("Only the baseline judge has been run")
+        assert all(row["aligned_mae"] == "—" for row in context["verdict"]["rows"])
+        assert context["ablation"] is None
+        assert any("Skipped: contrast full vs semantic_only" in note
+                   for note in context["limitations"])
+
+    def test_without_judgments(self, unjudged):
+        context = build_context(unjudged, {})
+        assert context["verdict"]["summary"].startswith("no judgments exist yet")
+        assert all(row["reference_mae"] == "—" for row in context["verdict"]["rows"])
+        assert context["agreement"] == [] and context["disagreements"] == []
+
+
+class TestProvenance:
+    def test_notebooks_labels_and_judgments(self, context):
+        facts = context["provenance"]
+        assert facts["notebooks"] == (
+            "14 notebooks: 2 imported from a folder of notebooks; 12 generated procedurally "
+            "(runnable code with known quality levels).")
+        assert facts["execution"] == ("Executed in a sandboxed kernel: 3 stopped with an "
+                                      "error, 11 ran to the end.")
+        assert facts["labels"].startswith("162 labels from 2 raters on 14 notebooks (4 graded")
+        assert "not graded by people" in facts["labels"]
+        assert facts["judgments"][0] == "baseline: 123 ok, 3 failed"
+
+    def test_human_labels(self, baseline):
+        assert "graded by human experts" in build_context(baseline, {})["provenance"]["labels"]
+
+    def test_judge(self, context):
+        assert context["judge"]["model"] == "smollm2-135m-instruct"
+        assert context["judge"]["smoke"] and "smoke-test" in context["judge"]["note"]
+
+
+class TestSections:
+    def test_figures_and_contents_follow_what_was_drawn(self, context):
+        assert context["figures"]["forest"]["uri"] == "data:image/png;base64,AA"
+        assert context["figures"]["forest"]["caption"].startswith("Judge error per dimension")
+        anchors = [anchor for anchor, _ in context["contents"]]
+        assert anchors[0] == "improvement" and "guidelines" in anchors
+
+    def test_agreement_tables_per_variant(self, context):
+        assert [t["variant"] for t in context["agreement"]] == ["baseline", "full",
+                                                                "semantic_only"]
+        assert len(context["agreement"][0]["rows"]) == 9
+        failed = sum(int(r["n_failed"]) for r in context["agreement"][0]["rows"])
+        assert failed == 3
+
+    def test_ablation_and_contrast(self, context):
+        ablation = context["ablation"]
+        assert ablation["variants"] == ["baseline", "full", "semantic_only"]
+        assert ablation["contrasts"] == ["MAE semantic_only − MAE full"]
+        assert len(ablation["rows"][0]["mae"]) == 3
+
+    def test_ceiling_and_power(self, experiment, context):
+        ceiling = context["ceiling"]
+        assert ceiling["has_power"] and len(ceiling["rows"]) == 9
+        statuses = {row["status"] for row in ceiling["rows"]}
+        assert statuses <= {"ok", "raters disagree", "too few ratings"}
+
+    def test_guidelines_with_fold_counts(self, context):
+        guidelines = context["guidelines"]
+        assert guidelines["variant"] == "full" and guidelines["threshold"] == 0.5
+        imputation = next(s for s in guidelines["sections"]
+                          if s["dimension"] == "Data imputation")
+        assert [g["folds"] for g in imputation["groups"]] == [
+            "3 of 4", "3 of 4", "2 of 4", "1 of 4", "1 of 4", "1 of 4"]
+        assert imputation["more"] == 1
+        assert [row["variant"] for row in context["alignment"]] == ["full", "semantic_only"]
+
+    def test_disagreements_with_rationales_and_excerpts(self, context):
+        rows = context["disagreements"]
+        assert len(rows) == 10
+        distances = [float(r["distance"]) for r in rows]
+        assert distances == sorted(distances, reverse=True)
+        first = rows[0]
+        assert first["ratings"][0]["rationale"] and first["judge_rationale"]
+        assert first["excerpt"]["text"]
+
+    def test_settings(self, experiment, context):
+        settings = context["settings"]
+        assert settings["seed"] == 7
+        assert "n_resamples: 500" in settings["params_yaml"]
+        assert dict(settings["packages"])["numpy"] == experiment.provenance.packages["numpy"]
+        assert "500 paired cluster bootstrap resamples" in settings["bootstrap"]
+
+    def test_limitations_name_the_weak_spots(self, context):
+        text = " ".join(context["limitations"])
+        assert "smoke-test model" in text and "Simulated labels" in text
+        assert "9 judgments failed" in text
+
+    def test_missing_alignment_is_a_limitation(self, experiment):
+        context = build_context(dataclasses.replace(experiment, alignment=()), {})
+        assert context["guidelines"] is None and context["alignment"] == []
+        assert any("No alignment audit files" in note for note in context["limitations"])
+
+    def test_context_is_plain_data(self, context):
+        json.dumps(context)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="disagreements must be >= 0"):
+        ReportSettings(disagreements=-1)
+    with pytest.raises(ValueError, match="excerpt_lines"):
+        ReportSettings(excerpt_lines=0)
