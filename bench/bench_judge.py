@@ -28,7 +28,13 @@ from statistics import mean
 import nbformat
 from omegaconf import OmegaConf
 
-from nbjudge.judges.backends import Backend, LLMConfig, offline_settings, open_backend
+from nbjudge.judges.backends import (
+    Backend,
+    LLMConfig,
+    judge_model_uri,
+    offline_settings,
+    open_backend,
+)
 from nbjudge.judges.cache import AnswerCache, request_key
 from nbjudge.judges.dimension import call_judge, make_dimension_judge, notebook_outputs
 from nbjudge.judges.runner import JudgeRequest, RetryPolicy, RunSummary, run_requests
@@ -134,7 +140,6 @@ def _local_row(label, records, summary, seconds) -> str:
 
 
 def concurrency_speedup(args: argparse.Namespace, tmp: Path) -> list[str]:
-    os.environ.setdefault("OPENAI_API_KEY", "local-no-key")  # the fault server checks none
     rows, walls = [], {}
     with FaultServer(lambda i, body: score(2, f"answer {i}", delay=args.delay)) as server:
         config = LLMConfig.from_mapping({
@@ -143,8 +148,8 @@ def concurrency_speedup(args: argparse.Namespace, tmp: Path) -> list[str]:
             "concurrency": args.concurrency, "timeout": 30, "max_retries": 0,
             "temperature": 0.0, "max_output_tokens": 60, "rationale_max_chars": 80,
         })
-        backend = Backend(config, "openai:/fault-model", server.chat_url, "openai/fault-model",
-                          server.base_url)
+        backend = Backend(config, judge_model_uri(config), server.base_url,
+                          "hosted_vllm/fault-model", server.base_url)
         views = [(f"nb{i:02d}", notebook_outputs(f"Task {i}", f"print({i})\n"))
                  for i in range(args.requests)]
         requests = judge_requests(backend, views, ["data_imputation"])

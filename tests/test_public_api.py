@@ -9,6 +9,7 @@ PACKAGES = [
     "nbjudge.benchmark",
     "nbjudge.judges",
     "nbjudge.notebooks",
+    "nbjudge.report",
     "nbjudge.rubrics",
     "nbjudge.schemas",
     "nbjudge.stats",
@@ -34,7 +35,7 @@ def test_library_never_imports_stages():
 def test_benchmark_and_stats_do_not_import_judging_code():
     import pathlib
 
-    for package in ("benchmark", "stats"):
+    for package in ("benchmark", "stats", "report"):
         for path in pathlib.Path(f"src/nbjudge/{package}").rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             for forbidden in ("nbjudge.judges", "nbjudge.alignment", "litellm", "dspy"):

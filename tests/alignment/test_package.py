@@ -7,7 +7,10 @@ from pathlib import Path
 import nbjudge.alignment
 
 PACKAGE = Path(nbjudge.alignment.__file__).parent
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_"))
+# The pure modules are re-exported; memalign, crossval and final drive MLflow and
+# are imported by name, so `import nbjudge.alignment` stays light.
+MODULES = ["audit", "folds", "leakage"]
+MLFLOW_MODULES = {"memalign.py", "crossval.py", "final.py"}
 
 
 def test_package_reexports_every_public_name():
@@ -32,6 +35,8 @@ def module_level_imports(path):
 def test_no_mlflow_llm_client_or_blueprint_at_module_level():
     forbidden = ("mlflow", "dspy", "litellm", "openai", "anthropic", "stages")
     for path in PACKAGE.glob("*.py"):
+        if path.name in MLFLOW_MODULES:
+            continue
         for module in module_level_imports(path):
             assert module.split(".")[0] not in forbidden, f"{path.name} imports {module}"
             assert not module.startswith("nbjudge.benchmark"), f"{path.name} imports {module}"

@@ -149,22 +149,22 @@ def test_no_secret_is_part_of_the_settings(monkeypatch):
 
 @pytest.mark.slow
 def test_an_opened_backend_keeps_the_key_in_the_environment_only(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "the caller's own")
+    monkeypatch.setenv("HOSTED_VLLM_API_KEY", "the caller's own")
     config = LLMConfig.from_mapping(compatible(api_key_env="MY_SERVER_KEY"))
     with open_backend(config, cache_dir=tmp_path, environ={"MY_SERVER_KEY": SECRET}) as backend:
-        assert os.environ["OPENAI_API_KEY"] == SECRET  # where the client reads it
-        assert backend.judge_kwargs() == {"model": "openai:/qwen",
-                                          "base_url": "http://gpu:8000/v1/chat/completions"}
+        assert os.environ["HOSTED_VLLM_API_KEY"] == SECRET  # where litellm reads it
+        assert backend.judge_kwargs() == {"model": "hosted_vllm:/qwen",
+                                          "base_url": "http://gpu:8000/v1"}
         visible = json.dumps([config.model_dump(), backend.inference_params(),
                               backend.judge_kwargs(), backend.litellm_model, backend.api_base])
         assert SECRET not in visible
-    assert os.environ["OPENAI_API_KEY"] == "the caller's own"  # restored on exit
+    assert os.environ["HOSTED_VLLM_API_KEY"] == "the caller's own"  # restored on exit
 
 
 # -- what every request carries -------------------------------------------------------
 def backend(**changes) -> Backend:
     config = LLMConfig.from_mapping({**conf("local"), **changes})
-    return Backend(config, "openai:/m", "http://127.0.0.1:1/v1/chat/completions", "openai/m",
+    return Backend(config, "hosted_vllm:/m", "http://127.0.0.1:1/v1", "hosted_vllm/m",
                    "http://127.0.0.1:1/v1")
 
 

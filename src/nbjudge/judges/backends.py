@@ -14,6 +14,8 @@ A missing key, an unset ``base_url`` or an unknown backend is a
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -67,7 +69,7 @@ class LLMConfig(BaseModel):
     rationale_max_chars: int = Field(ge=20)
     structured_output: Literal["json_schema", "none"] = "json_schema"
     rubric_detail: Literal["full", "summary"] = "full"
-    embedding_model: str = "local"
+    embedding_model: str = "hashing"   # hashing, or a "provider:/model" string
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
@@ -120,8 +122,16 @@ def result_schema(rationale_max_chars: int) -> dict[str, Any]:
     }
 
 
-_PROVIDERS = {"local": "openai", "openai": "openai", "anthropic": "anthropic",
-              "databricks": "databricks", "openai_compatible": "openai"}
+# MLflow sends judges of the providers it knows natively (openai, anthropic,
+# databricks, ...) through its own HTTP client, which merges inference params
+# into the request body, waits MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS and retries
+# 429/5xx itself up to ten times; any other provider goes through litellm, which
+# takes `timeout` and retry settings as arguments. OpenAI-compatible servers
+# (ours included) are reached as litellm's `hosted_vllm`, so that the judging
+# runner alone retries and every attempt is one request it counts.
+_PROVIDERS = {"local": "hosted_vllm", "openai": "openai", "anthropic": "anthropic",
+              "databricks": "databricks", "openai_compatible": "hosted_vllm"}
+_LITELLM_ROUTED = frozenset({"local", "openai_compatible"})
 
 
 def judge_model_uri(config: LLMConfig) -> str:
@@ -130,18 +140,22 @@ def judge_model_uri(config: LLMConfig) -> str:
 
 
 def inference_params(config: LLMConfig) -> dict[str, Any]:
-    """Per-request settings for the judges (litellm keyword arguments).
+    """Per-request settings for the judges.
 
-    Retries are the judging runner's job (with its own budget, backoff and
-    counting), so litellm's own retries are switched off here.
+    For litellm-routed backends this also sets the request timeout and turns
+    litellm's own retries off (the judging runner retries, counting every
+    attempt). MLflow's native adapter would send such keys to the provider as
+    unknown fields, so native backends get only what the model reads; their
+    timeout is ``MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS`` (set by
+    :func:`open_backend`) and MLflow retries 429/5xx itself before the runner does.
     """
     params: dict[str, Any] = {
         "temperature": config.temperature,
         "max_tokens": config.max_output_tokens,
-        "timeout": config.timeout,
-        "num_retries": 0,
-        "retry_policy": {name: 0 for name in _RETRY_POLICY_FIELDS},
     }
+    if config.backend in _LITELLM_ROUTED:
+        params |= {"timeout": config.timeout, "num_retries": 0,
+                   "retry_policy": {name: 0 for name in _RETRY_POLICY_FIELDS}}
     if config.structured_output == "json_schema":
         params["response_format"] = {
             "type": "json_schema",
@@ -173,12 +187,22 @@ def check_credentials(config: LLMConfig, environ: Mapping[str, str] | None = Non
         )
 
 
-def offline_settings(cache_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """Environment that keeps MLflow, litellm and DSPy from reaching the internet."""
+def offline_settings(cache_dir: str | os.PathLike[str],
+                     config: LLMConfig | None = None) -> dict[str, str]:
+    """Environment that keeps MLflow, litellm and DSPy from reaching the internet.
+
+    DSPy caches MemAlign's distillation and embedding answers on disk; the
+    folder is keyed by the whole ``llm`` configuration, because settings that
+    never appear in a request (the local server's reply cap) change answers.
+    """
+    key = "default"
+    if config is not None:
+        text = json.dumps(config.model_dump(), sort_keys=True)
+        key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return {
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "MLFLOW_MODEL_CATALOG_URI": "",
-        "DSPY_CACHEDIR": str(Path(cache_dir, "dspy").resolve()),
+        "DSPY_CACHEDIR": str(Path(cache_dir, "dspy", key).resolve()),
         "LITELLM_LOG": os.environ.get("LITELLM_LOG", "ERROR"),
     }
 
@@ -189,7 +213,7 @@ class Backend:
 
     config: LLMConfig
     judge_model: str                     # make_judge's "provider:/model"
-    base_url: str | None                 # make_judge's base_url (full chat-completions URL)
+    base_url: str | None                 # make_judge's base_url (the server's /v1 base)
     litellm_model: str                   # the same model for litellm/DSPy callers
     api_base: str | None                 # litellm api_base for litellm/DSPy callers
     embedding_model: str | None = None   # MemAlign's embedding model, when started
@@ -261,12 +285,13 @@ def _hosted(config: LLMConfig, environ: Mapping[str, str]) -> tuple[Backend, dic
                "DATABRICKS_API_KEY": environ[config.api_key_env or "DATABRICKS_TOKEN"]}
         backend = Backend(config, f"databricks:/{config.model}", None,
                           f"databricks/{config.model}", None)
-    else:  # openai_compatible
+    else:  # openai_compatible, through litellm (see _PROVIDERS)
         base = str(config.base_url).rstrip("/")
-        key = environ.get(config.api_key_env or "") or NO_KEY
-        env = {"OPENAI_API_KEY": key, "OPENAI_API_BASE": base}
-        backend = Backend(config, f"openai:/{config.model}", f"{base}/chat/completions",
-                          f"openai/{config.model}", base)
+        env = {"HOSTED_VLLM_API_BASE": base}
+        if environ.get(config.api_key_env or ""):
+            env["HOSTED_VLLM_API_KEY"] = environ[config.api_key_env or ""]
+        backend = Backend(config, judge_model_uri(config), base,
+                          f"hosted_vllm/{config.model}", base)
     return backend, env
 
 
@@ -281,18 +306,18 @@ def open_backend(
 ) -> Iterator[Backend]:
     """Make ``config``'s LLM reachable for the duration of the ``with`` block.
 
-    For ``local`` this starts (and always stops) llama-server; with
-    ``embeddings=True`` it also serves embeddings for MemAlign when
-    ``embedding_model`` is ``local``. Process environment changes (offline
-    settings, the local server's address) are undone on exit.
+    For ``local`` this starts (and always stops) llama-server. With
+    ``embeddings=True`` the backend also names MemAlign's embedding model:
+    ``hashing`` registers the in-process one, anything else is used as given.
+    Process environment changes (offline settings, the server's address) are
+    undone on exit.
     """
     environ = os.environ if environ is None else environ
     check_credentials(config, environ)
-    offline = offline_settings(cache_dir)
+    env = offline_settings(cache_dir, config)
+    env["MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS"] = str(int(config.timeout))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_environment(offline))
-        local_embeddings = embeddings and config.embedding_model == "local"
-        if config.backend == "local" or local_embeddings:
+        if config.backend == "local":
             from nbjudge.judges.server import LocalServer, ServerOptions
 
             # -n is the reply length of requests that set none: MemAlign's reflection
@@ -300,26 +325,23 @@ def open_backend(
             options = ServerOptions(context_size=config.context_size * config.concurrency,
                                     parallel=config.concurrency,
                                     max_tokens=config.reflection_max_tokens)
-            server = stack.enter_context(LocalServer(
-                model_name=config.model if config.backend == "local" else "smollm2-135m-instruct",
-                options=options, embeddings=local_embeddings, log_dir=log_dir,
-                chat=config.backend == "local"))
+            server = stack.enter_context(LocalServer(model_name=config.model, options=options,
+                                                     log_dir=log_dir))
+            backend = Backend(config, judge_model_uri(config), server.base_url,
+                              f"hosted_vllm/{config.model}", server.base_url,
+                              server_logs=server.log_paths)
+            env["HOSTED_VLLM_API_BASE"] = server.base_url
         else:
-            server = None
-        if config.backend == "local":
-            assert server is not None
-            backend = Backend(config, server.judge_model, server.chat_completions_url,
-                              server.litellm_model, server.base_url)
-            env = server.client_env()
-        else:
-            backend, env = _hosted(config, environ)
-            if server is not None:
-                env.update(server.client_env())
-        if server is not None:
-            backend.server_logs = server.log_paths
+            backend, hosted_env = _hosted(config, environ)
+            env.update(hosted_env)
         if embeddings:
-            backend.embedding_model = (server.embedding_model if local_embeddings and server
-                                       else config.embedding_model)
+            if config.embedding_model == "hashing":
+                from nbjudge.judges.embeddings import HASHING_MODEL, register_hashing_embeddings
+
+                register_hashing_embeddings()
+                backend.embedding_model = HASHING_MODEL
+            else:
+                backend.embedding_model = config.embedding_model
         stack.enter_context(_environment(env))
         _register_context(backend.litellm_model, config)
         yield backend

@@ -7,20 +7,13 @@ episodic memory embeds the wrong text for judges that use ``{{ inputs }}``,
 see the MemAlign notes). MLflow does not enforce ``feedback_value_type``, so
 :func:`parse_score` checks every value the model returns.
 
-MLflow 3.17 sends ``openai:/``, ``anthropic:/`` and ``databricks:/`` judges
-through its own HTTP client, not litellm: it merges ``inference_params`` into
-the request body (so litellm's ``timeout``/``num_retries``/``retry_policy``
-would reach the provider as unknown fields), waits
-``MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS`` (300 s) and retries 429, 5xx, timeouts
-and lost connections ten times itself. :func:`call_judge` therefore makes that
-request exactly once, with the judge's own ``timeout``, and leaves retrying to
-the judging runner, which counts and bounds every attempt.
+How a judge reaches its model is the backend's business
+(:mod:`nbjudge.judges.backends`): which MLflow adapter carries the request
+decides who retries and how long a request may take.
 """
 
 from __future__ import annotations
 
-import threading
-from contextvars import ContextVar
 from typing import Any, Literal
 
 from nbjudge.rubrics import Rubric, render_rubric
@@ -108,21 +101,14 @@ def make_dimension_judge(rubric: Rubric, *, model: str, base_url: str | None = N
 def call_judge(judge: Any, outputs: str) -> Any:
     """Run ``judge`` on one notebook's ``outputs``; the model's answer as a runner ``Answer``.
 
-    One HTTP request, no retries, the judge's ``timeout`` (see the module
-    docstring). MLflow raises on transport and parse failures (the runner
-    classifies them); a Feedback that carries an error instead of a value is
-    raised too.
+    MLflow raises on transport and parse failures (the runner classifies
+    them); a Feedback that carries an error instead of a value is raised too.
     """
     from mlflow.tracing.constant import AssessmentMetadataKey
 
     from nbjudge.judges.runner import Answer
 
-    _install_single_attempt()
-    token = _ATTEMPT_TIMEOUT.set(_judge_timeout(judge))
-    try:
-        feedback = judge(outputs=outputs)
-    finally:
-        _ATTEMPT_TIMEOUT.reset(token)
+    feedback = judge(outputs=outputs)
     error = getattr(feedback, "error", None)
     if error is not None:
         raise RuntimeError(f"judge returned an error: {getattr(error, 'error_message', error)}")
@@ -142,71 +128,3 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-# -- one HTTP request per judge call --------------------------------------------------
-# Keyword arguments of litellm clients that say how to send a request, not what to ask.
-TRANSPORT_PARAMS = frozenset({"timeout", "num_retries", "retry_policy"})
-# Seconds to wait for the answer while call_judge runs a judge; None outside it.
-_ATTEMPT_TIMEOUT: ContextVar[float | None] = ContextVar("nbjudge_attempt_timeout", default=None)
-_INSTALL_LOCK = threading.Lock()
-
-
-def _judge_timeout(judge: Any) -> float:
-    from mlflow.environment_variables import MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS
-
-    for candidate in (judge, getattr(judge, "_base_judge", None)):  # MemAlign wraps a judge
-        params = getattr(candidate, "inference_params", None) or {}
-        if params.get("timeout"):
-            return float(params["timeout"])
-    return float(MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS.get())
-
-
-def _error_message(response: Any) -> str:
-    try:
-        error = response.json().get("error")
-    except Exception:  # not JSON: the body is the message
-        return response.text
-    if isinstance(error, dict):
-        return str(error.get("message", response.text))
-    return str(error) if error is not None else response.text
-
-
-def _install_single_attempt() -> None:
-    """Route MLflow's judge chat requests through :func:`_send_chat_request` (once)."""
-    from mlflow.genai.judges.adapters import gateway_adapter
-
-    with _INSTALL_LOCK:
-        current = gateway_adapter.send_chat_request
-        if getattr(current, "_nbjudge_single_attempt", False):
-            return
-
-        def send(endpoint: str, headers: dict[str, str], payload: dict[str, Any],
-                 num_retries: int) -> dict[str, Any]:
-            return _send_chat_request(current, endpoint, headers, payload, num_retries)
-
-        send._nbjudge_single_attempt = True  # type: ignore[attr-defined]
-        gateway_adapter.send_chat_request = send
-
-
-def _send_chat_request(original: Any, endpoint: str, headers: dict[str, str],
-                       payload: dict[str, Any], num_retries: int) -> dict[str, Any]:
-    """MLflow's ``send_chat_request``, made once with the judge's timeout inside call_judge."""
-    payload = {k: v for k, v in payload.items() if k not in TRANSPORT_PARAMS}
-    timeout = _ATTEMPT_TIMEOUT.get()
-    if timeout is None:  # a judge called some other way keeps MLflow's behaviour
-        return original(endpoint, headers, payload, num_retries)
-    import requests
-    from mlflow.genai.judges.adapters.utils import ChatCompletionError, is_context_window_error
-
-    # Timeouts and lost connections raise requests' errors (TimeoutError and
-    # ConnectionError underneath): transient for the runner.
-    response = requests.post(endpoint, headers={"Content-Type": "application/json", **headers},
-                             json=payload, timeout=timeout)
-    if response.status_code >= 400:
-        message = _error_message(response)
-        raise ChatCompletionError(
-            status_code=response.status_code, message=message,
-            is_context_window_error=(response.status_code == 400
-                                     and is_context_window_error(message)))
-    return response.json()

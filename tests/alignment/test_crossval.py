@@ -1,0 +1,185 @@
+"""MemAlign cross-validation through real MLflow judges against a scripted chat server.
+
+The server answers MemAlign's reflection with one marked guideline and every
+judge request with a score, and keeps every request body, so the tests can
+read exactly what each memory variant put in its prompts. Embeddings are the
+in-process hashing model, as offline runs use.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judges"))
+
+from fault_server import FaultServer, reply, score
+
+from nbjudge.alignment import LeakageError, assign_folds, read_audit
+from nbjudge.alignment.crossval import audit_path, cross_validate
+from nbjudge.alignment.memalign import MemAlignSettings
+from nbjudge.judges.backends import LLMConfig, open_backend
+from nbjudge.judges.pipeline import NotebookView
+from nbjudge.judges.tracing import (
+    NotebookTrace,
+    ensure_traces,
+    log_human_labels,
+    setup_tracking,
+)
+from nbjudge.schemas import Label
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+GUIDELINE = "GUIDELINE-MARK fit imputers on training rows only"
+DIMENSIONS = ("data_imputation", "model_training")
+CODE = {
+    0: "df = df.fillna(df.mean())\nX_train, X_test = train_test_split(df)",
+    1: "pipe = Pipeline([('imp', SimpleImputer()), ('m', LogisticRegression())])",
+}
+
+
+def _script(index, body):
+    fmt = body.get("response_format") or {}
+    if (fmt.get("json_schema") or {}).get("name") == "judgment":
+        return score(2, "scripted judgment")
+    return reply(json.dumps({"guidelines": [
+        {"guideline_text": GUIDELINE, "source_trace_ids": [0, 1]}]}))
+
+
+@pytest.fixture
+def experiment(tmp_path, monkeypatch):
+    """Eight notebooks of four cases with traces and human labels in a temporary store."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    experiment_id = setup_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "crossval-test")
+    views, labels = [], []
+    task_types = ["binary", "regression", "multiclass", "forecasting"]
+    for c in range(4):
+        for n in range(2):
+            notebook_id = f"case{c}__0{n + 1}"
+            outputs = f"# Task prompt\n\nTask {c}\n\n# Notebook\n\n```python\n{CODE[n]}\n```\n"
+            views.append(NotebookView(notebook_id, f"case{c}", f"Task {c}", outputs))
+            for dimension in DIMENSIONS:
+                labels.append(Label(notebook_id=notebook_id, dimension=dimension,
+                                    score=1 if n == 0 else 3, rationale=f"rater on {n}",
+                                    rater_id="r1", source="simulated"))
+    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
+                               for v in views], experiment_id)
+    log_human_labels(labels, trace_ids)
+    import mlflow
+
+    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
+    labelled = defaultdict(set)
+    for label in labels:
+        labelled[label.dimension].add(label.notebook_id)
+    folds = assign_folds([(v.notebook_id, v.case_id, task_types[int(v.case_id[-1])])
+                          for v in views], 4, seed=3)
+    return {"views": views, "traces": traces, "labelled": labelled, "folds": folds,
+            "trace_ids": trace_ids, "tmp": tmp_path}
+
+
+def _run(experiment, server, variant, folds=None):
+    llm = LLMConfig.from_mapping({
+        "backend": "openai_compatible", "model": "scripted", "base_url": server.base_url,
+        "context_size": 32768, "notebook_tokens": 1000, "concurrency": 2, "timeout": 30,
+        "max_retries": 0, "temperature": 0.0, "max_output_tokens": 100,
+        "rationale_max_chars": 100, "embedding_model": "hashing"})
+    judge = {"cache_dir": str(experiment["tmp"] / "answers")}
+    audit_root = experiment["tmp"] / "alignment"
+    with open_backend(llm, embeddings=True, cache_dir=experiment["tmp"] / "cache") as backend:
+        return cross_validate(
+            experiment["views"], experiment["traces"], experiment["labelled"],
+            [folds or experiment["folds"]], variant=variant, llm=llm, judge=judge,
+            settings=MemAlignSettings(retrieval_k=2), backend=backend, audit_root=audit_root,
+            dimensions=DIMENSIONS, progress=False)
+
+
+def _judge_prompts(server):
+    prompts = []
+    for body in server.bodies:
+        fmt = body.get("response_format") or {}
+        if (fmt.get("json_schema") or {}).get("name") == "judgment":
+            prompts.append(body["messages"][0]["content"])
+    return prompts
+
+
+def test_full_variant_prompts_carry_retrieved_examples_and_guidelines(experiment):
+    with FaultServer(_script) as server:
+        judgments, _summary, _audits = _run(experiment, server, "full")
+    prompts = _judge_prompts(server)
+    assert len(prompts) == 8 * len(DIMENSIONS)
+    assert all("Example Judgements (2)" in p for p in prompts)
+    assert all(GUIDELINE in p for p in prompts)
+    # every judgment names the two examples retrieved into its prompt
+    assert all(len(j.retrieved_ids) == 2 for j in judgments)
+
+
+def test_semantic_only_prompts_have_guidelines_and_no_examples(experiment):
+    with FaultServer(_script) as server:
+        judgments, _, audits = _run(experiment, server, "semantic_only")
+    prompts = _judge_prompts(server)
+    assert len(prompts) == 8 * len(DIMENSIONS)
+    assert all(GUIDELINE in p for p in prompts)
+    assert not any("Example Judgements" in p for p in prompts)
+    assert all(j.retrieved_ids == [] for j in judgments)
+    assert all(a.retrievals == {} for a in audits)
+
+
+def test_every_notebook_is_judged_once_out_of_fold(experiment):
+    with FaultServer(_script) as server:
+        judgments, _, audits = _run(experiment, server, "full")
+    folds = experiment["folds"]
+    keys = [(j.notebook_id, j.dimension) for j in judgments]
+    assert sorted(keys) == sorted((v.notebook_id, d) for v in experiment["views"]
+                                  for d in DIMENSIONS)
+    for j in judgments:
+        assert j.status == "ok" and j.variant == "full"
+        assert j.fold == folds.fold_of(j.notebook_id)
+    # the audits name notebooks, never a held-out one of their own fold
+    for audit in audits:
+        held_out = set(folds.test_ids(audit.fold))
+        remembered = {i for g in audit.guidelines for i in g.source_ids} | set(audit.episodic_ids)
+        assert remembered and not remembered & held_out
+        for notebook_id, retrieved in audit.retrievals.items():
+            assert notebook_id in held_out and not set(retrieved) & held_out
+        path = audit_path(experiment["tmp"] / "alignment", "full", audit.fold, audit.dimension)
+        assert read_audit(path) == audit
+
+
+def test_a_rerun_sends_no_judge_request(experiment):
+    with FaultServer(_script) as server:
+        first, _, _ = _run(experiment, server, "semantic_only")
+    with FaultServer(_script) as server:
+        second, summary, _ = _run(experiment, server, "semantic_only")
+        assert _judge_prompts(server) == []
+    assert summary.sent == 0 and summary.cached == len(first)
+    assert [j.model_dump() for j in second] == [j.model_dump() for j in first]
+
+
+def test_a_planted_leak_stops_the_run_naming_the_notebooks(experiment):
+    folds = experiment["folds"]
+    held_out = folds.test_ids(0)[0]
+    # a broken assignment that trains fold 0 on its own held-out notebook
+    leaky = folds.model_copy(update={"folds": {**folds.folds}})
+
+    class Leaky(type(leaky)):
+        def train_ids(self, fold):
+            return sorted(set(super().train_ids(fold)) | {held_out})
+
+    leaky = Leaky.model_validate(leaky.model_dump())
+    with FaultServer(_script) as server, pytest.raises(LeakageError) as error:
+        _run(experiment, server, "full", folds=leaky)
+    assert held_out in str(error.value) and "fold 0" in str(error.value)
+
+
+def test_matrix_stages_are_listed_by_dvc():
+    result = subprocess.run([sys.executable, "-m", "dvc", "stage", "list"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert "align@full" in names and "align@semantic_only" in names
+    assert {"judge", "folds", "register", "stats", "report"} <= set(names)
