@@ -1,7 +1,9 @@
 """params.yaml is composed from conf/, never edited by hand."""
 
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from nbjudge.config import compose_params
@@ -37,4 +39,15 @@ def test_bad_override_is_a_clear_error(tmp_path):
 
 def test_no_secret_in_params():
     text = Path("params.yaml").read_text(encoding="utf-8").lower()
-    assert "api_key" not in text and "sk-" not in text
+    assert "sk-" not in text
+    # keys are named by their environment variable, never given a value
+    assert all(key.endswith("_env") for key in re.findall(r"(\w*api_key\w*):", text))
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic", "databricks"])
+def test_composed_params_never_hold_a_key_from_the_environment(tmp_path, monkeypatch, backend):
+    secret = "sk-test-DO-NOT-LEAK-0123456789"
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DATABRICKS_TOKEN"):
+        monkeypatch.setenv(name, secret)
+    compose_params(tmp_path / "p.yaml", [f"llm={backend}"], "conf")
+    assert secret not in (tmp_path / "p.yaml").read_text(encoding="utf-8")

@@ -132,6 +132,7 @@ def result_schema(rationale_max_chars: int) -> dict[str, Any]:
 _PROVIDERS = {"local": "hosted_vllm", "openai": "openai", "anthropic": "anthropic",
               "databricks": "databricks", "openai_compatible": "hosted_vllm"}
 _LITELLM_ROUTED = frozenset({"local", "openai_compatible"})
+MLFLOW_ATTEMPTS = 3
 
 
 def judge_model_uri(config: LLMConfig) -> str:
@@ -316,6 +317,9 @@ def open_backend(
     check_credentials(config, environ)
     env = offline_settings(cache_dir, config)
     env["MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS"] = str(int(config.timeout))
+    # MLflow re-sends a judge prompt after shrinking it or dropping response_format;
+    # on a prompt that never fits it would do so 30 times. Three attempts suffice.
+    env["MLFLOW_JUDGE_MAX_ITERATIONS"] = str(MLFLOW_ATTEMPTS)
     with contextlib.ExitStack() as stack:
         if config.backend == "local":
             from nbjudge.judges.server import LocalServer, ServerOptions

@@ -270,6 +270,12 @@ def run_requests(
                     ) from error
                 return {"status": "failed", "error": message, "latency_s": latency}
             gate.record(False)
+            if "iteration limit" in str(error).lower():
+                message = (f"MLflow gave up on this prompt after re-sending it (shrunk, or "
+                           f"without response_format); most often the prompt (about "
+                           f"{request.prompt_tokens} tokens) does not fit the model's context: "
+                           f"{context_hint}")
+                return {"status": "failed", "error": message, "latency_s": latency}
             if _is_context_error(error):
                 message = (f"the prompt (about {request.prompt_tokens} tokens) does not fit the "
                            f"model's context: {context_hint}. Server said: {_one_line(error, 300)}")
