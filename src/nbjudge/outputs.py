@@ -14,11 +14,15 @@ OUTPUTS = [
     ("data/notebooks/executed", "notebooks with outputs, and index.jsonl with each run's status"),
     ("data/blueprint/blueprint.jsonl", "true quality levels and defects (never shown to judges)"),
     ("data/labels/labels.jsonl", "human (or simulated panel) grades with rationales"),
-    ("data/judgments", "judge grades per variant"),
+    ("data/judgments", "judge grades per variant (baseline, full, semantic_only)"),
+    ("data/folds.json", "cross-validation folds (grouped by case)"),
+    ("data/alignment", "what each aligned judge remembered, per variant, fold, dimension"),
+    ("data/registered/judges.json", "the aligned judges registered in MLflow"),
     ("reports/metrics.json", "agreement metrics, improvements and CIs (dvc metrics show)"),
     ("reports/stats", "tidy statistics tables (dvc plots show)"),
     ("reports/report.html", "the report"),
     ("reports/report.pdf", "the report as PDF"),
+    ("reports/mlflow_run.json", "the experiment's MLflow run (mlflow ui)"),
 ]
 
 
@@ -41,12 +45,16 @@ def summary(root: Path = Path(".")) -> str:
     metrics = root / "reports/metrics.json"
     if metrics.exists():
         try:
-            note = json.loads(metrics.read_text()).get("note")
+            data = json.loads(metrics.read_text())
         except json.JSONDecodeError:
-            note = None
-        if note:
-            lines.append(f"\nNote: {note}")
-    lines.append("\nCompare experiments: dvc exp show; dvc metrics diff")
+            data = {}
+        for key in ("warning", "note"):
+            if data.get(key):
+                lines.append(f"\n{key.capitalize()}: {data[key]}")
+    lines.append("\nRead the report: reports/report.html (or reports/report.pdf)")
+    lines.append("Compare experiments: dvc exp show; dvc metrics diff; dvc plots diff")
+    lines.append("Browse runs, traces and registered judges: "
+                 ".venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db")
     return "\n".join(lines)
 
 
