@@ -34,8 +34,10 @@ from nbjudge.judges.runner import (
     BackendFatalError,
     BackendUnavailableError,
     JudgeRequest,
+    Request,
     RetryPolicy,
     RunSummary,
+    run_calls,
     run_requests,
 )
 from nbjudge.judges.server import (
@@ -67,6 +69,7 @@ __all__ = [
     "LocalServerError",
     "ModelNotInstalledError",
     "NotebookView",
+    "Request",
     "RetryPolicy",
     "RunSummary",
     "ServerNotBuiltError",
@@ -87,5 +90,6 @@ __all__ = [
     "open_backend",
     "parse_score",
     "request_key",
+    "run_calls",
     "run_requests",
 ]

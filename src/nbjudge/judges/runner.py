@@ -14,6 +14,14 @@ once (:class:`BackendFatalError`).
 
 The LLM call itself is a function ``call(request) -> Answer``: the stage
 passes one that runs an MLflow judge; tests pass scripted ones.
+
+:func:`run_calls` is the machinery itself, for any request that has a
+``key``, a ``prompt_tokens`` estimate and a ``label``: it returns one outcome
+dict per request (``status`` ok or failed, ``error``, ``tokens_in``,
+``tokens_out``, ``latency_s`` and whatever ``interpret`` adds).
+:func:`run_requests` maps those outcomes to :class:`~nbjudge.schemas.Judgment`
+records; the notebook writer (:mod:`nbjudge.generation`) uses the same loop,
+cache and retries for its answers.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
@@ -38,10 +46,12 @@ __all__ = [
     "BackendUnavailableError",
     "JudgeRequest",
     "PromptTooLongError",
+    "Request",
     "RetryPolicy",
     "RunSummary",
     "is_fatal",
     "is_transient",
+    "run_calls",
     "run_requests",
 ]
 
@@ -62,6 +72,23 @@ class JudgeRequest:
     repeat: int = 0
     payload: Any = None         # whatever ``call`` needs (the notebook text, the judge, ...)
 
+    @property
+    def label(self) -> str:
+        return f"{self.dimension} of {self.notebook_id}"
+
+
+class Request(Protocol):
+    """What :func:`run_calls` needs of a request."""
+
+    @property
+    def key(self) -> str: ...          # content key in the answer cache
+
+    @property
+    def prompt_tokens(self) -> int: ...  # estimated size of the whole prompt
+
+    @property
+    def label(self) -> str: ...        # names the request in error messages
+
 
 @dataclass
 class Answer:
@@ -72,6 +99,7 @@ class Answer:
     tokens_in: int | None = None
     tokens_out: int | None = None
     retrieved_ids: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)   # e.g. the reply's finish_reason
 
 
 class PromptTooLongError(ValueError):
@@ -175,9 +203,10 @@ class RunSummary:
     ok: int = 0
     failed: int = 0
     seconds: float = 0.0
+    noun: str = "judgments"
 
     def line(self) -> str:
-        return (f"{self.total} judgments: {self.ok} ok, {self.failed} failed; "
+        return (f"{self.total} {self.noun}: {self.ok} ok, {self.failed} failed; "
                 f"{self.cached} from cache, {self.sent} requests sent, {self.seconds:.1f} s")
 
 
@@ -218,6 +247,58 @@ def run_requests(
     (every answer received before is in ``cache``); Ctrl-C stops sending and
     keeps the answers received so far.
     """
+    outcomes = run_calls(requests, call, cache=cache, interpret=_judgment_outcome,
+                         concurrency=concurrency, context_tokens=context_tokens, retry=retry,
+                         progress=progress, description=description, unit="judgment",
+                         context_hint=context_hint, summary=summary)
+    return [
+        Judgment(notebook_id=request.notebook_id, dimension=request.dimension,
+                 variant=request.variant, fold=request.fold, repeat=request.repeat,
+                 model=model, prompt_sha256=request.key, **outcome)
+        for request, outcome in zip(requests, outcomes, strict=True)
+    ]
+
+
+def _judgment_outcome(answer: Answer) -> dict[str, Any]:
+    outcome: dict[str, Any] = {"rationale": answer.rationale,
+                               "retrieved_ids": list(answer.retrieved_ids)}
+    try:
+        outcome |= {"status": "ok", "score": parse_score(answer.value)}
+    except InvalidScoreError as error:
+        outcome |= {"status": "failed", "error": f"invalid answer: {error}"}
+    return outcome
+
+
+def _raw_outcome(answer: Answer) -> dict[str, Any]:
+    return {"status": "ok", "value": answer.value, "meta": dict(answer.meta)}
+
+
+def run_calls(
+    requests: Sequence[Request],
+    call: Callable[[Any], Answer],
+    *,
+    cache: AnswerCache,
+    interpret: Callable[[Answer], dict[str, Any]] = _raw_outcome,
+    concurrency: int = 1,
+    context_tokens: int | None = None,
+    retry: RetryPolicy | None = None,
+    progress: bool = True,
+    description: str = "requests",
+    unit: str = "request",
+    context_hint: str = "shorten the prompt or raise llm.context_size",
+    summary: RunSummary | None = None,
+) -> list[dict[str, Any]]:
+    """Answer every request through ``call``: cached, concurrent, retried.
+
+    Returns one outcome dict per request, in ``requests`` order: ``status``
+    (ok or failed), ``error`` when failed, ``tokens_in``, ``tokens_out``,
+    ``latency_s``, and the fields ``interpret(answer)`` returns for an answer
+    (it may set ``status`` to failed itself; by default it keeps the raw
+    ``value``). Answers are cached under ``request.key`` as they arrive;
+    transient failures past the retry budget are not. Raises
+    :class:`BackendFatalError` or :class:`BackendUnavailableError` like
+    :func:`run_requests`.
+    """
     import tenacity
 
     retry = retry or RetryPolicy()
@@ -226,16 +307,9 @@ def run_requests(
     started = time.monotonic()
     counter_lock = threading.Lock()
     gate = _Gate(retry.abort_after)
-    results: list[Judgment | None] = [None] * len(requests)
+    results: list[dict[str, Any] | None] = [None] * len(requests)
 
-    def record(request: JudgeRequest, outcome: dict[str, Any]) -> Judgment:
-        return Judgment(
-            notebook_id=request.notebook_id, dimension=request.dimension,
-            variant=request.variant, fold=request.fold, repeat=request.repeat,
-            model=model, prompt_sha256=request.key, **outcome,
-        )
-
-    def attempt(request: JudgeRequest) -> Answer:
+    def attempt(request: Request) -> Answer:
         with counter_lock:
             summary.sent += 1
         return call(request)
@@ -247,7 +321,7 @@ def run_requests(
         reraise=True,
     )
 
-    def judge_one(request: JudgeRequest) -> dict[str, Any]:
+    def answer_one(request: Request) -> dict[str, Any]:
         started_at = time.monotonic()
         try:
             answer = retrying(attempt, request)
@@ -255,7 +329,7 @@ def run_requests(
             latency = round(time.monotonic() - started_at, 3)
             if is_fatal(error):
                 raise BackendFatalError(
-                    f"the LLM backend refused {request.dimension} of {request.notebook_id}: "
+                    f"the LLM backend refused {request.label}: "
                     f"{_one_line(error)}. Check the API key variable and the model name "
                     "(llm.api_key_env, llm.model)."
                 ) from error
@@ -295,15 +369,9 @@ def run_requests(
             return outcome
         gate.record(False)
         latency = round(time.monotonic() - started_at, 3)
-        outcome: dict[str, Any] = {
-            "rationale": answer.rationale, "tokens_in": answer.tokens_in,
-            "tokens_out": answer.tokens_out, "latency_s": latency,
-            "retrieved_ids": list(answer.retrieved_ids),
-        }
-        try:
-            outcome |= {"status": "ok", "score": parse_score(answer.value)}
-        except InvalidScoreError as error:
-            outcome |= {"status": "failed", "error": f"invalid answer: {error}"}
+        outcome: dict[str, Any] = {"tokens_in": answer.tokens_in,
+                                   "tokens_out": answer.tokens_out, "latency_s": latency}
+        outcome |= interpret(answer)
         cache.put(request.key, outcome)
         return outcome
 
@@ -311,31 +379,31 @@ def run_requests(
     for i, request in enumerate(requests):
         stored = cache.get(request.key)
         if stored is not None:
-            results[i] = record(request, stored)
+            results[i] = stored
             summary.cached += 1
         elif context_tokens is not None and request.prompt_tokens > context_tokens:
-            results[i] = record(request, {"status": "failed", "error": (
+            results[i] = {"status": "failed", "error": (
                 f"the prompt (about {request.prompt_tokens} tokens) does not fit the model's "
-                f"context of {context_tokens} tokens: {context_hint}; not sent")})
+                f"context of {context_tokens} tokens: {context_hint}; not sent")}
         else:
             pending.append(i)
 
-    bar = tqdm(total=len(requests), desc=description, unit="judgment", disable=not progress,
+    bar = tqdm(total=len(requests), desc=description, unit=unit, disable=not progress,
                initial=len(requests) - len(pending), dynamic_ncols=True)
 
     def finish(i: int, outcome: dict[str, Any]) -> None:
-        results[i] = record(requests[i], outcome)
-        failed = sum(1 for r in results if r is not None and r.status == "failed")
+        results[i] = outcome
+        failed = sum(1 for r in results if r is not None and r["status"] == "failed")
         bar.update(1)
         bar.set_postfix(failed=failed, cached=summary.cached, refresh=False)
 
     executor = ThreadPoolExecutor(max_workers=max(1, concurrency),
-                                  thread_name_prefix="nbjudge-judge")
+                                  thread_name_prefix="nbjudge-llm")
     futures: dict[Future[dict[str, Any]], int] = {}
     queue = iter(pending)
     try:
         for i in queue:
-            futures[executor.submit(judge_one, requests[i])] = i
+            futures[executor.submit(answer_one, requests[i])] = i
             if len(futures) >= concurrency:
                 break
         while futures:
@@ -345,7 +413,7 @@ def run_requests(
                 finish(i, future.result())
                 nxt = next(queue, None)
                 if nxt is not None:
-                    futures[executor.submit(judge_one, requests[nxt])] = nxt
+                    futures[executor.submit(answer_one, requests[nxt])] = nxt
     finally:
         for future in futures:
             future.cancel()
@@ -354,7 +422,7 @@ def run_requests(
 
     final = [r for r in results if r is not None]
     assert len(final) == len(requests)
-    summary.ok += sum(r.status == "ok" for r in final)
-    summary.failed += sum(r.status == "failed" for r in final)
+    summary.ok += sum(r["status"] == "ok" for r in final)
+    summary.failed += sum(r["status"] == "failed" for r in final)
     summary.seconds += time.monotonic() - started
     return final
