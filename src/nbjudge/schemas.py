@@ -25,6 +25,8 @@ __all__ = [
     "Case",
     "DatasetProperties",
     "Execution",
+    "Generation",
+    "GenerationAttempt",
     "Judgment",
     "Label",
     "Notebook",
@@ -151,15 +153,61 @@ class Execution(BaseModel):
     path: NonEmpty  # the executed notebook, relative to the repository root
 
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Generation(BaseModel):
+    """How a model wrote one notebook (``origin: llm``): what was asked, of whom, at what cost."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: NonEmpty                  # the writer, as litellm names it: "openai/gpt-4o-mini"
+    backend: NonEmpty                # the llm backend: local, openai, openai_compatible, ...
+    template: NonEmpty               # the prompt template file, relative to the repository
+    prompt_sha256: Sha256            # of the messages sent (system and user prompt)
+    sample: int = Field(ge=1)        # 1, 2, ... within the case
+    temperature: float = Field(ge=0.0)
+    seed: int | None = None
+    max_output_tokens: int = Field(ge=1)
+    answer_format: Literal["json", "fenced"] | None = None  # None: no usable answer
+    truncated: bool = False          # cut off (or malformed) after its last complete cell
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None
+
+
 class Notebook(Record):
     """An entry of the notebook index."""
 
     notebook_id: NonEmpty
     case_id: NonEmpty
     path: NonEmpty  # the notebook as written, relative to the repository root
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Sha256
     origin: Literal["procedural", "llm", "import"]
     execution: Execution | None = None
+    generation: Generation | None = None  # provenance of notebooks written by a model
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.origin == "llm") != (self.generation is not None):
+            raise ValueError("a notebook has generation provenance if and only if its "
+                             "origin is llm")
+
+
+class GenerationAttempt(Record):
+    """One request for a notebook (``generate=llm``), kept whether or not it became one."""
+
+    notebook_id: NonEmpty            # the notebook's id when the answer is usable
+    case_id: NonEmpty
+    status: Literal["ok", "failed"]
+    error: str | None = None         # why no notebook came of it, or what was dropped
+    cells: int = Field(default=0, ge=0)
+    raw: str | None = None           # the model's answer as received (None: no answer came)
+    generation: Generation
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.status == "failed" and not self.error:
+            raise ValueError("a failed generation says why in error")
+        if self.status == "ok" and self.cells < 1:
+            raise ValueError("a generation with status ok has at least one cell")
 
 
 class BlueprintEntry(Record):

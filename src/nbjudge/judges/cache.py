@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AnswerCache", "request_key"]
+__all__ = ["AnswerCache", "content_key", "request_key"]
 
 # Bump when the meaning of a stored answer changes.
 _CACHE_FORMAT = 1
@@ -27,6 +27,12 @@ _CACHE_FORMAT = 1
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       default=str)
+
+
+def content_key(payload: Mapping[str, Any]) -> str:
+    """SHA-256 hex of any JSON-able request description (the cache format included)."""
+    return hashlib.sha256(_canonical({"format": _CACHE_FORMAT, **payload}).encode("utf-8")
+                          ).hexdigest()
 
 
 def request_key(*, model: str, instructions: str, outputs: str,
@@ -43,7 +49,6 @@ def request_key(*, model: str, instructions: str, outputs: str,
     # Settings that change how a request is sent but not what the model answers.
     transport = {"timeout", "num_retries", "retry_policy"}
     payload = {
-        "format": _CACHE_FORMAT,
         "mlflow": mlflow.__version__,
         "model": model,
         "instructions": instructions,
@@ -51,7 +56,7 @@ def request_key(*, model: str, instructions: str, outputs: str,
         "params": {k: v for k, v in (inference_params or {}).items() if k not in transport},
         "memory": memory,
     }
-    return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()
+    return content_key(payload)
 
 
 class AnswerCache:
