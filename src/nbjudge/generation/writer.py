@@ -212,9 +212,11 @@ def call_writer(backend: Backend) -> Callable[[GenerationRequest], Answer]:
     import litellm
 
     def call(request: GenerationRequest) -> Answer:
-        kwargs: dict[str, Any] = {"model": backend.litellm_model, "messages": list(request.messages),
-                                  "timeout": backend.config.timeout, "num_retries": 0,
-                                  "drop_params": True, **request.params}
+        kwargs: dict[str, Any] = {
+            "model": backend.litellm_model, "messages": list(request.messages),
+            "timeout": backend.config.timeout, "num_retries": 0, "drop_params": True,
+            **request.params,
+        }
         if backend.api_base is not None:
             kwargs["api_base"] = backend.api_base
         response = litellm.completion(**kwargs)
