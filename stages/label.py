@@ -12,11 +12,12 @@ one-line summary.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from nbjudge.benchmark.labels import import_labels, summarize_labels
-from nbjudge.benchmark.panel import panel_config, simulate_panel
+from nbjudge.benchmark.panel import empty_blueprint_message, panel_config, simulate_panel
 from nbjudge.config import as_plain, load_params
 from nbjudge.schemas import BlueprintEntry, Notebook, RecordError, read_records, write_records
 
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         config = params.labels
         if config.source == "panel":
             blueprint = read_records(config.input, BlueprintEntry)
+            if not blueprint:
+                origins = ({n.origin for n in read_records(args.index, Notebook)}
+                           if Path(args.index).exists() else set())
+                raise ValueError(empty_blueprint_message(origins))
             panel = panel_config(**as_plain(config.panel))
             labels = simulate_panel(blueprint, panel, np.random.default_rng(int(params.seed)))
             write_records(args.out, labels)

@@ -28,7 +28,14 @@ import numpy as np
 
 from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Label
 
-__all__ = ["DEFAULT_NOISE", "DimensionNoise", "PanelConfig", "panel_config", "simulate_panel"]
+__all__ = [
+    "DEFAULT_NOISE",
+    "DimensionNoise",
+    "PanelConfig",
+    "empty_blueprint_message",
+    "panel_config",
+    "simulate_panel",
+]
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,18 @@ def _by_notebook(blueprint: Iterable[BlueprintEntry]) -> dict[str, list[Blueprin
     }
 
 
+def empty_blueprint_message(origins: Iterable[str] = ()) -> str:
+    """Why ``labels=panel`` cannot grade notebooks without a blueprint, and what to use."""
+    origins = set(origins)
+    if "llm" in origins:
+        return ("panel: generate=llm has no blueprint: use labels=file with expert labels "
+                "(-S labels=file -S labels.path=path/to/labels.csv); a model's notebooks have "
+                "no known true levels to simulate raters from")
+    return ("panel: the blueprint is empty, so there are no true levels to simulate raters from "
+            "(imported notebooks and notebooks written by a model have none); grade them "
+            "yourself and use labels=file")
+
+
 def simulate_panel(
     blueprint: Iterable[BlueprintEntry], config: PanelConfig, rng: np.random.Generator
 ) -> list[Label]:
@@ -295,10 +314,7 @@ def simulate_panel(
     """
     notebooks = _by_notebook(blueprint)
     if not notebooks:
-        raise ValueError(
-            "panel: the blueprint is empty, so there are no true levels to simulate raters from "
-            "(imported notebooks have none); grade them yourself and use labels=file"
-        )
+        raise ValueError(empty_blueprint_message())
     ids = list(notebooks)
     multi_count = int(np.floor(config.multi_rated_share * len(ids) + 0.5))
     multi = {ids[i] for i in rng.choice(len(ids), size=multi_count, replace=False)}

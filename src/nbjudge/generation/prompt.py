@@ -76,14 +76,18 @@ def describe_tables(dataset_dir: str | os.PathLike[str], sample_rows: int = 3
     tables = []
     for path in sorted(folder.glob("*.csv")):
         frame = pd.read_csv(path)
-        sample = frame.head(sample_rows).astype(str).map(
-            lambda value: value if len(value) <= _SAMPLE_CHARS
-            else value[: _SAMPLE_CHARS - 3] + "...")
+        sample = frame.head(sample_rows).map(_shorten)  # missing values stay empty
         tables.append(TableSchema(
             name=path.stem, file=path.name, rows=len(frame),
             columns=tuple({"name": str(c), "dtype": str(t)} for c, t in frame.dtypes.items()),
             sample=sample.to_csv(index=False, lineterminator="\n").strip()))
     return tables
+
+
+def _shorten(value: Any) -> Any:
+    if not isinstance(value, str) or len(value) <= _SAMPLE_CHARS:
+        return value
+    return value[: _SAMPLE_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)
