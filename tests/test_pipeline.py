@@ -80,7 +80,7 @@ def dvc(repo: Path, *args: str) -> str:
 def repo(tmp_path_factory, llm_server):
     repo = tmp_path_factory.mktemp("repo")
     overrides = [*TINY_OVERRIDES, f"llm.base_url={llm_server.base_url}"]
-    for name in ("conf", "stages", "src", "data/suites", "rubrics"):
+    for name in ("conf", "stages", "src", "data/suites", "rubrics", "prompts"):
         if (ROOT / name).exists():
             shutil.copytree(ROOT / name, repo / name,
                             ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
