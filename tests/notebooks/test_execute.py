@@ -13,8 +13,10 @@ def notebook(*sources):
 
 def test_sandbox_env_hides_secrets_and_points_mlflow_inside(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "1")  # the caller's, meaningless inside
     env = sandbox_env(tmp_path)
     assert "OPENAI_API_KEY" not in env
+    assert "MLFLOW_EXPERIMENT_ID" not in env
     assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert env["PIP_NO_INDEX"] == "1"
 

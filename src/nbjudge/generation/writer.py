@@ -41,6 +41,8 @@ from nbjudge.judges.backends import (
     judge_model_uri,
     open_backend,
 )
+from nbjudge.judges.batch import CACHE_ROOT as _BATCH_CACHE_ROOT
+from nbjudge.judges.batch import cache_path
 from nbjudge.judges.cache import AnswerCache, content_key
 from nbjudge.judges.runner import Answer, RetryPolicy, RunSummary, run_calls
 from nbjudge.notebooks.render import estimate_tokens
@@ -56,7 +58,7 @@ __all__ = [
     "writer_config",
 ]
 
-CACHE_ROOT = Path(".nbjudge-cache")
+CACHE_ROOT = _BATCH_CACHE_ROOT
 # Fields that belong to one provider and are not carried over to a writer on another.
 _PROVIDER_FIELDS = ("base_url", "api_key_env", "smoke", "structured_output", "embedding_model")
 
@@ -266,7 +268,7 @@ def write_notebooks(
     out_dir, root = Path(out_dir), Path(root)
     requests = build_generation_requests(cases, settings, config, datasets_dir)
     summary = RunSummary(noun="notebooks")
-    with AnswerCache(settings.cache_dir) as cache:
+    with AnswerCache(cache_path(settings.cache_dir, ".nbjudge-cache/generations")) as cache:
         missing = [r for r in requests if r.key not in cache]
         if backend is not None or not missing:
             opened: contextlib.AbstractContextManager[Backend | None] = (

@@ -257,7 +257,12 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 def _register_context(model: str, config: LLMConfig) -> None:
     """Tell litellm the model's context so MemAlign sizes its batches to it."""
+    import logging
+
     import litellm
+
+    # litellm warns at length that a registered model has no cache pricing.
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
     litellm.register_model({model: {
         "max_input_tokens": config.context_size,

@@ -29,7 +29,22 @@ from nbjudge.schemas import DIMENSIONS, Judgment
 
 __all__ = ["attach_judges", "baseline_judges", "judge_views", "render_options"]
 
-CACHE_ROOT = Path(".nbjudge-cache")
+def _cache_root() -> Path:
+    """``.nbjudge-cache`` of the repository, also from a queued experiment's copy
+    (which runs in ``.dvc/tmp/exps/...``), so experiments share finished answers."""
+    from nbjudge.judges.tracing import project_root
+
+    return project_root() / ".nbjudge-cache"
+
+
+CACHE_ROOT = _cache_root()
+
+
+def cache_path(configured: str | None, default: str) -> Path:
+    """A configured cache folder; relative ones live under the repository."""
+    from nbjudge.judges.tracing import project_root
+
+    return project_root() / (configured or default)
 
 
 def render_options(judge: Mapping[str, Any]) -> RenderOptions:
@@ -79,7 +94,7 @@ def judge_views(
                               inference_params=inference_params(llm), fold=fold, repeat=repeat,
                               notebook_ids=notebook_ids)
     fold_text = "" if fold is None else f" fold {fold}"
-    with AnswerCache(judge.get("cache_dir") or CACHE_ROOT / "judgments") as cache:
+    with AnswerCache(cache_path(judge.get("cache_dir"), ".nbjudge-cache/judgments")) as cache:
         missing = [r for r in requests if r.key not in cache]
         if backend is not None or not missing:
             opened: contextlib.AbstractContextManager[Backend | None] = (

@@ -39,7 +39,10 @@ class ExecutionResult:
 
 def sandbox_env(workdir: Path) -> dict[str, str]:
     """Environment of the kernel: no network, MLflow inside ``workdir``."""
-    env = {k: v for k, v in os.environ.items() if not _is_secret(k)}
+    # Secrets stay out, and so does every MLflow setting of the caller (an experiment
+    # id or run id from the parent would point into a store the kernel never sees).
+    env = {k: v for k, v in os.environ.items()
+           if not _is_secret(k) and not k.startswith("MLFLOW_")}
     env.update(
         {
             "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
