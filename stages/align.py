@@ -15,25 +15,16 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 from nbjudge.alignment import read_folds
 from nbjudge.alignment.crossval import cross_validate
 from nbjudge.alignment.memalign import MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.judges.backends import LLMConfig, check_credentials, open_backend
-from nbjudge.judges.batch import CACHE_ROOT, render_options
-from nbjudge.judges.pipeline import load_views
-from nbjudge.judges.tracing import (
-    NotebookTrace,
-    ensure_traces,
-    log_human_labels,
-    log_judgments,
-    resolve_tracking_uri,
-    setup_tracking,
-)
-from nbjudge.schemas import Case, Label, Notebook, read_records, write_records
+from nbjudge.judges.backends import open_backend
+from nbjudge.judges.batch import CACHE_ROOT, load_judging_inputs
+from nbjudge.judges.tracing import log_judgments
+from nbjudge.schemas import write_records
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,38 +40,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "llm", "judge", "memalign")
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
-    check_credentials(llm)
     settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
-    if llm.banner:
-        print(llm.banner)
-    judge = as_plain(params.judge)
-    views = load_views(read_records(args.index, Notebook), read_records(args.cases, Case),
-                       render_options(judge))
-    labels = read_records(args.labels, Label)
     assignments = read_folds(args.folds)
-    labelled: dict[str, set[str]] = defaultdict(set)
-    for label in labels:
-        labelled[label.dimension].add(label.notebook_id)
-
-    import mlflow
-
-    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
-                                   judge["experiment"])
-    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
-                               for v in views], experiment_id)
-    log_human_labels(labels, trace_ids)
-    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
+    inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
 
     shutil.rmtree(args.audit / args.memory, ignore_errors=True)  # no stale folds
-    with open_backend(llm, embeddings=True, cache_dir=CACHE_ROOT,
+    with open_backend(inputs.llm, embeddings=True, cache_dir=CACHE_ROOT,
                       log_dir=CACHE_ROOT / "logs") as backend:
         judgments, summary, audits = cross_validate(
-            views, traces, labelled, assignments, variant=args.memory, llm=llm, judge=judge,
-            settings=settings, backend=backend, audit_root=args.audit)
+            inputs.views, inputs.traces(), inputs.labelled(), assignments,
+            variant=args.memory, llm=inputs.llm, judge=inputs.judge, settings=settings,
+            backend=backend, audit_root=args.audit)
     out = args.judgments / f"{args.memory}.jsonl"
     write_records(out, judgments)
-    log_judgments(judgments, trace_ids)
+    log_judgments(judgments, inputs.trace_ids)
     seconds = sum(a.seconds for a in audits)
     print(f"align@{args.memory}: {len(audits)} alignments in {seconds:.0f} s "
           f"({seconds / max(len(audits), 1):.1f} s each); {summary.line()} -> {out}")

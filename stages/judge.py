@@ -18,19 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.judges.backends import LLMConfig, check_credentials, judge_model_uri
-from nbjudge.judges.batch import judge_views, render_options
-from nbjudge.judges.pipeline import load_views
-from nbjudge.judges.tracing import (
-    NotebookTrace,
-    ensure_traces,
-    log_human_labels,
-    log_judgments,
-    resolve_tracking_uri,
-    setup_tracking,
-)
-from nbjudge.schemas import Case, Label, Notebook, read_records, write_records
+from nbjudge.config import load_params, run_stage
+from nbjudge.judges.backends import judge_model_uri
+from nbjudge.judges.batch import judge_views, load_judging_inputs
+from nbjudge.judges.tracing import log_judgments
+from nbjudge.schemas import write_records
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,26 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "llm", "judge")
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
-    check_credentials(llm)  # before any work
-    if llm.banner:
-        print(llm.banner)
-    judge = as_plain(params.judge)
-    views = load_views(read_records(args.index, Notebook), read_records(args.cases, Case),
-                       render_options(judge))
-    labels = read_records(args.labels, Label)
-
-    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
-                                   judge["experiment"])
-    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
-                               for v in views], experiment_id)
-    log_human_labels(labels, trace_ids)
-
-    judgments, summary = judge_views(views, llm, judge, variant="baseline")
+    inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
+    llm = inputs.llm
+    judgments, summary = judge_views(inputs.views, llm, inputs.judge, variant="baseline")
     write_records(args.out, judgments)
-    log_judgments(judgments, trace_ids)
+    log_judgments(judgments, inputs.trace_ids)
     run = {"model": judge_model_uri(llm), "backend": llm.backend, "smoke": llm.smoke,
-           "banner": llm.banner, "notebooks": len(views), "judgments": summary.total,
+           "banner": llm.banner, "notebooks": len(inputs.views), "judgments": summary.total,
            "ok": summary.ok, "failed": summary.failed}
     (args.out.parent / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
     print(f"judge: {summary.line()} -> {args.out}")

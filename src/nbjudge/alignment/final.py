@@ -22,6 +22,7 @@ from nbjudge.schemas import DIMENSIONS
 __all__ = [
     "align_final",
     "load_registered_judges",
+    "log_registration_run",
     "register_judges",
     "registered_name",
     "score_notebook",
@@ -96,3 +97,16 @@ def score_notebook(judges: Mapping[str, Any], outputs: str) -> list[dict[str, An
             rows.append({"dimension": dimension, "score": None, "rationale": "",
                          "error": " ".join(str(error).split())[:300]})
     return rows
+
+
+def log_registration_run(facts: Mapping[str, Any], registered: Sequence[Mapping[str, Any]],
+                         banner: str | None = None) -> str:
+    """An MLflow run ``register-judges`` with the settings the judges were aligned with."""
+    import mlflow
+
+    with mlflow.start_run(run_name="register-judges") as run:
+        mlflow.log_params(dict(facts))
+        mlflow.log_dict({"judges": list(registered)}, "registered_judges.json")
+        if banner:
+            mlflow.set_tag("mlflow.note.content", banner)
+    return run.info.run_id

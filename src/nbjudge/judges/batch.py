@@ -8,7 +8,9 @@ costs no server start and no request.
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,21 @@ from nbjudge.judges.pipeline import DimensionJudge, NotebookView, build_requests
 from nbjudge.judges.runner import RetryPolicy, RunSummary, run_requests
 from nbjudge.notebooks.render import RenderOptions
 from nbjudge.rubrics import load_rubric
-from nbjudge.schemas import DIMENSIONS, Judgment
+from nbjudge.schemas import DIMENSIONS, Judgment, Label
 
-__all__ = ["attach_judges", "baseline_judges", "judge_views", "render_options"]
+__all__ = [
+    "JudgingInputs",
+    "attach_judges",
+    "baseline_judges",
+    "cache_path",
+    "judge_views",
+    "load_judging_inputs",
+    "render_options",
+]
 
 def _cache_root() -> Path:
     """``.nbjudge-cache`` of the repository, also from a queued experiment's copy
-    (which runs in ``.dvc/tmp/exps/...``), so experiments share finished answers."""
+    (which runs in a temporary copy inside ``.dvc``), so experiments share answers."""
     from nbjudge.judges.tracing import project_root
 
     return project_root() / ".nbjudge-cache"
@@ -110,3 +120,63 @@ def judge_views(
                 retry=RetryPolicy(max_retries=llm.max_retries), progress=progress,
                 description=f"{variant}{fold_text} judges", summary=summary)
     return results, summary
+
+
+@dataclass
+class JudgingInputs:
+    """What every judging stage starts from: settings, notebooks, labels, their traces."""
+
+    llm: LLMConfig
+    judge: dict[str, Any]
+    views: list[NotebookView]
+    labels: list[Label]
+    experiment_id: str = ""
+    trace_ids: dict[str, str] = field(default_factory=dict)
+
+    def labelled(self) -> dict[str, set[str]]:
+        """Notebook ids with a human label, per dimension."""
+        by_dimension: dict[str, set[str]] = defaultdict(set)
+        for label in self.labels:
+            by_dimension[label.dimension].add(label.notebook_id)
+        return by_dimension
+
+    def traces(self) -> dict[str, Any]:
+        """Each notebook's MLflow trace, with its HUMAN feedback."""
+        import mlflow
+
+        return {n: mlflow.get_trace(t) for n, t in self.trace_ids.items()}
+
+
+def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> JudgingInputs:
+    """Check the ``llm`` settings and credentials (before any work), say when the model is
+    the smoke model, render the notebooks, read the labels, and log notebooks and labels
+    as MLflow traces (idempotent)."""
+    from nbjudge.config import as_plain
+    from nbjudge.judges.backends import check_credentials
+    from nbjudge.judges.pipeline import load_views
+    from nbjudge.judges.tracing import (
+        NotebookTrace,
+        ensure_traces,
+        log_human_labels,
+        resolve_tracking_uri,
+        setup_tracking,
+    )
+    from nbjudge.schemas import Case, Notebook, read_records
+
+    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    check_credentials(llm)
+    if llm.banner:
+        print(llm.banner)
+    judge = as_plain(params.judge)
+    inputs = JudgingInputs(
+        llm, judge,
+        load_views(read_records(index, Notebook), read_records(cases, Case),
+                   render_options(judge)),
+        read_records(labels, Label))
+    inputs.experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                          judge["experiment"])
+    inputs.trace_ids = ensure_traces(
+        [NotebookTrace(v.notebook_id, v.task_prompt, v.outputs) for v in inputs.views],
+        inputs.experiment_id)
+    log_human_labels(inputs.labels, inputs.trace_ids)
+    return inputs

@@ -9,7 +9,7 @@ idempotent: a rerun finds the traces and assessments it made before by their
 tags and metadata and adds only what is missing.
 
 The tracking URI is always absolute: queued ``dvc exp run`` experiments
-execute in a temporary copy under ``.dvc/tmp/exps/``, where a relative store
+execute in a temporary copy inside ``.dvc``, where a relative store
 would silently collect records that vanish with the copy.
 """
 
