@@ -38,6 +38,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python bench/bench_execute.py
+	$(BIN)/python bench/bench_judge.py
 
 clean:
 	rm -rf $(VENV) .nbjudge-cache
