@@ -1,8 +1,8 @@
 """The public surface of nbjudge.alignment and the boundaries it keeps."""
 
-import ast
-import importlib
 from pathlib import Path
+
+from package_checks import LLM_AND_TRACKING, assert_reexports, imported_modules
 
 import nbjudge.alignment
 
@@ -14,30 +14,14 @@ MLFLOW_MODULES = {"memalign.py", "crossval.py", "final.py"}
 
 
 def test_package_reexports_every_public_name():
-    exported = set()
-    for name in MODULES:
-        module = importlib.import_module(f"nbjudge.alignment.{name}")
-        assert module.__all__, f"{name} has an empty __all__"
-        exported.update(module.__all__)
-    assert sorted(nbjudge.alignment.__all__) == sorted(exported)
-    for name in nbjudge.alignment.__all__:
-        assert getattr(nbjudge.alignment, name) is not None
-
-
-def module_level_imports(path):
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            yield node.module
+    assert_reexports("nbjudge.alignment", MODULES)
 
 
 def test_no_mlflow_llm_client_or_blueprint_at_module_level():
-    forbidden = ("mlflow", "dspy", "litellm", "openai", "anthropic", "stages")
     for path in PACKAGE.glob("*.py"):
         if path.name in MLFLOW_MODULES:
             continue
-        for module in module_level_imports(path):
-            assert module.split(".")[0] not in forbidden, f"{path.name} imports {module}"
+        for module in imported_modules(path, top_level_only=True):
+            assert module.split(".")[0] not in LLM_AND_TRACKING, f"{path.name} imports {module}"
             assert not module.startswith("nbjudge.benchmark"), f"{path.name} imports {module}"
         assert "Blueprint" not in path.read_text(encoding="utf-8"), path.name
