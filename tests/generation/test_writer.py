@@ -135,9 +135,10 @@ def test_a_rerun_with_nothing_missing_opens_no_backend(cases, tmp_path, monkeypa
     with FaultServer(default=reply(GOOD)) as server:
         run(cases, tmp_path, server)
     # The server is gone; a rerun answers from the cache alone.
-    from nbjudge.generation import writer
+    import nbjudge.judges.batch as batch
 
-    monkeypatch.setattr(writer, "open_backend", lambda *a, **k: pytest.fail("opened"))
+    # the backend is opened in one place, for judging and writing alike
+    monkeypatch.setattr(batch, "open_backend", lambda *a, **k: pytest.fail("opened"))
     result = run(cases, tmp_path, server)
     assert len(result.notebooks) == 4
 

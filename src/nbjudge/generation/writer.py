@@ -17,7 +17,6 @@ notebook stands in for it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +38,9 @@ from nbjudge.judges.backends import (
     BackendConfigError,
     LLMConfig,
     judge_model_uri,
-    open_backend,
 )
 from nbjudge.judges.batch import CACHE_ROOT as _BATCH_CACHE_ROOT
-from nbjudge.judges.batch import cache_path
+from nbjudge.judges.batch import backend_if_needed, cache_path
 from nbjudge.judges.cache import AnswerCache, content_key
 from nbjudge.judges.runner import Answer, RetryPolicy, RunSummary, run_calls
 from nbjudge.notebooks.render import estimate_tokens
@@ -268,23 +266,17 @@ def write_notebooks(
     out_dir, root = Path(out_dir), Path(root)
     requests = build_generation_requests(cases, settings, config, datasets_dir)
     summary = RunSummary(noun="notebooks")
-    with AnswerCache(cache_path(settings.cache_dir, ".nbjudge-cache/generations")) as cache:
-        missing = [r for r in requests if r.key not in cache]
-        if backend is not None or not missing:
-            opened: contextlib.AbstractContextManager[Backend | None] = (
-                contextlib.nullcontext(backend))
-        else:
-            opened = open_backend(config, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs")
-        with opened as active:
-            call = call_writer(active) if active is not None else _nothing_to_send
-            outcomes = run_calls(
-                requests, call, cache=cache, concurrency=config.concurrency,
-                context_tokens=config.context_size - config.max_output_tokens,
-                retry=retry or RetryPolicy(max_retries=config.max_retries),
-                progress=progress, description="writing notebooks", unit="notebook",
-                context_hint="raise the writer's context_size, or lower "
-                             "generate.max_output_tokens or generate.sample_rows",
-                summary=summary)
+    with (AnswerCache(cache_path(settings.cache_dir, ".nbjudge-cache/generations")) as cache,
+          backend_if_needed(config, requests, cache, backend) as active):
+        call = call_writer(active) if active is not None else _nothing_to_send
+        outcomes = run_calls(
+            requests, call, cache=cache, concurrency=config.concurrency,
+            context_tokens=config.context_size - config.max_output_tokens,
+            retry=retry or RetryPolicy(max_retries=config.max_retries),
+            progress=progress, description="writing notebooks", unit="notebook",
+            context_hint="raise the writer's context_size, or lower "
+                         "generate.max_output_tokens or generate.sample_rows",
+            summary=summary)
     model = f"{judge_model_uri(config).replace(':/', '/', 1)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     notebooks, attempts = [], []

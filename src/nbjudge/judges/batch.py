@@ -32,6 +32,7 @@ from nbjudge.schemas import DIMENSIONS, Judgment, Label
 __all__ = [
     "JudgingInputs",
     "attach_judges",
+    "backend_if_needed",
     "baseline_judges",
     "cache_path",
     "judge_views",
@@ -55,6 +56,16 @@ def cache_path(configured: str | None, default: str) -> Path:
     from nbjudge.judges.tracing import project_root
 
     return project_root() / (configured or default)
+
+
+def backend_if_needed(config: LLMConfig, requests: Sequence[Any], cache: AnswerCache,
+                      backend: Backend | None = None
+                      ) -> contextlib.AbstractContextManager[Backend | None]:
+    """``backend`` if given; else a newly opened one when some request has no cached
+    answer; else None (nothing will be sent, so no server is started)."""
+    if backend is not None or all(r.key in cache for r in requests):
+        return contextlib.nullcontext(backend)
+    return open_backend(config, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs")
 
 
 def render_options(judge: Mapping[str, Any]) -> RenderOptions:
@@ -104,21 +115,15 @@ def judge_views(
                               inference_params=inference_params(llm), fold=fold, repeat=repeat,
                               notebook_ids=notebook_ids)
     fold_text = "" if fold is None else f" fold {fold}"
-    with AnswerCache(cache_path(judge.get("cache_dir"), ".nbjudge-cache/judgments")) as cache:
-        missing = [r for r in requests if r.key not in cache]
-        if backend is not None or not missing:
-            opened: contextlib.AbstractContextManager[Backend | None] = (
-                contextlib.nullcontext(backend))
-        else:
-            opened = open_backend(llm, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs")
-        with opened as active:
-            if active is not None:
-                attach_judges(judges, active)
-            results = run_requests(
-                requests, call_request, model=model, cache=cache,
-                concurrency=llm.concurrency, context_tokens=llm.context_size,
-                retry=RetryPolicy(max_retries=llm.max_retries), progress=progress,
-                description=f"{variant}{fold_text} judges", summary=summary)
+    with (AnswerCache(cache_path(judge.get("cache_dir"), ".nbjudge-cache/judgments")) as cache,
+          backend_if_needed(llm, requests, cache, backend) as active):
+        if active is not None:
+            attach_judges(judges, active)
+        results = run_requests(
+            requests, call_request, model=model, cache=cache,
+            concurrency=llm.concurrency, context_tokens=llm.context_size,
+            retry=RetryPolicy(max_retries=llm.max_retries), progress=progress,
+            description=f"{variant}{fold_text} judges", summary=summary)
     return results, summary
 
 
