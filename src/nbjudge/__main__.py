@@ -1,8 +1,13 @@
-"""``python -m nbjudge score NOTEBOOK.ipynb``: grade a notebook with the registered judges.
+"""nbjudge's command line.
+
+``python -m nbjudge score NOTEBOOK.ipynb``: grade a notebook with the registered judges.
 
 Reads the ``llm`` and ``judge`` sections of ``params.yaml`` (the same model and
 tracking store the pipeline used), starts the local server when the backend is
 ``local``, and prints the nine scores with their rationales.
+
+``python -m nbjudge labels-template OUT.csv``: a label file for experts to fill,
+one row per notebook of ``data/notebooks/index.jsonl`` and dimension.
 """
 
 from __future__ import annotations
@@ -50,6 +55,21 @@ def _score(args: argparse.Namespace) -> int:
     return 0 if all(r["error"] is None for r in rows) else 2
 
 
+def _labels_template(args: argparse.Namespace) -> int:
+    from nbjudge.benchmark.labels import write_label_template
+    from nbjudge.schemas import Notebook, read_records
+
+    if not args.index.is_file():
+        raise ValueError(f"{args.index}: no notebook index (run `dvc repro generate` first)")
+    notebooks = read_records(args.index, Notebook)
+    rows = write_label_template([n.notebook_id for n in notebooks], args.out,
+                                rater_id=args.rater)
+    print(f"{args.out}: {rows} rows ({len(notebooks)} notebooks x 9 dimensions) to fill with "
+          f"a score (1, 2, 3 or N/A) and a rationale; then -S labels=file "
+          f"-S labels.path={args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbjudge",
                                      description="nbjudge command line")
@@ -59,9 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--prompt", default="(no task prompt given)",
                        help="the task the notebook was written for")
     score.add_argument("--params", default="params.yaml")
+    score.set_defaults(run=_score)
+    template = sub.add_parser("labels-template",
+                              help="a CSV of every notebook and dimension for experts to grade")
+    template.add_argument("out", type=Path)
+    template.add_argument("--index", type=Path, default=Path("data/notebooks/index.jsonl"))
+    template.add_argument("--rater", default="expert_1", help="rater_id of every row")
+    template.set_defaults(run=_labels_template)
     args = parser.parse_args(argv)
     try:
-        return _score(args)
+        return args.run(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

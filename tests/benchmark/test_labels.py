@@ -339,3 +339,43 @@ def test_stage_file_imports_against_the_index_and_fails_cleanly(tmp_path):
     assert result.returncode == 1
     assert "bad.jsonl:1: unknown notebook 'ghost'" in result.stderr
     assert len(read_records(tmp_path / "labels.jsonl", Label)) == 2
+
+
+# -- the template experts fill ------------------------------------------------------
+def test_label_template_lists_every_notebook_and_dimension_and_imports_once_filled(tmp_path):
+    import csv
+
+    from nbjudge.__main__ import main
+    from nbjudge.benchmark.labels import LabelFileError, read_label_file
+    from nbjudge.schemas import DIMENSIONS
+
+    index = tmp_path / "index.jsonl"
+    rows = [{"notebook_id": f"case_{i}__01", "case_id": f"case_{i}", "path": f"nb{i}.ipynb",
+             "sha256": "0" * 64, "origin": "import"} for i in (1, 2)]
+    index.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "labels.csv"
+    assert main(["labels-template", str(out), "--index", str(index), "--rater", "ana"]) == 0
+    with out.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 2 * len(DIMENSIONS)
+    assert {(r["notebook_id"], r["dimension"]) for r in table} == {
+        (n, d) for n in ("case_1__01", "case_2__01") for d in DIMENSIONS}
+    assert {r["rater_id"] for r in table} == {"ana"}
+    ids = ["case_1__01", "case_2__01"]
+    with pytest.raises(LabelFileError, match=r"labels.csv:2: empty score"):
+        read_label_file(out, ids)  # unfilled: not importable
+    for row in table:
+        row["score"], row["rationale"] = "N/A", "nothing of this kind in the notebook"
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    assert len(read_label_file(out, ids)) == 2 * len(DIMENSIONS)
+
+
+def test_label_template_without_an_index_says_what_to_run(tmp_path, capsys):
+    from nbjudge.__main__ import main
+
+    assert main(["labels-template", str(tmp_path / "l.csv"),
+                 "--index", str(tmp_path / "none.jsonl")]) == 1
+    assert "dvc repro generate" in capsys.readouterr().err

@@ -34,6 +34,7 @@ __all__ = [
     "import_labels",
     "read_label_file",
     "summarize_labels",
+    "write_label_template",
 ]
 
 LABEL_COLUMNS: tuple[str, ...] = ("notebook_id", "dimension", "score", "rationale", "rater_id")
@@ -326,3 +327,22 @@ def summarize_labels(labels: Iterable[Label]) -> LabelSummary:
         multi_rated=sum(len(raters) >= 2 for raters in raters_of.values()),
         sources=tuple(sorted({label.source for label in labels})),
     )
+
+
+def write_label_template(
+    notebook_ids: Iterable[str], out: str | Path, *, rater_id: str = "expert_1"
+) -> int:
+    """Write a CSV for experts to fill: one row per notebook and dimension, with
+    ``score`` and ``rationale`` empty. It is not importable until they are filled
+    (an empty score or rationale is reported with its line). Returns the rows."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(LABEL_COLUMNS)
+        for notebook_id in notebook_ids:
+            for dimension in DIMENSIONS:
+                writer.writerow([notebook_id, dimension, "", "", rater_id])
+                rows += 1
+    return rows
