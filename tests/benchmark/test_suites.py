@@ -111,3 +111,20 @@ def test_suite_errors(tmp_path):
                    "task_type: forecasting, dataset: {name: titanic}}]")
     with pytest.raises(SuiteError, match="does not fit task_type 'forecasting'"):
         build_cases(bad, 1, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["demo", "quick", "bench50"])
+def test_every_shipped_suite_has_a_hydra_option(name):
+    from omegaconf import OmegaConf
+
+    option = OmegaConf.load(f"conf/suite/{name}.yaml")
+    suite = load_suite(option.path)
+    assert suite["suite"] == option.name == name
+
+
+def test_quick_suite_is_one_demo_case_per_task_family():
+    demo_cases = {c["case_id"]: c for c in load_suite("data/suites/demo.yaml")["cases"]}
+    quick = load_suite("data/suites/quick.yaml")["cases"]
+    assert all(demo_cases[c["case_id"]] == c for c in quick)
+    families = {c["task_type"].split("_")[0].replace("multiclass", "binary") for c in quick}
+    assert families == {"binary", "regression", "forecasting"} and len(quick) == 4
