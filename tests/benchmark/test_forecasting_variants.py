@@ -20,7 +20,7 @@ FORECASTING_VARIANTS = [v for v in REGISTRY.all()
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> dict[str, Case]:
-    built = build_cases("data/suites/demo.yaml", 42, tmp_path_factory.mktemp("demo"))
+    built = build_cases("data/suites/demo8.yaml", 42, tmp_path_factory.mktemp("demo"))
     daily = next(c for c in built if c.task_type == "forecasting")
     assert daily.properties.missing_columns, "demo forecasting case is expected to have gaps"
     complete = daily.model_copy(update={

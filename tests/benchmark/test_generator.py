@@ -19,7 +19,7 @@ SEEDS = range(40)
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory):
-    return build_cases("data/suites/demo.yaml", 42, tmp_path_factory.mktemp("data"))
+    return build_cases("data/suites/demo8.yaml", 42, tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ def digest(folder):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return build_cases("data/suites/demo.yaml", 42, out), out
+    return build_cases("data/suites/demo8.yaml", 42, out), out
 
 
 def test_demo_suite_shape(demo):
@@ -55,9 +55,9 @@ def test_tables_written_and_properties_true(demo):
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
-    build_cases("data/suites/demo.yaml", 7, tmp_path / "a")
-    build_cases("data/suites/demo.yaml", 7, tmp_path / "b")
-    build_cases("data/suites/demo.yaml", 8, tmp_path / "c")
+    build_cases("data/suites/demo8.yaml", 7, tmp_path / "a")
+    build_cases("data/suites/demo8.yaml", 7, tmp_path / "b")
+    build_cases("data/suites/demo8.yaml", 8, tmp_path / "c")
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     assert digest(tmp_path / "a") != digest(tmp_path / "c")
 
@@ -113,7 +113,7 @@ def test_suite_errors(tmp_path):
         build_cases(bad, 1, tmp_path / "out")
 
 
-@pytest.mark.parametrize("name", ["demo", "quick", "bench50"])
+@pytest.mark.parametrize("name", ["demo", "demo8", "bench50"])
 def test_every_shipped_suite_has_a_hydra_option(name):
     from omegaconf import OmegaConf
 
@@ -123,7 +123,7 @@ def test_every_shipped_suite_has_a_hydra_option(name):
 
 
 def test_quick_suite_is_one_demo_case_per_task_family():
-    demo_cases = {c["case_id"]: c for c in load_suite("data/suites/demo.yaml")["cases"]}
+    demo_cases = {c["case_id"]: c for c in load_suite("data/suites/demo8.yaml")["cases"]}
     quick = load_suite("data/suites/quick.yaml")["cases"]
     assert all(demo_cases[c["case_id"]] == c for c in quick)
     families = {c["task_type"].split("_")[0].replace("multiclass", "binary") for c in quick}

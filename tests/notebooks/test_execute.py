@@ -74,7 +74,7 @@ def test_sample_of_generated_notebooks_runs(tmp_path):
     from nbjudge.benchmark.suites import build_cases
     from nbjudge.notebooks.runner import execute_index, plan_jobs
 
-    cases = build_cases("data/suites/demo.yaml", 42, tmp_path / "datasets")
+    cases = build_cases("data/suites/demo8.yaml", 42, tmp_path / "datasets")
     sample = {}
     for case in cases:
         sample.setdefault(case.task_type, case.model_copy(update={"notebooks": 1}))

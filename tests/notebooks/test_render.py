@@ -63,7 +63,7 @@ def test_renders_a_generated_notebook(tmp_path):
     from nbjudge.benchmark.generator import write_notebook
     from nbjudge.benchmark.suites import build_cases
 
-    case = build_cases("data/suites/demo.yaml", 42, tmp_path)[1]
+    case = build_cases("data/suites/demo8.yaml", 42, tmp_path)[1]
     text = render_notebook(write_notebook(case, "x__01", 3).notebook)
     assert f'pd.read_csv("{case.tables["train"]}.csv")' in text
     assert estimate_tokens(text) <= RenderOptions().max_tokens
