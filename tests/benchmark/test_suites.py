@@ -122,9 +122,9 @@ def test_every_shipped_suite_has_a_hydra_option(name):
     assert suite["suite"] == option.name == name
 
 
-def test_quick_suite_is_one_demo_case_per_task_family():
-    demo_cases = {c["case_id"]: c for c in load_suite("data/suites/demo8.yaml")["cases"]}
-    quick = load_suite("data/suites/quick.yaml")["cases"]
-    assert all(demo_cases[c["case_id"]] == c for c in quick)
-    families = {c["task_type"].split("_")[0].replace("multiclass", "binary") for c in quick}
-    assert families == {"binary", "regression", "forecasting"} and len(quick) == 4
+def test_default_demo_is_one_demo8_case_per_task_family():
+    demo8 = {c["case_id"]: c for c in load_suite("data/suites/demo8.yaml")["cases"]}
+    demo = load_suite("data/suites/demo.yaml")["cases"]
+    assert all(demo8[c["case_id"]] == c for c in demo)
+    assert {c["task_type"] for c in demo} == {"binary", "binary_imbalanced", "regression",
+                                              "forecasting"}
