@@ -251,7 +251,7 @@ def test_summary_counts_notebooks_raters_and_multi_rated_share():
     assert (summary.labels, summary.notebooks, summary.raters, summary.multi_rated) == (3, 2, 2, 1)
     assert summary.multi_rated_share == 0.5
     assert str(summary) == (
-        "3 labels (human) on 2 notebooks by 2 raters; 1 notebooks (50%) graded by two or "
+        "3 labels (human) on 2 notebooks by 2 raters; 1 notebook (50%) graded by two or "
         "more raters"
     )
 

@@ -307,10 +307,14 @@ class LabelSummary:
         return self.multi_rated / self.notebooks if self.notebooks else 0.0
 
     def __str__(self) -> str:
+        def count(n: int, noun: str) -> str:
+            return f"{n} {noun}" + ("" if n == 1 else "s")
+
         return (
-            f"{self.labels} labels ({'+'.join(self.sources) or 'none'}) on {self.notebooks} "
-            f"notebooks by {self.raters} raters; {self.multi_rated} notebooks "
-            f"({self.multi_rated_share:.0%}) graded by two or more raters"
+            f"{count(self.labels, 'label')} ({'+'.join(self.sources) or 'none'}) on "
+            f"{count(self.notebooks, 'notebook')} by {count(self.raters, 'rater')}; "
+            f"{count(self.multi_rated, 'notebook')} ({self.multi_rated_share:.0%}) graded by "
+            f"two or more raters"
         )
 
 
