@@ -333,7 +333,7 @@ def test_stage_file_imports_against_the_index_and_fails_cleanly(tmp_path):
     good = jsonl(tmp_path, label(), label(rater_id="bob"))
     result = run_stage(tmp_path, {"source": "file", "path": str(good), "input": str(good)})
     assert result.returncode == 0, result.stderr
-    assert "2 labels (human) on 1 notebooks by 2 raters" in result.stdout
+    assert "2 labels (human) on 1 notebook by 2 raters" in result.stdout
     bad = jsonl(tmp_path, label(notebook_id="ghost"), name="bad.jsonl")
     result = run_stage(tmp_path, {"source": "file", "path": str(bad), "input": str(bad)})
     assert result.returncode == 1
