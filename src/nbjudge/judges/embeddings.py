@@ -13,6 +13,7 @@ not patched.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -68,6 +69,8 @@ def register_hashing_embeddings() -> None:
 
     litellm.custom_provider_map = [*litellm.custom_provider_map,
                                    {"provider": PROVIDER, "custom_handler": _Hashing()}]
+    # litellm warns at length that a registered model has no cache pricing.
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     litellm.register_model({f"{PROVIDER}/code-512": {
         "max_input_tokens": 1_000_000, "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
         "litellm_provider": PROVIDER, "mode": "embedding"}})
