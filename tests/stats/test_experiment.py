@@ -77,6 +77,16 @@ class TestAnalyze:
         assert set(entry) == {"value", "ci_low", "ci_high", "ci_method", "relative", "p",
                               "p_adjusted", "significant", "n_notebooks"}
         assert metrics["skipped"] == []
+        assert list(metrics)[:2] == ["status", "summary"]  # first in dvc exp show
+        assert set(metrics["summary"]) == {"baseline", "full", "semantic_only"}
+        mae = result.frames["mae"]
+        assert metrics["summary"]["full"]["mae_mean"] == pytest.approx(
+            mae[mae.variant == "full"].mae.mean())
+        improvement = result.frames["improvement"]
+        full = improvement[(improvement.kind == "improvement") & (improvement.variant == "full")]
+        better = int((full.significant.astype(bool) & (full.improvement > 0)).sum())
+        assert metrics["summary"]["full"]["better"] == better
+        assert "better" not in metrics["summary"]["baseline"]
         # Two failed baseline judgments cost two notebooks; a failure in one of
         # full's two repeats leaves the other repeat's score.
         by_variant = result.frames["mae"].groupby("variant")

@@ -397,4 +397,20 @@ def analyze_experiment(
         }
     metrics["ceiling"] = _ceiling_metrics(frames["ceiling"])
     metrics["skipped"] = skipped
+    metrics = {"status": metrics.pop("status"), "summary": _summary(mae, named), **metrics}
     return ExperimentStats(frames, metrics)
+
+
+def _summary(mae: pd.DataFrame, comparisons: pd.DataFrame) -> dict[str, Any]:
+    """One line per variant for ``dvc exp show``: mean MAE over the dimensions and,
+    against the reference, how many dimensions got significantly better or worse."""
+    summary: dict[str, Any] = {
+        variant: {"mae_mean": _number(group.mae.mean())}
+        for variant, group in mae.groupby("variant", sort=False)
+    }
+    improvements = comparisons[comparisons.kind == "improvement"]
+    for variant, group in improvements.groupby("series", sort=False):
+        significant = group[group.significant.astype(bool)]
+        summary[variant]["better"] = int((significant.improvement > 0).sum())
+        summary[variant]["worse"] = int((significant.improvement < 0).sum())
+    return summary
