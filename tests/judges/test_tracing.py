@@ -7,6 +7,7 @@ import pytest
 from nbjudge.judges.tracing import (
     NotebookTrace,
     ensure_traces,
+    labels_digest,
     log_human_labels,
     log_judgments,
     project_root,
@@ -69,3 +70,25 @@ def test_traces_are_reused_and_labels_and_judgments_logged_once(store):
     assert trace.data.spans[0].outputs == "# Task prompt\n...one"
     failed = mlflow.get_trace(ids["nb2"]).info.assessments[0]
     assert failed.error is not None and "invalid answer" in failed.error.error_message
+
+
+def test_notebooks_labelled_differently_get_their_own_trace(store):
+    import mlflow
+
+    first = [Label(notebook_id="nb1", dimension="data_imputation", score=1,
+                   rationale="fillna before the split", rater_id="r1", source="human")]
+    edited = [first[0].model_copy(update={"score": 2, "rationale": "imputes after the split"})]
+    assert labels_digest(first) == labels_digest(list(reversed(first)))
+    assert labels_digest(first) != labels_digest(edited) and labels_digest([]) == ""
+
+    def trace_for(labels):
+        ids = ensure_traces([NotebookTrace("nb1", "Predict churn", "same notebook text",
+                                           labels_digest(labels))], store)
+        log_human_labels(labels, ids)
+        return ids["nb1"]
+
+    old, new = trace_for(first), trace_for(edited)
+    assert new != old and trace_for(first) == old  # the first set finds its trace again
+    human = [(a.value, a.rationale) for a in mlflow.get_trace(new).info.assessments
+             if a.source.source_type == "HUMAN"]
+    assert human == [(2, "imputes after the split")]  # no stale label from the first set

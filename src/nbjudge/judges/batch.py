@@ -162,6 +162,7 @@ def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> 
     from nbjudge.judges.tracing import (
         NotebookTrace,
         ensure_traces,
+        labels_digest,
         log_human_labels,
         resolve_tracking_uri,
         setup_tracking,
@@ -180,8 +181,13 @@ def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> 
         read_records(labels, Label))
     inputs.experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
                                           judge["experiment"])
+    by_notebook: dict[str, list[Label]] = {}
+    for label in inputs.labels:
+        by_notebook.setdefault(label.notebook_id, []).append(label)
     inputs.trace_ids = ensure_traces(
-        [NotebookTrace(v.notebook_id, v.task_prompt, v.outputs) for v in inputs.views],
+        [NotebookTrace(v.notebook_id, v.task_prompt, v.outputs,
+                       labels_digest(by_notebook.get(v.notebook_id, [])))
+         for v in inputs.views],
         inputs.experiment_id)
     log_human_labels(inputs.labels, inputs.trace_ids)
     return inputs

@@ -27,6 +27,7 @@ from nbjudge.schemas import Judgment, Label
 __all__ = [
     "NotebookTrace",
     "ensure_traces",
+    "labels_digest",
     "log_human_labels",
     "log_judgments",
     "project_root",
@@ -36,6 +37,7 @@ __all__ = [
 
 TAG_NOTEBOOK = "nbjudge.notebook_id"
 TAG_OUTPUTS = "nbjudge.outputs_sha256"
+TAG_LABELS = "nbjudge.labels_sha256"
 META_KEY = "nbjudge.key"
 
 
@@ -73,12 +75,20 @@ def setup_tracking(uri: str, experiment: str) -> str:
 
 
 class NotebookTrace:
-    """What one notebook's trace holds."""
+    """What one notebook's trace holds.
 
-    def __init__(self, notebook_id: str, task_prompt: str, outputs: str) -> None:
+    ``labels_digest`` fingerprints the human labels the trace will carry: a
+    trace's HUMAN feedback is what MemAlign learns from, so notebooks labelled
+    differently (an edited label file, another experiment's panel) get their own
+    trace instead of piling a second set of labels onto a shared one.
+    """
+
+    def __init__(self, notebook_id: str, task_prompt: str, outputs: str,
+                 labels_digest: str = "") -> None:
         self.notebook_id = notebook_id
         self.task_prompt = task_prompt
         self.outputs = outputs
+        self.labels_digest = labels_digest
 
     @property
     def outputs_sha256(self) -> str:
@@ -93,26 +103,30 @@ def _search(experiment_id: str) -> list[Any]:
 
 
 def ensure_traces(notebooks: Iterable[NotebookTrace], experiment_id: str) -> dict[str, str]:
-    """Trace id per notebook id; traces already in the store with the same outputs are reused."""
+    """Trace id per notebook id; traces already in the store with the same outputs and
+    the same labels digest are reused."""
     import mlflow
 
     wanted = list(notebooks)
-    found: dict[tuple[str, str], str] = {}
+    found: dict[tuple[str, str, str], str] = {}
     for trace in _search(experiment_id):
         tags = trace.info.tags or {}
         if TAG_NOTEBOOK in tags and TAG_OUTPUTS in tags:
-            found.setdefault((tags[TAG_NOTEBOOK], tags[TAG_OUTPUTS]), trace.info.trace_id)
+            key = (tags[TAG_NOTEBOOK], tags[TAG_OUTPUTS], tags.get(TAG_LABELS, ""))
+            found.setdefault(key, trace.info.trace_id)
     ids: dict[str, str] = {}
     for item in wanted:
-        key = (item.notebook_id, item.outputs_sha256)
+        key = (item.notebook_id, item.outputs_sha256, item.labels_digest)
         if key in found:
             ids[item.notebook_id] = found[key]
             continue
         with mlflow.start_span(name=f"notebook {item.notebook_id}") as span:
             span.set_inputs({"task": item.task_prompt})
             span.set_outputs(item.outputs)
-            mlflow.update_current_trace(tags={TAG_NOTEBOOK: item.notebook_id,
-                                              TAG_OUTPUTS: item.outputs_sha256})
+            tags = {TAG_NOTEBOOK: item.notebook_id, TAG_OUTPUTS: item.outputs_sha256}
+            if item.labels_digest:
+                tags[TAG_LABELS] = item.labels_digest
+            mlflow.update_current_trace(tags=tags)
             ids[item.notebook_id] = span.trace_id
     mlflow.flush_trace_async_logging()
     return ids
@@ -133,6 +147,13 @@ def _existing_keys(trace_ids: Iterable[str]) -> set[str]:
 
 def _key(*parts: Any) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:32]
+
+
+def labels_digest(labels: Iterable[Label]) -> str:
+    """A fingerprint of one notebook's labels (order does not matter)."""
+    rows = sorted((label.dimension, label.rater_id, str(label.score), label.rationale or "",
+                   label.source) for label in labels)
+    return _key(*("\x1e".join(row) for row in rows)) if rows else ""
 
 
 def log_human_labels(labels: Iterable[Label], trace_ids: Mapping[str, str]) -> int:
