@@ -57,15 +57,15 @@ def _score(args: argparse.Namespace) -> int:
 
 def _labels_template(args: argparse.Namespace) -> int:
     from nbjudge.benchmark.labels import write_label_template
-    from nbjudge.schemas import Notebook, read_records
+    from nbjudge.schemas import DIMENSIONS, Notebook, read_records
 
     if not args.index.is_file():
         raise ValueError(f"{args.index}: no notebook index (run `dvc repro generate` first)")
     notebooks = read_records(args.index, Notebook)
     rows = write_label_template([n.notebook_id for n in notebooks], args.out,
                                 rater_id=args.rater)
-    print(f"{args.out}: {rows} rows ({len(notebooks)} notebooks x 9 dimensions) to fill with "
-          f"a score (1, 2, 3 or N/A) and a rationale; then -S labels=file "
+    print(f"{args.out}: {rows} rows ({len(notebooks)} notebooks x {len(DIMENSIONS)} "
+          f"dimensions) to fill with a score (1, 2, 3 or N/A) and a rationale; then -S labels=file "
           f"-S labels.path={args.out}")
     return 0
 
