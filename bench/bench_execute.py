@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nbjudge.benchmark.generator import generate_notebooks
 from nbjudge.benchmark.suites import build_cases
-from nbjudge.notebooks.runner import execute_index, plan_jobs
+from nbjudge.notebooks.batch import execute_index, plan_jobs
 
 
 def main(count: int = 4) -> None:

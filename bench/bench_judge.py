@@ -28,16 +28,17 @@ from statistics import mean
 import nbformat
 from omegaconf import OmegaConf
 
-from nbjudge.judges.backends import (
+from nbjudge.judges.dimension import call_judge, make_dimension_judge, notebook_outputs
+from nbjudge.judges.requests import JudgeRequest, run_requests
+from nbjudge.llm.backends import (
     Backend,
     LLMConfig,
     judge_model_uri,
     offline_settings,
     open_backend,
 )
-from nbjudge.judges.cache import AnswerCache, request_key
-from nbjudge.judges.dimension import call_judge, make_dimension_judge, notebook_outputs
-from nbjudge.judges.runner import JudgeRequest, RetryPolicy, RunSummary, run_requests
+from nbjudge.llm.cache import AnswerCache, request_key
+from nbjudge.llm.calls import RetryPolicy, RunSummary
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render_notebook
 from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import DIMENSIONS, Case, Notebook, read_records

@@ -21,9 +21,10 @@ from nbjudge.alignment import read_folds
 from nbjudge.alignment.crossval import cross_validate
 from nbjudge.alignment.memalign import MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.judges.backends import open_backend
-from nbjudge.judges.batch import CACHE_ROOT, load_judging_inputs
+from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
+from nbjudge.llm.backends import open_backend
+from nbjudge.llm.cache import CACHE_ROOT
 from nbjudge.schemas import write_records
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from nbjudge.config import load_params, run_stage
-from nbjudge.notebooks.runner import execute_index, plan_jobs
+from nbjudge.notebooks.batch import execute_index, plan_jobs
 from nbjudge.schemas import Case, Notebook, read_records, write_records
 
 OUT = Path("data/notebooks/executed")

@@ -46,7 +46,7 @@ def main() -> None:
         copy_notebooks(imported, OUT)
         index, blueprint = imported.notebooks, []
     elif backend == "llm":
-        from nbjudge.generation import WriterSettings, write_notebooks, writer_config
+        from nbjudge.writer import WriterSettings, write_notebooks, writer_config
 
         params = load_params("params.yaml", "generate", "seed", "llm")
         generate = as_plain(params.generate)

@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 from nbjudge.config import load_params, run_stage
-from nbjudge.judges.backends import judge_model_uri
 from nbjudge.judges.batch import judge_views, load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
+from nbjudge.llm.backends import judge_model_uri
 from nbjudge.schemas import write_records
 
 

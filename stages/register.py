@@ -17,8 +17,9 @@ from pathlib import Path
 from nbjudge.alignment.final import align_final, log_registration_run, register_judges
 from nbjudge.alignment.memalign import MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.judges.backends import open_backend
-from nbjudge.judges.batch import CACHE_ROOT, load_judging_inputs
+from nbjudge.judges.batch import load_judging_inputs
+from nbjudge.llm.backends import open_backend
+from nbjudge.llm.cache import CACHE_ROOT
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.judges.backends import LLMConfig
 from nbjudge.judges.tracing import resolve_tracking_uri
-from nbjudge.tracking import log_experiment_run
+from nbjudge.llm.backends import LLMConfig
+from nbjudge.mlflow_run import log_experiment_run
 
 
 def main(argv: list[str] | None = None) -> None:

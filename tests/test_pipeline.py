@@ -2,7 +2,7 @@
 
 The judges talk to a scripted OpenAI-compatible server (``llm=openai_compatible``)
 so that every stage, MemAlign included, runs in seconds; the real offline model
-is exercised by tests/judges/test_server.py and by ``make repro``.
+is exercised by tests/llm/test_server.py and by ``make repro``.
 """
 
 import json
@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from fault_server import FaultServer, reply, score
 
 from nbjudge.config import compose_params
 from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Judgment, Label, Notebook, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "judges"))
 
-from fault_server import FaultServer, reply, score  # noqa: E402
 
 TINY_SUITE = """
 suite: tiny

@@ -7,7 +7,7 @@ import pytest
 PACKAGES = [
     "nbjudge.alignment",
     "nbjudge.benchmark",
-    "nbjudge.generation",
+    "nbjudge.writer",
     "nbjudge.judges",
     "nbjudge.notebooks",
     "nbjudge.report",

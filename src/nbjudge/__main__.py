@@ -23,10 +23,11 @@ def _score(args: argparse.Namespace) -> int:
     import nbformat
 
     from nbjudge.alignment.final import load_registered_judges, score_notebook
-    from nbjudge.judges.backends import LLMConfig, check_credentials, open_backend
-    from nbjudge.judges.batch import CACHE_ROOT, render_options
+    from nbjudge.judges.batch import render_options
     from nbjudge.judges.dimension import notebook_outputs
     from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
+    from nbjudge.llm.backends import LLMConfig, check_credentials, open_backend
+    from nbjudge.llm.cache import CACHE_ROOT
     from nbjudge.notebooks.render import render_notebook
 
     params = load_params(args.params, "llm", "judge")

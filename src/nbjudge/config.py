@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["ConfigError", "as_plain", "compose_params", "load_params", "run_stage"]
+__all__ = [
+    "ConfigError",
+    "as_plain",
+    "compose_params",
+    "load_params",
+    "project_root",
+    "run_stage",
+]
 
 
 class ConfigError(ValueError):
@@ -46,6 +54,16 @@ def run_stage(main: Callable[[], None]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The repository folder, also from inside a queued experiment's temporary copy."""
+    path = Path(start or Path.cwd()).resolve()
+    parts = path.parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return path
 
 
 def as_plain(node: Any) -> Any:

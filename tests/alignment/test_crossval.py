@@ -15,22 +15,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judges"))
-
 from fault_server import FaultServer, reply, score
 
 from nbjudge.alignment import LeakageError, assign_folds, read_audit
 from nbjudge.alignment.crossval import audit_path, cross_validate
 from nbjudge.alignment.memalign import MemAlignSettings
-from nbjudge.judges.backends import LLMConfig, open_backend
-from nbjudge.judges.pipeline import NotebookView
-from nbjudge.judges.tracing import (
-    NotebookTrace,
-    ensure_traces,
-    log_human_labels,
-    setup_tracking,
-)
+from nbjudge.judges.requests import NotebookView
+from nbjudge.judges.tracing import NotebookTrace, ensure_traces, log_human_labels, setup_tracking
+from nbjudge.llm.backends import LLMConfig, open_backend
 from nbjudge.schemas import Label
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from nbjudge.config import project_root
 from nbjudge.judges.tracing import (
     NotebookTrace,
     ensure_traces,
     labels_digest,
     log_human_labels,
     log_judgments,
-    project_root,
     resolve_tracking_uri,
     setup_tracking,
 )

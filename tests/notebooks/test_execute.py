@@ -72,7 +72,7 @@ def test_sample_of_generated_notebooks_runs(tmp_path):
     """One notebook per task type; each runs unless its blueprint says it crashes."""
     from nbjudge.benchmark.generator import generate_notebooks
     from nbjudge.benchmark.suites import build_cases
-    from nbjudge.notebooks.runner import execute_index, plan_jobs
+    from nbjudge.notebooks.batch import execute_index, plan_jobs
 
     cases = build_cases("data/suites/demo8.yaml", 42, tmp_path / "datasets")
     sample = {}

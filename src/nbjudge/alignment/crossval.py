@@ -24,11 +24,11 @@ from nbjudge.alignment.memalign import (
     MemAlignSettings,
     align_dimension,
 )
-from nbjudge.judges.backends import Backend, LLMConfig
 from nbjudge.judges.batch import attach_judges, baseline_judges, judge_views
 from nbjudge.judges.dimension import make_dimension_judge
-from nbjudge.judges.pipeline import DimensionJudge, NotebookView
-from nbjudge.judges.runner import RunSummary
+from nbjudge.judges.requests import DimensionJudge, NotebookView
+from nbjudge.llm.backends import Backend, LLMConfig
+from nbjudge.llm.calls import RunSummary
 from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import DIMENSIONS, Judgment
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbjudge.alignment.memalign import AlignedJudge, MemAlignSettings, align_dimension
-from nbjudge.judges.backends import Backend, LLMConfig
 from nbjudge.judges.batch import attach_judges, baseline_judges
 from nbjudge.judges.dimension import call_judge, parse_score
+from nbjudge.llm.backends import Backend, LLMConfig
 from nbjudge.schemas import DIMENSIONS
 
 __all__ = [

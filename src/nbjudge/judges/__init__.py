@@ -1,95 +1,44 @@
-"""Judges of ML notebooks: rubric judges built with MLflow, their LLM backends, the runner.
+"""Rubric -> MLflow judge -> judgment.
 
-- :mod:`~nbjudge.judges.dimension`: one ``make_judge`` judge per rubric dimension;
-- :mod:`~nbjudge.judges.backends`: the ``llm`` group (local server or a provider);
-- :mod:`~nbjudge.judges.runner` and :mod:`~nbjudge.judges.cache`: concurrent,
-  retried, cached judging;
-- :mod:`~nbjudge.judges.pipeline` and :mod:`~nbjudge.judges.batch`: notebooks to
-  requests, for the stages;
-- :mod:`~nbjudge.judges.tracing`: MLflow traces, human and judge assessments;
-- :mod:`~nbjudge.judges.server`: the local llama-server.
+- :mod:`~nbjudge.judges.dimension`: one ``make_judge`` judge per rubric
+  dimension, and the check of every score it returns;
+- :mod:`~nbjudge.judges.requests`: notebooks as the judges read them, one
+  request per notebook and dimension, answers as judgment records;
+- :mod:`~nbjudge.judges.batch`: judging a set of notebooks, for the stages;
+- :mod:`~nbjudge.judges.tracing`: MLflow traces with human and judge assessments.
+
+Requests reach a model through :mod:`nbjudge.llm`.
 """
 
-from nbjudge.judges.backends import (
-    Backend,
-    BackendConfigError,
-    LLMConfig,
-    check_credentials,
-    judge_model_uri,
-    open_backend,
-)
-from nbjudge.judges.batch import judge_views
-from nbjudge.judges.cache import AnswerCache, request_key
+from nbjudge.judges.batch import judge_views, load_judging_inputs
 from nbjudge.judges.dimension import (
     InvalidScoreError,
     call_judge,
-    judge_instructions,
     make_dimension_judge,
     notebook_outputs,
     parse_score,
 )
-from nbjudge.judges.pipeline import DimensionJudge, NotebookView, build_requests, load_views
-from nbjudge.judges.runner import (
-    Answer,
-    BackendFatalError,
-    BackendUnavailableError,
+from nbjudge.judges.requests import (
+    DimensionJudge,
     JudgeRequest,
-    Request,
-    RetryPolicy,
-    RunSummary,
-    run_calls,
+    NotebookView,
+    build_requests,
+    load_views,
     run_requests,
-)
-from nbjudge.judges.server import (
-    DEFAULT_MODEL_NAME,
-    LocalServer,
-    LocalServerError,
-    ModelNotInstalledError,
-    ServerNotBuiltError,
-    ServerOptions,
-    build_command,
-    find_free_port,
-    find_model,
-    find_server_binary,
 )
 
 __all__ = [
-    "DEFAULT_MODEL_NAME",
-    "Answer",
-    "AnswerCache",
-    "Backend",
-    "BackendConfigError",
-    "BackendFatalError",
-    "BackendUnavailableError",
     "DimensionJudge",
     "InvalidScoreError",
     "JudgeRequest",
-    "LLMConfig",
-    "LocalServer",
-    "LocalServerError",
-    "ModelNotInstalledError",
     "NotebookView",
-    "Request",
-    "RetryPolicy",
-    "RunSummary",
-    "ServerNotBuiltError",
-    "ServerOptions",
-    "build_command",
     "build_requests",
     "call_judge",
-    "check_credentials",
-    "find_free_port",
-    "find_model",
-    "find_server_binary",
-    "judge_instructions",
-    "judge_model_uri",
     "judge_views",
+    "load_judging_inputs",
     "load_views",
     "make_dimension_judge",
     "notebook_outputs",
-    "open_backend",
     "parse_score",
-    "request_key",
-    "run_calls",
     "run_requests",
 ]

@@ -7,24 +7,28 @@ costs no server start and no request.
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from nbjudge.judges.backends import (
+from nbjudge.judges.dimension import judge_instructions, make_dimension_judge
+from nbjudge.judges.requests import (
+    DimensionJudge,
+    NotebookView,
+    build_requests,
+    call_request,
+    run_requests,
+)
+from nbjudge.llm.backends import (
     Backend,
     LLMConfig,
+    backend_if_needed,
     inference_params,
     judge_model_uri,
-    open_backend,
 )
-from nbjudge.judges.cache import AnswerCache
-from nbjudge.judges.dimension import judge_instructions, make_dimension_judge
-from nbjudge.judges.pipeline import DimensionJudge, NotebookView, build_requests, call_request
-from nbjudge.judges.runner import RetryPolicy, RunSummary, run_requests
+from nbjudge.llm.cache import AnswerCache, cache_path
+from nbjudge.llm.calls import RetryPolicy, RunSummary
 from nbjudge.notebooks.render import RenderOptions
 from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import DIMENSIONS, Judgment, Label
@@ -32,41 +36,11 @@ from nbjudge.schemas import DIMENSIONS, Judgment, Label
 __all__ = [
     "JudgingInputs",
     "attach_judges",
-    "backend_if_needed",
     "baseline_judges",
-    "cache_path",
     "judge_views",
     "load_judging_inputs",
     "render_options",
 ]
-
-def _cache_root() -> Path:
-    """``.nbjudge-cache`` of the repository, also from a queued experiment's copy
-    (which runs in a temporary copy inside ``.dvc``), so experiments share answers."""
-    from nbjudge.judges.tracing import project_root
-
-    return project_root() / ".nbjudge-cache"
-
-
-CACHE_ROOT = _cache_root()
-
-
-def cache_path(configured: str | None, default: str) -> Path:
-    """A configured cache folder; relative ones live under the repository."""
-    from nbjudge.judges.tracing import project_root
-
-    return project_root() / (configured or default)
-
-
-def backend_if_needed(config: LLMConfig, requests: Sequence[Any], cache: AnswerCache,
-                      backend: Backend | None = None
-                      ) -> contextlib.AbstractContextManager[Backend | None]:
-    """``backend`` if given; else a newly opened one when some request has no cached
-    answer; else None (nothing will be sent, so no server is started)."""
-    if backend is not None or all(r.key in cache for r in requests):
-        return contextlib.nullcontext(backend)
-    return open_backend(config, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs")
-
 
 def render_options(judge: Mapping[str, Any]) -> RenderOptions:
     """The ``judge.render`` settings as :class:`RenderOptions`."""
@@ -157,8 +131,7 @@ def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> 
     the smoke model, render the notebooks, read the labels, and log notebooks and labels
     as MLflow traces (idempotent)."""
     from nbjudge.config import as_plain
-    from nbjudge.judges.backends import check_credentials
-    from nbjudge.judges.pipeline import load_views
+    from nbjudge.judges.requests import load_views
     from nbjudge.judges.tracing import (
         NotebookTrace,
         ensure_traces,
@@ -167,6 +140,7 @@ def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> 
         resolve_tracking_uri,
         setup_tracking,
     )
+    from nbjudge.llm.backends import check_credentials
     from nbjudge.schemas import Case, Notebook, read_records
 
     llm = LLMConfig.from_mapping(as_plain(params.llm))

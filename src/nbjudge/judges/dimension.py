@@ -8,7 +8,7 @@ see the MemAlign notes). MLflow does not enforce ``feedback_value_type``, so
 :func:`parse_score` checks every value the model returns.
 
 How a judge reaches its model is the backend's business
-(:mod:`nbjudge.judges.backends`): which MLflow adapter carries the request
+(:mod:`nbjudge.llm.backends`): which MLflow adapter carries the request
 decides who retries and how long a request may take.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from nbjudge.llm.calls import Answer
 from nbjudge.rubrics import Rubric, render_rubric
 from nbjudge.schemas import normalize_score
 
@@ -98,15 +99,13 @@ def make_dimension_judge(rubric: Rubric, *, model: str, base_url: str | None = N
     )
 
 
-def call_judge(judge: Any, outputs: str) -> Any:
-    """Run ``judge`` on one notebook's ``outputs``; the model's answer as a runner ``Answer``.
+def call_judge(judge: Any, outputs: str) -> Answer:
+    """Run ``judge`` on one notebook's ``outputs``; the model's answer.
 
     MLflow raises on transport and parse failures (the runner classifies
     them); a Feedback that carries an error instead of a value is raised too.
     """
     from mlflow.tracing.constant import AssessmentMetadataKey
-
-    from nbjudge.judges.runner import Answer
 
     feedback = judge(outputs=outputs)
     error = getattr(feedback, "error", None)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
+from nbjudge.config import project_root
 from nbjudge.judges.dimension import judge_name
 from nbjudge.schemas import Judgment, Label
 
@@ -30,7 +30,6 @@ __all__ = [
     "labels_digest",
     "log_human_labels",
     "log_judgments",
-    "project_root",
     "resolve_tracking_uri",
     "setup_tracking",
 ]
@@ -39,16 +38,6 @@ TAG_NOTEBOOK = "nbjudge.notebook_id"
 TAG_OUTPUTS = "nbjudge.outputs_sha256"
 TAG_LABELS = "nbjudge.labels_sha256"
 META_KEY = "nbjudge.key"
-
-
-def project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The repository folder, also from inside a queued experiment's temporary copy."""
-    path = Path(start or Path.cwd()).resolve()
-    parts = path.parts
-    for i in range(len(parts) - 2):
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return path
 
 
 def resolve_tracking_uri(configured: str | None = None,

@@ -1,8 +1,8 @@
 """Notebooks as judges see them: sandboxed execution and rendering to text."""
 
+from nbjudge.notebooks.batch import NotebookJob, execute_index, plan_jobs
 from nbjudge.notebooks.execute import ExecutionResult, execute_notebook, sandbox_env
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render_notebook
-from nbjudge.notebooks.runner import NotebookJob, execute_index, plan_jobs
 
 __all__ = [
     "ExecutionResult",

@@ -1,27 +1,22 @@
-"""The judging runner: many judge requests, concurrently, resumably, honestly.
+"""Many LLM calls, concurrently, resumably, honestly.
 
-Every request has a content key (:func:`nbjudge.judges.cache.request_key`).
-An answer already in the :class:`~nbjudge.judges.cache.AnswerCache` is used
-without sending anything; every new answer (a score, or an answer that was
-not a valid score) is stored the moment it arrives, so a run that is killed
-resumes where it stopped. Transient failures (HTTP 429, 5xx, timeouts, lost
-connections) are retried with exponential backoff and full jitter
-(``tenacity``); a request that exhausts its budget becomes a failed judgment
-that is *not* cached, so the next run tries it again. When the backend keeps
-failing, the run stops with :class:`BackendUnavailableError` instead of
-writing a file full of failures; a bad key or an unknown model stops it at
-once (:class:`BackendFatalError`).
+Every request has a content key (:func:`nbjudge.llm.cache.content_key`). An
+answer already in the :class:`~nbjudge.llm.cache.AnswerCache` is used without
+sending anything; every new answer is stored the moment it arrives, so a run
+that is killed resumes where it stopped. Transient failures (HTTP 429, 5xx,
+timeouts, lost connections) are retried with exponential backoff and full
+jitter (``tenacity``); a request that exhausts its budget becomes a failed
+outcome that is *not* cached, so the next run tries it again. When the
+backend keeps failing, the run stops with :class:`BackendUnavailableError`
+instead of writing a file full of failures; a bad key or an unknown model
+stops it at once (:class:`BackendFatalError`).
 
-The LLM call itself is a function ``call(request) -> Answer``: the stage
-passes one that runs an MLflow judge; tests pass scripted ones.
-
-:func:`run_calls` is the machinery itself, for any request that has a
-``key``, a ``prompt_tokens`` estimate and a ``label``: it returns one outcome
-dict per request (``status`` ok or failed, ``error``, ``tokens_in``,
-``tokens_out``, ``latency_s`` and whatever ``interpret`` adds).
-:func:`run_requests` maps those outcomes to :class:`~nbjudge.schemas.Judgment`
-records; the notebook writer (:mod:`nbjudge.generation`) uses the same loop,
-cache and retries for its answers.
+The LLM call itself is a function ``call(request) -> Answer``: judging passes
+one that runs an MLflow judge (:mod:`nbjudge.judges.requests`), the notebook
+writer one that asks for a notebook; tests pass scripted ones.
+:func:`run_calls` returns one outcome dict per request (``status`` ok or
+failed, ``error``, ``tokens_in``, ``tokens_out``, ``latency_s`` and whatever
+``interpret`` adds).
 """
 
 from __future__ import annotations
@@ -36,15 +31,12 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from nbjudge.judges.cache import AnswerCache
-from nbjudge.judges.dimension import InvalidScoreError, parse_score
-from nbjudge.schemas import Judgment
+from nbjudge.llm.cache import AnswerCache
 
 __all__ = [
     "Answer",
     "BackendFatalError",
     "BackendUnavailableError",
-    "JudgeRequest",
     "PromptTooLongError",
     "Request",
     "RetryPolicy",
@@ -52,29 +44,10 @@ __all__ = [
     "is_fatal",
     "is_transient",
     "run_calls",
-    "run_requests",
 ]
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 FATAL_STATUS = frozenset({401, 403, 404})
-
-
-@dataclass(frozen=True)
-class JudgeRequest:
-    """One judgment to obtain: a notebook, a dimension, a judge variant."""
-
-    notebook_id: str
-    dimension: str
-    variant: str
-    key: str
-    prompt_tokens: int          # estimated size of the whole prompt
-    fold: int | None = None
-    repeat: int = 0
-    payload: Any = None         # whatever ``call`` needs (the notebook text, the judge, ...)
-
-    @property
-    def label(self) -> str:
-        return f"{self.dimension} of {self.notebook_id}"
 
 
 class Request(Protocol):
@@ -227,48 +200,6 @@ class _Gate:
             return self.streak >= self.limit
 
 
-def run_requests(
-    requests: Sequence[JudgeRequest],
-    call: Callable[[JudgeRequest], Answer],
-    *,
-    model: str,
-    cache: AnswerCache,
-    concurrency: int = 1,
-    context_tokens: int | None = None,
-    retry: RetryPolicy | None = None,
-    progress: bool = True,
-    description: str = "judging",
-    context_hint: str = "lower llm.notebook_tokens or raise llm.context_size",
-    summary: RunSummary | None = None,
-) -> list[Judgment]:
-    """Judge every request; the result is in ``requests`` order, one record each.
-
-    Raises :class:`BackendFatalError` or :class:`BackendUnavailableError`
-    (every answer received before is in ``cache``); Ctrl-C stops sending and
-    keeps the answers received so far.
-    """
-    outcomes = run_calls(requests, call, cache=cache, interpret=_judgment_outcome,
-                         concurrency=concurrency, context_tokens=context_tokens, retry=retry,
-                         progress=progress, description=description, unit="judgment",
-                         context_hint=context_hint, summary=summary)
-    return [
-        Judgment(notebook_id=request.notebook_id, dimension=request.dimension,
-                 variant=request.variant, fold=request.fold, repeat=request.repeat,
-                 model=model, prompt_sha256=request.key, **outcome)
-        for request, outcome in zip(requests, outcomes, strict=True)
-    ]
-
-
-def _judgment_outcome(answer: Answer) -> dict[str, Any]:
-    outcome: dict[str, Any] = {"rationale": answer.rationale,
-                               "retrieved_ids": list(answer.retrieved_ids)}
-    try:
-        outcome |= {"status": "ok", "score": parse_score(answer.value)}
-    except InvalidScoreError as error:
-        outcome |= {"status": "failed", "error": f"invalid answer: {error}"}
-    return outcome
-
-
 def _raw_outcome(answer: Answer) -> dict[str, Any]:
     return {"status": "ok", "value": answer.value, "meta": dict(answer.meta)}
 
@@ -297,7 +228,7 @@ def run_calls(
     ``value``). Answers are cached under ``request.key`` as they arrive;
     transient failures past the retry budget are not. Raises
     :class:`BackendFatalError` or :class:`BackendUnavailableError` like
-    :func:`run_requests`.
+    a judging run.
     """
     import tenacity
 

@@ -17,22 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from nbjudge.judges.backends import Backend, LLMConfig, judge_model_uri, result_schema
-from nbjudge.judges.cache import AnswerCache, request_key
-from nbjudge.judges.dimension import call_judge, make_dimension_judge
-from nbjudge.judges.runner import (
-    BackendFatalError,
-    BackendUnavailableError,
-    JudgeRequest,
-    RetryPolicy,
-    RunSummary,
-    run_requests,
-)
-from nbjudge.rubrics import load_rubric
-from nbjudge.schemas import Judgment
-
-from .fault_server import (
+from fault_server import (
     FaultServer,
     context_error,
     hang,
@@ -42,6 +27,14 @@ from .fault_server import (
     server_error,
     status,
 )
+
+from nbjudge.judges.dimension import call_judge, make_dimension_judge
+from nbjudge.judges.requests import JudgeRequest, run_requests
+from nbjudge.llm.backends import Backend, LLMConfig, judge_model_uri, result_schema
+from nbjudge.llm.cache import AnswerCache, request_key
+from nbjudge.llm.calls import BackendFatalError, BackendUnavailableError, RetryPolicy, RunSummary
+from nbjudge.rubrics import load_rubric
+from nbjudge.schemas import Judgment
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "fault-model"
@@ -262,10 +255,11 @@ def test_a_second_run_sends_nothing_and_gives_the_same_records(cache):
 KILLED_RUN = """
 import sys
 
-from nbjudge.judges.backends import Backend, LLMConfig, judge_model_uri
-from nbjudge.judges.cache import AnswerCache, request_key
+from nbjudge.llm.backends import Backend, judge_model_uri, LLMConfig
+from nbjudge.llm.cache import AnswerCache, request_key
 from nbjudge.judges.dimension import call_judge, make_dimension_judge
-from nbjudge.judges.runner import JudgeRequest, RetryPolicy, run_requests
+from nbjudge.judges.requests import JudgeRequest, run_requests
+from nbjudge.llm.calls import RetryPolicy
 from nbjudge.rubrics import load_rubric
 
 MODEL = "fault-model"

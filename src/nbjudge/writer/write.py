@@ -1,14 +1,14 @@
 """``generate=llm``: a model writes each case's notebooks, as a coding agent would.
 
 For every case and sample the writer is sent the prompt template filled with
-the case's task and tables (:mod:`nbjudge.generation.prompt`). Requests go
-through the judging runner (:func:`nbjudge.judges.runner.run_calls`): the
+the case's task and tables (:mod:`nbjudge.writer.prompt`). Requests go
+through :func:`nbjudge.llm.calls.run_calls`: the
 same content-addressed answer cache, concurrency, retries with backoff on
 429/5xx/timeouts and the same stop when the backend keeps failing. The
 answer cached is the model's raw text, so a rerun sends nothing and parsing
 can improve without asking again.
 
-Each answer becomes a notebook (:mod:`nbjudge.generation.parse`) written to
+Each answer becomes a notebook (:mod:`nbjudge.writer.parse`) written to
 ``<out_dir>/<case_id>__<sample>.ipynb`` with an index entry carrying the
 :class:`~nbjudge.schemas.Generation` provenance, or, when it cannot, a failed
 :class:`~nbjudge.schemas.GenerationAttempt` that keeps the raw answer; no
@@ -25,26 +25,26 @@ from typing import Any, Literal
 
 import nbformat
 
-from nbjudge.generation.parse import UnusableAnswerError, build_notebook, parse_answer
-from nbjudge.generation.prompt import (
+from nbjudge.llm.backends import (
+    Backend,
+    BackendConfigError,
+    LLMConfig,
+    backend_if_needed,
+    judge_model_uri,
+)
+from nbjudge.llm.cache import CACHE_ROOT, AnswerCache, cache_path, content_key
+from nbjudge.llm.calls import Answer, RetryPolicy, RunSummary, run_calls
+from nbjudge.llm.chat import chat_completion
+from nbjudge.notebooks.render import estimate_tokens
+from nbjudge.schemas import Case, Generation, GenerationAttempt, Notebook
+from nbjudge.writer.parse import UnusableAnswerError, build_notebook, parse_answer
+from nbjudge.writer.prompt import (
     CELLS_SCHEMA,
     describe_tables,
     load_template,
     messages_sha256,
     render_messages,
 )
-from nbjudge.judges.backends import (
-    Backend,
-    BackendConfigError,
-    LLMConfig,
-    judge_model_uri,
-)
-from nbjudge.judges.batch import CACHE_ROOT as _BATCH_CACHE_ROOT
-from nbjudge.judges.batch import backend_if_needed, cache_path
-from nbjudge.judges.cache import AnswerCache, content_key
-from nbjudge.judges.runner import Answer, RetryPolicy, RunSummary, run_calls
-from nbjudge.notebooks.render import estimate_tokens
-from nbjudge.schemas import Case, Generation, GenerationAttempt, Notebook
 
 __all__ = [
     "GenerationRequest",
@@ -56,7 +56,6 @@ __all__ = [
     "writer_config",
 ]
 
-CACHE_ROOT = _BATCH_CACHE_ROOT
 # Fields that belong to one provider and are not carried over to a writer on another.
 _PROVIDER_FIELDS = ("base_url", "api_key_env", "smoke", "structured_output", "embedding_model")
 
@@ -208,24 +207,10 @@ def build_generation_requests(
 
 
 def call_writer(backend: Backend) -> Callable[[GenerationRequest], Answer]:
-    """The runner's ``call``: one chat completion through litellm, no retries of its own."""
-    import litellm
+    """The ``call`` of :func:`~nbjudge.llm.calls.run_calls`: one chat completion each."""
 
     def call(request: GenerationRequest) -> Answer:
-        kwargs: dict[str, Any] = {
-            "model": backend.litellm_model, "messages": list(request.messages),
-            "timeout": backend.config.timeout, "num_retries": 0, "drop_params": True,
-            **request.params,
-        }
-        if backend.api_base is not None:
-            kwargs["api_base"] = backend.api_base
-        response = litellm.completion(**kwargs)
-        choice = response.choices[0]
-        usage = getattr(response, "usage", None)
-        return Answer(value=choice.message.content or "",
-                      tokens_in=getattr(usage, "prompt_tokens", None),
-                      tokens_out=getattr(usage, "completion_tokens", None),
-                      meta={"finish_reason": getattr(choice, "finish_reason", None)})
+        return chat_completion(backend, request.messages, request.params)
 
     return call
 

@@ -1,29 +1,40 @@
-"""From executed notebooks to judge requests: what each judge reads and how it is asked.
+"""From executed notebooks to judgments: what each judge reads, how it is asked, what it said.
 
 :func:`load_views` renders every executed notebook once (the same text for
 all nine judges, for the MLflow trace and for MemAlign's memory);
-:func:`build_requests` turns views and a set of judges into runner requests
+:func:`build_requests` turns views and a set of judges into requests
 whose keys cover everything that decides the prompt, ordered dimension by
 dimension so that consecutive prompts share the rubric as a prefix (servers
-with a prompt cache, like llama-server, then evaluate only the notebook).
+with a prompt cache, like llama-server, then evaluate only the notebook);
+:func:`run_requests` sends them through :func:`nbjudge.llm.calls.run_calls`
+and turns each answer into a :class:`~nbjudge.schemas.Judgment`: a score the
+rubric allows, or a failed judgment that keeps the raw answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from nbjudge.judges.cache import request_key
-from nbjudge.judges.dimension import call_judge, notebook_outputs
-from nbjudge.judges.runner import Answer, JudgeRequest
+from nbjudge.judges.dimension import InvalidScoreError, call_judge, notebook_outputs, parse_score
+from nbjudge.llm.cache import AnswerCache, request_key
+from nbjudge.llm.calls import Answer, RetryPolicy, RunSummary, run_calls
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render_notebook
-from nbjudge.schemas import DIMENSIONS, Case, Notebook
+from nbjudge.schemas import DIMENSIONS, Case, Judgment, Notebook
 
-__all__ = ["DimensionJudge", "NotebookView", "build_requests", "call_request", "load_views"]
+__all__ = [
+    "DimensionJudge",
+    "JudgeRequest",
+    "NotebookView",
+    "build_requests",
+    "call_request",
+    "load_views",
+    "run_requests",
+]
 
 # MLflow adds the answer format (fields and types) to the system prompt.
 _FORMAT_OVERHEAD_TOKENS = 150
@@ -37,6 +48,25 @@ class NotebookView:
     case_id: str
     task_prompt: str
     outputs: str            # task prompt + rendered notebook: the judge's ``{{ outputs }}``
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One judgment to obtain: a notebook, a dimension, a judge variant."""
+
+    notebook_id: str
+    dimension: str
+    variant: str
+    key: str
+    prompt_tokens: int          # estimated size of the whole prompt
+    fold: int | None = None
+    repeat: int = 0
+    payload: Any = None         # whatever ``call`` needs (the notebook text, the judge, ...)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dimension} of {self.notebook_id}"
+
 
 
 @dataclass
@@ -119,3 +149,45 @@ def call_request(request: JudgeRequest) -> Answer:
     if judge.judge is None:
         raise RuntimeError(f"no MLflow judge attached for {judge.dimension}")
     return call_judge(judge.judge, outputs)
+
+
+def run_requests(
+    requests: Sequence[JudgeRequest],
+    call: Callable[[JudgeRequest], Answer],
+    *,
+    model: str,
+    cache: AnswerCache,
+    concurrency: int = 1,
+    context_tokens: int | None = None,
+    retry: RetryPolicy | None = None,
+    progress: bool = True,
+    description: str = "judging",
+    context_hint: str = "lower llm.notebook_tokens or raise llm.context_size",
+    summary: RunSummary | None = None,
+) -> list[Judgment]:
+    """Judge every request; the result is in ``requests`` order, one record each.
+
+    Raises :class:`BackendFatalError` or :class:`BackendUnavailableError`
+    (every answer received before is in ``cache``); Ctrl-C stops sending and
+    keeps the answers received so far.
+    """
+    outcomes = run_calls(requests, call, cache=cache, interpret=_judgment_outcome,
+                         concurrency=concurrency, context_tokens=context_tokens, retry=retry,
+                         progress=progress, description=description, unit="judgment",
+                         context_hint=context_hint, summary=summary)
+    return [
+        Judgment(notebook_id=request.notebook_id, dimension=request.dimension,
+                 variant=request.variant, fold=request.fold, repeat=request.repeat,
+                 model=model, prompt_sha256=request.key, **outcome)
+        for request, outcome in zip(requests, outcomes, strict=True)
+    ]
+
+
+def _judgment_outcome(answer: Answer) -> dict[str, Any]:
+    outcome: dict[str, Any] = {"rationale": answer.rationale,
+                               "retrieved_ids": list(answer.retrieved_ids)}
+    try:
+        outcome |= {"status": "ok", "score": parse_score(answer.value)}
+    except InvalidScoreError as error:
+        outcome |= {"status": "failed", "error": f"invalid answer: {error}"}
+    return outcome

@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from nbjudge.generation import UnusableAnswerError, build_notebook, parse_answer
+from nbjudge.writer import UnusableAnswerError, build_notebook, parse_answer
 
 CELLS = [
     {"cell_type": "markdown", "source": "# Churn model\nLoad the tables."},

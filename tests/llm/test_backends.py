@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from nbjudge.config import compose_params, load_params
-from nbjudge.judges.backends import (
+from nbjudge.llm.backends import (
     Backend,
     BackendConfigError,
     LLMConfig,

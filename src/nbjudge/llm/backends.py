@@ -1,4 +1,4 @@
-"""LLM backends for the judges: the Hydra group ``llm`` turned into working settings.
+"""LLM backends: the Hydra group ``llm`` turned into working settings.
 
 ``local`` (the offline default) starts llama.cpp's ``llama-server`` on
 127.0.0.1 for the duration of a run; ``openai``, ``anthropic``, ``databricks``
@@ -17,18 +17,21 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nbjudge.llm.cache import CACHE_ROOT, AnswerCache
+
 __all__ = [
     "BACKENDS",
     "Backend",
     "BackendConfigError",
     "LLMConfig",
+    "backend_if_needed",
     "check_credentials",
     "inference_params",
     "judge_model_uri",
@@ -327,7 +330,7 @@ def open_backend(
     env["MLFLOW_JUDGE_MAX_ITERATIONS"] = str(MLFLOW_ATTEMPTS)
     with contextlib.ExitStack() as stack:
         if config.backend == "local":
-            from nbjudge.judges.server import LocalServer, ServerOptions
+            from nbjudge.llm.server import LocalServer, ServerOptions
 
             # -n is the reply length of requests that set none: MemAlign's reflection
             # (DSPy) sends no max_tokens, the judges send their own.
@@ -345,7 +348,7 @@ def open_backend(
             env.update(hosted_env)
         if embeddings:
             if config.embedding_model == "hashing":
-                from nbjudge.judges.embeddings import HASHING_MODEL, register_hashing_embeddings
+                from nbjudge.llm.embeddings import HASHING_MODEL, register_hashing_embeddings
 
                 register_hashing_embeddings()
                 backend.embedding_model = HASHING_MODEL
@@ -354,3 +357,13 @@ def open_backend(
         stack.enter_context(_environment(env))
         _register_context(backend.litellm_model, config)
         yield backend
+
+
+def backend_if_needed(config: LLMConfig, requests: Sequence[Any], cache: AnswerCache,
+                      backend: Backend | None = None
+                      ) -> contextlib.AbstractContextManager[Backend | None]:
+    """``backend`` if given; else a newly opened one when some request has no cached
+    answer; else None (nothing will be sent, so no server is started)."""
+    if backend is not None or all(r.key in cache for r in requests):
+        return contextlib.nullcontext(backend)
+    return open_backend(config, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs")

@@ -2,7 +2,7 @@
 
 import json
 
-from nbjudge.tracking import flatten, log_experiment_run, metric_items
+from nbjudge.mlflow_run import flatten, log_experiment_run, metric_items
 
 
 def test_flatten_joins_nested_keys_and_keeps_lists():

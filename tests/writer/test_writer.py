@@ -11,18 +11,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fault_server import FaultServer, rate_limited, reply, server_error
 
 from nbjudge.benchmark.suites import build_cases
 from nbjudge.config import compose_params
-from nbjudge.generation import WriterSettings, write_notebooks, writer_config
-from nbjudge.judges.backends import BackendConfigError, LLMConfig
-from nbjudge.judges.runner import RetryPolicy
+from nbjudge.llm.backends import BackendConfigError, LLMConfig
+from nbjudge.llm.calls import RetryPolicy
 from nbjudge.schemas import GenerationAttempt, Notebook, read_records
+from nbjudge.writer import WriterSettings, write_notebooks, writer_config
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "judges"))
 
-from fault_server import FaultServer, rate_limited, reply, server_error  # noqa: E402
 
 SUITE = """
 suite: tiny
@@ -135,10 +134,10 @@ def test_a_rerun_with_nothing_missing_opens_no_backend(cases, tmp_path, monkeypa
     with FaultServer(default=reply(GOOD)) as server:
         run(cases, tmp_path, server)
     # The server is gone; a rerun answers from the cache alone.
-    import nbjudge.judges.batch as batch
+    import nbjudge.llm.backends as backends
 
     # the backend is opened in one place, for judging and writing alike
-    monkeypatch.setattr(batch, "open_backend", lambda *a, **k: pytest.fail("opened"))
+    monkeypatch.setattr(backends, "open_backend", lambda *a, **k: pytest.fail("opened"))
     result = run(cases, tmp_path, server)
     assert len(result.notebooks) == 4
 

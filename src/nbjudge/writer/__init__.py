@@ -1,21 +1,21 @@
 """Notebooks written by a model from the task prompt (``generate=llm``).
 
-- :mod:`~nbjudge.generation.prompt`: the writer's prompt template (``prompts/``)
+- :mod:`~nbjudge.writer.prompt`: the writer's prompt template (``prompts/``)
   filled with the case's task and tables;
-- :mod:`~nbjudge.generation.parse`: a model's answer -> cells -> a valid notebook
+- :mod:`~nbjudge.writer.parse`: a model's answer -> cells -> a valid notebook
   (pure functions);
-- :mod:`~nbjudge.generation.writer`: requests through the judging runner's cache
+- :mod:`~nbjudge.writer.write`: requests through the judging runner's cache
   and retries, notebooks, index entries with provenance, failure records.
 """
 
-from nbjudge.generation.parse import (
+from nbjudge.writer.parse import (
     Cell,
     ParsedAnswer,
     UnusableAnswerError,
     build_notebook,
     parse_answer,
 )
-from nbjudge.generation.prompt import (
+from nbjudge.writer.prompt import (
     CELLS_SCHEMA,
     PromptTemplate,
     TableSchema,
@@ -24,7 +24,7 @@ from nbjudge.generation.prompt import (
     messages_sha256,
     render_messages,
 )
-from nbjudge.generation.writer import (
+from nbjudge.writer.write import (
     GenerationRequest,
     GenerationResult,
     WriterSettings,

@@ -2,7 +2,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from nbjudge.notebooks.runner import NotebookJob, execute_index, plan_jobs
+from nbjudge.notebooks.batch import NotebookJob, execute_index, plan_jobs
 from nbjudge.schemas import Notebook
 
 

@@ -1,4 +1,4 @@
-"""A content-addressed store of judge answers, so no request is ever sent twice.
+"""A content-addressed store of model answers, so no request is ever sent twice.
 
 The key is the SHA-256 of everything that decides what the model is asked:
 the model, the judge's instructions (rubric, and distilled guidelines or the
@@ -18,7 +18,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AnswerCache", "content_key", "request_key"]
+from nbjudge.config import project_root
+
+__all__ = ["CACHE_ROOT", "AnswerCache", "cache_path", "content_key", "request_key"]
+
+# ``.nbjudge-cache`` of the repository, also from a queued experiment's copy
+# (which runs in a temporary copy inside ``.dvc``), so experiments share answers.
+CACHE_ROOT = project_root() / ".nbjudge-cache"
+
+
+def cache_path(configured: str | None, default: str) -> Path:
+    """A configured cache folder; relative ones live under the repository."""
+    return project_root() / (configured or default)
+
 
 # Bump when the meaning of a stored answer changes.
 _CACHE_FORMAT = 1

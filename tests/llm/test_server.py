@@ -13,8 +13,8 @@ from typing import Literal
 
 import pytest
 
-from nbjudge.judges import server as srv
-from nbjudge.judges.server import (
+from nbjudge.llm import server as srv
+from nbjudge.llm.server import (
     LocalServer,
     LocalServerError,
     ModelNotInstalledError,
@@ -272,7 +272,7 @@ def test_server_dies_with_a_killed_parent(tmp_path, model_file):
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from nbjudge.judges import LocalServer\n"
+            "from nbjudge.llm import LocalServer\n"
             f"server = LocalServer(binary={str(fake)!r}, model_path={str(model_file)!r},\n"
             f"                     log_dir={str(tmp_path)!r}).start()\n"
             "print(server.pids[0], flush=True)\n"

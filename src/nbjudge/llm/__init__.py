@@ -1,0 +1,48 @@
+"""Talking to models: every request nbjudge sends to an LLM goes through here.
+
+- :mod:`~nbjudge.llm.backends`: the Hydra group ``llm`` (the local server or a
+  provider) turned into a reachable model, keys from the environment only;
+- :mod:`~nbjudge.llm.server`: the offline llama-server's lifecycle;
+- :mod:`~nbjudge.llm.embeddings`: the in-process embedder for MemAlign;
+- :mod:`~nbjudge.llm.cache`: the content-addressed answer cache;
+- :mod:`~nbjudge.llm.calls`: many calls, concurrent, retried and resumable.
+
+Judges (:mod:`nbjudge.judges`), MemAlign (:mod:`nbjudge.alignment`) and the
+notebook writer (:mod:`nbjudge.writer`) build their requests and use
+these; nothing else in nbjudge opens a connection to a model.
+"""
+
+from nbjudge.llm.backends import (
+    Backend,
+    BackendConfigError,
+    LLMConfig,
+    check_credentials,
+    open_backend,
+)
+from nbjudge.llm.cache import AnswerCache
+from nbjudge.llm.calls import (
+    Answer,
+    BackendFatalError,
+    BackendUnavailableError,
+    RetryPolicy,
+    RunSummary,
+    run_calls,
+)
+from nbjudge.llm.server import LocalServer, LocalServerError
+
+__all__ = [
+    "Answer",
+    "AnswerCache",
+    "Backend",
+    "BackendConfigError",
+    "BackendFatalError",
+    "BackendUnavailableError",
+    "LLMConfig",
+    "LocalServer",
+    "LocalServerError",
+    "RetryPolicy",
+    "RunSummary",
+    "check_credentials",
+    "open_backend",
+    "run_calls",
+]
