@@ -8,7 +8,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_MODEL_CATALOG_URI :=
 
-.PHONY: setup params repro test lint bench clean
+.PHONY: setup params repro test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh Makefile
 	@bash scripts/bootstrap-system.sh
@@ -30,9 +30,18 @@ repro: params
 	$(BIN)/dvc repro
 	@$(BIN)/python -m nbjudge.outputs
 
+# `make test` (CI) runs every test; `make test-fast` leaves out those marked slow
+# (kernels, servers, subprocesses, the DVC pipeline, long simulations).
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
+
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -m "not slow"; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
 bench: setup

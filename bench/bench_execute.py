@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbjudge.benchmark.generator import generate_notebooks
+from nbjudge.benchmark.procedural import generate_notebooks
 from nbjudge.benchmark.suites import build_cases
 from nbjudge.notebooks.batch import execute_index, plan_jobs
 

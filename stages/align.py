@@ -1,13 +1,16 @@
 """Stage `align@<variant>`: MemAlign per fold and dimension, out-of-fold judgments.
 
-    python -m stages.align --memory full|semantic_only [--params params.yaml]
+    python -m stages.align --memory full|semantic_only --folds data/folds.json
+        --index data/notebooks/executed/index.jsonl --cases data/cases/cases.jsonl
+        --labels data/labels/labels.jsonl --out data/judgments/full.jsonl
+        --audit data/alignment/full [--params params.yaml]
 
-For each CV repeat and fold of ``data/folds.json``: align the nine judges on
-the human feedback of the other folds, judge the held-out notebooks, check
-for fold leakage, and write ``data/judgments/<variant>.jsonl`` and the audits
-under ``data/alignment/<variant>/``. Judge answers are cached like the
-baseline's; DSPy caches the distillation and embedding calls, so a rerun or a
-resume after a kill sends only what is missing.
+For each CV repeat and fold: align the nine judges on the human feedback of
+the other folds, judge the held-out notebooks, check for fold leakage, and
+write the judgments to `--out` and one audit per fold and dimension under
+`--audit`. Judge answers are cached like the baseline's; DSPy caches the
+distillation and embedding calls, so a rerun or a resume after a kill sends
+only what is missing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from nbjudge.alignment import read_folds
 from nbjudge.alignment.crossval import cross_validate
-from nbjudge.alignment.memalign import MemAlignSettings
+from nbjudge.alignment.memalign import MEMORY_VARIANTS, MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
@@ -30,14 +33,14 @@ from nbjudge.schemas import write_records
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--memory", required=True, choices=["full", "semantic_only"])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", default="data/notebooks/executed/index.jsonl")
-    parser.add_argument("--cases", default="data/cases/cases.jsonl")
-    parser.add_argument("--labels", default="data/labels/labels.jsonl")
-    parser.add_argument("--folds", default="data/folds.json")
-    parser.add_argument("--judgments", type=Path, default=Path("data/judgments"))
-    parser.add_argument("--audit", type=Path, default=Path("data/alignment"))
+    parser.add_argument("--memory", required=True, choices=list(MEMORY_VARIANTS))
+    parser.add_argument("--folds", required=True)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--cases", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--audit", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "llm", "judge", "memalign")
@@ -45,19 +48,18 @@ def main(argv: list[str] | None = None) -> None:
     assignments = read_folds(args.folds)
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
 
-    shutil.rmtree(args.audit / args.memory, ignore_errors=True)  # no stale folds
+    shutil.rmtree(args.audit, ignore_errors=True)  # no stale folds
     with open_backend(inputs.llm, embeddings=True, cache_dir=CACHE_ROOT,
                       log_dir=CACHE_ROOT / "logs") as backend:
         judgments, summary, audits = cross_validate(
             inputs.views, inputs.traces(), inputs.labelled(), assignments,
             variant=args.memory, llm=inputs.llm, judge=inputs.judge, settings=settings,
             backend=backend, audit_root=args.audit)
-    out = args.judgments / f"{args.memory}.jsonl"
-    write_records(out, judgments)
+    write_records(args.out, judgments)
     log_judgments(judgments, inputs.trace_ids)
     seconds = sum(a.seconds for a in audits)
     print(f"align@{args.memory}: {len(audits)} alignments in {seconds:.0f} s "
-          f"({seconds / max(len(audits), 1):.1f} s each); {summary.line()} -> {out}")
+          f"({seconds / max(len(audits), 1):.1f} s each); {summary.line()} -> {args.out}")
 
 
 if __name__ == "__main__":

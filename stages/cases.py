@@ -1,13 +1,16 @@
 """Stage `cases`: the test cases and their datasets.
 
+    python -m stages.cases --out data/cases [--params params.yaml]
+
 With the procedural generator, cases come from the suite file (`suite.path`);
 with `generate=import`, from the folder of your notebooks (`generate.input`).
-Writes data/cases/cases.jsonl and one folder of tables per case under
-data/cases/datasets/.
+Writes `<out>/cases.jsonl` and one folder of tables per case under
+`<out>/datasets/`.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -17,23 +20,26 @@ from nbjudge.benchmark.suites import build_cases
 from nbjudge.config import load_params, run_stage
 from nbjudge.schemas import write_records
 
-OUT = Path("data/cases")
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
 
-def main() -> None:
-    params = load_params("params.yaml", "suite", "seed", "generate")
-    shutil.rmtree(OUT / "datasets", ignore_errors=True)
+    params = load_params(args.params, "suite", "seed", "generate")
+    shutil.rmtree(args.out / "datasets", ignore_errors=True)
     if params.generate.backend == "import":
         imported = read_notebook_folder(params.generate.input)
-        copy_case_data(imported, OUT / "datasets")
+        copy_case_data(imported, args.out / "datasets")
         cases, source = imported.cases, f"folder {params.generate.input}"
     else:
-        cases = build_cases(params.suite.path, int(params.seed), OUT / "datasets")
+        cases = build_cases(params.suite.path, int(params.seed), args.out / "datasets")
         source = f"suite {params.suite.name!r}"
-    write_records(OUT / "cases.jsonl", cases)
+    write_records(args.out / "cases.jsonl", cases)
     notebooks = sum(case.notebooks for case in cases)
     print(f"cases: {len(cases)} cases from {source}, {notebooks} notebooks -> "
-          f"{OUT}/cases.jsonl")
+          f"{args.out}/cases.jsonl")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """Stage `execute`: run every notebook in a sandboxed kernel.
 
+    python -m stages.execute --index data/notebooks/index.jsonl --cases data/cases
+        --out data/notebooks/executed [--params params.yaml]
+
 Reads the notebook index and the cases' tables; writes the executed notebooks
-to data/notebooks/executed/ and the index with status, seconds and error of
-each run to data/notebooks/executed/index.jsonl.
+to `<out>/` and the index with status, seconds and error of each run to
+`<out>/index.jsonl`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import Counter
 from pathlib import Path
@@ -15,23 +19,28 @@ from nbjudge.config import load_params, run_stage
 from nbjudge.notebooks.batch import execute_index, plan_jobs
 from nbjudge.schemas import Case, Notebook, read_records, write_records
 
-OUT = Path("data/notebooks/executed")
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--cases", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
 
-def main() -> None:
-    params = load_params("params.yaml", "execute").execute
-    index = read_records("data/notebooks/index.jsonl", Notebook)
-    cases = read_records("data/cases/cases.jsonl", Case)
-    jobs = plan_jobs(index, cases, Path("data/cases/datasets"), OUT, Path("."))
+    params = load_params(args.params, "execute").execute
+    index = read_records(args.index, Notebook)
+    cases = read_records(args.cases / "cases.jsonl", Case)
+    jobs = plan_jobs(index, cases, args.cases / "datasets", args.out, Path("."))
     executed = execute_index(jobs, timeout=int(params.timeout), workers=int(params.workers),
                              cache_dir=Path(params.cache_dir) if params.cache_dir else None)
-    write_records(OUT / "index.jsonl", executed)
-    counts = Counter(entry.execution.status for entry in executed)
-    seconds = sum(entry.execution.seconds for entry in executed)
+    write_records(args.out / "index.jsonl", executed)
+    counts = Counter(entry.execution.status for entry in executed if entry.execution)
+    seconds = sum(entry.execution.seconds for entry in executed if entry.execution)
     print(f"execute: {len(executed)} notebooks ({dict(counts)}), {seconds:.0f} s of kernel time "
-          f"-> {OUT}/")
+          f"-> {args.out}/")
     for entry in executed:
-        if entry.execution.status != "ok":
+        if entry.execution and entry.execution.status != "ok":
             print(f"  {entry.notebook_id}: {entry.execution.status}: {entry.execution.error}")
 
 

@@ -1,6 +1,7 @@
 """Stage `folds`: grouped, stratified K-fold assignment of notebooks, per CV repeat.
 
-    python -m stages.folds [--params params.yaml] [--out data/folds.json]
+    python -m stages.folds --index data/notebooks/index.jsonl
+        --cases data/cases/cases.jsonl --out data/folds.json [--params params.yaml]
 
 All notebooks of one test case share a fold; folds are stratified by task
 type where the cases allow; repeat r uses a fold seed derived from (seed, r).
@@ -20,9 +21,9 @@ from nbjudge.schemas import Case, Notebook, read_records
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", default="data/notebooks/index.jsonl")
-    parser.add_argument("--cases", default="data/cases/cases.jsonl")
-    parser.add_argument("--out", type=Path, default=Path("data/folds.json"))
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--cases", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "cv", "seed")
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
                    for r in range(int(params.cv.repeats))]
     write_folds(args.out, assignments)
     sizes = [len(assignments[0].test_ids(f)) for f in range(assignments[0].k)]
-    print(f"folds: {len(notebooks)} notebooks, {len(set(n[1] for n in notebooks))} cases, "
+    print(f"folds: {len(notebooks)} notebooks, {len({n[1] for n in notebooks})} cases, "
           f"k={assignments[0].k}, {len(assignments)} repeat(s); fold sizes {sizes} -> {args.out}")
 
 

@@ -1,20 +1,21 @@
 """Stage `judge`: the nine baseline judges over every executed notebook.
 
-    python -m stages.judge [--params params.yaml] [--out data/judgments/baseline.jsonl]
+    python -m stages.judge --index data/notebooks/executed/index.jsonl
+        --cases data/cases/cases.jsonl --labels data/labels/labels.jsonl
+        --out data/judgments/baseline.jsonl --run data/judgments/run.json
+        [--params params.yaml]
 
-Reads the ``llm`` and ``judge`` sections of ``params.yaml``, the executed
-notebook index, the cases and the labels. Writes one judgment per notebook and
-dimension to ``data/judgments/baseline.jsonl`` and the run's facts (model,
-smoke flag, counts) to ``data/judgments/run.json``; logs one MLflow trace per
-notebook with the human labels and the judgments as assessments. Answers are
-cached by request (``judge.cache_dir``): a rerun, or a resume after a kill,
-sends only what is not answered yet, and starts no server when nothing is left.
+Reads the `llm` and `judge` sections of `params.yaml`. Writes one judgment per
+notebook and dimension to `--out` and the run's facts (model, smoke flag,
+counts) to `--run`; logs one MLflow trace per notebook with the human labels
+and the judgments as assessments. Answers are cached by request
+(`judge.cache_dir`): a rerun, or a resume after a kill, sends only what is
+not answered yet, and starts no server when nothing is left.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,16 +23,17 @@ from nbjudge.config import load_params, run_stage
 from nbjudge.judges.batch import judge_views, load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
 from nbjudge.llm.backends import judge_model_uri
-from nbjudge.schemas import write_records
+from nbjudge.schemas import JudgeRun, write_json_record, write_records
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", default="data/notebooks/executed/index.jsonl")
-    parser.add_argument("--cases", default="data/cases/cases.jsonl")
-    parser.add_argument("--labels", default="data/labels/labels.jsonl")
-    parser.add_argument("--out", type=Path, default=Path("data/judgments/baseline.jsonl"))
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--cases", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--run", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "llm", "judge")
@@ -40,10 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     judgments, summary = judge_views(inputs.views, llm, inputs.judge, variant="baseline")
     write_records(args.out, judgments)
     log_judgments(judgments, inputs.trace_ids)
-    run = {"model": judge_model_uri(llm), "backend": llm.backend, "smoke": llm.smoke,
-           "banner": llm.banner, "notebooks": len(inputs.views), "judgments": summary.total,
-           "ok": summary.ok, "failed": summary.failed}
-    (args.out.parent / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    write_json_record(args.run, JudgeRun(
+        model=judge_model_uri(llm), backend=llm.backend, smoke=llm.smoke, banner=llm.banner,
+        notebooks=len(inputs.views), judgments=summary.total, ok=summary.ok,
+        failed=summary.failed))
     print(f"judge: {summary.line()} -> {args.out}")
 
 

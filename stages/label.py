@@ -1,57 +1,46 @@
 """Stage `label`: expert labels for every notebook, simulated or imported.
 
-Reads the ``labels`` section of ``params.yaml`` and the top-level ``seed``:
-``labels.source: panel`` simulates an expert panel from the blueprint
-(``labels.input``), ``labels.source: file`` imports ``labels.path`` checked
-against the notebook index. Writes ``data/labels/labels.jsonl`` and prints a
-one-line summary.
+    python -m stages.label --index data/notebooks/index.jsonl
+        --out data/labels/labels.jsonl [--params params.yaml]
 
-    python -m stages.label [--params params.yaml] [--index ...] [--out ...]
+Reads the `labels` section of `params.yaml` and the top-level `seed`:
+`labels.source: panel` simulates an expert panel from the blueprint
+(`labels.input`), `labels.source: file` imports `labels.path` checked
+against the notebook index. Prints a one-line summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
-
 from nbjudge.benchmark.labels import import_labels, summarize_labels
-from nbjudge.benchmark.panel import empty_blueprint_message, panel_config, simulate_panel
-from nbjudge.config import as_plain, load_params
-from nbjudge.schemas import BlueprintEntry, Notebook, RecordError, read_records, write_records
+from nbjudge.benchmark.panel import panel_labels
+from nbjudge.config import ConfigError, as_plain, load_params, run_stage
+from nbjudge.schemas import Notebook, read_records, write_records
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", default="data/notebooks/index.jsonl")
-    parser.add_argument("--out", default="data/labels/labels.jsonl")
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params, "labels", "seed")
-        config = params.labels
-        if config.source == "panel":
-            blueprint = read_records(config.input, BlueprintEntry)
-            if not blueprint:
-                origins = ({n.origin for n in read_records(args.index, Notebook)}
-                           if Path(args.index).exists() else set())
-                raise ValueError(empty_blueprint_message(origins))
-            panel = panel_config(**as_plain(config.panel))
-            labels = simulate_panel(blueprint, panel, np.random.default_rng(int(params.seed)))
-            write_records(args.out, labels)
-        elif config.source == "file":
-            notebooks = read_records(args.index, Notebook)
-            labels = import_labels(
-                config.path, [n.notebook_id for n in notebooks], args.out, index_path=args.index
-            )
-        else:
-            raise SystemExit(f"label: labels.source must be panel or file, got {config.source!r}")
-    except (RecordError, ValueError) as exc:
-        # The messages name the file, line and fix; a traceback would only bury them.
-        raise SystemExit(f"label: {exc}") from None
+
+    params = load_params(args.params, "labels", "seed")
+    config = params.labels
+    if config.source == "panel":
+        labels = panel_labels(config.input, args.index, as_plain(config.panel), int(params.seed))
+        write_records(args.out, labels)
+    elif config.source == "file":
+        notebooks = read_records(args.index, Notebook)
+        labels = import_labels(config.path, [n.notebook_id for n in notebooks], args.out,
+                               index_path=args.index)
+    else:
+        raise ConfigError(f"labels.source must be panel or file, got {config.source!r}")
     print(f"label: {summarize_labels(labels)} -> {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

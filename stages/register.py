@@ -1,16 +1,17 @@
 """Stage `register`: align the nine judges on every label and register them in MLflow.
 
-    python -m stages.register [--params params.yaml] [--out data/registered/judges.json]
+    python -m stages.register --index data/notebooks/executed/index.jsonl
+        --cases data/cases/cases.jsonl --labels data/labels/labels.jsonl
+        --out data/registered/judges.json [--params params.yaml]
 
-The registered judges (``nbjudge_<dimension>``, MemAlign's full memory) are what
-``python -m nbjudge score NOTEBOOK.ipynb`` grades new notebooks with. The run's
-parameters are logged to an MLflow run named ``register-judges``.
+The registered judges (`nbjudge_<dimension>`, MemAlign's full memory) are what
+`python -m nbjudge score NOTEBOOK.ipynb` grades new notebooks with. The run's
+parameters are logged to an MLflow run named `register-judges`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,15 +21,16 @@ from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.llm.backends import open_backend
 from nbjudge.llm.cache import CACHE_ROOT
+from nbjudge.schemas import Registration, write_json_record
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", default="data/notebooks/executed/index.jsonl")
-    parser.add_argument("--cases", default="data/cases/cases.jsonl")
-    parser.add_argument("--labels", default="data/labels/labels.jsonl")
-    parser.add_argument("--out", type=Path, default=Path("data/registered/judges.json"))
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--cases", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "llm", "judge", "memalign")
@@ -39,17 +41,17 @@ def main(argv: list[str] | None = None) -> None:
                       log_dir=CACHE_ROOT / "logs") as backend:
         aligned = align_final(inputs.traces(), inputs.labelled(), llm=llm, backend=backend,
                               settings=settings)
-    registered = register_judges(aligned, inputs.experiment_id)
-    facts = {"judge_model": f"{llm.backend}:{llm.model}", "smoke": llm.smoke,
-             "notebooks": len(inputs.views), "labels": len(inputs.labels),
-             "retrieval_k": settings.retrieval_k, "embedding_dim": settings.embedding_dim,
-             "reflection_model": settings.reflection_model or "the judge's model"}
-    log_registration_run(facts, registered, llm.banner)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"params": facts, "judges": registered}, indent=2) + "\n",
-                        encoding="utf-8")
-    print(f"register: {len(registered)} aligned judges registered "
-          f"({', '.join(r['name'] for r in registered[:2])}, ...) -> {args.out}")
+    registration = Registration(
+        params={"judge_model": f"{llm.backend}:{llm.model}", "smoke": llm.smoke,
+                "notebooks": len(inputs.views), "labels": len(inputs.labels),
+                "retrieval_k": settings.retrieval_k, "embedding_dim": settings.embedding_dim,
+                "reflection_model": settings.reflection_model or "the judge's model"},
+        judges=register_judges(aligned, inputs.experiment_id))
+    log_registration_run(registration, llm.banner)
+    write_json_record(args.out, registration)
+    names = ", ".join(judge.name for judge in registration.judges[:2])
+    print(f"register: {len(registration.judges)} aligned judges registered ({names}, ...) "
+          f"-> {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,61 +1,57 @@
-"""Stage ``report``: the experiment report, as one self-contained HTML page and as PDF.
+"""Stage `report`: the experiment report, as one self-contained HTML page and as PDF.
 
-    python -m stages.report [--params params.yaml] [--metrics reports/metrics.json]
-                            [--stats reports/stats] [--labels data/labels/labels.jsonl]
-                            [--judgments data/judgments] [--alignment data/alignment]
-                            [--html reports/report.html] [--pdf reports/report.pdf]
-                            [--figures reports/figures] [--no-pdf]
+    python -m stages.report --metrics reports/metrics.json --stats reports/stats
+        --labels data/labels/labels.jsonl --judgments data/judgments
+        --index data/notebooks/index.jsonl
+        --executed-index data/notebooks/executed/index.jsonl
+        --alignment data/alignment --html reports/report.html
+        --pdf reports/report.pdf --figures reports/figures [--params params.yaml] [--no-pdf]
 
 Reads the parameters, the stats stage's outputs, the labels, every judgment
-file and ``run.json`` beside them, the notebook indexes (for excerpts) and the
+file and `run.json` beside them, the notebook indexes (for excerpts) and the
 alignment audit files if any. Writes the figures, the HTML and, with headless
-Chromium, the PDF. The logic lives in :mod:`nbjudge.report`.
+Chromium, the PDF. The logic lives in `nbjudge.report`.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from nbjudge.config import as_plain, load_params
-from nbjudge.report import PdfError, load_inputs, write_report
-from nbjudge.schemas import RecordError
+from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.report import load_inputs, write_report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
-    parser.add_argument("--stats", type=Path, default=Path("reports/stats"))
-    parser.add_argument("--labels", type=Path, default=Path("data/labels/labels.jsonl"))
-    parser.add_argument("--judgments", type=Path, default=Path("data/judgments"))
-    parser.add_argument("--index", type=Path, default=Path("data/notebooks/index.jsonl"))
-    parser.add_argument("--executed-index", type=Path,
-                        default=Path("data/notebooks/executed/index.jsonl"))
-    parser.add_argument("--alignment", type=Path, default=Path("data/alignment"))
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--stats", type=Path, required=True)
+    parser.add_argument("--labels", type=Path, required=True)
+    parser.add_argument("--judgments", type=Path, required=True)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--executed-index", type=Path, required=True)
+    parser.add_argument("--alignment", type=Path, required=True)
     parser.add_argument("--root", type=Path, default=Path("."),
                         help="folder the notebook paths of the indexes are relative to")
-    parser.add_argument("--html", type=Path, default=Path("reports/report.html"))
-    parser.add_argument("--pdf", type=Path, default=Path("reports/report.pdf"))
-    parser.add_argument("--figures", type=Path, default=Path("reports/figures"))
+    parser.add_argument("--html", type=Path, required=True)
+    parser.add_argument("--pdf", type=Path, required=True)
+    parser.add_argument("--figures", type=Path, required=True)
     parser.add_argument("--no-pdf", action="store_true", help="write the HTML only")
     args = parser.parse_args(argv)
 
-    try:
-        params = as_plain(load_params(args.params))
-        inputs = load_inputs(
-            params, metrics=args.metrics, stats=args.stats, labels=args.labels,
-            judgments=args.judgments, notebook_index=args.index,
-            executed_index=args.executed_index, alignment=args.alignment, root=args.root)
-        files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
-                             figures=args.figures)
-    except (RecordError, ValueError, FileNotFoundError, PdfError) as exc:
-        # The messages name the file and the fix; a traceback would only bury them.
-        raise SystemExit(f"report: {exc}") from None
+    params = as_plain(load_params(args.params))
+    inputs = load_inputs(
+        params, metrics=args.metrics, stats=args.stats, labels=args.labels,
+        judgments=args.judgments, notebook_index=args.index,
+        executed_index=args.executed_index, alignment=args.alignment, root=args.root)
+    files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
+                         figures=args.figures)
     written = [files.html, *([files.pdf] if files.pdf else [])]
     print(f"report: wrote {', '.join(map(str, written))} and {len(files.figures)} figure files "
           f"under {args.figures}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

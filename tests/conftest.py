@@ -14,3 +14,4 @@ def _restore_mlflow_environment():
         if key not in saved:
             del os.environ[key]
     os.environ.update(saved)
+

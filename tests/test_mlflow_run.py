@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from nbjudge.mlflow_run import flatten, log_experiment_run, metric_items
 
 
@@ -17,6 +19,7 @@ def test_metric_items_keep_numbers_only_under_safe_names():
                                      "weird key_": 1.5}
 
 
+@pytest.mark.slow  # creates an MLflow store
 def test_one_run_holds_params_metrics_reports_and_the_banner(tmp_path, monkeypatch):
     import mlflow
 

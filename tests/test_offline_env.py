@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test starts a Python subprocess
+
 
 def _env_after_import(env):
     code = ("import nbjudge, os; print(os.environ.get('LITELLM_LOCAL_MODEL_COST_MAP'), "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fault_server import FaultServer, reply, score
+from stage_runs import TINY_SUITE
 
 from nbjudge.config import compose_params
 from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Judgment, Label, Notebook, read_records
@@ -21,20 +22,6 @@ from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Judgment, Label, Noteboo
 ROOT = Path(__file__).resolve().parents[1]
 
 
-TINY_SUITE = """
-suite: tiny
-cases:
-  - case_id: titanic_survival
-    prompt: I have passenger data in the tables titanic_train and titanic_test. Who survived?
-    task_type: binary
-    dataset: {name: titanic, rows: 150, missing_rate: 0.1, missing_mechanism: MAR}
-    notebooks: 1
-  - case_id: store_sales_forecast
-    prompt: Forecast the next 14 days of store_sales_history (dates in store_sales_future).
-    task_type: forecasting
-    dataset: {name: store_sales, rows: 200, horizon: 14}
-    notebooks: 1
-"""
 
 TINY_OVERRIDES = [
     "suite.name=tiny",
@@ -64,11 +51,16 @@ def llm_server():
         yield server
 
 
-def dvc(repo: Path, *args: str) -> str:
+def dvc(repo: Path, *args: str, open_log: Path | None = None) -> str:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "MLFLOW_MODEL_CATALOG_URI": ""}
     env.pop("MLFLOW_TRACKING_URI", None)  # the scratch repository keeps its own store
+    if open_log is not None:
+        # Every stage process records the files it touches (tests/open_audit).
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT / "tests" / "open_audit"), *filter(None, [env.get("PYTHONPATH")])])
+        env["NBJUDGE_OPEN_LOG"] = str(open_log)
     result = subprocess.run([str(bin_dir / "dvc"), *args], cwd=repo, capture_output=True,
                             text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -87,7 +79,8 @@ def repo(tmp_path_factory, llm_server):
     (repo / "data/suites/tiny.yaml").write_text(TINY_SUITE)
     compose_params(repo / "params.yaml", overrides, repo / "conf")
     dvc(repo, "init", "--no-scm", "-q")
-    dvc(repo, "repro")
+    (repo / ".opened").mkdir()
+    dvc(repo, "repro", open_log=repo / ".opened")
     return repo
 
 
@@ -125,3 +118,56 @@ def test_second_repro_does_nothing_and_seed_change_reruns(repo):
     status = dvc(repo, "status")
     for stage in ("cases", "generate", "label", "folds"):
         assert f"{stage}:" in status
+
+
+# Files a stage may touch without declaring them: its code (checked against the
+# import graph by tests/test_dvc_graph.py), the parameters (declared as params),
+# caches of answers and the MLflow store (state kept across runs on purpose).
+UNDECLARED_OK = ("src/", "stages/", "params.yaml", ".nbjudge-cache/", "mlflow.db", "mlruns/",
+                 "mlartifacts/", ".dvc/", ".opened/")
+
+
+def _stage_name(argv: list[str]) -> str | None:
+    entry = Path(argv[0]) if argv else None
+    if entry is None or entry.parent.name != "stages":
+        return None
+    if entry.stem == "align":
+        return f"align@{argv[argv.index('--memory') + 1]}"
+    return entry.stem
+
+
+@pytest.mark.slow
+def test_every_file_a_stage_touches_is_declared(repo):
+    from dvc.repo import Repo
+
+    stages = {s.addressing: s for s in Repo(str(repo)).index.stages}
+    touched: dict[str, dict[str, set[str]]] = {}
+    for log in (repo / ".opened").glob("*.json"):
+        record = json.loads(log.read_text())
+        name = _stage_name(record["argv"])
+        if name is None:
+            continue
+        for kind in ("read", "write"):
+            for path in record[kind]:
+                if Path(path).is_relative_to(repo):
+                    relative = Path(path).relative_to(repo).as_posix()
+                    if not relative.startswith(UNDECLARED_OK) and relative != ".":
+                        touched.setdefault(name, {"read": set(), "write": set()})[kind].add(
+                            relative)
+    assert set(touched) == set(stages), "every stage ran and was recorded"
+
+    def within(path: str, declared: list[str], *, listing: bool = False) -> bool:
+        """``path`` is a declared path or inside one (or, for a folder listing, above one)."""
+        return any(path == d or path.startswith(f"{d}/")
+                   or (listing and d.startswith(f"{path}/")) for d in declared)
+
+    problems = []
+    for name, files in sorted(touched.items()):
+        stage = stages[name]
+        deps = [d.def_path for d in stage.deps]
+        outs = [o.def_path for o in stage.outs]
+        problems += [f"{name} reads undeclared {p}" for p in sorted(files["read"])
+                     if not within(p, deps + outs, listing=True)]
+        problems += [f"{name} writes undeclared {p}" for p in sorted(files["write"])
+                     if not within(p, outs)]
+    assert not problems, "\n".join(problems)

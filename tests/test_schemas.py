@@ -104,5 +104,5 @@ def test_judgment_status_rules():
 
 def test_blueprint_levels():
     entry = BlueprintEntry(notebook_id="n", case_id="c", dimension="data_imputation",
-                           level="n/a", variant="v", defects=[], description="nothing to impute")
+                           level="n/a", template="v", defects=[], description="nothing to impute")
     assert entry.level == "N/A"

@@ -34,6 +34,9 @@ def load_params(path: str | Path = "params.yaml", *sections: str) -> DictConfig:
         params = OmegaConf.load(path)
     except Exception as exc:  # omegaconf raises several yaml/grammar errors
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(params, DictConfig):
+        raise ConfigError(f"{path} is not a mapping of sections: recompose it from conf/ "
+                          "with `make params`")
     missing = [s for s in sections if s not in params]
     if missing:
         raise ConfigError(f"{path} has no {', '.join(missing)} section: recompose it from "
@@ -41,17 +44,25 @@ def load_params(path: str | Path = "params.yaml", *sections: str) -> DictConfig:
     return params
 
 
-def run_stage(main: Callable[[], None]) -> int:
-    """Run a stage's ``main``; a known input problem exits 1 with its message, no traceback.
+def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
+    """Run a stage's ``main``; a known problem exits 1 with its message, no traceback.
 
     Every nbjudge error about bad input (records, configuration, suites,
     notebooks, label files) is a ``ValueError`` whose message names the
-    problem and the fix; anything else is a bug and keeps its traceback.
+    problem and the fix, and every exception class nbjudge defines (a server
+    that did not start, a backend that keeps failing, no Chromium for the
+    PDF) says the same; anything else is a bug and keeps its traceback.
     """
+    stage = main.__module__.rsplit(".", 1)[-1]
     try:
-        main()
+        main(argv)
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{stage}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if not type(error).__module__.startswith("nbjudge."):
+            raise
+        print(f"{stage}: error: {error}", file=sys.stderr)
         return 1
     return 0
 

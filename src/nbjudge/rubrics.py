@@ -39,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from nbjudge.schemas import DIMENSIONS, TASK_TYPES
+from nbjudge.schemas import DIMENSIONS, TASK_TYPES, describe
 
 __all__ = [
     "Rubric",
@@ -144,14 +144,6 @@ class Rubric(BaseModel):
                 ("N/A", scores.not_applicable))
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(rubric)"
-        parts.append(f"field '{field}': {item['msg']}")
-    return "; ".join(parts)
-
-
 def _folder(root: str | os.PathLike[str] | None) -> Path:
     """``root/rubrics``, or the first ``rubrics/`` above this module (the repository's)."""
     if root is not None:
@@ -179,7 +171,7 @@ def _read(path: Path, dimension: str) -> Rubric:
     try:
         rubric = Rubric.model_validate(data)
     except ValidationError as exc:
-        raise RubricError(f"{path}: invalid rubric: {_describe(exc)}") from None
+        raise RubricError(f"{path}: invalid rubric: {describe(exc, whole='(rubric)')}") from None
     if rubric.dimension != dimension:
         raise RubricError(f"{path}: field 'dimension': {rubric.dimension!r} does not match "
                           f"the file name (expected {dimension!r})")

@@ -1,41 +1,65 @@
 """Record types of every file that crosses a stage boundary.
 
-Each record is one JSON line carrying ``schema_version``. Records are
-validated when written and when read; a bad line raises :class:`RecordError`
-naming the file, the line number and the field. This module depends on
-nothing else in the package.
+Most records are JSON lines (cases, notebooks, blueprint, labels,
+judgments); a few are one JSON document each (the fold assignment, an
+alignment audit, the judging run's facts, the registered judges). Every
+record carries ``schema_version``, is validated when written and when read,
+and a bad one raises :class:`RecordError` naming the file, the line and the
+field. This module depends on nothing else in the package.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DIMENSIONS",
     "SCHEMA_VERSION",
     "TASK_TYPES",
+    "AlignmentAudit",
     "BlueprintEntry",
     "Case",
     "DatasetProperties",
     "Execution",
+    "FoldRepeat",
+    "FoldsFile",
     "Generation",
     "GenerationAttempt",
+    "Guideline",
+    "JudgeRun",
     "Judgment",
     "Label",
     "Notebook",
     "Record",
     "RecordError",
+    "RegisteredJudge",
+    "Registration",
     "Score",
+    "atomic_write_text",
+    "describe",
     "iter_records",
     "normalize_score",
+    "read_json",
+    "read_json_record",
     "read_records",
+    "write_json",
+    "write_json_record",
     "write_records",
 ]
 
@@ -211,16 +235,30 @@ class GenerationAttempt(Record):
 
 
 class BlueprintEntry(Record):
-    """The true quality of one notebook on one dimension. Judges never see it."""
+    """The true quality of one notebook on one dimension. Judges never see it.
 
+    Version 2 renamed ``variant`` to ``template`` (a variant is a judge
+    configuration); version-1 records still read, their ``variant`` as ``template``.
+    """
+
+    schema_version: Literal[2] = 2
     notebook_id: NonEmpty
     case_id: NonEmpty
     dimension: Dimension
     level: Score
-    variant: NonEmpty
+    template: NonEmpty  # the generator's code template that wrote this dimension
     defects: list[NonEmpty]
     description: NonEmpty  # one sentence: what the code for this dimension does
     crash: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            data = {**data, "schema_version": 2}
+            if "variant" in data:
+                data["template"] = data.pop("variant")
+        return data
 
 
 class Label(Record):
@@ -260,6 +298,126 @@ class Judgment(Record):
             raise ValueError("a failed judgment carries no score")
 
 
+# One JSON document each -------------------------------------------------------------------
+
+
+class FoldRepeat(BaseModel):
+    """One repeat of grouped K-fold: each notebook's fold and case."""
+
+    model_config = ConfigDict(extra="forbid")
+    repeat: int = Field(ge=0)
+    seed: int = Field(ge=0)                  # the random state this repeat was drawn with
+    folds: dict[NonEmpty, int]
+    cases: dict[NonEmpty, NonEmpty]
+
+
+class FoldsFile(BaseModel):
+    """``data/folds.json``: the folds of every repeat (checked further by the folds module)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: Literal[1] = SCHEMA_VERSION
+    k: int = Field(ge=2)
+    seed: int = Field(ge=0)
+    repeats: list[FoldRepeat] = Field(min_length=1)
+
+
+def _fold_all_is_none(value: Any) -> Any:
+    return None if value == "all" else value
+
+
+class Guideline(BaseModel):
+    """One distilled guideline and the ids of the feedback it came from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    source_ids: list[NonEmpty] = Field(default_factory=list)
+
+
+class AlignmentAudit(Record):
+    """The memory and retrievals of one aligned judge (variant, fold, repeat, dimension).
+
+    ``fold`` is ``None`` for the final judge aligned on every notebook
+    (``"all"`` is read as ``None``). ``retrievals`` maps each judged notebook
+    to the ids retrieved for it, at most ``retrieval_k`` of them. Ids are as
+    recorded (often MLflow trace ids); map them to notebook ids before the
+    leakage check.
+    """
+
+    variant: NonEmpty
+    fold: Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_fold_all_is_none)] = None
+    repeat: int = Field(default=0, ge=0)
+    dimension: str
+    guidelines: list[Guideline] = Field(default_factory=list)
+    episodic_ids: list[NonEmpty] = Field(default_factory=list)
+    retrievals: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
+    seconds: float = Field(ge=0.0)
+    tokens: dict[NonEmpty, Annotated[int, Field(ge=0)]] | None = None
+    reflection_model: NonEmpty
+    embedding_model: NonEmpty | None = None
+    retrieval_k: int = Field(ge=0)
+
+    @field_validator("dimension")
+    @classmethod
+    def _known_dimension(cls, value: str) -> str:
+        if value not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {value!r}; expected one of {DIMENSIONS}")
+        return value
+
+    @model_validator(mode="after")
+    def _retrievals_within_k(self) -> AlignmentAudit:
+        over = sorted(n for n, ids in self.retrievals.items() if len(ids) > self.retrieval_k)
+        if over:
+            raise ValueError(
+                f"retrievals longer than retrieval_k={self.retrieval_k} for: {', '.join(over)}"
+            )
+        return self
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Prompt and completion tokens of the alignment together (None: not counted)."""
+        if self.tokens is None:
+            return None
+        return self.tokens.get("prompt", 0) + self.tokens.get("completion", 0)
+
+    def memory_ids(self) -> list[str]:
+        """Every id in the memory: guideline sources and episodic examples, sorted."""
+        ids = {i for g in self.guidelines for i in g.source_ids}
+        return sorted(ids.union(self.episodic_ids))
+
+
+
+class JudgeRun(Record):
+    """``data/judgments/run.json``: the facts of the baseline judging run."""
+
+    model: NonEmpty          # as MLflow names it: "hosted_vllm:/smollm2-..."
+    backend: NonEmpty
+    smoke: bool              # the offline smoke model: its scores mean nothing
+    banner: str | None = None
+    notebooks: int = Field(ge=0)
+    judgments: int = Field(ge=0)
+    ok: int = Field(ge=0)
+    failed: int = Field(ge=0)
+
+
+class RegisteredJudge(BaseModel):
+    """One aligned judge registered in MLflow for production use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dimension: Dimension
+    name: NonEmpty
+    version: int | None = None
+    guidelines: int = Field(ge=0)
+    episodic_examples: int = Field(ge=0)
+    seconds: float = Field(ge=0.0)
+
+
+class Registration(Record):
+    """``data/registered/judges.json``: the judges the ``register`` stage registered."""
+
+    params: dict[str, Any]
+    judges: list[RegisteredJudge]
+
+
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -267,12 +425,71 @@ class RecordError(ValueError):
     """A record file is malformed; the message names file, line and field."""
 
 
-def _describe(error: ValidationError) -> str:
+def describe(error: ValidationError, *, prefix: str = "", whole: str = "(record)") -> str:
+    """One clause per failing field: where it is, what is wrong, what was found.
+
+    ``prefix`` names where the validated mapping sits (``"llm."``); ``whole``
+    stands for the mapping itself when the error is not about one field.
+    """
     parts = []
     for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(record)"
-        parts.append(f"field '{field}': {item['msg']} (got {item.get('input')!r})")
+        field = ".".join(str(p) for p in item["loc"])
+        where = f"{prefix}{field}" if field else whole
+        found = repr(item.get("input"))
+        found = found if len(found) <= 80 else found[:77] + "..."
+        parts.append(f"field '{where}': {item['msg']} (got {found})")
     return "; ".join(parts)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Parse a JSON file; :class:`RecordError` names the file when it is absent or malformed."""
+    path = Path(path)
+    if not path.exists():
+        raise RecordError(f"{path}: {what} not found (run the stage that writes it first)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RecordError(
+            f"{path}: {what} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        ) from None
+
+
+def read_json_record(path: str | os.PathLike[str], model: type[R], what: str | None = None) -> R:
+    """Read and validate a one-document JSON record (``what`` names it in errors)."""
+    data = read_json(path, what or re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower())
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RecordError(f"{path}: invalid {model.__name__}: {describe(exc)}") from None
+
+
+def write_json_record(path: str | os.PathLike[str], record: BaseModel) -> None:
+    """Validate ``record`` and write it as one indented JSON document, atomically."""
+    try:
+        type(record).model_validate(record.model_dump())
+    except ValidationError as exc:
+        raise RecordError(
+            f"{path}: invalid {type(record).__name__}: {describe(exc)}") from None
+    write_json(path, record.model_dump(mode="json"))
 
 
 def read_records(path: str | os.PathLike[str], model: type[R]) -> list[R]:
@@ -296,7 +513,7 @@ def iter_records(path: str | os.PathLike[str], model: type[R]) -> Iterator[R]:
                 yield model.model_validate(data)
             except ValidationError as exc:
                 raise RecordError(
-                    f"{path}:{lineno}: invalid {model.__name__}: {_describe(exc)}"
+                    f"{path}:{lineno}: invalid {model.__name__}: {describe(exc)}"
                 ) from None
 
 
@@ -310,15 +527,8 @@ def write_records(path: str | os.PathLike[str], records: Iterable[BaseModel]) ->
             type(record).model_validate(record.model_dump())
         except ValidationError as exc:
             raise RecordError(
-                f"{path}: record {index}: invalid {type(record).__name__}: {_describe(exc)}"
+                f"{path}: record {index}: invalid {type(record).__name__}: {describe(exc)}"
             ) from None
         lines.append(record.model_dump_json())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)

@@ -2,8 +2,13 @@ import json
 
 import pytest
 
-from nbjudge.alignment import AlignmentAudit, Guideline, read_audit, write_audit
-from nbjudge.schemas import RecordError
+from nbjudge.schemas import (
+    AlignmentAudit,
+    Guideline,
+    RecordError,
+    read_json_record,
+    write_json_record,
+)
 
 
 def audit(**changes):
@@ -31,8 +36,8 @@ def audit(**changes):
 def test_round_trip(tmp_path):
     path = tmp_path / "alignment" / "full" / "fold2" / "data_imputation.json"
     original = audit()
-    write_audit(path, original)
-    assert read_audit(path) == original
+    write_json_record(path, original)
+    assert read_json_record(path, AlignmentAudit) == original
     data = json.loads(path.read_text())
     assert data["schema_version"] == 1
     assert data["guidelines"][0] == {
@@ -44,13 +49,13 @@ def test_round_trip(tmp_path):
 
 def test_final_judge_has_no_fold(tmp_path):
     path = tmp_path / "final.json"
-    write_audit(path, audit(fold=None, tokens=None, embedding_model=None))
+    write_json_record(path, audit(fold=None, tokens=None, embedding_model=None))
     assert json.loads(path.read_text())["fold"] is None
-    assert read_audit(path).fold is None
+    assert read_json_record(path, AlignmentAudit).fold is None
     data = json.loads(path.read_text())
     data["fold"] = "all"
     path.write_text(json.dumps(data))
-    assert read_audit(path).fold is None
+    assert read_json_record(path, AlignmentAudit).fold is None
 
 
 def test_memory_ids_join_guideline_sources_and_episodes():
@@ -77,7 +82,7 @@ def test_invalid_audit_is_refused(changes, message):
 
 def corrupted(tmp_path, change):
     path = tmp_path / "audit.json"
-    write_audit(path, audit())
+    write_json_record(path, audit())
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
@@ -97,22 +102,22 @@ def corrupted(tmp_path, change):
 def test_malformed_audit_file_names_file_and_field(tmp_path, change, message):
     path = corrupted(tmp_path, change)
     with pytest.raises(RecordError, match=message) as info:
-        read_audit(path)
+        read_json_record(path, AlignmentAudit)
     assert str(path) in str(info.value)
 
 
 def test_missing_and_unparsable_audit_file(tmp_path):
     with pytest.raises(RecordError, match="alignment audit not found"):
-        read_audit(tmp_path / "nope.json")
+        read_json_record(tmp_path / "nope.json", AlignmentAudit)
     path = tmp_path / "broken.json"
     path.write_text('{"variant": ')
     with pytest.raises(RecordError, match="not valid JSON"):
-        read_audit(path)
+        read_json_record(path, AlignmentAudit)
 
 
 def test_write_refuses_an_audit_made_invalid_after_construction(tmp_path):
     bad = audit().model_copy(update={"dimension": "nonsense"})
     path = tmp_path / "audit.json"
     with pytest.raises(RecordError, match="unknown dimension 'nonsense'"):
-        write_audit(path, bad)
+        write_json_record(path, bad)
     assert not path.exists()

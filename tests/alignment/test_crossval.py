@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from fault_server import FaultServer, reply, score
 
-from nbjudge.alignment import LeakageError, assign_folds, read_audit
+from nbjudge.alignment import LeakageError, assign_folds
 from nbjudge.alignment.crossval import audit_path, cross_validate
 from nbjudge.alignment.memalign import MemAlignSettings
 from nbjudge.judges.requests import NotebookView
 from nbjudge.judges.tracing import NotebookTrace, ensure_traces, log_human_labels, setup_tracking
 from nbjudge.llm.backends import LLMConfig, open_backend
-from nbjudge.schemas import Label
+from nbjudge.schemas import AlignmentAudit, Label, read_json_record
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -82,7 +82,7 @@ def _run(experiment, server, variant, folds=None):
         "max_retries": 0, "temperature": 0.0, "max_output_tokens": 100,
         "rationale_max_chars": 100, "embedding_model": "hashing"})
     judge = {"cache_dir": str(experiment["tmp"] / "answers")}
-    audit_root = experiment["tmp"] / "alignment"
+    audit_root = experiment["tmp"] / "alignment" / variant
     with open_backend(llm, embeddings=True, cache_dir=experiment["tmp"] / "cache") as backend:
         return cross_validate(
             experiment["views"], experiment["traces"], experiment["labelled"],
@@ -139,8 +139,8 @@ def test_every_notebook_is_judged_once_out_of_fold(experiment):
         assert remembered and not remembered & held_out
         for notebook_id, retrieved in audit.retrievals.items():
             assert notebook_id in held_out and not set(retrieved) & held_out
-        path = audit_path(experiment["tmp"] / "alignment", "full", audit.fold, audit.dimension)
-        assert read_audit(path) == audit
+        path = audit_path(experiment["tmp"] / "alignment" / "full", audit.fold, audit.dimension)
+        assert read_json_record(path, AlignmentAudit) == audit
 
 
 def test_a_rerun_sends_no_judge_request(experiment):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GroupKFold
 
-from nbjudge.alignment import FoldAssignment, assign_folds, fold_seed, read_folds, write_folds
+from nbjudge.alignment import FoldAssignment, assign_folds, read_folds, write_folds
+from nbjudge.alignment.folds import fold_seed
 from nbjudge.schemas import RecordError
 
 from ._inputs import TYPES, notebooks

@@ -1,6 +1,7 @@
 import pytest
 
-from nbjudge.alignment import Leak, LeakageError, assert_no_leakage, assign_folds, check_leakage
+from nbjudge.alignment import LeakageError, assert_no_leakage, assign_folds, check_leakage
+from nbjudge.alignment.leakage import Leak
 
 from ._inputs import notebooks
 

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 from scipy import stats
 
-from nbjudge.benchmark.generator import (
+from nbjudge.benchmark.procedural import (
     REGISTRY,
     LevelDistribution,
     generate_notebooks,
@@ -70,12 +70,12 @@ def test_na_only_for_imputation_without_missing_values(written):
             assert (entry.level == "N/A") == expected_na, (case.case_id, entry)
 
 
-def test_at_least_two_variants_per_level_and_dimension(written):
+def test_at_least_two_templates_per_level_and_dimension(written):
     seen = collections.defaultdict(set)
     for case, notebook in written:
         family = "forecasting" if case.task_type == "forecasting" else "tabular"
         for entry in notebook.blueprint:
-            seen[(family, entry.dimension, entry.level)].add(entry.variant)
+            seen[(family, entry.dimension, entry.level)].add(entry.template)
     for family in ("tabular", "forecasting"):
         for dimension in DIMENSIONS:
             for level in (1, 2, 3):
@@ -109,12 +109,12 @@ def test_level_distribution_errors():
 
 
 def test_blueprint_never_leaks_into_notebooks(written):
-    variant_names = {v.name for v in REGISTRY.all()}
+    template_names = {t.name for t in REGISTRY.all()}
     for _, notebook in written:
         text = json.dumps(notebook.notebook).lower()
         for word in ("blueprint", "defect", "leakage", "level 1", "level 2", "level 3", "nbjudge"):
             assert word not in text
-        for name in variant_names:
+        for name in template_names:
             assert name.lower() not in text, name
         for entry in notebook.blueprint:
             assert entry.description.lower() not in text
@@ -134,9 +134,9 @@ def test_names_and_structure_vary(written):
     assert len(first_code) >= 3
 
 
-def test_crash_variants_are_flagged(written):
-    crashing = {v.name for v in REGISTRY.all() if v.crash}
+def test_crash_templates_are_flagged(written):
+    crashing = {t.name for t in REGISTRY.all() if t.crash}
     assert crashing
     for _, notebook in written:
         for entry in notebook.blueprint:
-            assert entry.crash == (entry.variant in crashing)
+            assert entry.crash == (entry.template in crashing)

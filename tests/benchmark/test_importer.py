@@ -322,7 +322,7 @@ def test_malformed_notebooks_are_named_with_nbformat_message_and_nothing_is_writ
         ),
         (
             lambda f: (f / "cases.yaml").write_text("'*': {properties: {missing_rate: 2}}\n"),
-            r"case 'run_1': properties: missing_rate: Input should be less than or equal to 1",
+            r"case 'run_1': properties: field 'missing_rate': Input should be less than or equal",
         ),
     ],
 )

@@ -288,7 +288,7 @@ def test_stage_panel_writes_labels_and_a_summary(tmp_path):
                 case_id="c",
                 dimension=d,
                 level=2,
-                variant="v",
+                template="t",
                 defects=["unpinned installs"],
                 description="installs with %pip",
             )

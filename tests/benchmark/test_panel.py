@@ -30,7 +30,7 @@ def entry(notebook: str, dimension: str, level, *, crash: bool = False) -> Bluep
         case_id="case_a",
         dimension=dimension,
         level=level,
-        variant=f"{dimension}_v1",
+        template=f"{dimension}_t1",
         defects=DEFECTS[level],
         description=NA_DESCRIPTION if level == "N/A" else DESCRIPTION,
         crash=crash,

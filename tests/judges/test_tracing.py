@@ -38,6 +38,7 @@ def store(tmp_path):
     return setup_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "tracing-test")
 
 
+@pytest.mark.slow  # creates an MLflow store
 def test_traces_are_reused_and_labels_and_judgments_logged_once(store):
     import mlflow
 
@@ -72,6 +73,7 @@ def test_traces_are_reused_and_labels_and_judgments_logged_once(store):
     assert failed.error is not None and "invalid answer" in failed.error.error_message
 
 
+@pytest.mark.slow  # creates an MLflow store
 def test_notebooks_labelled_differently_get_their_own_trace(store):
     import mlflow
 

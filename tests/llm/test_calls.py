@@ -36,6 +36,8 @@ from nbjudge.llm.calls import BackendFatalError, BackendUnavailableError, RetryP
 from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import Judgment
 
+# Every test starts a FaultServer.
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "fault-model"
 DIMENSION = "data_imputation"

@@ -233,6 +233,7 @@ def test_free_port_skips_a_port_in_use():
 
 
 # -- lifecycle with a fake server --------------------------------------------------
+@pytest.mark.slow
 def test_lifecycle_with_a_fake_server(tmp_path, model_file):
     fake = _executable(tmp_path / "llama-server", FAKE_SERVER)
     with LocalServer(binary=fake, model_path=model_file, embeddings=True) as server:
@@ -255,6 +256,7 @@ def test_lifecycle_with_a_fake_server(tmp_path, model_file):
         _ = server.base_url
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_stops_the_server(tmp_path, model_file):
     fake = _executable(tmp_path / "llama-server", FAKE_SERVER)
     server = LocalServer(binary=fake, model_path=model_file)
@@ -264,6 +266,7 @@ def test_keyboard_interrupt_stops_the_server(tmp_path, model_file):
     assert _gone(pid)
 
 
+@pytest.mark.slow
 def test_server_dies_with_a_killed_parent(tmp_path, model_file):
     # SIGKILL runs no cleanup in the parent: the kernel's parent-death signal does.
     fake = _executable(tmp_path / "llama-server", FAKE_SERVER)
@@ -290,6 +293,7 @@ def test_server_dies_with_a_killed_parent(tmp_path, model_file):
     assert _wait_gone(pid)
 
 
+@pytest.mark.slow
 def test_server_sees_no_secrets_from_our_environment(tmp_path, model_file, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
     monkeypatch.setenv("LLAMA_ARG_HOST", "0.0.0.0")
@@ -304,6 +308,7 @@ def test_server_sees_no_secrets_from_our_environment(tmp_path, model_file, monke
     assert "OPENAI_API_KEY" not in env and "LLAMA_ARG_HOST" not in env
 
 
+@pytest.mark.slow
 def test_start_failure_shows_the_server_output(tmp_path, model_file):
     fake = _executable(
         tmp_path / "llama-server",
@@ -314,6 +319,7 @@ def test_start_failure_shows_the_server_output(tmp_path, model_file):
     assert "failed to load model x.gguf" in str(error.value)
 
 
+@pytest.mark.slow
 def test_a_crash_names_the_signal(tmp_path, model_file):
     fake = _executable(
         tmp_path / "llama-server",
@@ -325,6 +331,7 @@ def test_a_crash_names_the_signal(tmp_path, model_file):
     assert "warming up" in str(error.value)
 
 
+@pytest.mark.slow
 def test_health_timeout_kills_the_process(tmp_path, model_file):
     pid_file = tmp_path / "pid"
     fake = _executable(
@@ -340,6 +347,7 @@ def test_health_timeout_kills_the_process(tmp_path, model_file):
     assert _gone(int(pid_file.read_text()))
 
 
+@pytest.mark.slow
 def test_port_taken_after_the_check_is_retried(tmp_path, model_file):
     # The first launch reports llama-server's bind error; the second serves.
     marker = tmp_path / "tried"
@@ -354,6 +362,7 @@ def test_port_taken_after_the_check_is_retried(tmp_path, model_file):
         assert server.running
 
 
+@pytest.mark.slow
 def test_a_started_server_cannot_start_twice(tmp_path, model_file):
     fake = _executable(tmp_path / "llama-server", FAKE_SERVER)
     server = LocalServer(binary=fake, model_path=model_file)

@@ -15,6 +15,7 @@ def make_job(tmp_path, name, source):
     return NotebookJob(entry, path, None, tmp_path / "exec" / f"{name}.ipynb")
 
 
+@pytest.mark.slow
 def test_runs_all_records_status_and_resumes_from_cache(tmp_path):
     jobs = [make_job(tmp_path, "good", "print('hello')"),
             make_job(tmp_path, "bad", "1/0")]

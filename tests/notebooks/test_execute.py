@@ -21,6 +21,7 @@ def test_sandbox_env_hides_secrets_and_points_mlflow_inside(tmp_path, monkeypatc
     assert env["PIP_NO_INDEX"] == "1"
 
 
+@pytest.mark.slow
 def test_runs_in_its_own_folder_with_tables_and_no_network(tmp_path):
     data = tmp_path / "data"
     (data / "extra").mkdir(parents=True)
@@ -45,6 +46,7 @@ def test_runs_in_its_own_folder_with_tables_and_no_network(tmp_path):
     assert result.seconds > 0
 
 
+@pytest.mark.slow
 def test_error_is_recorded_and_later_cells_not_run(tmp_path):
     nb = notebook("x = 1", "raise ValueError('boom')", "print('never')")
     result = execute_notebook(nb, None, timeout=60)
@@ -54,12 +56,14 @@ def test_error_is_recorded_and_later_cells_not_run(tmp_path):
     assert result.notebook.cells[2].outputs == []
 
 
+@pytest.mark.slow
 def test_timeout_is_recorded(tmp_path):
     result = execute_notebook(notebook("import time\ntime.sleep(30)"), None, timeout=2)
     assert result.status == "timeout"
     assert "longer than 2 s" in result.error
 
 
+@pytest.mark.slow
 def test_caller_notebook_untouched():
     nb = notebook("print(1)")
     before = nbformat.writes(nb)
@@ -70,7 +74,7 @@ def test_caller_notebook_untouched():
 @pytest.mark.slow
 def test_sample_of_generated_notebooks_runs(tmp_path):
     """One notebook per task type; each runs unless its blueprint says it crashes."""
-    from nbjudge.benchmark.generator import generate_notebooks
+    from nbjudge.benchmark.procedural import generate_notebooks
     from nbjudge.benchmark.suites import build_cases
     from nbjudge.notebooks.batch import execute_index, plan_jobs
 

@@ -60,7 +60,7 @@ def test_bad_options():
 
 
 def test_renders_a_generated_notebook(tmp_path):
-    from nbjudge.benchmark.generator import write_notebook
+    from nbjudge.benchmark.procedural import write_notebook
     from nbjudge.benchmark.suites import build_cases
 
     case = build_cases("data/suites/demo8.yaml", 42, tmp_path)[1]

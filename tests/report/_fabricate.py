@@ -17,7 +17,18 @@ import numpy as np
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbjudge.schemas import DIMENSIONS, Execution, Judgment, Label, Notebook, write_records
+from nbjudge.schemas import (
+    DIMENSIONS,
+    AlignmentAudit,
+    Execution,
+    Guideline,
+    JudgeRun,
+    Judgment,
+    Label,
+    Notebook,
+    write_json_record,
+    write_records,
+)
 from nbjudge.stats import StatsConfig, analyze_experiment
 
 VARIANTS = ("baseline", "full", "semantic_only")
@@ -67,18 +78,18 @@ def _alignment(root: Path, rng: np.random.Generator, dimensions) -> None:
                 # Reworded in some folds: still similar by token Jaccard.
                 picked = [g.replace("at all", "") if fold % 2 else g for g in picked]
                 picked.append(REMARKS[fold])
-                audit = {
-                    "guidelines": [{"text": g, "source_ids": [f"nb-{fold:03d}", "nb-010"]}
-                                   for g in picked],
-                    "episodic_ids": [] if variant == "semantic_only" else [f"nb-{fold:03d}"],
-                    "retrievals": {f"nb-{fold + 4:03d}": [f"nb-{fold:03d}"]},
-                    "seconds": float(np.round(rng.uniform(5, 60), 2)),
-                    "tokens": {"in": int(rng.integers(2000, 9000)),
-                               "out": int(rng.integers(100, 900))},
-                }
-                path = root / f"data/alignment/{variant}/fold{fold}/{dimension}.json"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(audit))
+                audit = AlignmentAudit(
+                    variant=variant, fold=fold, dimension=dimension,
+                    guidelines=[Guideline(text=g, source_ids=[f"nb-{fold:03d}", "nb-010"])
+                                for g in picked],
+                    episodic_ids=[] if variant == "semantic_only" else [f"nb-{fold:03d}"],
+                    retrievals={f"nb-{fold + 4:03d}": [f"nb-{fold:03d}"]},
+                    seconds=float(np.round(rng.uniform(5, 60), 2)),
+                    tokens={"calls": 1, "prompt": int(rng.integers(2000, 9000)),
+                            "completion": int(rng.integers(100, 900))},
+                    reflection_model="smollm2-135m-instruct", retrieval_k=1)
+                write_json_record(root / f"data/alignment/{variant}/fold{fold}/{dimension}.json",
+                                  audit)
 
 
 def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
@@ -134,8 +145,9 @@ def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
         write_records(root / f"data/judgments/{variant}.jsonl",
                       [j for j in judgments if j.variant == variant])
     if run_facts and variants:
-        (root / "data/judgments/run.json").write_text(json.dumps(
-            {"model": "smollm2-135m-instruct", "smoke": smoke}))
+        write_json_record(root / "data/judgments/run.json", JudgeRun(
+            model="smollm2-135m-instruct", backend="local" if smoke else "openai", smoke=smoke,
+            notebooks=n, judgments=len(judgments), ok=len(judgments), failed=0))
     if alignment:
         _alignment(root, rng, dimensions)
     params = {"seed": 7, "stats": LIGHT_STATS,

@@ -5,21 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from nbjudge.report import (
-    AlignmentRun,
-    Guideline,
-    alignment_costs,
-    group_guidelines,
-    read_alignment,
-    token_jaccard,
-)
+from nbjudge.report.alignment import alignment_costs, group_guidelines, token_jaccard
+from nbjudge.report.inputs import read_alignment
+from nbjudge.schemas import AlignmentAudit, Guideline, RecordError, write_json_record
 
 
 def run(fold, texts, variant="full", dimension="data_imputation", repeat=0):
-    return AlignmentRun(variant=variant, fold=fold, dimension=dimension,
-                        guidelines=tuple(Guideline(t, (f"nb-{fold}",)) for t in texts),
-                        episodic_ids=(), retrievals={}, seconds=1.0, tokens=None,
-                        repeat=repeat)
+    return AlignmentAudit(variant=variant, fold=fold, dimension=dimension,
+                          guidelines=[Guideline(text=t, source_ids=[f"nb-{fold}"]) for t in texts],
+                          seconds=1.0, reflection_model="m", retrieval_k=1, repeat=repeat)
 
 
 class TestTokenJaccard:
@@ -82,31 +76,27 @@ class TestReadAlignment:
         assert read_alignment(tmp_path / "nothing") == ()
 
     def test_reads_repeats_and_skips_final_judges(self, tmp_path):
-        for folder in ("full/fold0", "full/repeat2/fold1", "full/final", "full/repeatx/fold0"):
-            (tmp_path / folder).mkdir(parents=True)
-            (tmp_path / folder / "model_use.json").write_text(json.dumps({"seconds": 1}))
+        for folder, fold, repeat in (("full/fold0", 0, 0), ("full/repeat2/fold1", 1, 2),
+                                     ("full/final", None, 0), ("full/repeatx/fold0", 0, 0)):
+            write_json_record(tmp_path / folder / "model_use.json",
+                              run(fold, ["a rule"], dimension="model_use", repeat=repeat))
         runs = read_alignment(tmp_path)
         assert [(r.variant, r.repeat, r.fold) for r in runs] == [("full", 0, 0), ("full", 2, 1)]
 
-    def test_tolerates_string_guidelines_token_mappings_and_missing_fields(self, tmp_path):
-        folder = tmp_path / "full/fold2"
-        folder.mkdir(parents=True)
-        (folder / "model_use.json").write_text(json.dumps({
-            "guidelines": ["  Predict   on the test set ", {"text": ""}, 3],
-            "tokens": {"input": 10, "output": 5}, "extra": True}))
-        (folder / "data_imputation.json").write_text(json.dumps({
-            "guidelines": [], "seconds": 2, "tokens": {"total": 99, "input": 1}}))
-        (tmp_path / "full/notes").mkdir()
-        (tmp_path / "full/notes/ignored.json").write_text("{}")
-        first, second = read_alignment(tmp_path)
-        assert (first.dimension, first.tokens, first.seconds) == ("data_imputation", 99, 2.0)
-        assert second.guidelines == (Guideline("Predict on the test set"),)
-        assert (second.fold, second.tokens, second.seconds) == (2, 15, None)
+    def test_total_tokens_are_prompt_and_completion(self):
+        tokens = {"calls": 3, "prompt": 90, "completion": 9}
+        audit = run(0, []).model_copy(update={"tokens": tokens})
+        assert audit.total_tokens == 99
+        assert run(0, []).total_tokens is None
 
-    def test_bad_json_names_the_file(self, tmp_path):
+    def test_a_malformed_audit_names_the_file_and_field(self, tmp_path):
         (tmp_path / "full/fold0").mkdir(parents=True)
         (tmp_path / "full/fold0/model_use.json").write_text("{not json")
-        with pytest.raises(ValueError, match=r"model_use\.json: not valid JSON"):
+        with pytest.raises(RecordError, match=r"model_use\.json: alignment audit is not valid"):
+            read_alignment(tmp_path)
+        (tmp_path / "full/fold0/model_use.json").write_text(json.dumps({"seconds": 1}))
+        with pytest.raises(RecordError, match=r"model_use\.json: invalid AlignmentAudit: "
+                                              r"field 'variant'"):
             read_alignment(tmp_path)
 
 

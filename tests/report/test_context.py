@@ -5,14 +5,8 @@ import json
 
 import pytest
 
-from nbjudge.report import (
-    ReportSettings,
-    build_context,
-    is_smoke,
-    judge_model,
-    report_view,
-    warning_lines,
-)
+from nbjudge.report import ReportSettings
+from nbjudge.report.context import build_context, is_smoke, judge_model, report_view, warning_lines
 
 SMOKE = "SMOKE TEST: scores from a tiny offline model (smollm2-135m-instruct)"
 SIMULATED = "Labels are simulated by an expert panel model, not graded by people."
@@ -30,15 +24,17 @@ class TestWarnings:
         assert lines[1] == SIMULATED
 
     def test_run_facts_win_over_params(self, experiment):
-        hosted = dataclasses.replace(experiment, run={"model": "gpt-x", "smoke": False})
+        hosted = dataclasses.replace(experiment, run=experiment.run.model_copy(
+            update={"model": "gpt-x", "smoke": False}))
         assert not is_smoke(hosted) and judge_model(hosted) == "gpt-x"
         assert warning_lines(hosted) == [SIMULATED]
-        banner = dataclasses.replace(experiment, run={"smoke": True, "banner": "SMOKE: custom"})
+        banner = dataclasses.replace(experiment, run=experiment.run.model_copy(
+            update={"smoke": True, "banner": "SMOKE: custom"}))
         assert warning_lines(banner)[0] == "SMOKE: custom"
 
     def test_params_decide_without_run_facts(self, experiment):
         params = dict(experiment.params, llm={"model": "tiny", "smoke": True})
-        inputs = dataclasses.replace(experiment, run={}, params=params, judgments=())
+        inputs = dataclasses.replace(experiment, run=None, params=params, judgments=())
         assert is_smoke(inputs) and judge_model(inputs) == "tiny"
 
     def test_hosted_judge_and_human_labels_need_no_warning(self, baseline):

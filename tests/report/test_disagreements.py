@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbjudge.report import largest_disagreements, notebook_excerpt
+from nbjudge.report.disagreements import largest_disagreements, notebook_excerpt
 from nbjudge.schemas import Judgment, Label
 
 

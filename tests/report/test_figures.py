@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from nbjudge.report import (
+from nbjudge.report.alignment import alignment_costs
+from nbjudge.report.figures import (
     ablation_figure,
     alignment_cost_figure,
-    alignment_costs,
     bias_figure,
     confusion_figure,
     dimension_label,
@@ -77,6 +77,16 @@ def test_ablation_shows_every_variant_per_dimension(experiment):
     assert legend == ["baseline", "full", "semantic_only"]
     markers = [line for line in ax.lines if len(line.get_xdata())]
     assert len(markers) == 27
+
+
+@pytest.mark.parametrize(("level", "label"), [(0.95, "95% CI"), (0.9, "90% CI"),
+                                              (0.975, "97.5% CI")])
+def test_interval_labels_follow_the_level(experiment, level, label):
+    (ax,) = ablation_figure(experiment.tables["mae"], level=level).axes
+    assert label in ax.get_xlabel()
+    bias_ax = bias_figure(experiment.tables["mae"], experiment.tables["ceiling"],
+                          level=level).axes[0]
+    assert label in bias_ax.get_xlabel()
 
 
 class TestConfusion:

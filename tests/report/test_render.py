@@ -5,16 +5,9 @@ import shutil
 
 import pytest
 
-from nbjudge.report import (
-    CHROMIUM_INSTALL,
-    PdfError,
-    build_context,
-    draw_figures,
-    html_to_pdf,
-    render_html,
-    report_view,
-    write_report,
-)
+from nbjudge.report import PdfError, draw_figures, html_to_pdf, render_html, write_report
+from nbjudge.report.context import build_context, report_view
+from nbjudge.report.render import CHROMIUM_INSTALL
 
 NETWORK = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|"""
                      r"""@import|<link\b|<script\b""", re.IGNORECASE)
@@ -103,6 +96,7 @@ class TestWriteReport:
         assert (tmp_path / "report.html").exists() and not (tmp_path / "report.pdf").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_chromium_is_reported(tmp_path):
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n")
@@ -114,6 +108,7 @@ def test_a_failing_chromium_is_reported(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+@pytest.mark.slow
 def test_prints_a_pdf(tmp_path):
     html = tmp_path / "page.html"
     html.write_text("<h1>Verdict per dimension</h1>")

@@ -5,7 +5,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from nbjudge.stats import agreement, confusion_matrix, krippendorff_alpha, quadratic_kappa
+from nbjudge.stats import agreement, krippendorff_alpha, quadratic_kappa
+from nbjudge.stats.agreement import confusion_matrix
 
 from ._simulate import judge_scores, scores
 

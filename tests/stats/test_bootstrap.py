@@ -160,6 +160,7 @@ class TestCoverage:
     # The percentile interval of a mean under-covers by O(1/n): about 0.94 at
     # 50 notebooks (see the slow test), 0.945-0.95 at 200, where the shortfall
     # is within the binomial tolerance of 1,000 experiments.
+    @pytest.mark.slow
     def test_improvement_interval_covers_at_the_nominal_rate(self):
         n_experiments = 1000
         covered = coverage(np.random.default_rng(5), n_experiments, 200, 1000, "percentile")

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from nbjudge.stats import gap_closed, human_ceiling
+from nbjudge.stats import human_ceiling
+from nbjudge.stats.ceiling import gap_closed
 
 nan = np.nan
 # Three raters, four notebooks, one dimension; notebook 3 has a single rating.

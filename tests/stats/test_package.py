@@ -1,16 +1,12 @@
-"""The public surface of nbjudge.stats and the boundary it keeps."""
+"""The boundary of nbjudge.stats and what it keeps out."""
 
 from pathlib import Path
 
-from package_checks import assert_imports_only_schemas, assert_reexports, public_modules
+from package_checks import assert_imports_only_schemas
 
 import nbjudge.stats
 
 PACKAGE = Path(nbjudge.stats.__file__).parent
-
-
-def test_package_reexports_every_public_name():
-    assert_reexports("nbjudge.stats", public_modules(PACKAGE))
 
 
 def test_imports_nothing_but_schemas_from_nbjudge_and_no_mlflow_or_llm_client():

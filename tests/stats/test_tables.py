@@ -3,7 +3,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from nbjudge.schemas import Judgment, Label
-from nbjudge.stats import (
+from nbjudge.stats.tables import (
     build_table,
     comparison_differences,
     consensus,

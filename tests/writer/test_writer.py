@@ -4,14 +4,12 @@ Every test points the writer at :class:`FaultServer` and counts the requests it 
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from fault_server import FaultServer, rate_limited, reply, server_error
+from stage_runs import run_stage_command
 
 from nbjudge.benchmark.suites import build_cases
 from nbjudge.config import compose_params
@@ -81,6 +79,7 @@ def run(cases, tmp_path, server, *, settings=None, config=None):
                            datasets_dir=datasets, root=tmp_path, retry=FAST, progress=False)
 
 
+@pytest.mark.slow
 def test_a_run_writes_notebooks_and_index_with_provenance(cases, tmp_path):
     with FaultServer(default=reply(GOOD)) as server:
         result = run(cases, tmp_path, server)
@@ -118,6 +117,7 @@ def test_a_run_writes_notebooks_and_index_with_provenance(cases, tmp_path):
     assert "First 3 rows" in user
 
 
+@pytest.mark.slow
 def test_a_rerun_sends_nothing_and_writes_the_same_bytes(cases, tmp_path):
     with FaultServer(default=reply(GOOD)) as server:
         first = run(cases, tmp_path, server)
@@ -130,6 +130,7 @@ def test_a_rerun_sends_nothing_and_writes_the_same_bytes(cases, tmp_path):
     assert {n.notebook_id: (tmp_path / n.path).read_bytes() for n in second.notebooks} == texts
 
 
+@pytest.mark.slow
 def test_a_rerun_with_nothing_missing_opens_no_backend(cases, tmp_path, monkeypatch):
     with FaultServer(default=reply(GOOD)) as server:
         run(cases, tmp_path, server)
@@ -142,6 +143,7 @@ def test_a_rerun_with_nothing_missing_opens_no_backend(cases, tmp_path, monkeypa
     assert len(result.notebooks) == 4
 
 
+@pytest.mark.slow
 def test_a_rate_limit_is_retried_then_answered(cases, tmp_path):
     settings = settings_for(tmp_path, notebooks_per_case=1)
     with FaultServer([rate_limited(retry_after=0)], default=reply(GOOD)) as server:
@@ -152,6 +154,7 @@ def test_a_rate_limit_is_retried_then_answered(cases, tmp_path):
     assert [a.status for a in result.attempts] == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_an_unusable_answer_is_a_failed_generation_with_the_raw_text(cases, tmp_path):
     garbage = "I am a small model and I like turtles."
     settings = settings_for(tmp_path, notebooks_per_case=1)
@@ -170,6 +173,7 @@ def test_an_unusable_answer_is_a_failed_generation_with_the_raw_text(cases, tmp_
     GenerationAttempt.model_validate(failed.model_dump())
 
 
+@pytest.mark.slow
 def test_a_truncated_answer_keeps_its_complete_cells_and_is_flagged(cases, tmp_path):
     cut = GOOD[: GOOD.index("print(train")]
     settings = settings_for(tmp_path, notebooks_per_case=1)
@@ -182,6 +186,7 @@ def test_a_truncated_answer_keeps_its_complete_cells_and_is_flagged(cases, tmp_p
         assert len(nbformat.read(tmp_path / entry.path, as_version=4).cells) == 2
 
 
+@pytest.mark.slow
 def test_a_backend_error_past_the_retries_is_a_failed_generation_not_cached(cases, tmp_path):
     settings = settings_for(tmp_path, notebooks_per_case=1)
     with FaultServer(lambda i, body: server_error()) as server:
@@ -198,6 +203,7 @@ def test_a_backend_error_past_the_retries_is_a_failed_generation_not_cached(case
     assert len(result.notebooks) == 2
 
 
+@pytest.mark.slow
 def test_without_json_schema_the_writer_is_asked_for_fenced_blocks(cases, tmp_path):
     answer = "Load:\n```python\nimport pandas as pd\n```\nDone."
     settings = settings_for(tmp_path, notebooks_per_case=1)
@@ -212,6 +218,7 @@ def test_without_json_schema_the_writer_is_asked_for_fenced_blocks(cases, tmp_pa
     assert [c.cell_type for c in notebook.cells] == ["markdown", "code", "markdown"]
 
 
+@pytest.mark.slow
 def test_temperatures_and_seeds_per_sample(cases, tmp_path):
     settings = settings_for(tmp_path, notebooks_per_case=3, temperatures=(0.2, 1.0),
                             seeds=(7, 8, 9))
@@ -243,13 +250,7 @@ def test_the_writer_is_the_llm_group_unless_generate_writer_says_otherwise():
 
 
 # -- the stages ------------------------------------------------------------------------------
-def stage(repo: Path, name: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    return subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
+@pytest.mark.slow
 def test_stage_generate_llm_writes_index_log_and_an_empty_blueprint(tmp_path, monkeypatch):
     (tmp_path / "data/suites").mkdir(parents=True)
     (tmp_path / "data/suites/tiny.yaml").write_text(SUITE)
@@ -263,13 +264,13 @@ def test_stage_generate_llm_writes_index_log_and_an_empty_blueprint(tmp_path, mo
             "suite.name=tiny", "suite.path=data/suites/tiny.yaml", "generate=llm",
             "llm=openai_compatible", "llm.model=fault-model", f"llm.base_url={server.base_url}",
             "generate.notebooks_per_case=1"], ROOT / "conf")
-        assert stage(tmp_path, "cases").returncode == 0
-        result = stage(tmp_path, "generate")
+        assert run_stage_command(tmp_path, "cases").returncode == 0
+        result = run_stage_command(tmp_path, "generate")
         assert result.returncode == 0, result.stderr
         assert server.count == 2
         assert "1 of 2 notebooks written (1 failed" in result.stdout
         assert "titanic_survival__01: failed: unusable answer" in result.stdout
-        assert stage(tmp_path, "generate").returncode == 0
+        assert run_stage_command(tmp_path, "generate").returncode == 0
         assert server.count == 2   # the rerun asked nothing
     index = read_records(tmp_path / "data/notebooks/index.jsonl", Notebook)
     assert [(n.notebook_id, n.origin) for n in index] == [("wine_cultivar__01", "llm")]
@@ -278,6 +279,6 @@ def test_stage_generate_llm_writes_index_log_and_an_empty_blueprint(tmp_path, mo
         ("titanic_survival__01", "failed"), ("wine_cultivar__01", "ok")]
     assert log[0].raw == garbage
     assert (tmp_path / "data/blueprint/blueprint.jsonl").read_text() == ""
-    labels = stage(tmp_path, "label")
+    labels = run_stage_command(tmp_path, "label")
     assert labels.returncode != 0
     assert "generate=llm has no blueprint: use labels=file with expert labels" in labels.stderr

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nbjudge.alignment.audit import AlignmentAudit, Guideline, write_audit
 from nbjudge.alignment.folds import FoldAssignment
 from nbjudge.alignment.leakage import assert_no_leakage
 from nbjudge.alignment.memalign import (
@@ -30,16 +29,15 @@ from nbjudge.judges.requests import DimensionJudge, NotebookView
 from nbjudge.llm.backends import Backend, LLMConfig
 from nbjudge.llm.calls import RunSummary
 from nbjudge.rubrics import load_rubric
-from nbjudge.schemas import DIMENSIONS, Judgment
+from nbjudge.schemas import DIMENSIONS, AlignmentAudit, Guideline, Judgment, write_json_record
 
 __all__ = ["audit_path", "cross_validate", "variant_judge"]
 
 
-def audit_path(root: str | Path, variant: str, fold: int | None, dimension: str,
-               repeat: int = 0) -> Path:
-    """``<root>/<variant>/fold<k>/<dimension>.json`` (``repeat<r>/`` inserted for r > 0;
-    ``final/`` for the judges aligned on every notebook)."""
-    folder = Path(root, variant)
+def audit_path(root: str | Path, fold: int | None, dimension: str, repeat: int = 0) -> Path:
+    """``<root>/fold<k>/<dimension>.json`` (``repeat<r>/`` inserted for r > 0; ``final/``
+    for the judges aligned on every notebook); ``root`` is one variant's audit folder."""
+    folder = Path(root)
     if repeat:
         folder = folder / f"repeat{repeat}"
     folder = folder / ("final" if fold is None else f"fold{fold}")
@@ -139,7 +137,7 @@ def cross_validate(
                     reflection_model=snapshot.reflection_model or backend.judge_model,
                     embedding_model=snapshot.embedding_model,
                     retrieval_k=snapshot.retrieval_k if variant == "full" else 0)
-                write_audit(audit_path(audit_root, variant, fold, dimension, assignment.repeat),
-                            audit)
+                path = audit_path(audit_root, fold, dimension, assignment.repeat)
+                write_json_record(path, audit)
                 audits.append(audit)
     return judgments, summary, audits

@@ -17,7 +17,7 @@ from nbjudge.alignment.memalign import AlignedJudge, MemAlignSettings, align_dim
 from nbjudge.judges.batch import attach_judges, baseline_judges
 from nbjudge.judges.dimension import call_judge, parse_score
 from nbjudge.llm.backends import Backend, LLMConfig
-from nbjudge.schemas import DIMENSIONS
+from nbjudge.schemas import DIMENSIONS, RegisteredJudge, Registration
 
 __all__ = [
     "align_final",
@@ -51,19 +51,18 @@ def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
 
 
 def register_judges(aligned: Mapping[str, AlignedJudge], experiment_id: str,
-                    prefix: str = "nbjudge") -> list[dict[str, Any]]:
+                    prefix: str = "nbjudge") -> list[RegisteredJudge]:
     """Register every aligned judge; returns name, version and memory size of each."""
     registered = []
     for dimension, result in aligned.items():
         name = registered_name(dimension, prefix)
         scorer = result.aligned.register(name=name, experiment_id=experiment_id)
-        registered.append({
-            "dimension": dimension, "name": name,
-            "version": getattr(scorer, "version", None) or getattr(scorer, "_version", None),
-            "guidelines": len(result.snapshot.guidelines),
-            "episodic_examples": len(result.snapshot.episodic_ids),
-            "seconds": result.seconds,
-        })
+        registered.append(RegisteredJudge(
+            dimension=dimension, name=name,
+            version=getattr(scorer, "version", None) or getattr(scorer, "_version", None),
+            guidelines=len(result.snapshot.guidelines),
+            episodic_examples=len(result.snapshot.episodic_ids),
+            seconds=result.seconds))
     return registered
 
 
@@ -99,14 +98,14 @@ def score_notebook(judges: Mapping[str, Any], outputs: str) -> list[dict[str, An
     return rows
 
 
-def log_registration_run(facts: Mapping[str, Any], registered: Sequence[Mapping[str, Any]],
-                         banner: str | None = None) -> str:
+def log_registration_run(registration: Registration, banner: str | None = None) -> str:
     """An MLflow run ``register-judges`` with the settings the judges were aligned with."""
     import mlflow
 
     with mlflow.start_run(run_name="register-judges") as run:
-        mlflow.log_params(dict(facts))
-        mlflow.log_dict({"judges": list(registered)}, "registered_judges.json")
+        mlflow.log_params(dict(registration.params))
+        mlflow.log_dict({"judges": [j.model_dump(mode="json") for j in registration.judges]},
+                        "registered_judges.json")
         if banner:
             mlflow.set_tag("mlflow.note.content", banner)
     return run.info.run_id

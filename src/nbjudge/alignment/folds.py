@@ -13,15 +13,21 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sklearn.model_selection import StratifiedGroupKFold
 
-from nbjudge.schemas import SCHEMA_VERSION, TASK_TYPES, RecordError
-
-from ._io import describe, read_json, write_json
+from nbjudge.schemas import (
+    TASK_TYPES,
+    FoldRepeat,
+    FoldsFile,
+    RecordError,
+    describe,
+    read_json_record,
+    write_json_record,
+)
 
 __all__ = ["FoldAssignment", "assign_folds", "fold_seed", "read_folds", "write_folds"]
 
@@ -209,22 +215,6 @@ def _listing(ids: Sequence[str], limit: int = 10) -> str:
     return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
 
 
-class _Repeat(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    repeat: int = Field(ge=0)
-    seed: int = Field(ge=0)
-    folds: dict[NonEmpty, int]
-    cases: dict[NonEmpty, NonEmpty]
-
-
-class _FoldsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    schema_version: Literal[1]
-    k: int = Field(ge=2)
-    seed: int = Field(ge=0)
-    repeats: list[_Repeat] = Field(min_length=1)
-
-
 def write_folds(path: str | os.PathLike[str], assignments: Sequence[FoldAssignment]) -> None:
     """Write the fold assignments of every repeat to ``path`` (``data/folds.json``), atomically.
 
@@ -234,23 +224,12 @@ def write_folds(path: str | os.PathLike[str], assignments: Sequence[FoldAssignme
     path = Path(path)
     _check_repeats_agree(list(assignments), str(path))
     first = assignments[0]
-    write_json(
-        path,
-        {
-            "schema_version": SCHEMA_VERSION,
-            "k": first.k,
-            "seed": first.seed,
-            "repeats": [
-                {
-                    "repeat": a.repeat,
-                    "seed": a.fold_seed,
-                    "folds": {n: a.folds[n] for n in a.notebook_ids},
-                    "cases": {n: a.cases[n] for n in a.notebook_ids},
-                }
-                for a in sorted(assignments, key=lambda a: a.repeat)
-            ],
-        },
-    )
+    write_json_record(path, FoldsFile(
+        k=first.k, seed=first.seed,
+        repeats=[FoldRepeat(repeat=a.repeat, seed=a.fold_seed,
+                            folds={n: a.folds[n] for n in a.notebook_ids},
+                            cases={n: a.cases[n] for n in a.notebook_ids})
+                 for a in sorted(assignments, key=lambda a: a.repeat)]))
 
 
 def read_folds(path: str | os.PathLike[str]) -> list[FoldAssignment]:
@@ -260,11 +239,7 @@ def read_folds(path: str | os.PathLike[str]) -> list[FoldAssignment]:
     field when the file is missing or malformed.
     """
     path = Path(path)
-    data = read_json(path, "fold file")
-    try:
-        parsed = _FoldsFile.model_validate(data)
-    except ValidationError as exc:
-        raise RecordError(f"{path}: invalid fold file: {describe(exc)}") from None
+    parsed = read_json_record(path, FoldsFile, "fold file")
     assignments = []
     for index, entry in enumerate(parsed.repeats):
         try:
@@ -279,8 +254,7 @@ def read_folds(path: str | os.PathLike[str]) -> list[FoldAssignment]:
                 )
             )
         except ValidationError as exc:
-            messages = "; ".join(item["msg"] for item in exc.errors())
-            raise RecordError(f"{path}: repeats.{index}: {messages}") from None
+            raise RecordError(f"{path}: repeats.{index}: {describe(exc, whole='repeat')}") from None
     try:
         _check_repeats_agree(assignments, str(path))
     except ValueError as exc:

@@ -4,7 +4,7 @@ Nothing here sees a judge; judges never see the blueprint this package writes.
 """
 
 from nbjudge.benchmark.datasets import DATASETS, Dataset, DatasetSpec, build_dataset
-from nbjudge.benchmark.generator import LevelDistribution, generate_notebooks, write_notebook
+from nbjudge.benchmark.procedural import LevelDistribution, generate_notebooks, write_notebook
 from nbjudge.benchmark.suites import SuiteError, build_cases, load_suite
 
 __all__ = [

@@ -244,8 +244,8 @@ def _store_sales(spec: DatasetSpec, rng: np.random.Generator) -> Dataset:
     t = np.arange(n + horizon)
     promo = (rng.random(n + horizon) < 0.12).astype(int)
     holiday = dates.strftime("%m-%d").isin(["01-01", "07-04", "11-23", "12-25", "12-31"])
-    weekly = np.array([0.9, 0.85, 0.88, 0.95, 1.1, 1.35, 1.2])[dates.dayofweek]
-    yearly = 1 + 0.15 * np.sin(2 * np.pi * (dates.dayofyear - 80) / 365.25)
+    weekly = np.array([0.9, 0.85, 0.88, 0.95, 1.1, 1.35, 1.2])[dates.day_of_week]
+    yearly = 1 + 0.15 * np.sin(2 * np.pi * (dates.day_of_year - 80) / 365.25)
     sales = (400 + 0.25 * t) * weekly * yearly * (1 + 0.25 * promo) * np.where(holiday, 0.4, 1)
     sales = np.round(sales * rng.lognormal(0, 0.06, n + horizon), 1)
     frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "promo": promo,

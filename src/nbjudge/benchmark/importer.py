@@ -65,7 +65,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from nbjudge.schemas import TASK_TYPES, Case, DatasetProperties, Notebook
+from nbjudge.schemas import TASK_TYPES, Case, DatasetProperties, Notebook, describe
 
 __all__ = [
     "CASES_FILE",
@@ -418,10 +418,15 @@ def _infer_task_type(
 
 def _frequency(series: pd.Series) -> str | None:
     dates = pd.DatetimeIndex(pd.to_datetime(series, errors="coerce").dropna().sort_values())
+    if len(dates.unique()) < 3:
+        return None
     try:
-        return pd.infer_freq(dates.unique()) if len(dates.unique()) >= 3 else None
+        # pandas 4 returns an offset; ask for it now (the string form warns).
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            offset = pd.infer_freq(dates.unique())
     except (TypeError, ValueError):
         return None
+    return None if offset is None else offset.freqstr
 
 
 def _read_properties(
@@ -452,13 +457,6 @@ def _read_properties(
         "time_index": time_index,
         "frequency": _frequency(train[time_index]) if time_index else None,
     }
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in item['loc']) or 'record'}: {item['msg']}"
-        for item in exc.errors()
-    )
 
 
 def _dataset_name(files: list[str]) -> str | None:
@@ -553,7 +551,7 @@ def _build_case(
     try:
         properties = DatasetProperties(**{**inferred, **given})
     except ValidationError as exc:
-        problems.append(f"case {case_id!r}: properties: {_describe(exc)}")
+        problems.append(f"case {case_id!r}: properties: {describe(exc)}")
         return None
     tables = value["tables"] or {role: Path(file).stem for role, file in roles.items()}
     try:
@@ -571,7 +569,7 @@ def _build_case(
             properties=properties,
         )
     except ValidationError as exc:
-        problems.append(f"case {case_id!r}: {_describe(exc)}")
+        problems.append(f"case {case_id!r}: {describe(exc)}")
         return None
     return case, data
 

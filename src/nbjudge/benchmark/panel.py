@@ -20,13 +20,15 @@ the same seed gives the same labels.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Label
+from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Label, Notebook, read_records
 
 __all__ = [
     "DEFAULT_NOISE",
@@ -34,6 +36,7 @@ __all__ = [
     "PanelConfig",
     "empty_blueprint_message",
     "panel_config",
+    "panel_labels",
     "simulate_panel",
 ]
 
@@ -300,6 +303,21 @@ def empty_blueprint_message(origins: Iterable[str] = ()) -> str:
     return ("panel: the blueprint is empty, so there are no true levels to simulate raters from "
             "(imported notebooks and notebooks written by a model have none); grade them "
             "yourself and use labels=file")
+
+
+def panel_labels(blueprint_path: str | os.PathLike[str], index_path: str | os.PathLike[str],
+                 panel: Mapping[str, Any], seed: int) -> list[Label]:
+    """The simulated panel's labels for the blueprint at ``blueprint_path``.
+
+    An empty blueprint (notebooks imported or written by a model) is a
+    ``ValueError`` that says why, from the origins in the notebook index.
+    """
+    blueprint = read_records(blueprint_path, BlueprintEntry)
+    if not blueprint:
+        origins = ({n.origin for n in read_records(index_path, Notebook)}
+                   if Path(index_path).exists() else set())
+        raise ValueError(empty_blueprint_message(origins))
+    return simulate_panel(blueprint, panel_config(**panel), np.random.default_rng(seed))
 
 
 def simulate_panel(

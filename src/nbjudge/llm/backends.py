@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbjudge.llm.cache import CACHE_ROOT, AnswerCache
+from nbjudge.schemas import describe
 
 __all__ = [
     "BACKENDS",
@@ -87,13 +88,9 @@ class LLMConfig(BaseModel):
         try:
             config = cls.model_validate(dict(mapping))
         except ValidationError as error:
-            problems = "; ".join(
-                f"llm.{'.'.join(str(p) for p in item['loc'])}: {item['msg']} "
-                f"(got {item.get('input')!r})"
-                for item in error.errors()
-            )
             raise BackendConfigError(
-                f"invalid llm settings: {problems}. Fix conf/llm/*.yaml or the -S override."
+                f"invalid llm settings: {describe(error, prefix='llm.', whole='llm')}. "
+                "Fix conf/llm/*.yaml or the -S override."
             ) from None
         if config.backend == "openai_compatible" and not config.base_url:
             raise BackendConfigError(
@@ -106,6 +103,14 @@ class LLMConfig(BaseModel):
     def banner(self) -> str | None:
         """The first line of every report made with this model, or None."""
         return _SMOKE_BANNER if self.smoke else None
+
+    @property
+    def metrics_warning(self) -> str | None:
+        """The first entry of ``metrics.json`` made with this model, or None."""
+        if not self.smoke:
+            return None
+        return (f"SMOKE TEST: judgments from a tiny offline model ({self.model}); "
+                "these numbers mean nothing about judge quality")
 
 
 def result_schema(rationale_max_chars: int) -> dict[str, Any]:

@@ -161,7 +161,7 @@ def _is_context_error(error: BaseException) -> bool:
         "too many tokens", "maximum context"))
 
 
-def _one_line(text: str, limit: int = 600) -> str:
+def _one_line(text: object, limit: int = 600) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -294,14 +294,15 @@ def run_calls(
                                  f"{_one_line(error)}"}
             # The model answered, but not with a usable judgment (unparsable JSON):
             # that is its answer to this prompt, so it is kept like any other.
-            outcome = {"status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",
-                       "latency_s": latency}
+            outcome: dict[str, Any] = {
+                "status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",
+                "latency_s": latency}
             cache.put(request.key, outcome)
             return outcome
         gate.record(False)
         latency = round(time.monotonic() - started_at, 3)
-        outcome: dict[str, Any] = {"tokens_in": answer.tokens_in,
-                                   "tokens_out": answer.tokens_out, "latency_s": latency}
+        outcome = {"tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
+                   "latency_s": latency}
         outcome |= interpret(answer)
         cache.put(request.key, outcome)
         return outcome

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .inputs import AlignmentRun
+from nbjudge.schemas import AlignmentAudit
 
 __all__ = [
     "SIMILARITY_THRESHOLD",
@@ -75,7 +75,7 @@ def token_jaccard(texts: Sequence[str]) -> np.ndarray:
 
 
 def group_guidelines(
-    runs: Sequence[AlignmentRun], *, threshold: float = SIMILARITY_THRESHOLD
+    runs: Sequence[AlignmentAudit], *, threshold: float = SIMILARITY_THRESHOLD
 ) -> list[GuidelineGroup]:
     """Group each (variant, dimension)'s guidelines across folds by token Jaccard similarity.
 
@@ -84,7 +84,7 @@ def group_guidelines(
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must lie in (0, 1]; got {threshold!r}")
-    by_key: dict[tuple[str, str], list[AlignmentRun]] = {}
+    by_key: dict[tuple[str, str], list[AlignmentAudit]] = {}
     for run in runs:
         by_key.setdefault((run.variant, run.dimension), []).append(run)
     groups = []
@@ -114,13 +114,13 @@ def group_guidelines(
     return groups
 
 
-def alignment_costs(runs: Sequence[AlignmentRun]) -> pd.DataFrame:
+def alignment_costs(runs: Sequence[AlignmentAudit]) -> pd.DataFrame:
     """One row per alignment: variant, repeat, fold, dimension, seconds, tokens, memory sizes."""
     columns = ["variant", "repeat", "fold", "dimension", "seconds", "tokens", "n_guidelines",
                "n_episodic", "n_retrievals"]
     rows = [(run.variant, run.repeat, run.fold, run.dimension,
              np.nan if run.seconds is None else run.seconds,
-             np.nan if run.tokens is None else run.tokens,
+             np.nan if run.total_tokens is None else run.total_tokens,
              len(run.guidelines), len(run.episodic_ids),
              sum(len(ids) for ids in run.retrievals.values()))
             for run in runs]

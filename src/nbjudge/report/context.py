@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from nbjudge.schemas import DIMENSIONS
+from nbjudge.stats import StatsConfig
 
 from .alignment import SIMILARITY_THRESHOLD, alignment_costs, group_guidelines
 from .disagreements import largest_disagreements, notebook_excerpt
@@ -134,15 +135,15 @@ def _section(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 def is_smoke(inputs: ReportInputs) -> bool:
     """The judge is the offline smoke-test model: ``run.json`` says so, else ``llm.smoke``."""
-    if "smoke" in inputs.run:
-        return bool(inputs.run["smoke"])
+    if inputs.run is not None:
+        return inputs.run.smoke
     return bool(_section(inputs.params, "llm").get("smoke", False))
 
 
 def judge_model(inputs: ReportInputs) -> str | None:
     """The judge's model: ``run.json``, else the judgments' own records, else ``llm.model``."""
-    if inputs.run.get("model"):
-        return str(inputs.run["model"])
+    if inputs.run is not None:
+        return inputs.run.model
     models = sorted({j.model for j in inputs.judgments})
     if models:
         return ", ".join(models)
@@ -159,7 +160,7 @@ def warning_lines(inputs: ReportInputs) -> list[str]:
     lines = []
     if is_smoke(inputs):
         model = judge_model(inputs) or "a tiny offline model"
-        lines.append(inputs.run.get("banner") or (
+        lines.append((inputs.run and inputs.run.banner) or (
             f"SMOKE TEST: scores from a tiny offline model ({model}); they mean nothing "
             "about judge quality."))
     sources = _label_sources(inputs)
@@ -179,23 +180,22 @@ def warning_lines(inputs: ReportInputs) -> list[str]:
 
 
 def _stats_settings(params: Mapping[str, Any]) -> dict[str, Any]:
-    stats = _section(params, "stats")
-    bootstrap = stats.get("bootstrap") or {}
-    permutation = stats.get("permutation") or {}
-    power = stats.get("power") or {}
+    """The settings the statistics ran with: ``params.yaml``'s ``stats`` over the
+    defaults of :class:`~nbjudge.stats.StatsConfig` (the same parse the stage does)."""
+    config = StatsConfig.from_mapping(_section(params, "stats"))
     return {
-        "reference": stats.get("reference", "baseline"),
-        "correction": permutation.get("correction", "holm"),
-        "level": float(bootstrap.get("level", 0.95)),
-        "significance": stats.get("significance", "ci"),
-        "n_resamples": bootstrap.get("n_resamples", 10_000),
-        "method": bootstrap.get("method", "percentile"),
-        "na_policy": stats.get("na_policy", "zero"),
-        "consensus": stats.get("consensus", "mean"),
-        "min_alpha": (stats.get("ceiling") or {}).get("min_alpha", 0.667),
-        "target_improvement": power.get("target_improvement", 0.1),
-        "target_power": power.get("target_power", 0.8),
-        "max_notebooks": power.get("max_notebooks", 2000),
+        "reference": config.reference,
+        "correction": config.permutation.correction,
+        "level": float(config.bootstrap.level),
+        "significance": config.significance,
+        "n_resamples": config.bootstrap.n_resamples,
+        "method": config.bootstrap.method,
+        "na_policy": config.na_policy,
+        "consensus": config.consensus,
+        "min_alpha": config.ceiling.min_alpha,
+        "target_improvement": config.power.target_improvement,
+        "target_power": config.power.target_power,
+        "max_notebooks": config.power.max_notebooks,
     }
 
 
@@ -362,7 +362,8 @@ def _judge(inputs: ReportInputs) -> dict[str, Any]:
     model = judge_model(inputs) or "unknown (no judgments and no llm section in params)"
     note = ("the offline smoke-test model: its scores prove the plumbing, nothing else"
             if smoke else None)
-    return {"model": model, "backend": inputs.run.get("backend") or llm.get("backend"),
+    backend = inputs.run.backend if inputs.run is not None else llm.get("backend")
+    return {"model": model, "backend": backend,
             "smoke": smoke, "note": note}
 
 

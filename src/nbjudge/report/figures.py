@@ -138,6 +138,11 @@ def _value(row: pd.Series | None, column: str) -> float:
     return float(row[column])
 
 
+def _ci(level: float) -> str:
+    """``95% CI`` for ``level=0.95``; intervals are labelled with the level they have."""
+    return f"{100 * level:.4g}% CI"
+
+
 @_styled
 def forest_figure(
     mae: pd.DataFrame,
@@ -203,8 +208,9 @@ def ablation_figure(
     *,
     variants: Sequence[str] | None = None,
     dimensions: Sequence[str] | None = None,
+    level: float = 0.95,
 ) -> Figure:
-    """Every variant's MAE with its 95% CI, side by side per dimension."""
+    """Every variant's MAE with its CI at ``level``, side by side per dimension."""
     dimensions = _dimensions(mae, dimensions)
     variants = list(variants or dict.fromkeys(mae["variant"]))
     fig = _new_figure(0.36 * len(dimensions) + 1.2)
@@ -220,7 +226,7 @@ def ablation_figure(
         ax.plot([], [], label=name, **style)
     _dimension_axis(ax, dimensions)
     _zero_based(ax)
-    ax.set_xlabel("MAE against the humans, with 95% CI (lower is better)")
+    ax.set_xlabel(f"MAE against the humans, with {_ci(level)} (lower is better)")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=len(variants), frameon=False,
               borderaxespad=0.2)
     return fig
@@ -277,6 +283,7 @@ def bias_figure(
     *,
     variants: Sequence[str] | None = None,
     dimensions: Sequence[str] | None = None,
+    level: float = 0.95,
 ) -> Figure:
     """Positivity bias per variant (left) and each variant's MAE against the human ceiling.
 
@@ -328,7 +335,7 @@ def bias_figure(
     _dimension_axis(bias_ax, dimensions)
     mae_ax.tick_params(axis="y", left=False)
     bias_ax.axvline(0, color="0.3", linestyle="--", linewidth=0.9, zorder=1)
-    bias_ax.set_xlabel("judge − human, with 95% CI (> 0: lenient)")
+    bias_ax.set_xlabel(f"judge − human, with {_ci(level)} (> 0: lenient)")
     bias_ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
                    ncols=len(handles), frameon=False, borderaxespad=0.2)
     return fig

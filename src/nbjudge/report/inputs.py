@@ -9,7 +9,6 @@ says what it could not show.
 
 from __future__ import annotations
 
-import json
 import platform
 import re
 import subprocess
@@ -21,12 +20,19 @@ from typing import Any
 
 import pandas as pd
 
-from nbjudge.schemas import Judgment, Label, Notebook, read_records
+from nbjudge.schemas import (
+    AlignmentAudit,
+    JudgeRun,
+    Judgment,
+    Label,
+    Notebook,
+    read_json,
+    read_json_record,
+    read_records,
+)
 
 __all__ = [
     "PACKAGES",
-    "AlignmentRun",
-    "Guideline",
     "Provenance",
     "ReportInputs",
     "git_revision",
@@ -43,29 +49,6 @@ PACKAGES = ("nbjudge", "numpy", "scipy", "pandas", "statsmodels", "scikit-learn"
 
 _FOLD = re.compile(r"^fold(\d+)$")
 _REPEAT = re.compile(r"^repeat(\d+)$")
-
-
-@dataclass(frozen=True)
-class Guideline:
-    """One distilled guideline of an aligned judge, and the labelled examples it came from."""
-
-    text: str
-    source_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AlignmentRun:
-    """The audit of one alignment: a variant's memory for one fold, repeat and dimension."""
-
-    variant: str
-    fold: int
-    dimension: str
-    guidelines: tuple[Guideline, ...]
-    episodic_ids: tuple[str, ...]
-    retrievals: Mapping[str, tuple[str, ...]]
-    seconds: float | None
-    tokens: int | None
-    repeat: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,10 +75,10 @@ class ReportInputs:
     labels, judgments, notebooks : tuple of records
         Notebooks come from the executed index where it exists (it carries
         each run's status and the executed file), else the written index.
-    alignment : tuple of AlignmentRun
-        Empty when no alignment audit exists.
-    run : dict
-        ``data/judgments/run.json`` (model, smoke, banner), or empty.
+    alignment : tuple of AlignmentAudit
+        The out-of-fold alignments; empty when no audit exists.
+    run : JudgeRun or None
+        ``data/judgments/run.json`` (model, smoke, banner), when it exists.
     provenance : Provenance
     root : Path
         Folder that notebook paths are relative to.
@@ -107,8 +90,8 @@ class ReportInputs:
     labels: tuple[Label, ...]
     judgments: tuple[Judgment, ...] = ()
     notebooks: tuple[Notebook, ...] = ()
-    alignment: tuple[AlignmentRun, ...] = ()
-    run: Mapping[str, Any] = field(default_factory=dict)
+    alignment: tuple[AlignmentAudit, ...] = ()
+    run: JudgeRun | None = None
     provenance: Provenance = field(
         default_factory=lambda: Provenance(None, platform.python_version(), {}))
     root: Path = Path(".")
@@ -126,93 +109,30 @@ def read_stats_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
             for path in sorted(folder.glob("*.csv"))}
 
 
-def _as_ids(values: Any) -> tuple[str, ...]:
-    if values is None:
-        return ()
-    if isinstance(values, str):
-        return (values,)
-    return tuple(str(v) for v in values)
+def _audit_place(relative: Path) -> bool:
+    """Is ``relative`` an out-of-fold audit, ``<variant>/[repeat<r>/]fold<k>/<dimension>.json``?
 
-
-def _guideline(item: Any) -> Guideline | None:
-    if isinstance(item, str):
-        text, sources = item, ()
-    elif isinstance(item, Mapping):
-        text = item.get("text") or item.get("guideline_text") or ""
-        sources = _as_ids(item.get("source_ids") or item.get("source_trace_ids"))
-    else:
-        return None
-    text = " ".join(str(text).split())
-    return Guideline(text, sources) if text else None
-
-
-def _tokens(value: Any) -> int | None:
-    """A token count, from a number or a mapping of counts (its ``total`` if it has one)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, Mapping):
-        if "total" in value:
-            return _tokens(value["total"])
-        counts = [_tokens(v) for v in value.values()]
-        counts = [c for c in counts if c is not None]
-        return sum(counts) if counts else None
-    return None
-
-
-def _audit_place(relative: Path) -> tuple[str, int, int] | None:
-    """(variant, repeat, fold) of ``<variant>/[repeat<r>/]fold<k>/<dimension>.json``.
-
-    None for anything else, such as the ``final/`` judges aligned on every
-    notebook, which were never tested and so have no place in the report.
+    The ``final/`` judges aligned on every notebook were never tested and so
+    have no place in the report.
     """
     parts = relative.parts
-    fold = _FOLD.match(parts[-2]) if len(parts) in (3, 4) else None
-    if fold is None:
-        return None
-    repeat = 0
-    if len(parts) == 4:
-        found = _REPEAT.match(parts[1])
-        if found is None:
-            return None
-        repeat = int(found.group(1))
-    return parts[0], repeat, int(fold.group(1))
+    if len(parts) not in (3, 4) or not _FOLD.match(parts[-2]):
+        return False
+    return len(parts) == 3 or bool(_REPEAT.match(parts[1]))
 
 
-def read_alignment(folder: str | Path) -> tuple[AlignmentRun, ...]:
-    """Every ``<variant>/[repeat<r>/]fold<k>/<dimension>.json`` under ``folder``.
+def read_alignment(folder: str | Path) -> tuple[AlignmentAudit, ...]:
+    """Every out-of-fold audit under ``folder``, by variant, repeat, fold and dimension.
 
-    An absent folder means no audit (an empty tuple). Fields beyond those of
-    :class:`AlignmentRun` are ignored; ``tokens`` may be a count or a
-    mapping of counts (summed, or its ``total``).
+    An absent folder means no audit (an empty tuple); a malformed audit is a
+    :class:`~nbjudge.schemas.RecordError` naming the file and the field.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return ()
-    runs = []
-    for path in sorted(folder.rglob("*.json")):
-        place = _audit_place(path.relative_to(folder))
-        if place is None:
-            continue
-        try:
-            audit = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON: {exc.msg}") from None
-        if not isinstance(audit, Mapping):
-            raise ValueError(f"{path}: an alignment audit must be a JSON object")
-        guidelines = [_guideline(item) for item in audit.get("guidelines") or ()]
-        seconds = audit.get("seconds")
-        variant, repeat, fold = place
-        runs.append(AlignmentRun(
-            variant=variant, fold=fold, repeat=repeat, dimension=path.stem,
-            guidelines=tuple(g for g in guidelines if g is not None),
-            episodic_ids=_as_ids(audit.get("episodic_ids")),
-            retrievals={str(k): _as_ids(v) for k, v in (audit.get("retrievals") or {}).items()},
-            seconds=float(seconds) if isinstance(seconds, int | float) else None,
-            tokens=_tokens(audit.get("tokens")),
-        ))
-    return tuple(sorted(runs, key=lambda r: (r.variant, r.repeat, r.fold, r.dimension)))
+    audits = [read_json_record(path, AlignmentAudit) for path in sorted(folder.rglob("*.json"))
+              if _audit_place(path.relative_to(folder))]
+    return tuple(sorted(audits, key=lambda a: (a.variant, a.repeat, a.fold or 0, a.dimension)))
 
 
 def git_revision(root: str | Path = ".") -> str | None:
@@ -235,17 +155,6 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def _read_json(path: Path, *, required: bool) -> dict[str, Any]:
-    if not path.exists():
-        if required:
-            raise FileNotFoundError(f"{path}: not found (run the stage that writes it first)")
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc.msg}") from None
 
 
 def _check_tables(tables: Mapping[str, pd.DataFrame], metrics: Mapping[str, Any],
@@ -285,7 +194,7 @@ def load_inputs(
     missing. The run facts are ``run.json`` in the judgments folder.
     """
     judgments_dir = Path(judgments)
-    metrics_content = _read_json(Path(metrics), required=True)
+    metrics_content = read_json(metrics, "metrics file")
     tables = read_stats_tables(stats)
     _check_tables(tables, metrics_content, Path(stats))
     records = [j for path in sorted(judgments_dir.glob("*.jsonl"))
@@ -298,7 +207,8 @@ def load_inputs(
         judgments=tuple(records),
         notebooks=_notebooks(Path(notebook_index), Path(executed_index)),
         alignment=read_alignment(alignment),
-        run=_read_json(judgments_dir / "run.json", required=False),
+        run=(read_json_record(judgments_dir / "run.json", JudgeRun)
+             if (judgments_dir / "run.json").exists() else None),
         provenance=Provenance(git_revision(root), platform.python_version(),
                               package_versions()),
         root=Path(root),

@@ -67,6 +67,7 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
     tables, dimensions = inputs.tables, view.dimensions
     mae = tables.get("mae")
     figures: dict[str, Figure] = {}
+    level = view.stats["level"]
     if mae is not None and not mae.empty:
         if view.aligned is not None:
             figures["forest"] = forest_figure(
@@ -75,9 +76,9 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
                 dimensions=dimensions)
         if len(view.variants) >= 2:
             figures["ablation"] = ablation_figure(mae, variants=view.variants,
-                                                  dimensions=dimensions)
+                                                  dimensions=dimensions, level=level)
         figures["bias"] = bias_figure(mae, tables["ceiling"], variants=view.variants,
-                                      dimensions=dimensions)
+                                      dimensions=dimensions, level=level)
         for variant in view.variants:
             figures[f"confusion_{variant}"] = confusion_figure(
                 tables["confusion"], variant=variant, dimensions=dimensions)

@@ -36,7 +36,8 @@ UNITS_PER_POINT = 720_720
 
 def to_units(values: np.ndarray) -> np.ndarray:
     """Errors as integer-valued floats in units of 1/720720 (NaN becomes 0)."""
-    return np.rint(np.nan_to_num(values, nan=0.0) * UNITS_PER_POINT)
+    units: np.ndarray = np.rint(np.nan_to_num(values, nan=0.0) * UNITS_PER_POINT)
+    return units
 
 
 def check_level(level: float) -> float:

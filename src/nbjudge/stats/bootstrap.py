@@ -130,8 +130,11 @@ class _Inputs(NamedTuple):
     rng: np.random.Generator
 
 
-def _bootstrap_iv(human, judge, variants, comparisons, dimensions, na_policy, n_resamples,
-                  level, method, sample_size, batch, rng) -> _Inputs:
+def _bootstrap_iv(human: np.ndarray, judge: np.ndarray, variants: Sequence[str] | None,
+                  comparisons: Sequence[tuple[str, str]] | None,
+                  dimensions: Sequence[str] | None, na_policy: str, n_resamples: int,
+                  level: float, method: str, sample_size: int | None, batch: int | None,
+                  rng: np.random.Generator | None) -> _Inputs:
     """Validate and normalise every argument of :func:`bootstrap_agreement`."""
     human = check_human(human)
     judge = check_judge(judge, human)
@@ -258,7 +261,8 @@ def _sorted_quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndar
     rows = np.arange(ordered.shape[0])[:, np.newaxis]
     a, b = ordered[rows, below], ordered[rows, above]
     t = position - below
-    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+    quantiles: np.ndarray = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+    return quantiles
 
 
 def _count_undefined(ordered: np.ndarray) -> np.ndarray:
@@ -274,10 +278,13 @@ def _standard_deviation(scratch: np.ndarray) -> np.ndarray:
     if scratch.shape[1] < 2:
         return np.full(scratch.shape[0], np.nan)
     scratch -= scratch.mean(axis=1, keepdims=True)
-    return np.sqrt(np.einsum("ij,ij->i", scratch, scratch) / (scratch.shape[1] - 1))
+    deviation: np.ndarray = np.sqrt(np.einsum("ij,ij->i", scratch, scratch)
+                                    / (scratch.shape[1] - 1))
+    return deviation
 
 
-def _bca_probabilities(estimate, ordered, jackknife, alpha):
+def _bca_probabilities(estimate: np.ndarray, ordered: np.ndarray, jackknife: np.ndarray,
+                       alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper quantile levels of the BCa interval, and where it is degenerate.
 
     Efron & Tibshirani (1993), eqs. 14.14 and 14.15; the bias correction

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from ._checks import NA_POLICIES, check_choice, check_names
 from .agreement import krippendorff_alpha
@@ -119,7 +120,8 @@ def human_ceiling(
                          float(min_alpha))
 
 
-def gap_closed(reference_mae, candidate_mae, human_mae) -> np.ndarray:
+def gap_closed(reference_mae: ArrayLike, candidate_mae: ArrayLike,
+               human_mae: ArrayLike) -> np.ndarray:
     """Share of the achievable gap that the candidate closed.
 
     ``(reference - candidate) / (reference - human)``: 1 means the candidate

@@ -8,21 +8,24 @@ returns tidy tables and the ``metrics.json`` content; it writes nothing.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from nbjudge.schemas import Judgment, Label
+from nbjudge.schemas import Judgment, Label, atomic_write_text
 
 from ._checks import NA_POLICIES, check_choice
 from .agreement import agreement
 from .bootstrap import bootstrap_agreement
-from .ceiling import gap_closed, human_ceiling
-from .permutation import CORRECTIONS, adjust_pvalues, sign_flip_test
+from .ceiling import CeilingResult, gap_closed, human_ceiling
+from .permutation import CORRECTIONS, SignFlipResult, adjust_pvalues, sign_flip_test
 from .power import power_analysis
 from .tables import (
     ScoreTable,
@@ -44,7 +47,11 @@ __all__ = [
     "analyze_experiment",
 ]
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 SIGNIFICANCE_RULES = ("ci", "test", "both")
+_Settings = TypeVar("_Settings", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -123,14 +130,14 @@ _SECTIONS = {
 }
 
 
-def _from_mapping(cls, mapping, prefix):
+def _from_mapping(cls: type[_Settings], mapping: object, prefix: str) -> _Settings:
     if not isinstance(mapping, Mapping):
         raise TypeError(f"stats setting '{prefix.rstrip('.') or 'stats'}' must be a mapping")
     known = [f.name for f in fields(cls)]
     unknown = [f"{prefix}{key}" for key in mapping if key not in known]
     if unknown:
         raise ValueError(f"unknown stats setting(s) {unknown}; known at this level: {known}")
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in mapping.items():
         if cls is StatsConfig and key in _SECTIONS:
             values[key] = _from_mapping(_SECTIONS[key], value, f"{key}.")
@@ -162,8 +169,22 @@ class ExperimentStats:
     frames: dict[str, pd.DataFrame]
     metrics: dict[str, Any]
 
+    def write(self, metrics_path: str | os.PathLike[str], tables_dir: str | os.PathLike[str],
+              *, warning: str | None = None) -> None:
+        """``metrics.json`` (``warning`` first when given: what the numbers are worth)
+        and one CSV per table; a table not produced this time does not linger."""
+        metrics = self.metrics if warning is None else {"warning": warning, **self.metrics}
+        atomic_write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
+        tables = Path(tables_dir)
+        tables.mkdir(parents=True, exist_ok=True)
+        for stale in tables.glob("*.csv"):
+            stale.unlink()
+        for name, frame in self.frames.items():
+            frame.to_csv(tables / f"{name}.csv", index=False)
 
-def _comparisons(config: StatsConfig, variants: tuple[str, ...]):
+
+def _comparisons(config: StatsConfig, variants: tuple[str, ...],
+                 ) -> tuple[list[tuple[str, str]], list[str]]:
     """Improvements over the reference, then the configured contrasts that can be computed."""
     comparisons = [(config.reference, v) for v in variants if v != config.reference]
     skipped = []
@@ -176,7 +197,9 @@ def _comparisons(config: StatsConfig, variants: tuple[str, ...]):
     return comparisons, skipped
 
 
-def _repeat_spread(human, judge, table: ScoreTable, variants, order, na_policy) -> pd.DataFrame:
+def _repeat_spread(human: np.ndarray, judge: np.ndarray, table: ScoreTable,
+                   variants: Sequence[str], order: Sequence[int],
+                   na_policy: str) -> pd.DataFrame:
     """MAE of every cross-validation repeat on its own, to show the fold-assignment spread."""
     rows = []
     for v, variant in enumerate(variants):
@@ -213,7 +236,10 @@ def _significant(frame: pd.DataFrame, rule: str, alpha: float, correction: str) 
     return {"ci": by_ci, "test": by_test, "both": by_ci & by_test}[rule]
 
 
-def _improvement_frame(boot, tests, holm, bh, comparisons, dimensions, config, mae, ceiling):
+def _improvement_frame(boot: pd.DataFrame, tests: SignFlipResult, holm: np.ndarray,
+                       bh: np.ndarray, comparisons: Sequence[tuple[str, str]],
+                       dimensions: Sequence[str], config: StatsConfig, mae: pd.DataFrame,
+                       ceiling: CeilingResult) -> pd.DataFrame:
     keys = ["reference", "variant", "dimension"]
     improvement = boot[boot.kind == "improvement"][
         [*keys, "estimate", "ci_low", "ci_high", "method", "n_notebooks"]
@@ -249,14 +275,15 @@ def _comparison_names(frame: pd.DataFrame) -> list[str]:
                                                 strict=True)]
 
 
-def _plot_view(frame: pd.DataFrame, series: str, value: str, dimensions) -> pd.DataFrame:
+def _plot_view(frame: pd.DataFrame, series: str, value: str,
+               dimensions: Iterable[str]) -> pd.DataFrame:
     """One row per dimension (rubric order), one column per series."""
     wide = frame.pivot(index="dimension", columns=series, values=value)
     wide = wide.reindex(index=list(dimensions), columns=list(dict.fromkeys(frame[series])))
     return wide.rename_axis(columns=None).reset_index()
 
 
-def _number(value):
+def _number(value: Any) -> bool | int | float | None:
     """A JSON-ready number: NaN becomes None, numpy scalars plain Python."""
     if isinstance(value, bool | np.bool_):
         return bool(value)
@@ -288,7 +315,7 @@ def _ceiling_metrics(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _comparison_metrics(row, correction: str) -> dict[str, Any]:
+def _comparison_metrics(row: Any, correction: str) -> dict[str, Any]:
     return {
         "value": _number(row.improvement), "ci_low": _number(row.ci_low),
         "ci_high": _number(row.ci_high), "ci_method": row.ci_method,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from statsmodels.stats.multitest import multipletests
 from threadpoolctl import threadpool_limits
 
@@ -37,7 +38,9 @@ class SignFlipResult:
     n_notebooks: np.ndarray
 
 
-def _sign_flip_iv(differences, n_resamples, alternative, rng):
+def _sign_flip_iv(differences: ArrayLike, n_resamples: int, alternative: str,
+                  rng: np.random.Generator | None,
+                  ) -> tuple[np.ndarray, int, str, np.random.Generator]:
     differences = np.asarray(differences, dtype=float)
     if differences.ndim == 0 or differences.shape[0] == 0:
         raise ValueError(f"differences is empty (shape {differences.shape}): no notebooks")

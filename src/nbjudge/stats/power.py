@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from ._checks import check_count, check_level, check_rng
@@ -69,8 +70,10 @@ class PowerResult:
         })
 
 
-def _power_iv(differences, level, target_power, target_improvement, n_simulations,
-              max_notebooks, rng):
+def _power_iv(differences: ArrayLike, level: float, target_power: float,
+              target_improvement: float, n_simulations: int, max_notebooks: int,
+              rng: np.random.Generator | None,
+              ) -> tuple[np.ndarray, float, float, float, int, int, np.random.Generator]:
     differences = np.asarray(differences, dtype=float)
     if differences.ndim == 0 or differences.shape[0] == 0:
         raise ValueError(f"differences is empty (shape {differences.shape}): no notebooks")
@@ -85,7 +88,9 @@ def _power_iv(differences, level, target_power, target_improvement, n_simulation
             max_notebooks, check_rng(rng))
 
 
-def _simulate(centred, current, target, power, n_simulations, level, max_notebooks, rng):
+def _simulate(centred: np.ndarray, current: int, target: float, power: float,
+              n_simulations: int, level: float, max_notebooks: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Detection thresholds at the current size, and the notebooks needed for ``target``.
 
     Each simulated experiment is a stream of draws; the experiment of N
@@ -93,7 +98,8 @@ def _simulate(centred, current, target, power, n_simulations, level, max_noteboo
     the streams grow in doubling chunks until the power reaches ``power``.
     """
     sums = np.zeros((2, n_simulations))
-    size, needed, now = 0, np.nan, None
+    size, needed = 0, np.nan
+    now: np.ndarray | None = None
     limit = max(current, max_notebooks)
     while size < limit and (now is None or np.isnan(needed)):
         step = min(max(size, current, 64), 1024, limit - size)
@@ -114,6 +120,7 @@ def _simulate(centred, current, target, power, n_simulations, level, max_noteboo
             needed = float(sizes[reached[0]])
         sums = np.stack([first[:, -1], second[:, -1]])
         size += step
+    assert now is not None  # the loop runs past the current size
     return now, needed
 
 

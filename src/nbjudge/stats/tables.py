@@ -96,8 +96,9 @@ def build_table(labels: Iterable[Label], judgments: Iterable[Judgment]) -> Score
     if judgments:
         _check_same_notebooks(judgments)
 
-    notebooks = tuple(sorted({r.notebook_id for r in [*labels, *judgments]}))
-    present = {r.dimension for r in [*labels, *judgments]}
+    records: list[Label | Judgment] = [*labels, *judgments]
+    notebooks = tuple(sorted({r.notebook_id for r in records}))
+    present = {r.dimension for r in records}
     dimensions = tuple(d for d in DIMENSIONS if d in present)
     raters = tuple(sorted({label.rater_id for label in labels}))
     variants = tuple(sorted({j.variant for j in judgments}))
@@ -110,7 +111,7 @@ def build_table(labels: Iterable[Label], judgments: Iterable[Judgment]) -> Score
 
     ratings = np.full((len(raters), len(notebooks), len(dimensions)), np.nan)
     for label in labels:
-        cell = (rater_at[label.rater_id], notebook_at[label.notebook_id],
+        cell: tuple[int, ...] = (rater_at[label.rater_id], notebook_at[label.notebook_id],
                 dimension_at[label.dimension])
         if not np.isnan(ratings[cell]):
             raise ValueError(
@@ -140,6 +141,7 @@ def build_table(labels: Iterable[Label], judgments: Iterable[Judgment]) -> Score
         if j.status == "failed":
             failed[cell] = True
         else:
+            assert j.score is not None  # the schema gives every ok judgment a score
             judge[cell] = _encode(j.score)
 
     return ScoreTable(
@@ -183,7 +185,8 @@ def consensus(
         rater = how.removeprefix("rater:")
         if raters is None or rater not in raters:
             raise ValueError(f"consensus {how!r}: no rater {rater!r} among {list(raters or [])}")
-        return ratings[list(raters).index(rater)].copy()
+        alone: np.ndarray = ratings[list(raters).index(rater)].copy()
+        return alone
     check_choice(how, "consensus", ("mean", "median", "rater:<rater_id>"))
 
     all_na = np.all(np.isnan(ratings) | (ratings == 0), axis=0) & ~np.all(
@@ -289,7 +292,7 @@ def judgment_counts(table: ScoreTable) -> pd.DataFrame:
         columns = ["variant", "dimension", "n_repeats", "n_ok", "n_failed", "n_missing",
                    "n_unlabelled"]
         return pd.DataFrame(columns=columns)
-    judged_notebook = table.judged.any(axis=(0, 1, 3))
+    judged_notebook = np.asarray(table.judged.any(axis=(0, 1, 3)))
     slot = table.repeats[:, :, np.newaxis, np.newaxis] & judged_notebook[:, np.newaxis]
     ok = table.judged & ~table.failed
     unlabelled = ok & np.all(np.isnan(table.ratings), axis=0)

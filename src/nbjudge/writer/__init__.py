@@ -8,50 +8,17 @@
   and retries, notebooks, index entries with provenance, failure records.
 """
 
-from nbjudge.writer.parse import (
-    Cell,
-    ParsedAnswer,
-    UnusableAnswerError,
-    build_notebook,
-    parse_answer,
-)
-from nbjudge.writer.prompt import (
-    CELLS_SCHEMA,
-    PromptTemplate,
-    TableSchema,
-    describe_tables,
-    load_template,
-    messages_sha256,
-    render_messages,
-)
-from nbjudge.writer.write import (
-    GenerationRequest,
-    GenerationResult,
-    WriterSettings,
-    build_generation_requests,
-    call_writer,
-    write_notebooks,
-    writer_config,
-)
+from .parse import UnusableAnswerError, build_notebook, parse_answer
+from .prompt import load_template
+from .write import GenerationResult, WriterSettings, write_notebooks, writer_config
 
 __all__ = [
-    "CELLS_SCHEMA",
-    "Cell",
-    "GenerationRequest",
     "GenerationResult",
-    "ParsedAnswer",
-    "PromptTemplate",
-    "TableSchema",
     "UnusableAnswerError",
     "WriterSettings",
-    "build_generation_requests",
     "build_notebook",
-    "call_writer",
-    "describe_tables",
     "load_template",
-    "messages_sha256",
     "parse_answer",
-    "render_messages",
     "write_notebooks",
     "writer_config",
 ]

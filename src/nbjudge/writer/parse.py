@@ -33,8 +33,8 @@ __all__ = ["Cell", "ParsedAnswer", "UnusableAnswerError", "build_notebook", "par
 
 CellType = Literal["markdown", "code"]
 _CODE_LANGUAGES = frozenset({"", "python", "py", "python3", "ipython", "ipython3"})
-_CELL_TYPES = {"code": "code", "python": "code", "markdown": "markdown", "md": "markdown",
-               "text": "markdown", "raw": "markdown"}
+_CELL_TYPES: dict[str, CellType] = {"code": "code", "python": "code", "markdown": "markdown",
+                                     "md": "markdown", "text": "markdown", "raw": "markdown"}
 _FENCE = re.compile(r"^(?P<indent>[ \t]{0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+-]*)[^\n]*$",
                     re.MULTILINE)
 _JSON_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[ \t]*json[^\n]*\n", re.IGNORECASE)

@@ -38,8 +38,8 @@ if os.environ.get("NBJUDGE_SANDBOX") == "1":
         _guard(address)
         return _connect_ex(self, address)
 
-    socket.socket.connect = connect
-    socket.socket.connect_ex = connect_ex
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
 
     _getaddrinfo = socket.getaddrinfo
 

@@ -1,0 +1,2 @@
+"""Dimensions written the same way for every task: installation, MLflow logging,
+cell organisation."""

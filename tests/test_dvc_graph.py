@@ -1,0 +1,69 @@
+"""dvc.yaml cannot drift from the code: each stage lists exactly the modules it runs,
+and every path its command names is declared.
+
+A stage whose code dependency is missing from dvc.yaml is reported up to date
+by `dvc repro` after that code changed, which a reproducibility tool must
+never do; a dependency it does not run makes it rerun for nothing. The files
+a stage opens at run time are checked by tests/test_pipeline.py.
+"""
+
+import re
+import shlex
+
+import pytest
+import yaml
+from import_graph import PACKAGE, ROOT, code_dependencies
+
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+SOURCE = PACKAGE.parent.relative_to(ROOT).as_posix()  # "src"
+
+
+def _is_code(path: str) -> bool:
+    """A module, or a folder that is a Python package, under src/."""
+    if not path.startswith(f"{SOURCE}/"):
+        return False
+    target = ROOT / path
+    return path.endswith(".py") or (target / "__init__.py").exists()
+
+
+def _paths(entries) -> list[str]:
+    """Paths of a deps/outs list (an entry may be a mapping of path to options)."""
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE))
+def test_code_dependencies_are_exactly_the_modules_the_stage_runs(name):
+    stage = PIPELINE[name]
+    entry = ROOT / "stages" / f"{name}.py"
+    listed = _paths(stage["deps"])
+    assert f"stages/{name}.py" in listed, f"{name}: its own entry point is not a dependency"
+    declared = sorted(p for p in listed if _is_code(p))
+    expected = code_dependencies(entry)
+    missing = sorted(set(expected) - set(declared))
+    extra = sorted(set(declared) - set(expected))
+    assert not missing and not extra, (
+        f"dvc.yaml stage {name!r}: missing {missing}, not run by the stage {extra}; "
+        "`python tests/import_graph.py` prints what to list")
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE))
+def test_every_path_in_the_command_is_declared(name):
+    stage = PIPELINE[name]
+    declared = set(_paths(stage.get("deps"))) | set(_paths(stage.get("outs")))
+    declared |= set(_paths(stage.get("metrics")))
+    words = shlex.split(stage["cmd"])
+    named = [w for w in words if re.match(r"^(data|reports)/", w)]
+    assert named, f"{name}: the command names no path; paths belong in `cmd`"
+    undeclared = [p for p in named
+                  if not any(p == d or p.startswith(f"{d}/") for d in declared)]
+    assert not undeclared, f"dvc.yaml stage {name!r}: {undeclared} not in deps or outs"
+
+
+def test_the_graph_walk_sees_lazy_and_relative_imports():
+    """The walk must follow imports inside functions (the writer is imported only
+    with generate=llm) and relative ones (a package's __init__)."""
+    generate = code_dependencies(ROOT / "stages" / "generate.py")
+    assert f"{SOURCE}/nbjudge/writer" in generate
+    report = code_dependencies(ROOT / "stages" / "report.py")
+    assert f"{SOURCE}/nbjudge/report" in report
+    assert not any("judges" in p or "llm" in p for p in report)
