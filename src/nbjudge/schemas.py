@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -63,7 +63,7 @@ __all__ = [
     "write_records",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 DIMENSIONS: tuple[str, ...] = (
     "library_installation",
@@ -241,7 +241,7 @@ class BlueprintEntry(Record):
     configuration); version-1 records still read, their ``variant`` as ``template``.
     """
 
-    schema_version: Literal[2] = 2
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # a newer version than Record's
     notebook_id: NonEmpty
     case_id: NonEmpty
     dimension: Dimension

@@ -278,6 +278,7 @@ def panel_section(blueprint: Path) -> dict:
     return {**option, "input": str(blueprint)}
 
 
+@pytest.mark.slow
 def test_stage_panel_writes_labels_and_a_summary(tmp_path):
     blueprint = tmp_path / "blueprint.jsonl"
     write_records(
@@ -303,6 +304,7 @@ def test_stage_panel_writes_labels_and_a_summary(tmp_path):
     assert len(labels) == 13 * len(DIMENSIONS)
 
 
+@pytest.mark.slow
 def test_stage_panel_on_an_empty_blueprint_says_use_labels_file(tmp_path):
     blueprint = tmp_path / "blueprint.jsonl"
     write_records(blueprint, [])
@@ -313,6 +315,7 @@ def test_stage_panel_on_an_empty_blueprint_says_use_labels_file(tmp_path):
     assert not (tmp_path / "labels.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_stage_file_imports_against_the_index_and_fails_cleanly(tmp_path):
     write_records(
         tmp_path / "index.jsonl",
