@@ -8,6 +8,10 @@ tracking store the pipeline used), starts the local server when the backend is
 
 ``python -m nbjudge labels-template OUT.csv``: a label file for experts to fill,
 one row per notebook of ``data/notebooks/index.jsonl`` and dimension.
+
+``python -m nbjudge import-check FOLDER``: what ``generate=import`` would make of a
+folder of notebooks (prompt source, task type, outputs, tokens, what the judge's budget
+cuts), before any judgment is paid for.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ def _score(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.notebook}: no such notebook") from None
     except Exception as error:  # nbformat raises several types for malformed files
         raise ValueError(f"{args.notebook}: not a readable notebook ({error})") from None
-    outputs = notebook_outputs(args.prompt, render_notebook(notebook, render_options(judge)))
+    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
+    outputs = notebook_outputs(args.prompt, render_notebook(
+        notebook, render_options(judge, llm, retrieval_k)))
     experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
                                    judge["experiment"])
     judges = load_registered_judges(experiment_id)
@@ -71,6 +77,34 @@ def _labels_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_check(args: argparse.Namespace) -> int:
+    from nbjudge.benchmark.importer import check_folder
+    from nbjudge.judges.batch import render_options
+    from nbjudge.llm.backends import LLMConfig
+
+    params = load_params(args.params, "llm", "judge")
+    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
+    options = render_options(as_plain(params.judge), llm, retrieval_k)
+    rows = check_folder(args.folder, options)
+    print(f"{len(rows)} notebook(s) in {args.folder}; the judge ({llm.backend}:{llm.model}) "
+          f"reads {options.max_tokens:,} tokens of each")
+    header = ("notebook", "case", "prompt from", "task type", "code", "w/ output", "tokens",
+              "judged", "cut by the budget")
+    table = [(r.file, r.case_id, r.prompt_source, r.task_type, str(r.code_cells),
+              str(r.cells_with_outputs), f"{r.tokens:,}", f"{r.judged_tokens:,}",
+              "; ".join(r.cuts) or "nothing") for r in rows]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header) - 1)]
+    for row in [header, *table]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
+              + row[-1])
+    no_outputs = sum(r.cells_with_outputs == 0 for r in rows)
+    if no_outputs:
+        print(f"{no_outputs} notebook(s) have no outputs: the judges see their code only "
+              "unless the execute stage runs them")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbjudge",
                                      description="nbjudge command line")
@@ -87,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     template.add_argument("--index", type=Path, default=Path("data/notebooks/index.jsonl"))
     template.add_argument("--rater", default="expert_1", help="rater_id of every row")
     template.set_defaults(run=_labels_template)
+    check = sub.add_parser("import-check",
+                           help="what importing a folder of notebooks would give, judged how")
+    check.add_argument("folder", type=Path)
+    check.add_argument("--params", default="params.yaml")
+    check.set_defaults(run=_import_check)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

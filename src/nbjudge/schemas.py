@@ -83,6 +83,7 @@ TASK_TYPES: tuple[str, ...] = (
     "multiclass",
     "regression",
     "forecasting",
+    "unknown",      # an imported notebook whose data and prompt do not tell
 )
 
 _NA_SPELLINGS = {"n/a", "na", "not applicable"}
@@ -125,7 +126,8 @@ Dimension = Literal[
     "mlflow_logging",
     "cell_organization",
 ]
-TaskType = Literal["binary", "binary_imbalanced", "multiclass", "regression", "forecasting"]
+TaskType = Literal["binary", "binary_imbalanced", "multiclass", "regression", "forecasting",
+                   "unknown"]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
@@ -164,7 +166,9 @@ class Case(Record):
     id_column: str | None = None
     horizon: int | None = None
     notebooks: int = Field(ge=1)
-    properties: DatasetProperties
+    # None: unknown (imported notebooks whose tables are not in the folder). Only the
+    # report's description of the dataset reads them; nothing needs them to judge.
+    properties: DatasetProperties | None = None
 
 
 class Execution(BaseModel):
@@ -290,6 +294,8 @@ class Judgment(Record):
     tokens_out: int | None = None
     latency_s: float | None = None
     retrieved_ids: list[str] = Field(default_factory=list)
+    notebook_tokens: int | None = Field(default=None, ge=0)  # of the notebook text it read
+    notebook_cut: bool | None = None  # the notebook was shortened to fit the judge's budget
 
     def model_post_init(self, __context: Any) -> None:
         if self.status == "ok" and self.score is None:

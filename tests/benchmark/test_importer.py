@@ -239,7 +239,7 @@ def test_malformed_notebooks_are_named_with_nbformat_message_and_nothing_is_writ
     assert "nbformat says at cells/0: {'cell_type': 'prose'" in message
     assert "is not valid under any of the given schemas" in message
     assert "list.ipynb: not a notebook (the JSON is a list)" in message
-    assert "old.ipynb: not a valid notebook: nbformat says" in message
+    assert "old.ipynb: not a notebook (JSON without an 'nbformat' version)" in message
     assert not (tmp_path / "generated").exists() and not (tmp_path / "datasets").exists()
 
 
@@ -314,11 +314,9 @@ def test_malformed_notebooks_are_named_with_nbformat_message_and_nothing_is_writ
             r"titanic_train.csv: cannot read this table",
         ),
         (
-            lambda f: [p.unlink() for p in f.glob("*.csv")],
-            r"case 'run_1': no train table to read the dataset properties from: put the tables "
-            r"the notebooks read in the folder, or give properties \(rows, columns, "
-            r"missing_columns, missing_rate, missing_mechanism, categorical_columns\) in "
-            r"cases.yaml",
+            lambda f: [p.unlink() for p in f.glob("*.csv")]
+            and (f / "cases.yaml").write_text("'*': {properties: {rows: 10}}\n"),
+            r"case 'run_1': properties: field 'columns': Field required",
         ),
         (
             lambda f: (f / "cases.yaml").write_text("'*': {properties: {missing_rate: 2}}\n"),
@@ -330,6 +328,22 @@ def test_each_import_error_is_clear(folder, setup, message):
     setup(folder)
     with pytest.raises(NotebookImportError, match=message):
         read_notebook_folder(folder)
+
+
+def test_notebooks_alone_import_with_unknown_properties_and_task_type(tmp_path):
+    """An agent's notebooks, executed elsewhere: no tables, no cases.yaml, no metadata."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    write_notebook(folder, "churn.ipynb", markdown="Build a churn prediction model.")
+    write_notebook(folder, "sales.ipynb", markdown="Forecast next quarter's sales per store.")
+    write_notebook(folder, "misc.ipynb", markdown="Clean up this analysis.")
+    imported = read_notebook_folder(folder)
+    cases = {c.case_id: c for c in imported.cases}
+    assert {c: (case.task_type, case.properties) for c, case in cases.items()} == {
+        "churn": ("binary_imbalanced", None), "sales": ("forecasting", None),
+        "misc": ("unknown", None)}
+    assert cases["misc"].prompt == "# Task Clean up this analysis."
+    assert len(imported.notebooks) == 3
 
 
 def test_a_folder_without_notebooks(tmp_path):

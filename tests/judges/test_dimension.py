@@ -102,3 +102,22 @@ def test_call_judge_raises_a_feedback_error():
         error_code="PARSE", error_message="no JSON in the answer")))
     with pytest.raises(RuntimeError, match="no JSON in the answer"):
         call_judge(judge, "the notebook")
+
+
+def test_the_notebook_budget_is_what_the_context_leaves():
+    from nbjudge.judges.batch import notebook_budget, render_options
+    from nbjudge.llm.backends import LLMConfig
+
+    settings = {"backend": "openai_compatible", "model": "m", "base_url": "http://h/v1",
+                "context_size": 32768, "notebook_tokens": None, "concurrency": 1,
+                "timeout": 10, "max_retries": 0, "temperature": 0.0,
+                "max_output_tokens": 600, "rationale_max_chars": 100}
+    llm = LLMConfig.from_mapping(settings)
+    alone, with_examples = notebook_budget(llm), notebook_budget(llm, retrieval_k=5)
+    assert 20_000 < alone < 32768 and with_examples < alone / 5
+    assert render_options({"render": {"max_tokens": None}}, llm, 5).max_tokens == with_examples
+    fixed = LLMConfig.from_mapping({**settings, "notebook_tokens": 300})
+    assert notebook_budget(fixed, retrieval_k=5) == 300
+    tiny = LLMConfig.from_mapping({**settings, "context_size": 2000})
+    with pytest.raises(ValueError, match=r"lower memalign\.retrieval_k, or set llm\.notebook_tok"):
+        notebook_budget(tiny, retrieval_k=5)

@@ -1,7 +1,9 @@
+import re
+
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render_notebook
+from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render, render_notebook
 
 
 def executed_notebook(long_output="x" * 5000):
@@ -35,16 +37,67 @@ def test_deterministic():
     assert render_notebook(executed_notebook()) == render_notebook(executed_notebook())
 
 
-def test_budget_shrinks_outputs_then_cuts_with_marker():
+def long_notebook(code_cells=160, lines=12, output_lines=40):
+    """A notebook of about 40,000 tokens: prose, code, long outputs, an image."""
+    cells = [new_markdown_cell("# Credit default\n" + "We study the data carefully. " * 40)]
+    for i in range(code_cells):
+        cells.append(new_code_cell(
+            f"step_{i} = {i}\n" + f"frame['f{i}'] = frame['x'] * {i}  # feature\n" * lines,
+            execution_count=i + 1,
+            outputs=[new_output("stream", name="stdout", text="value 0.123\n" * output_lines)]))
+        if i % 20 == 0:
+            cells.append(new_markdown_cell(f"## Part {i}\n" + "Why this step matters. " * 20))
+    cells.append(new_code_cell("model.fit(X, y)\nmlflow.log_metric('auc', auc)",
+                               execution_count=code_cells + 1,
+                               outputs=[new_output("display_data", data={"image/png": "AA"})]))
+    return new_notebook(cells=cells)
+
+
+def test_within_budget_nothing_is_cut():
+    rendered = render(long_notebook(code_cells=3), RenderOptions(max_tokens=50_000))
+    assert not rendered.cut and rendered.tokens == rendered.full_tokens
+
+
+def test_step_one_shortens_long_outputs_in_the_middle():
     nb = executed_notebook("y" * 20000)
-    small = render_notebook(nb, RenderOptions(max_tokens=300, max_output_chars=1500,
-                                              min_output_chars=200))
-    assert estimate_tokens(small) <= 300
-    assert "print(big)" in small
-    nb.cells.insert(0, new_markdown_cell("z" * 4000, id="big"))
-    cut = render_notebook(nb, RenderOptions(max_tokens=300))
-    assert estimate_tokens(cut) <= 300
-    assert cut.rstrip().endswith("exceeds the judge's token budget ...]")
+    rendered = render(nb, RenderOptions(max_tokens=1500))
+    assert rendered.tokens <= 1500 and "characters of output cut" in rendered.text
+    assert not rendered.cut  # every cell and output still there
+
+
+def test_step_two_turns_outputs_into_markers_and_keeps_every_cell():
+    nb = long_notebook(code_cells=30)
+    rendered = render(nb, RenderOptions(max_tokens=5000))
+    assert rendered.cuts == ("outputs",)
+    assert "output: [1 output(s), 40 line(s) omitted]" in rendered.text
+    assert all(f"step_{i} = {i}" in rendered.text for i in range(30))
+
+
+def test_step_three_keeps_markdown_headings_only():
+    nb = long_notebook(code_cells=30)
+    rendered = render(nb, RenderOptions(max_tokens=4600))
+    assert rendered.cuts == ("outputs", "markdown prose")
+    assert "## Part 20" in rendered.text and "Why this step matters" not in rendered.text
+    assert "line(s) of markdown prose omitted" in rendered.text
+
+
+def test_step_four_drops_code_from_the_middle_with_a_marker_keeping_both_ends():
+    nb = long_notebook()
+    rendered = render(nb, RenderOptions(max_tokens=6000))
+    assert rendered.full_tokens > 40_000 and rendered.tokens <= 6000
+    assert rendered.cuts[:2] == ("outputs", "markdown prose") and len(rendered.cuts) == 3
+    assert "step_0 = 0" in rendered.text                      # the first code cell
+    assert "model.fit(X, y)" in rendered.text                 # the last code cell
+    assert re.search(r"\[\.\.\. cells \d+-\d+ omitted: \d+ code cell\(s\), \d+ markdown "
+                     r"cell\(s\), [\d,]+ tokens \.\.\.\]", rendered.text)
+    assert rendered.text.rstrip().endswith("output: [1 output(s), 1 line(s) omitted]")
+
+
+def test_step_five_cuts_a_single_huge_cell_in_its_middle():
+    nb = new_notebook(cells=[new_code_cell("a = 1\n" + "b = 2\n" * 5000 + "c = 3")])
+    rendered = render(nb, RenderOptions(max_tokens=500))
+    assert rendered.tokens <= 500 and "characters of notebook text cut" in rendered.text
+    assert "a = 1" in rendered.text and "c = 3" in rendered.text
 
 
 def test_unexecuted_notebook_has_no_not_run_notes():

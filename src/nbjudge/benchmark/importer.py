@@ -44,8 +44,10 @@ missing values, missing rate, non-numeric columns, class balance and, for
 forecasting, the date column and its frequency; ``properties`` in
 ``cases.yaml`` override any of them. The missingness mechanism cannot be
 read from data: it is ``MCAR`` when values are missing (``none`` otherwise)
-unless ``properties.missing_mechanism`` says so. A case with no table must
-give all its ``properties`` in ``cases.yaml``.
+unless ``properties.missing_mechanism`` says so. A case with no table (an
+agent's notebooks, executed elsewhere on data that is not here) needs
+nothing: its properties are unknown, and its task type comes from the
+prompt's words, else ``unknown``. Only the notebooks are required.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import re
 import shutil
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from nbjudge.notebooks.render import RenderOptions, render
 from nbjudge.schemas import TASK_TYPES, Case, DatasetProperties, Notebook, describe
 
 __all__ = [
@@ -72,8 +75,10 @@ __all__ = [
     "CASE_KEYS",
     "DATASETS_DIR",
     "NOTEBOOKS_DIR",
+    "ImportCheck",
     "ImportedNotebooks",
     "NotebookImportError",
+    "check_folder",
     "copy_case_data",
     "copy_notebooks",
     "import_notebooks",
@@ -135,6 +140,8 @@ class ImportedNotebooks:
     notebooks: list[Notebook]
     sources: dict[str, str]  # notebook_id -> notebook file name in the folder
     data: dict[str, list[str]]  # case_id -> data files, relative to the folder
+    prompt_sources: dict[str, str] = field(default_factory=dict)  # notebook_id -> where from
+    repaired: dict[str, bytes] = field(default_factory=dict)  # notebook_id -> imported bytes
 
 
 @dataclass
@@ -145,6 +152,8 @@ class _Source:
     settings: dict[str, Any]
     prompt: str
     explicit_prompt: bool
+    prompt_source: str = "first markdown cell"
+    repaired: bytes | None = None   # the notebook as imported, when it needed a repair
 
 
 def _sanitize(name: str) -> str:
@@ -174,7 +183,32 @@ def _validation_message(exc: Exception) -> str:
     return f"at {where}: {message}" if where else message
 
 
-def _read_notebook(path: Path, problems: list[str]) -> nbformat.NotebookNode | None:
+def _repair(data: dict[str, Any]) -> bool:
+    """Fill in what Jupyter itself tolerates missing (a code cell's ``outputs`` and
+    ``execution_count``, a cell's ``metadata``; cell ids in a format before 4.5);
+    True when anything changed. Nothing a judge reads is touched."""
+    if data.get("nbformat") != 4 or not isinstance(data.get("cells"), list):
+        return False
+    changed = False
+    for cell in data["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        missing = {"metadata": {}}
+        if cell.get("cell_type") == "code":
+            missing |= {"outputs": [], "execution_count": None}
+        for key, value in missing.items():
+            if key not in cell:
+                cell[key] = value
+                changed = True
+        if "id" in cell and data.get("nbformat_minor", 0) < 5:
+            data["nbformat_minor"] = 5
+            changed = True
+    return changed
+
+
+def _read_notebook(path: Path, problems: list[str]
+                   ) -> tuple[nbformat.NotebookNode, bool] | None:
+    """The notebook at ``path`` (as nbformat 4) and whether it needed :func:`_repair`."""
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text)
@@ -187,15 +221,22 @@ def _read_notebook(path: Path, problems: list[str]) -> nbformat.NotebookNode | N
             "re-save it from Jupyter"
         )
         return None
+    except OSError as exc:
+        problems.append(f"{path.name}: cannot be read ({exc.strerror})")
+        return None
     if not isinstance(data, dict):
         problems.append(f"{path.name}: not a notebook (the JSON is a {type(data).__name__})")
         return None
+    if "nbformat" not in data:
+        problems.append(f"{path.name}: not a notebook (JSON without an 'nbformat' version)")
+        return None
+    repaired = _repair(data)
     with warnings.catch_warnings():
         # nbformat warns about fixable trifles (missing cell ids); only errors count here.
         warnings.simplefilter("ignore")
         try:
             nbformat.validate(data)
-            return nbformat.reads(text, as_version=4)
+            return nbformat.reads(json.dumps(data) if repaired else text, as_version=4), repaired
         except nbformat.ValidationError as exc:
             problems.append(
                 f"{path.name}: not a valid notebook: nbformat says {_validation_message(exc)}"
@@ -270,9 +311,10 @@ def _sources(folder: Path, problems: list[str]) -> list[_Source]:
     sources = []
     for name in files:
         path = folder / name
-        notebook = _read_notebook(path, problems)
-        if notebook is None:
+        read = _read_notebook(path, problems)
+        if read is None:
             continue
+        notebook, repaired = read
         metadata = notebook.metadata.get("nbjudge", {})
         if not isinstance(metadata, Mapping):
             problems.append(f"{name}: metadata 'nbjudge' must be a mapping, got {metadata!r}")
@@ -294,8 +336,13 @@ def _sources(folder: Path, problems: list[str]) -> list[_Source]:
                 f"{CASES_FILE}, or start the notebook with a markdown cell stating the task"
             )
             continue
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        sources.append(_Source(name, ids[name], sha, settings, prompt, explicit))
+        # A repaired notebook is imported as nbformat writes it, the rest byte for byte.
+        content = nbformat.writes(notebook).encode() if repaired else path.read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
+        origin = ("metadata" if str(metadata.get("prompt") or "").strip()
+                  else CASES_FILE if explicit else "first markdown cell")
+        sources.append(_Source(name, ids[name], sha, settings, prompt, explicit, origin,
+                               content if repaired else None))
     return sources
 
 
@@ -413,7 +460,7 @@ def _infer_task_type(
     for task_type, cues in _TASK_WORDS:
         if any(cue in words for cue in cues):
             return task_type
-    return "binary"
+    return "unknown"
 
 
 def _frequency(series: pd.Series) -> str | None:
@@ -540,19 +587,13 @@ def _build_case(
         _read_properties(train, task_type, target, value["id_column"]) if train is not None else {}
     )
     given = value["properties"] or {}
-    if train is None and not given:
-        required = [n for n, f in DatasetProperties.model_fields.items() if f.is_required()]
-        problems.append(
-            f"case {case_id!r}: no train table to read the dataset properties from: put the "
-            f"tables the notebooks read in the folder, or give properties ({', '.join(required)}) "
-            f"in {CASES_FILE}"
-        )
-        return None
-    try:
-        properties = DatasetProperties(**{**inferred, **given})
-    except ValidationError as exc:
-        problems.append(f"case {case_id!r}: properties: {describe(exc)}")
-        return None
+    properties = None  # unknown: the tables are not here, and nothing needs them to judge
+    if train is not None or given:
+        try:
+            properties = DatasetProperties(**{**inferred, **given})
+        except ValidationError as exc:
+            problems.append(f"case {case_id!r}: properties: {describe(exc)}")
+            return None
     tables = value["tables"] or {role: Path(file).stem for role, file in roles.items()}
     try:
         case = Case(
@@ -614,7 +655,47 @@ def read_notebook_folder(
     notebooks.sort(key=lambda n: n.notebook_id)
     cases.sort(key=lambda c: c.case_id)
     sources_by_id = {s.notebook_id: s.file for s in sources}
-    return ImportedNotebooks(folder, cases, notebooks, sources_by_id, data)
+    return ImportedNotebooks(folder, cases, notebooks, sources_by_id, data,
+                             {s.notebook_id: s.prompt_source for s in sources},
+                             {s.notebook_id: s.repaired for s in sources if s.repaired})
+
+
+@dataclass(frozen=True)
+class ImportCheck:
+    """What importing one notebook would give, before any judgment is paid for."""
+
+    file: str
+    notebook_id: str
+    case_id: str
+    prompt_source: str       # metadata, cases.yaml or first markdown cell
+    task_type: str
+    code_cells: int
+    cells_with_outputs: int  # 0: the judges would see code only (execute.mode decides)
+    tokens: int              # the whole notebook as judges read it
+    judged_tokens: int       # within the judge's budget
+    cuts: tuple[str, ...]    # what the budget shortens, in order
+
+
+def check_folder(folder: str | Path, options: RenderOptions) -> list[ImportCheck]:
+    """Per notebook of ``folder``: prompt source, task type, outputs, rendered tokens and
+    what the judge's budget (``options``) would cut. Raises like :func:`read_notebook_folder`."""
+    imported = read_notebook_folder(folder)
+    case_of = {n.notebook_id: n.case_id for n in imported.notebooks}
+    task_type = {c.case_id: c.task_type for c in imported.cases}
+    rows = []
+    for notebook_id, file in sorted(imported.sources.items()):
+        repaired = imported.repaired.get(notebook_id)
+        notebook = (nbformat.reads(repaired.decode(), as_version=4) if repaired
+                    else nbformat.read(imported.folder / file, as_version=4))
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        rendered = render(notebook, options)
+        rows.append(ImportCheck(
+            file=file, notebook_id=notebook_id, case_id=case_of[notebook_id],
+            prompt_source=imported.prompt_sources[notebook_id],
+            task_type=task_type[case_of[notebook_id]], code_cells=len(code),
+            cells_with_outputs=sum(bool(c.get("outputs")) for c in code),
+            tokens=rendered.full_tokens, judged_tokens=rendered.tokens, cuts=rendered.cuts))
+    return rows
 
 
 def import_notebooks(
@@ -639,11 +720,15 @@ def import_notebooks(
 
 
 def copy_notebooks(imported: ImportedNotebooks, notebooks_dir: str | Path) -> None:
-    """Copy each notebook byte for byte to ``<notebooks_dir>/<notebook_id>.ipynb``."""
+    """Copy each notebook to ``<notebooks_dir>/<notebook_id>.ipynb``: byte for byte, or as
+    repaired (a code cell's missing ``outputs`` filled in, ...) where it needed that."""
     for notebook in imported.notebooks:
         target = Path(notebooks_dir) / f"{notebook.notebook_id}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(imported.folder / imported.sources[notebook.notebook_id], target)
+        if notebook.notebook_id in imported.repaired:
+            target.write_bytes(imported.repaired[notebook.notebook_id])
+        else:
+            shutil.copyfile(imported.folder / imported.sources[notebook.notebook_id], target)
 
 
 def copy_case_data(imported: ImportedNotebooks, datasets_dir: str | Path) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from nbjudge.judges.dimension import judge_instructions, make_dimension_judge
 from nbjudge.judges.requests import (
+    EXAMPLE_OVERHEAD_TOKENS,
+    FORMAT_OVERHEAD_TOKENS,
     DimensionJudge,
     NotebookView,
     build_requests,
@@ -29,7 +31,7 @@ from nbjudge.llm.backends import (
 )
 from nbjudge.llm.cache import AnswerCache, cache_path
 from nbjudge.llm.calls import RetryPolicy, RunSummary
-from nbjudge.notebooks.render import RenderOptions
+from nbjudge.notebooks.render import RenderOptions, estimate_tokens
 from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import DIMENSIONS, Judgment, Label
 
@@ -39,12 +41,39 @@ __all__ = [
     "baseline_judges",
     "judge_views",
     "load_judging_inputs",
+    "notebook_budget",
     "render_options",
 ]
 
-def render_options(judge: Mapping[str, Any]) -> RenderOptions:
-    """The ``judge.render`` settings as :class:`RenderOptions`."""
+def notebook_budget(llm: LLMConfig, retrieval_k: int = 0) -> int:
+    """Tokens of notebook text a judge reads: ``llm.notebook_tokens``, or when that is
+    null, what the model's context leaves after the longest rubric, the answer format,
+    the reply and ``retrieval_k`` retrieved examples (each a notebook of the same size),
+    with a tenth kept in reserve because tokens are estimated."""
+    if llm.notebook_tokens is not None:
+        return llm.notebook_tokens
+    rubric = max(estimate_tokens(judge_instructions(load_rubric(d), llm.rubric_detail))
+                 for d in DIMENSIONS)
+    free = (llm.context_size - rubric - FORMAT_OVERHEAD_TOKENS - llm.max_output_tokens
+            - retrieval_k * EXAMPLE_OVERHEAD_TOKENS)
+    budget = int(0.9 * free) // (1 + retrieval_k)
+    if budget < 100:
+        raise ValueError(
+            f"llm.context_size={llm.context_size} leaves {budget} tokens per notebook after "
+            f"the rubric, the reply and {retrieval_k} retrieved example(s): raise "
+            "llm.context_size, lower memalign.retrieval_k, or set llm.notebook_tokens")
+    return budget
+
+
+def render_options(judge: Mapping[str, Any], llm: LLMConfig | None = None,
+                   retrieval_k: int = 0) -> RenderOptions:
+    """The ``judge.render`` settings as :class:`RenderOptions`; a null ``max_tokens``
+    is :func:`notebook_budget` of ``llm``."""
     render = dict(judge.get("render") or {})
+    if render.get("max_tokens") is None:
+        if llm is None:
+            raise ValueError("judge.render.max_tokens is null and no llm settings were given")
+        render["max_tokens"] = notebook_budget(llm, retrieval_k)
     try:
         return RenderOptions(**render)
     except (TypeError, ValueError) as error:
@@ -148,10 +177,13 @@ def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> 
     if llm.banner:
         print(llm.banner)
     judge = as_plain(params.judge)
+    # Baseline and aligned judges read the same text: the budget leaves room for the
+    # examples an aligned judge retrieves whichever stage renders it.
+    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
     inputs = JudgingInputs(
         llm, judge,
         load_views(read_records(index, Notebook), read_records(cases, Case),
-                   render_options(judge)),
+                   render_options(judge, llm, retrieval_k)),
         read_records(labels, Label))
     inputs.experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
                                           judge["experiment"])

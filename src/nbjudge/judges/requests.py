@@ -23,7 +23,7 @@ import nbformat
 from nbjudge.judges.dimension import InvalidScoreError, call_judge, notebook_outputs, parse_score
 from nbjudge.llm.cache import AnswerCache, request_key
 from nbjudge.llm.calls import Answer, RetryPolicy, RunSummary, run_calls
-from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render_notebook
+from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render
 from nbjudge.schemas import DIMENSIONS, Case, Judgment, Notebook
 
 __all__ = [
@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 # MLflow adds the answer format (fields and types) to the system prompt.
-_FORMAT_OVERHEAD_TOKENS = 150
+FORMAT_OVERHEAD_TOKENS = 150
+# Each retrieved example adds its label and rationale around the example's notebook text.
+EXAMPLE_OVERHEAD_TOKENS = 50
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class NotebookView:
     case_id: str
     task_prompt: str
     outputs: str            # task prompt + rendered notebook: the judge's ``{{ outputs }}``
+    notebook_tokens: int | None = None   # of the rendered notebook
+    notebook_cut: bool | None = None     # shortened to fit the budget
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class JudgeRequest:
     fold: int | None = None
     repeat: int = 0
     payload: Any = None         # whatever ``call`` needs (the notebook text, the judge, ...)
+    notebook_tokens: int | None = None   # of the notebook text in the prompt
+    notebook_cut: bool | None = None     # that text was shortened to fit the budget
 
     @property
     def label(self) -> str:
@@ -104,9 +110,10 @@ def load_views(index: Sequence[Notebook], cases: Iterable[Case], options: Render
         except Exception as error:  # nbformat raises several types for malformed files
             raise ValueError(f"{path}: not a readable notebook ({error}); "
                              "regenerate or re-import it") from None
-        text = render_notebook(notebook, options)
+        rendered = render(notebook, options)
         views.append(NotebookView(entry.notebook_id, entry.case_id, prompts[entry.case_id],
-                                  notebook_outputs(prompts[entry.case_id], text)))
+                                  notebook_outputs(prompts[entry.case_id], rendered.text),
+                                  rendered.tokens, rendered.cut))
     return views
 
 
@@ -131,15 +138,16 @@ def build_requests(
         if dimension not in judges:
             continue
         judge = judges[dimension]
-        fixed = estimate_tokens(judge.instructions) + _FORMAT_OVERHEAD_TOKENS
+        fixed = estimate_tokens(judge.instructions) + FORMAT_OVERHEAD_TOKENS
         for view in chosen:
             key = request_key(model=model, instructions=judge.instructions, outputs=view.outputs,
                               inference_params=inference_params, memory=judge.memory)
             tokens = (fixed + estimate_tokens(view.outputs)
-                      + judge.examples_per_prompt * (mean_outputs + 50))
+                      + judge.examples_per_prompt * (mean_outputs + EXAMPLE_OVERHEAD_TOKENS))
             requests.append(JudgeRequest(
                 notebook_id=view.notebook_id, dimension=dimension, variant=variant, key=key,
-                prompt_tokens=tokens, fold=fold, repeat=repeat, payload=(judge, view.outputs)))
+                prompt_tokens=tokens, fold=fold, repeat=repeat, payload=(judge, view.outputs),
+                notebook_tokens=view.notebook_tokens, notebook_cut=view.notebook_cut))
     return requests
 
 
@@ -178,7 +186,8 @@ def run_requests(
     return [
         Judgment(notebook_id=request.notebook_id, dimension=request.dimension,
                  variant=request.variant, fold=request.fold, repeat=request.repeat,
-                 model=model, prompt_sha256=request.key, **outcome)
+                 model=model, prompt_sha256=request.key, notebook_tokens=request.notebook_tokens,
+                 notebook_cut=request.notebook_cut, **outcome)
         for request, outcome in zip(requests, outcomes, strict=True)
     ]
 

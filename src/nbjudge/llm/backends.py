@@ -63,7 +63,7 @@ class LLMConfig(BaseModel):
     base_url: str | None = None
     api_key_env: str | None = None
     context_size: int = Field(ge=256)
-    notebook_tokens: int = Field(ge=100)
+    notebook_tokens: int | None = Field(ge=100)  # None: what the context leaves
     concurrency: int = Field(ge=1, le=256)
     timeout: float = Field(gt=0)
     max_retries: int = Field(ge=0, le=50)
