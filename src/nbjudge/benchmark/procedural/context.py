@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from nbjudge.schemas import Case
+from nbjudge.schemas import Case, DatasetProperties
 
-__all__ = ["SLOTS", "SLOT_SECTION", "Cell", "Context", "join_code"]
+__all__ = ["SLOTS", "SLOT_SECTION", "Cell", "Context", "join_code", "properties"]
 
 SLOTS: tuple[str, ...] = (
     "install",
@@ -68,6 +68,14 @@ class Cell:
     kind: str = "code"  # code | markdown
 
 
+def properties(case: Case) -> DatasetProperties:
+    """The case's dataset properties, which every procedural case has (imports may not)."""
+    if case.properties is None:
+        raise ValueError(f"case {case.case_id!r} has no dataset properties: the procedural "
+                         "generator writes code for a known dataset (use a suite's cases)")
+    return case.properties
+
+
 @dataclass
 class Context:
     """The notebook being written: the case, the variable names this notebook
@@ -93,7 +101,7 @@ class Context:
 
     @property
     def has_missing(self) -> bool:
-        return bool(self.case.properties.missing_columns)
+        return bool(properties(self.case).missing_columns)
 
     # -- randomness: every draw goes through ``rng``, in writing order ---------
     def choose(self, options: list[Any] | tuple[Any, ...]) -> Any:

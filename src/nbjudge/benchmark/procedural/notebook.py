@@ -12,7 +12,7 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from nbjudge.benchmark.procedural.context import Cell, Context
+from nbjudge.benchmark.procedural.context import Cell, Context, properties
 from nbjudge.benchmark.procedural.registry import REGISTRY
 from nbjudge.benchmark.procedural.shared.cell_organization import lay_out
 from nbjudge.benchmark.procedural.templates import CodeTemplate
@@ -146,7 +146,7 @@ def _with_load_and_imports(ctx: Context) -> list[Cell]:
     other = "future" if ctx.family == "forecasting" else "test"
     load.append(f'{ctx.names["test"]} = pd.read_csv("{case.tables[other]}.csv")')
     if ctx.facts.get("parse_dates"):
-        load = [line.replace('.csv")', f'.csv", parse_dates=["{case.properties.time_index}"])')
+        load = [line.replace('.csv")', f'.csv", parse_dates=["{properties(case).time_index}"])')
                 for line in load]
     ctx.imports.add("import pandas as pd")
     cells = [Cell("load", "\n".join(load) + f"\n{ctx.names['train']}.shape, "

@@ -5,7 +5,7 @@ the plot contradicts. The first template written draws the shared names."""
 
 from __future__ import annotations
 
-from nbjudge.benchmark.procedural.context import Context, join_code
+from nbjudge.benchmark.procedural.context import Context, join_code, properties
 from nbjudge.benchmark.procedural.forecasting.series import (
     describe_series,
     is_forecasting,
@@ -42,7 +42,7 @@ def _conclusion(ctx: Context) -> str:
     else:
         sentences.append(f"The series has a visible level and a seasonal pattern of "
                          f"{series.season} {periods}.")
-    if case.properties.missing_columns:
+    if properties(case).missing_columns:
         sentences.append(f"A few {periods} have no value recorded; they must be filled from "
                          f"earlier {periods} only (forward in time), never from later ones.")
     else:

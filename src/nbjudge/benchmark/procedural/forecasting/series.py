@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nbjudge.benchmark.procedural.context import Context
+from nbjudge.benchmark.procedural.context import Context, properties
 
 __all__ = [
     "Series",
@@ -66,7 +66,7 @@ def is_daily(ctx: Context) -> bool:
 
 def describe_series(ctx: Context) -> Series:
     case = ctx.case
-    props = case.properties
+    props = properties(case)
     time = props.time_index or "date"
     daily = (props.frequency or "D").upper().startswith("D")
     season = 7 if daily else 52

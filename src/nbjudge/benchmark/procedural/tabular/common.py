@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nbjudge.benchmark.procedural.context import Context
+from nbjudge.benchmark.procedural.context import Context, properties
 
 __all__ = [
     "dummy_baseline",
@@ -23,7 +23,7 @@ def is_imbalanced(ctx: Context) -> bool:
 
 
 def has_categoricals(ctx: Context) -> bool:
-    return bool(ctx.case.properties.categorical_columns)
+    return bool(properties(ctx.case).categorical_columns)
 
 
 def needs_imputation(ctx: Context) -> bool:
@@ -33,8 +33,8 @@ def needs_imputation(ctx: Context) -> bool:
 def numeric_columns(ctx: Context) -> list[str]:
     """The numeric feature columns: neither categorical, nor the target, nor the id."""
     case = ctx.case
-    return [c for c in case.properties.columns
-            if c not in case.properties.categorical_columns
+    return [c for c in properties(case).columns
+            if c not in properties(case).categorical_columns
             and c not in (case.target, case.id_column)]
 
 

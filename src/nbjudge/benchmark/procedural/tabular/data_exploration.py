@@ -4,7 +4,7 @@ exploration, the wrong table, or conclusions the output contradicts."""
 
 from __future__ import annotations
 
-from nbjudge.benchmark.procedural.context import Context
+from nbjudge.benchmark.procedural.context import Context, properties
 from nbjudge.benchmark.procedural.tabular.common import is_imbalanced, is_tabular, numeric_columns
 from nbjudge.benchmark.procedural.templates import DimensionTemplates
 
@@ -17,8 +17,9 @@ def _conclusion(ctx: Context) -> str:
     """A modelling consequence consistent with the case's real properties."""
     case = ctx.case
     sentences = []
-    if case.task_type == "binary_imbalanced" and case.properties.class_balance:
-        positive = min(case.properties.class_balance.values())
+    balance = properties(case).class_balance
+    if case.task_type == "binary_imbalanced" and balance:
+        positive = min(balance.values())
         sentences.append(f"Only {positive:.0%} of rows are positive: use stratified splits, "
                          "class weights and PR-AUC rather than accuracy.")
     elif ctx.is_classification:
@@ -27,12 +28,12 @@ def _conclusion(ctx: Context) -> str:
     else:
         sentences.append("The target is continuous and somewhat skewed: report MAE and RMSE "
                          "against a mean baseline.")
-    if case.properties.missing_columns:
-        cols = ", ".join(case.properties.missing_columns)
+    if properties(case).missing_columns:
+        cols = ", ".join(properties(case).missing_columns)
         sentences.append(f"Missing values in {cols} must be imputed inside the pipeline.")
     else:
         sentences.append("There are no missing values.")
-    if case.properties.categorical_columns:
+    if properties(case).categorical_columns:
         sentences.append("Categorical columns need one-hot encoding.")
     return " ".join(sentences)
 

@@ -5,7 +5,7 @@ model; bad: the id column as a feature, a target encoding before the split."""
 
 from __future__ import annotations
 
-from nbjudge.benchmark.procedural.context import Context
+from nbjudge.benchmark.procedural.context import Context, properties
 from nbjudge.benchmark.procedural.estimators import uses_linear_model
 from nbjudge.benchmark.procedural.tabular.common import (
     has_categoricals,
@@ -59,15 +59,15 @@ def _target_indicator(ctx: Context) -> str:
     case = ctx.case
     target = f"{ctx.names['train']}[{case.target!r}]"
     if case.task_type == "multiclass":
-        top = max(case.properties.class_balance or {"": 0},
-                  key=(case.properties.class_balance or {"": 0}).get)
+        top = max(properties(case).class_balance or {"": 0},
+                  key=(properties(case).class_balance or {"": 0}).get)
         return f"({target} == {top!r}).astype(int)"
     return target
 
 
 def _key_function(ctx: Context, column: str) -> str:
     """A grouping key: the category itself, or quintile bins of a numeric column."""
-    if column in ctx.case.properties.categorical_columns:
+    if column in properties(ctx.case).categorical_columns:
         return f"lambda frame: frame[{column!r}]"
     edges = f"{ctx.names['train']}[{column!r}].quantile([0, .2, .4, .6, .8, 1]).unique()"
     return (f"lambda frame, edges={edges}: pd.cut(frame[{column!r}], edges, "
@@ -105,7 +105,7 @@ def features_get_dummies(ctx: Context) -> None:
         $test = pd.get_dummies($test, columns=$categorical_columns, dtype=int).reindex(
             columns=[c for c in $train.columns if c != $target_column], fill_value=0
         )
-    """, "import pandas as pd", categorical_columns=repr(ctx.case.properties.categorical_columns),
+    """, "import pandas as pd", categorical_columns=repr(properties(ctx.case).categorical_columns),
              target_column=repr(ctx.case.target))
     _column_transformer(ctx, scale=uses_linear_model(ctx), one_hot="", numeric_only=True)
 
@@ -137,7 +137,7 @@ def features_id_kept(ctx: Context) -> None:
                ("feature derived from the target before the split (target leakage)",),
                applies=is_tabular)
 def features_target_encoding(ctx: Context) -> None:
-    column = (ctx.case.properties.categorical_columns or numeric_columns(ctx))[0]
+    column = (properties(ctx.case).categorical_columns or numeric_columns(ctx))[0]
     ctx.code("prepare", """
         key = $key
         encoding = $train.assign(_y=$positive).groupby(key(${train}))["_y"].mean()
