@@ -60,15 +60,17 @@ def test_within_budget_nothing_is_cut():
 
 def test_step_one_shortens_long_outputs_in_the_middle():
     nb = executed_notebook("y" * 20000)
-    rendered = render(nb, RenderOptions(max_tokens=1500))
-    assert rendered.tokens <= 1500 and "characters of output cut" in rendered.text
-    assert not rendered.cut  # every cell and output still there
+    assert not render(nb, RenderOptions(max_tokens=1500)).cut  # outputs at 1,500 characters fit
+    rendered = render(nb, RenderOptions(max_tokens=400))
+    assert rendered.tokens <= 400 and "characters of output cut" in rendered.text
+    assert rendered.cuts == ("outputs cut to 750 characters each",)
+    assert all(f"[cell {n}:" in rendered.text for n in range(1, 7))  # every cell still there
 
 
 def test_step_two_turns_outputs_into_markers_and_keeps_every_cell():
     nb = long_notebook(code_cells=30)
     rendered = render(nb, RenderOptions(max_tokens=5000))
-    assert rendered.cuts == ("outputs",)
+    assert rendered.cuts == ("outputs cut to 200 characters each", "outputs")
     assert "output: [1 output(s), 40 line(s) omitted]" in rendered.text
     assert all(f"step_{i} = {i}" in rendered.text for i in range(30))
 
@@ -76,7 +78,7 @@ def test_step_two_turns_outputs_into_markers_and_keeps_every_cell():
 def test_step_three_keeps_markdown_headings_only():
     nb = long_notebook(code_cells=30)
     rendered = render(nb, RenderOptions(max_tokens=4600))
-    assert rendered.cuts == ("outputs", "markdown prose")
+    assert rendered.cuts[1:] == ("outputs", "markdown prose")
     assert "## Part 20" in rendered.text and "Why this step matters" not in rendered.text
     assert "line(s) of markdown prose omitted" in rendered.text
 
@@ -85,7 +87,7 @@ def test_step_four_drops_code_from_the_middle_with_a_marker_keeping_both_ends():
     nb = long_notebook()
     rendered = render(nb, RenderOptions(max_tokens=6000))
     assert rendered.full_tokens > 40_000 and rendered.tokens <= 6000
-    assert rendered.cuts[:2] == ("outputs", "markdown prose") and len(rendered.cuts) == 3
+    assert rendered.cuts[1:3] == ("outputs", "markdown prose") and len(rendered.cuts) == 4
     assert "step_0 = 0" in rendered.text                      # the first code cell
     assert "model.fit(X, y)" in rendered.text                 # the last code cell
     assert re.search(r"\[\.\.\. cells \d+-\d+ omitted: \d+ code cell\(s\), \d+ markdown "

@@ -62,7 +62,8 @@ class RenderedNotebook:
 
     @property
     def cut(self) -> bool:
-        """Whether anything beyond long single outputs was shortened."""
+        """Whether the budget shortened anything (long outputs are always cut at
+        ``max_output_chars``: that is rendering, not the budget)."""
         return bool(self.cuts)
 
 
@@ -194,6 +195,8 @@ def render(notebook: nbformat.NotebookNode, options: RenderOptions | None = None
     while estimate_tokens(_join(blocks)) > budget and limit > options.min_output_chars:
         limit = max(options.min_output_chars, limit // 2)
         blocks = _blocks(notebook, limit, headings_only=False)
+    if limit < options.max_output_chars:
+        cuts.append(f"outputs cut to {limit:,} characters each")
     if estimate_tokens(_join(blocks)) > budget:
         blocks = _blocks(notebook, None, headings_only=False)
         cuts.append("outputs")
