@@ -7,6 +7,7 @@ missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)          # sandboxes executed notebooks
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)            # prints report.pdf
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)       # the report's page checks
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # report text

@@ -1,10 +1,12 @@
 """Stage `stats`: agreement statistics of every judge variant against the human labels.
 
     python -m stages.stats --labels data/labels/labels.jsonl --judgments data/judgments
-        --metrics reports/metrics.json --out reports/stats [--params params.yaml]
+        --index data/notebooks/index.jsonl --metrics reports/metrics.json
+        --out reports/stats [--params params.yaml]
 
 Reads the `stats` section and the top-level `seed` of `params.yaml`, the
-labels and every `*.jsonl` of judgments (there may be none yet), and writes
+labels, every `*.jsonl` of judgments (there may be none yet) and the notebook
+index (each notebook's case: the bootstrap resamples cases), and writes
 `metrics.json` (first line: what the numbers are worth when the judge is the
 smoke model) and one tidy CSV per table. The logic lives in `nbjudge.stats`.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.llm.backends import LLMConfig
-from nbjudge.schemas import Judgment, Label, read_records
+from nbjudge.schemas import Judgment, Label, Notebook, read_records
 from nbjudge.stats import StatsConfig, analyze_experiment
 
 
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--labels", type=Path, required=True)
     parser.add_argument("--judgments", type=Path, required=True)
+    parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -35,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     labels = read_records(args.labels, Label)
     judgments = [j for path in sorted(args.judgments.glob("*.jsonl"))
                  for j in read_records(path, Judgment)]
-    result = analyze_experiment(labels, judgments, config, seed=int(params.seed))
+    cases = {n.notebook_id: n.case_id for n in read_records(args.index, Notebook)}
+    result = analyze_experiment(labels, judgments, config, seed=int(params.seed), cases=cases)
     llm = params.get("llm")
     warning = LLMConfig.from_mapping(as_plain(llm)).metrics_warning if llm else None
     result.write(args.metrics, args.out, warning=warning)

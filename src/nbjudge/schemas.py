@@ -175,10 +175,15 @@ class Execution(BaseModel):
     """How one notebook ran in its sandboxed kernel."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    status: Literal["ok", "error", "timeout"]
+    # resource_limit: stopped at one of execute.limits (which one: ``limit``)
+    status: Literal["ok", "error", "timeout", "resource_limit"]
     seconds: float = Field(ge=0.0)
     error: str | None = None
     path: NonEmpty  # the executed notebook, relative to the repository root
+    limit: Literal["memory", "cpu", "processes", "file_size", "open_files", "disk",
+                   "wall_time"] | None = None
+    cell: int | None = Field(default=None, ge=0)  # index of the cell the run stopped at
+    sandbox: Literal["bwrap", "none"] | None = None  # None: recorded before sandboxes
 
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

@@ -47,7 +47,8 @@ REMARKS = ["Penalise plots without axis labels",
            "Reward pinned package versions",
            "Seeds must be fixed before splitting",
            "Markdown headings should precede each section"]
-LIGHT_STATS = {"bootstrap": {"n_resamples": 500}, "permutation": {"n_resamples": 199},
+LIGHT_STATS = {"bootstrap": {"n_resamples": 500, "min_notebooks": 10},
+               "permutation": {"n_resamples": 199},
                "power": {"n_simulations": 100, "max_notebooks": 200}}
 
 
@@ -94,8 +95,10 @@ def _alignment(root: Path, rng: np.random.Generator, dimensions) -> None:
 
 def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
               alignment: bool = True, run_facts: bool = True, source: str = "simulated",
-              seed: int = 0) -> Path:
-    """Write a whole experiment under ``root`` and run the stats stage on it."""
+              seed: int = 0, stats: dict | None = None) -> Path:
+    """Write a whole experiment under ``root`` and run the stats stage on it
+    (with ``stats`` as its settings instead of the light ones when given)."""
+    stats = LIGHT_STATS if stats is None else stats
     rng = np.random.default_rng(seed)
     dimensions = DIMENSIONS
     truth = rng.integers(0, 4, (n, len(dimensions)))
@@ -150,13 +153,13 @@ def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
             notebooks=n, judgments=len(judgments), ok=len(judgments), failed=0))
     if alignment:
         _alignment(root, rng, dimensions)
-    params = {"seed": 7, "stats": LIGHT_STATS,
+    params = {"seed": 7, "stats": stats,
               "llm": {"backend": "local" if smoke else "openai",
                       "model": "smollm2-135m-instruct" if smoke else "gpt-4o-mini",
                       "smoke": smoke},
               "labels": {"source": "panel" if source == "simulated" else "file"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = analyze_experiment(labels, judgments, StatsConfig.from_mapping(LIGHT_STATS),
+    result = analyze_experiment(labels, judgments, StatsConfig.from_mapping(stats),
                                 seed=params["seed"])
     (root / "reports/stats").mkdir(parents=True, exist_ok=True)
     (root / "reports/metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")

@@ -8,6 +8,9 @@ import pytest
 from nbjudge.report import ReportSettings
 from nbjudge.report.context import build_context, is_smoke, judge_model, report_view, warning_lines
 
+from ._fabricate import fabricate
+from .conftest import load
+
 SMOKE = "SMOKE TEST: scores from a tiny offline model (smollm2-135m-instruct)"
 SIMULATED = "Labels are simulated by an expert panel model, not graded by people."
 
@@ -61,8 +64,9 @@ class TestVerdict:
         row = verdict["rows"][2]
         assert row["dimension"] == "Data imputation"
         base = mae.loc[("baseline", "data_imputation")]
-        assert row["reference_mae"] == (
-            f"{base.mae:.2f} [{base.mae_ci_low:.2f}, {base.mae_ci_high:.2f}]")
+        assert row["reference_mae"].startswith(
+            f"{base.mae:.2f} [{base.mae_ci_low:.2f}, {base.mae_ci_high:.2f}]; "
+            f"{100 * base.failure_rate:.0f}% failed")
 
     def test_summary_counts_significant_dimensions(self, experiment, context):
         improvement = experiment.tables["improvement"].query(
@@ -71,7 +75,12 @@ class TestVerdict:
         assert f"on {better} of 9 dimensions" in context["verdict"]["summary"]
         flags = [row["significant"] for row in context["verdict"]["rows"]]
         assert flags.count("yes, better") == better
-        assert "CI excludes 0" in context["verdict"]["rule"]
+        assert context["verdict"]["rule"] == (
+            "holm-adjusted sign-flip p < 0.05, adjusted over every dimension of every "
+            "comparison (controls the family-wise error at 0.05)")
+        assert context["verdict"]["intervals"].startswith(
+            "95% expanded (MAE, bias) and studentized (improvements) bootstrap intervals, "
+            "500 resamples of 14 notebooks out of 14")
 
     def test_aligned_variant_falls_back_to_another_one(self, experiment):
         view = report_view(experiment, ReportSettings(aligned="semantic_only"))
@@ -166,12 +175,14 @@ class TestSections:
         assert settings["seed"] == 7
         assert "n_resamples: 500" in settings["params_yaml"]
         assert dict(settings["packages"])["numpy"] == experiment.provenance.packages["numpy"]
-        assert "500 paired cluster bootstrap resamples" in settings["bootstrap"]
+        assert "500 resamples of 14 notebooks" in settings["bootstrap"]
 
     def test_limitations_name_the_weak_spots(self, context):
         text = " ".join(context["limitations"])
         assert "smoke-test model" in text and "Simulated labels" in text
         assert "9 judgments failed" in text
+        assert "largest error possible" in text
+        assert "They condition on the notebooks' labels, the fold assignment" in text
 
     def test_missing_alignment_is_a_limitation(self, experiment):
         context = build_context(dataclasses.replace(experiment, alignment=()), {})
@@ -187,3 +198,62 @@ def test_settings_are_checked():
         ReportSettings(disagreements=-1)
     with pytest.raises(ValueError, match="excerpt_lines"):
         ReportSettings(excerpt_lines=0)
+
+
+class TestWhatTheNumbersMean:
+    """Issue 18 in the report: failures, N/A, small samples, what intervals condition on."""
+
+    @pytest.fixture(scope="class")
+    def tiny(self, tmp_path_factory):
+        # The default demo's size: four notebooks, default interval settings.
+        root = fabricate(tmp_path_factory.mktemp("tiny"), n=4, stats={
+            "bootstrap": {"n_resamples": 500}, "permutation": {"n_resamples": 199},
+            "power": {"n_simulations": 50, "max_notebooks": 50}, "significance": "ci"})
+        return load(root)
+
+    def test_four_notebooks_show_ranges_and_exact_p_never_a_significant_interval(self, tiny):
+        context = build_context(tiny, {})
+        assert any("Too few notebooks for an interval (4 notebooks in 4 notebooks; intervals "
+                   "need 50 notebooks)" in line
+                   for line in context["warnings"])
+        rows = context["verdict"]["rows"]
+        assert all(row["significant"] in ("no", "—") for row in rows)
+        assert all("no interval" in row["improvement"] and "range" in row["improvement"]
+                   for row in rows if row["improvement"] != "—")
+        assert context["verdict"]["intervals"].startswith("too few notebooks for an interval")
+        improvement = tiny.tables["improvement"]
+        assert improvement.ci_low.isna().all() and improvement.exact_test.all()
+        assert not improvement.significant.any()
+
+    def test_failure_rates_stand_next_to_every_mae(self, context):
+        for row in context["verdict"]["rows"]:
+            assert row["reference_mae"].endswith(("failed", "failed ⚑"))
+        assert all(r["failure_rate"].endswith("%") for t in context["agreement"]
+                   for r in t["rows"])
+
+    def test_na_precision_and_recall_are_in_the_agreement_tables(self, context):
+        row = context["agreement"][0]["rows"][0]
+        assert row["na_precision"] != "" and row["na_recall"] != ""
+
+    def test_a_variant_that_fails_more_is_flagged_first_page(self, experiment):
+        metrics = dict(experiment.metrics, flags=[
+            "full failed 40% of its judgments against 2% for baseline (margin 5 points): "
+            "each failure is scored as the largest possible error"])
+        lines = warning_lines(dataclasses.replace(experiment, metrics=metrics))
+        assert lines[-1].startswith("Full failed 40% of its judgments")
+
+    def test_exclude_says_what_it_hides(self, experiment):
+        params = dict(experiment.params, stats=dict(experiment.params["stats"],
+                                                    na_policy="exclude"))
+        context = build_context(dataclasses.replace(experiment, params=params), {})
+        assert any("answers N/A when unsure loses nothing" in note
+                   for note in context["limitations"])
+
+    def test_repeat_spread_stands_next_to_the_interval(self, experiment):
+        improvement = experiment.tables["improvement"].copy()
+        improvement["repeat_sd"] = 0.2
+        improvement["repeat_spread_flag"] = True
+        tables = dict(experiment.tables, improvement=improvement)
+        context = build_context(dataclasses.replace(experiment, tables=tables), {})
+        assert context["verdict"]["rows"][0]["improvement"].endswith(
+            "± 0.20 over CV repeats ⚑")

@@ -191,7 +191,7 @@ class TestTheory:
         width = {}
         for m in (50, 200):
             result = bootstrap_agreement(human, judge, sample_size=m, n_resamples=10_000,
-                                         rng=np.random.default_rng(9))
+                                         method="percentile", rng=np.random.default_rng(9))
             assert result.sample_size == m
             width[m] = result.confidence_interval.high - result.confidence_interval.low
         ok = np.isfinite(width[50])
@@ -266,6 +266,22 @@ class TestResult:
         assert set(frame.columns) >= {"kind", "variant", "reference", "dimension", "estimate",
                                       "ci_low", "ci_high", "method", "n_notebooks"}
 
+    def test_auto_takes_expanded_for_levels_and_studentized_for_comparisons(self):
+        human, judge = scores(np.random.default_rng(16), n=30, n_dimensions=2)
+        common = dict(variants=VARIANTS, n_resamples=400)
+        auto = bootstrap_agreement(human, judge, rng=np.random.default_rng(1), **common)
+        assert {(s.kind, m) for s, m in zip(auto.statistics, auto.method, strict=True)} == {
+            ("mae", "expanded"), ("bias", "expanded"), ("improvement", "studentized"),
+            ("relative_reduction", "studentized")}
+        for method in ("expanded", "studentized"):
+            alone = bootstrap_agreement(human, judge, method=method,
+                                        rng=np.random.default_rng(1), **common)
+            chosen = np.array([m == method for m in auto.method])
+            assert_array_equal(auto.confidence_interval.low[chosen],
+                               alone.confidence_interval.low[chosen])
+            assert_array_equal(auto.confidence_interval.high[chosen],
+                               alone.confidence_interval.high[chosen])
+
     def test_estimates_are_the_plain_statistics(self):
         human, judge = scores(np.random.default_rng(15), n=25, n_dimensions=1)
         result = bootstrap_agreement(human, judge, variants=VARIANTS, comparisons=COMPARISONS,
@@ -319,7 +335,13 @@ class TestValidation:
         ({"level": True}, "level must be .* got True"),
         ({"n_resamples": 0}, "n_resamples must be an integer >= 1; got 0"),
         ({"n_resamples": 10.5}, "n_resamples must be an integer >= 1; got 10.5"),
-        ({"method": "basic"}, "method must be one of 'percentile', 'bca'; got 'basic'"),
+        ({"method": "basic"}, "method must be one of 'auto', 'studentized', 'expanded', "
+                              "'percentile', 'bca'; got 'basic'"),
+        ({"sample_size": 10}, "method 'auto' needs sample_size equal to the number of "
+                              "notebooks \\(5\\); got 10: only the percentile"),
+        ({"failure_policy": "drop"}, "failure_policy must be one of 'worst', 'exclude'"),
+        ({"clusters": ["a"] * 4}, "clusters names 4 cases for 5 notebooks"),
+        ({"clusters": ["a"] * 5}, "at least two cases are needed to bootstrap; got 1"),
         ({"sample_size": 0}, "sample_size must be an integer >= 1; got 0"),
         ({"method": "bca", "sample_size": 10},
          "method 'bca' needs sample_size equal to the number of notebooks \\(5\\); got 10"),

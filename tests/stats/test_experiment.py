@@ -11,7 +11,8 @@ from nbjudge.stats import StatsConfig, analyze_experiment
 from ._simulate import records
 
 DEFAULT_YAML = Path(__file__).parents[2] / "conf" / "stats" / "default.yaml"
-LIGHT = {"bootstrap": {"n_resamples": 400}, "permutation": {"n_resamples": 199},
+LIGHT = {"bootstrap": {"n_resamples": 400, "min_notebooks": 20},
+         "permutation": {"n_resamples": 199},
          "power": {"n_simulations": 200, "max_notebooks": 300}}
 
 
@@ -42,7 +43,14 @@ class TestConfig:
             StatsConfig.from_mapping({"levl": 0.9})
 
     @pytest.mark.parametrize(("mapping", "message"), [
-        ({"significance": "p"}, "significance must be one of 'ci', 'test', 'both'; got 'p'"),
+        ({"significance": "p"},
+         "significance must be one of 'test', 'simultaneous', 'ci', 'both'; got 'p'"),
+        ({"failure_policy": "drop"}, "failure_policy must be one of 'worst', 'exclude'"),
+        ({"consensus_na": "mean"}, "consensus_na must be one of 'majority', 'zero'"),
+        ({"bootstrap": {"method": "basic"}},
+         "bootstrap.method must be one of 'auto', 'studentized'"),
+        ({"bootstrap": {"sample_size": "twice"}},
+         "bootstrap.sample_size must be null, an integer or 'original_study'; got 'twice'"),
         ({"na_policy": "one"}, "na_policy must be one of 'zero', 'exclude'; got 'one'"),
         ({"permutation": {"correction": "bonferroni"}},
          "permutation.correction must be one of 'holm', 'fdr_bh'"),
@@ -75,7 +83,19 @@ class TestAnalyze:
         assert set(metrics["contrast"]) == {"full_vs_semantic_only"}
         entry = metrics["improvement"]["full"]["model_training"]
         assert set(entry) == {"value", "ci_low", "ci_high", "ci_method", "relative", "p",
-                              "p_adjusted", "significant", "n_notebooks"}
+                              "p_adjusted", "significant", "n_notebooks", "simultaneous_low",
+                              "simultaneous_high", "observed_low", "observed_high",
+                              "significant_unadjusted_ci", "reference_mae", "variant_mae",
+                              "repeat_sd"}
+        assert metrics["intervals"] | {"conditions_on": ""} == {
+            "method": "expanded (MAE, bias) and studentized (improvements)", "level": 0.95,
+            "n_resamples": 400, "sample_size": 20,
+            "resampling_unit": "notebook", "n_units": 20, "n_notebooks": 20, "n_cases": 20,
+            "note": "", "shown": True, "min_notebooks": 20, "min_cases": 10,
+            "conditions_on": "",
+            "significance": "test", "correction": "holm", "family_size": 27,
+            "failure_policy": "worst", "na_policy": "zero", "consensus_na": "majority"}
+        assert "fold assignment" in metrics["intervals"]["conditions_on"]
         assert metrics["skipped"] == []
         assert list(metrics)[:2] == ["status", "summary"]  # first in dvc exp show
         assert set(metrics["summary"]) == {"baseline", "full", "semantic_only"}
@@ -87,11 +107,20 @@ class TestAnalyze:
         better = int((full.significant.astype(bool) & (full.improvement > 0)).sum())
         assert metrics["summary"]["full"]["better"] == better
         assert "better" not in metrics["summary"]["baseline"]
-        # Two failed baseline judgments cost two notebooks; a failure in one of
-        # full's two repeats leaves the other repeat's score.
+        # Failures count as the worst score (intention to treat): no notebook is lost.
         by_variant = result.frames["mae"].groupby("variant")
         assert by_variant.n_notebooks.sum().to_dict() == {
+            "baseline": 180, "full": 180, "semantic_only": 180}
+        # The simulated repeats are independent judges: their spread is large.
+        assert [f.split(" exceeds")[0] for f in metrics["flags"]] == [
+            "the spread over CV repeats"]
+        # Dropped instead, two failed baseline judgments cost two notebooks; a failure
+        # in one of full's two repeats leaves the other repeat's score.
+        dropped = analyze_experiment(labels, judgments, light(failure_policy="exclude"), seed=1)
+        assert dropped.frames["mae"].groupby("variant").n_notebooks.sum().to_dict() == {
             "baseline": 178, "full": 180, "semantic_only": 180}
+        assert not dropped.metrics["summary"]["full"]["same_notebooks"]
+        assert metrics["summary"]["full"]["same_notebooks"]
         assert by_variant.n_failed.sum().to_dict() == {
             "baseline": 2, "full": 2, "semantic_only": 2}
         assert by_variant.n_repeats.max().to_dict() == {
@@ -107,17 +136,26 @@ class TestAnalyze:
         assert (frame.ci_low <= frame.improvement).all()
         assert (frame.improvement <= frame.ci_high).all()
         assert (frame.p_holm >= frame.p_value).all()
-        assert frame.significant.equals((frame.ci_low > 0) | (frame.ci_high < 0))
+        # The default rule: Holm over all 27 rows (every dimension of every comparison).
+        assert frame.significant.equals(frame.p_holm < 0.05)
+        assert frame.significant_unadjusted_ci.equals((frame.ci_low > 0) | (frame.ci_high < 0))
+        assert ((frame.simultaneous_low <= frame.improvement)
+                & (frame.improvement <= frame.simultaneous_high)).all()
+        band = frame.simultaneous_high - frame.simultaneous_low
+        assert band.mean() > (frame.ci_high - frame.ci_low).mean()  # 27 at once: wider
         assert frame[frame.kind == "contrast"].gap_closed.isna().all()
 
-    @pytest.mark.parametrize("rule", ["test", "both"])
+    @pytest.mark.parametrize("rule", ["test", "both", "ci", "simultaneous"])
     def test_significance_rule(self, experiment, rule):
         labels, judgments = experiment
         frame = analyze_experiment(labels, judgments, light(significance=rule),
                                    seed=1).frames["improvement"]
         by_test = frame.p_holm < 0.05
         by_ci = (frame.ci_low > 0) | (frame.ci_high < 0)
-        assert frame.significant.equals(by_test if rule == "test" else by_test & by_ci)
+        by_band = (frame.simultaneous_low > 0) | (frame.simultaneous_high < 0)
+        expected = {"test": by_test, "both": by_test & by_ci, "ci": by_ci,
+                    "simultaneous": by_band}[rule]
+        assert frame.significant.equals(expected)
 
     def test_record_order_does_not_change_any_number(self, experiment):
         labels, judgments = experiment

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nbjudge.schemas import write_records
+from nbjudge.schemas import Notebook, write_records
 from stages import stats as stage
 
 from ._simulate import records
@@ -27,6 +27,10 @@ def workspace(tmp_path):
     for variant in ("baseline", "full", "semantic_only"):
         write_records(tmp_path / f"data/judgments/{variant}.jsonl",
                       [j for j in judgments if j.variant == variant])
+    # Twelve notebooks in six cases of two: the bootstrap resamples cases.
+    write_records(tmp_path / "data/notebooks/index.jsonl", [
+        Notebook(notebook_id=f"nb-{i:03d}", case_id=f"case-{i // 2}", path=f"nb-{i:03d}.ipynb",
+                 sha256="0" * 64, origin="procedural") for i in range(12)])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(LIGHT_PARAMS))
     return tmp_path
 
@@ -36,6 +40,7 @@ def run(folder):
         "--params", str(folder / "params.yaml"),
         "--labels", str(folder / "data/labels/labels.jsonl"),
         "--judgments", str(folder / "data/judgments"),
+        "--index", str(folder / "data/notebooks/index.jsonl"),
         "--metrics", str(folder / "reports/metrics.json"),
         "--out", str(folder / "reports/stats"),
     ])
@@ -50,7 +55,10 @@ def test_writes_metrics_and_tidy_tables(workspace):
     assert written == ["agreement", "ceiling", "confusion", "improvement", "judgments",
                        "labels", "mae", "plot_improvement", "plot_mae", "power", "repeats"]
     improvement = pd.read_csv(workspace / "reports/stats/improvement.csv")
-    assert {"ci_low", "ci_high", "p_holm", "p_fdr_bh", "n_notebooks"} <= set(improvement)
+    assert {"ci_low", "ci_high", "p_holm", "p_fdr_bh", "n_notebooks", "ci_method", "ci_level",
+            "sample_size", "resampling_unit", "n_units"} <= set(improvement)
+    assert metrics["intervals"]["resampling_unit"] == "case"
+    assert metrics["intervals"]["n_units"] == 6
 
 
 def test_same_params_same_bytes(workspace):

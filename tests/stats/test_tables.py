@@ -109,13 +109,40 @@ class TestConsensus:
     ratings = np.array([[[0.0], [2.0]], [[2.0], [2.0]], [[3.0], [np.nan]]])
 
     def test_mean_and_median_with_na_as_zero(self):
-        assert_array_equal(consensus(self.ratings, "mean")[:, 0], [5 / 3, 2])
-        assert_array_equal(consensus(self.ratings, "median")[:, 0], [2, 2])
+        assert_array_equal(consensus(self.ratings, "mean", na_rule="zero")[:, 0], [5 / 3, 2])
+        assert_array_equal(consensus(self.ratings, "median", na_rule="zero")[:, 0], [2, 2])
 
     def test_exclude_drops_na_ratings_and_keeps_all_na_cells_na(self):
-        assert_array_equal(consensus(self.ratings, "mean", na_policy="exclude")[:, 0], [2.5, 2])
+        assert_array_equal(consensus(self.ratings, "mean", na_policy="exclude",
+                                     na_rule="zero")[:, 0], [2.5, 2])
         all_na = np.array([[[0.0]], [[0.0]]])
-        assert_array_equal(consensus(all_na, "mean", na_policy="exclude"), [[0.0]])
+        assert_array_equal(consensus(all_na, "mean", na_policy="exclude", na_rule="zero"),
+                           [[0.0]])
+
+    def test_old_rule_reads_na_and_3_as_2(self):
+        # The issue: {N/A, 3} averaged to 1.5, which the agreement metrics round to "2".
+        pair = np.array([[[0.0]], [[3.0]]])
+        assert consensus(pair, "mean", na_rule="zero")[0, 0] == 1.5
+        assert np.floor(consensus(pair, "mean", na_rule="zero")[0, 0] + 0.5) == 2
+
+    @pytest.mark.parametrize(("scores", "mean", "median"), [
+        ([0, 3], 3.0, 3.0),               # a tie is not "most": the numeric score
+        ([0, 0, 3], 0.0, 0.0),            # most said N/A: N/A
+        ([0, 2, 3], 2.5, 2.5),            # N/A is not a 0 in the mean
+        ([0, 0], 0.0, 0.0),
+        ([1, 2, 3, 0], 2.0, 2.0),
+        ([0, 0, 2, 3], 2.5, 2.5),         # half is not most
+    ])
+    def test_majority_rule(self, scores, mean, median):
+        ratings = np.array(scores, dtype=float)[:, np.newaxis, np.newaxis]
+        assert consensus(ratings, "mean")[0, 0] == mean
+        assert consensus(ratings, "median")[0, 0] == median
+        # The rule does not depend on the N/A policy of the errors.
+        assert consensus(ratings, "mean", na_policy="exclude")[0, 0] == mean
+
+    def test_majority_ignores_raters_who_did_not_grade(self):
+        ratings = np.array([[[0.0]], [[np.nan]], [[np.nan]]])
+        assert consensus(ratings, "mean")[0, 0] == 0.0
 
     def test_chosen_rater(self):
         result = consensus(self.ratings, "rater:carol", raters=["alice", "bob", "carol"])
@@ -137,6 +164,8 @@ class TestConsensus:
             consensus(self.ratings, na_policy="drop")
         with pytest.raises(ValueError, match="ratings must be 3-D"):
             consensus(self.ratings[0])
+        with pytest.raises(ValueError, match="na_rule must be one of 'majority', 'zero'"):
+            consensus(self.ratings, na_rule="mean")
 
 
 class TestPairedErrors:

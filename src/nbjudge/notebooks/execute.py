@@ -1,30 +1,121 @@
-"""Run notebooks in a sandboxed kernel so judges see real outputs.
+"""Run notebooks in a sandbox so judges see real outputs.
 
-Each notebook runs in its own temporary working folder that holds only the
-case's tables, with a per-cell timeout, MLflow pointed at a throwaway sqlite
-store inside that folder, pip unable to reach an index, and outbound network
-connections refused (a ``sitecustomize`` module loaded by the kernel allows
-loopback only, which the kernel's own channels use).
+Notebooks come from models (``generate=llm``) and from other people's agents
+(``generate=import``), so each runs inside bubblewrap (``execute.sandbox:
+bwrap``, the default): new user, network (loopback only), PID, IPC and UTS
+namespaces; an unprivileged uid/gid; /usr and the Python environment
+read-only; no home folder, repository, cache or other notebook; a private
+tmpfs /tmp of bounded size, which holds the notebook's working folder (a copy
+of its case's tables and a throwaway MLflow sqlite store) and is the only
+writable place. The notebook's kernel and its client (nbclient) run together
+in the sandbox (``sandbox_site/runner.py``), under per-process limits on
+address space, CPU seconds, processes, file size and open files, with a
+per-cell timeout and a wall-clock limit for the whole notebook. pip has no
+index. ``execute.sandbox: none`` runs the same runner without bubblewrap; it
+must be asked for, and the report then says that notebooks ran unsandboxed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from contextlib import ExitStack, suppress
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-__all__ = ["ExecutionResult", "execute_notebook", "sandbox_env"]
+__all__ = [
+    "ExecutionResult",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxSettings",
+    "check_sandbox",
+    "execute_notebook",
+    "sandbox_env",
+]
 
 _SANDBOX_SITE = Path(__file__).with_name("sandbox_site")
+_RUNNER = _SANDBOX_SITE / "runner.py"
+_STAGER = _SANDBOX_SITE / "stager.py"
+_STARTED = "nbjudge-runner-started"  # the runner's first line (runner.STARTED)
+_SANDBOX_UID = 65534  # nobody: the sandbox's user inside, and outside when run as root
+_SANDBOX_SITE_INSIDE = "/nbjudge/runner"
+_DATA_INSIDE = "/nbjudge/data"
+_WALL_GRACE = 60  # seconds past the wall-clock limit before the parent kills the sandbox
+_MODES = ("bwrap", "none")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot run notebooks here; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-notebook resource limits (``execute.limits``); None: no limit.
+
+    Memory, CPU seconds, file size and open files are per process (RLIMIT_AS,
+    RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE), inherited by everything the
+    kernel starts; processes counts processes and threads of the notebook
+    together (RLIMIT_NPROC, per sandbox: bwrap only); tmp_mb is the size of
+    the sandbox's private /tmp (working folder included) and of its /dev/shm
+    (bwrap only); wall_seconds bounds the whole notebook, kernel start-up
+    included.
+    """
+
+    wall_seconds: int | None = 1800
+    memory_mb: int | None = 6144
+    cpu_seconds: int | None = 1800
+    processes: int | None = 256
+    file_size_mb: int | None = 1024
+    open_files: int | None = 1024
+    tmp_mb: int | None = 2048
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"execute.limits.{item.name} must be a positive whole number "
+                                 f"or null (no limit); got {value!r}")
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """How notebooks are isolated: ``mode`` (``bwrap`` or ``none``) and the limits."""
+
+    mode: str = "bwrap"
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"execute.sandbox must be one of {', '.join(_MODES)}; "
+                             f"got {self.mode!r}")
+
+    @classmethod
+    def from_params(cls, execute: Mapping[str, Any]) -> SandboxSettings:
+        """From ``params.yaml``'s ``execute`` section (``sandbox``, ``limits``)."""
+        limits = dict(execute.get("limits") or {})
+        known = {item.name for item in fields(SandboxLimits)}
+        unknown = sorted(set(limits) - known)
+        if unknown:
+            raise ValueError(f"execute.limits has unknown settings {unknown}; known: "
+                             f"{sorted(known)}")
+        return cls(mode=execute.get("sandbox", "bwrap"), limits=SandboxLimits(**limits))
+
+    def fingerprint(self) -> str:
+        """The settings as text, for the execution cache key."""
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -32,49 +123,231 @@ class ExecutionResult:
     """The executed notebook and how the run went."""
 
     notebook: nbformat.NotebookNode
-    status: str  # ok | error | timeout
+    status: str  # ok | error | timeout | resource_limit
     seconds: float
     error: str | None
+    limit: str | None = None  # with resource_limit: memory, cpu, processes, ...
+    cell: int | None = None   # index of the cell the run stopped at
+    sandbox: str = "bwrap"
 
 
-def sandbox_env(workdir: Path) -> dict[str, str]:
-    """Environment of the kernel: no network, MLflow inside ``workdir``."""
-    # Secrets stay out, and so does every MLflow setting of the caller (an experiment
-    # id or run id from the parent would point into a store the kernel never sees).
-    env = {k: v for k, v in os.environ.items()
-           if not _is_secret(k) and not k.startswith("MLFLOW_")}
-    env.update(
-        {
-            "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-            "MLFLOW_REGISTRY_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-            "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-            "MLFLOW_MODEL_CATALOG_URI": "",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "true",
-            "PIP_NO_INDEX": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "NBJUDGE_SANDBOX": "1",
-            "PYTHONPATH": os.pathsep.join(
-                [str(_SANDBOX_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-            "PYTHONHASHSEED": "0",
-            "OMP_NUM_THREADS": "1",
-            "GIT_PYTHON_REFRESH": "quiet",
-        }
-    )
+def sandbox_env(workdir: Path | str, home: Path | str) -> dict[str, str]:
+    """Environment of the runner and the kernel: built from scratch, nothing of the caller's.
+
+    No secrets and no setting of the caller's (an MLflow experiment id, a pip
+    index, PYTHONPATH) reach the notebook; MLflow writes inside ``workdir``.
+    """
+    store = f"sqlite:///{Path(workdir) / 'mlflow.db'}"
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.prefix) / "bin"), "/usr/local/bin", "/usr/bin",
+                                 "/bin"]),
+        "HOME": str(home),
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "LANG": "C.UTF-8",
+        "MLFLOW_TRACKING_URI": store,
+        "MLFLOW_REGISTRY_URI": store,
+        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+        "MLFLOW_MODEL_CATALOG_URI": "",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "PIP_NO_INDEX": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+    if os.environ.get("TZ"):
+        env["TZ"] = os.environ["TZ"]
     return env
 
 
-def _is_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(part in upper for part in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
+# --- the sandbox's command line ---------------------------------------------------------
 
 
-def _error_summary(exc: BaseException) -> str:
-    if isinstance(exc, CellExecutionError):
-        return f"{exc.ename}: {exc.evalue}".strip()
-    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+@dataclass
+class _Launch:
+    argv: list[str]
+    env: dict[str, str]
+    workdir: str
+    data: str | None
+    pass_fds: list[int] = field(default_factory=list)
+    cwd: str = "/"
+
+
+def _python_trees() -> list[tuple[str, str]]:
+    """The Python environment as (host folder, path inside): the venv (``sys.prefix``)
+    and the installation it points to (``sys.base_prefix``), unless /usr holds them."""
+    trees: list[Path] = []
+    for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        path = Path(prefix)
+        if path.is_relative_to("/usr") or any(path.is_relative_to(t) for t in trees):
+            continue
+        trees = [t for t in trees if not t.is_relative_to(path)] + [path]
+    return [(str(tree.resolve()), str(tree)) for tree in trees]
+
+
+def _data_fd(stack: ExitStack, text: str) -> int:
+    """A pipe holding ``text`` for bwrap's --ro-bind-data (small files only)."""
+    read, write = os.pipe()
+    os.write(write, text.encode())
+    os.close(write)
+    stack.callback(os.close, read)
+    return read
+
+
+_PASSWD = ("root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+           "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+_GROUP = "root:x:0:\nnogroup:x:65534:\n"
+_HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+
+
+def _bwrap_launch(settings: SandboxSettings, data_dir: Path | None, command: list[str],
+                  stack: ExitStack) -> _Launch:
+    """bwrap's command line, and under root the stager that starts it as nobody."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxError(
+            "bwrap (bubblewrap) is not installed, and execute.sandbox=bwrap runs every "
+            "notebook inside it: install it (`apt-get install bubblewrap`; `make setup` runs "
+            "scripts/bootstrap-system.sh, which does), or set execute.sandbox=none to run "
+            "notebooks unsandboxed (only notebooks you trust; the report will say so)")
+    workdir = f"/tmp/nbjudge-run-{secrets.token_hex(4)}"
+    home = f"/tmp/nbjudge-home-{secrets.token_hex(4)}"
+    limits = settings.limits
+    # Host folders the sandbox sees, read-only: the Python environment (the venv may lie
+    # inside the repository: only the venv is bound, never its parent), the runner, and
+    # the case's tables.
+    binds = _python_trees()
+    binds.append((str(_SANDBOX_SITE.resolve()), _SANDBOX_SITE_INSIDE))
+    if data_dir is not None:
+        binds.append((str(Path(data_dir).resolve()), _DATA_INSIDE))
+    args = [
+        bwrap,
+        "--unshare-all", "--unshare-user",  # user, network, PID, IPC, UTS, cgroup
+        "--disable-userns",                 # and no nested user namespace inside
+        "--uid", str(_SANDBOX_UID), "--gid", str(_SANDBOX_UID),
+        "--hostname", "nbjudge",
+        "--die-with-parent", "--new-session",
+        "--ro-bind", "/usr", "/usr",
+    ]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    # System settings the interpreter and its libraries read (the loader's cache, time
+    # zone, MIME types, fontconfig); nothing else of /etc.
+    for setting in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+                    "/etc/localtime", "/etc/mime.types", "/etc/fonts"):
+        args += ["--ro-bind-try", setting, setting]
+    pass_fds = []
+    for text, target in ((_PASSWD, "/etc/passwd"), (_GROUP, "/etc/group"),
+                         (_HOSTS, "/etc/hosts")):
+        fd = _data_fd(stack, text)
+        pass_fds.append(fd)
+        args += ["--ro-bind-data", str(fd), target]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    size = ["--size", str(limits.tmp_mb * 1024 * 1024)] if limits.tmp_mb else []
+    args += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
+    sources = [source for source, _ in binds]
+    if os.geteuid() == 0:
+        # bwrap as root would map the sandbox's user to root, whose processes RLIMIT_NPROC
+        # does not count; the stager starts it as nobody, with the binds staged where
+        # nobody can reach them.
+        stage = tempfile.mkdtemp(prefix="nbjudge-stage-")
+        os.chmod(stage, 0o755)
+        stack.callback(_remove_stage, stage)
+        sources = [f"{stage}/{i}" for i in range(len(binds))]
+    for source, (_, target) in zip(sources, binds, strict=True):
+        args += ["--ro-bind", source, target]
+    args += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", "/tmp", "--", *command]
+    if os.geteuid() == 0:
+        spec = {"stage": stage, "sources": [source for source, _ in binds],
+                "uid": _SANDBOX_UID, "gid": _SANDBOX_UID, "argv": args}
+        args = [sys.executable, "-I", "-S", str(_STAGER), json.dumps(spec)]
+    data = _DATA_INSIDE if data_dir is not None else None
+    return _Launch(args, sandbox_env(workdir, home), workdir, data, pass_fds)
+
+
+def _remove_stage(stage: str) -> None:
+    """The stager's mount point: an empty folder on the host (never rmtree: see stager)."""
+    with suppress(OSError):
+        os.rmdir(stage)
+
+
+def _none_launch(data_dir: Path | None, command: list[str], stack: ExitStack) -> _Launch:
+    workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="nbjudge-run-"))
+    home = stack.enter_context(tempfile.TemporaryDirectory(prefix="nbjudge-home-"))
+    data = str(Path(data_dir).resolve()) if data_dir is not None else None
+    return _Launch(command, sandbox_env(workdir, home), workdir, data, cwd=workdir)
+
+
+def _launch(settings: SandboxSettings, data_dir: Path | None, command: list[str],
+            stack: ExitStack) -> _Launch:
+    if settings.mode == "none":
+        return _none_launch(data_dir, command, stack)
+    return _bwrap_launch(settings, data_dir, command, stack)
+
+
+def _runner_command(settings: SandboxSettings) -> list[str]:
+    runner = (f"{_SANDBOX_SITE_INSIDE}/runner.py" if settings.mode == "bwrap"
+              else str(_RUNNER.resolve()))
+    return [sys.executable, "-I", runner]
+
+
+def _popen(launch: _Launch, **kwargs: Any) -> subprocess.Popen:
+    return subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd,
+                            pass_fds=launch.pass_fds, start_new_session=True, **kwargs)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+def check_sandbox(settings: SandboxSettings) -> None:
+    """Start one empty sandbox; raise :class:`SandboxError` saying why it cannot start.
+
+    Called once before a batch, so a machine without bubblewrap or user
+    namespaces stops the stage at once instead of failing every notebook (and
+    never falls back to running them unsandboxed).
+    """
+    if settings.mode == "none":
+        return
+    with ExitStack() as stack:
+        launch = _bwrap_launch(settings, None, [sys.executable, "-I", "-S", "-c", "pass"], stack)
+        process = _popen(launch, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            process.communicate()
+            raise SandboxError("bwrap did not start a sandbox within 60 s") from None
+    if process.returncode != 0:
+        raise SandboxError(_diagnose(err.decode(errors="replace"), process.returncode))
+
+
+def _diagnose(stderr: str, code: int) -> str:
+    said = " ".join(stderr.strip().splitlines()[-3:]) or f"exit status {code}"
+    fix = ("or set execute.sandbox=none to run notebooks unsandboxed (only notebooks you "
+           "trust; the report will say so)")
+    if re.search(r"namespace|uid map|unshare|Operation not permitted", stderr, re.IGNORECASE):
+        return (f"bubblewrap cannot create a sandbox here ({said}). It needs user "
+                "namespaces: allow them (`sysctl -w user.max_user_namespaces=15000`; Debian: "
+                "`sysctl -w kernel.unprivileged_userns_clone=1`; Ubuntu 23.10+: "
+                "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` or an AppArmor "
+                "profile for bwrap; in a container: a seccomp profile that allows "
+                f"unshare/clone and, when running as root, CAP_SYS_ADMIN), {fix}")
+    return f"bubblewrap failed to start a sandbox ({said}); {fix}"
+
+
+# --- one notebook -----------------------------------------------------------------------
 
 
 def execute_notebook(
@@ -82,35 +355,132 @@ def execute_notebook(
     data_dir: Path | None,
     timeout: int = 300,
     kernel_name: str = "python3",
+    sandbox: SandboxSettings | None = None,
 ) -> ExecutionResult:
-    """Execute ``notebook`` in a fresh folder holding a copy of ``data_dir``."""
+    """Execute ``notebook`` in a sandbox whose working folder holds a copy of ``data_dir``."""
+    settings = sandbox or SandboxSettings()
+    limits = settings.limits
     notebook = nbformat.from_dict(notebook)  # never mutate the caller's notebook
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nbjudge-run-") as tmp:
-        workdir = Path(tmp)
-        if data_dir is not None:
-            shutil.copytree(data_dir, workdir, dirs_exist_ok=True)
-        client = NotebookClient(
-            notebook,
-            timeout=timeout,
-            kernel_name=kernel_name,
-            allow_errors=False,
-            record_timing=False,
-            # The kernel's start-up warnings (TCP transport on loopback) are noise here.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            resources={"metadata": {"path": str(workdir)}},
-        )
-        status, error = "ok", None
+    run_limits = {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
+                  "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
+                  # Without its own user namespace RLIMIT_NPROC would count every process
+                  # of the user on the machine, so the limit holds in the sandbox only.
+                  "processes": limits.processes if settings.mode == "bwrap" else None}
+    wall = limits.wall_seconds or 10 ** 7
+    with ExitStack() as stack:
+        launch = _launch(settings, data_dir, _runner_command(settings), stack)
+        request = {"notebook": notebook, "workdir": launch.workdir, "data": launch.data,
+                   "timeout": timeout, "wall_seconds": wall, "kernel_name": kernel_name,
+                   "limits": run_limits}
+        process = _popen(launch, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+        backstop = False
         try:
-            client.execute(env=sandbox_env(workdir), cwd=str(workdir))
-        except CellTimeoutError as exc:
-            status, error = "timeout", f"a cell ran longer than {timeout} s: {_error_summary(exc)}"
-        except CellExecutionError as exc:
-            status, error = "error", _error_summary(exc)
-        except DeadKernelError as exc:
-            status, error = "error", f"the kernel died: {_error_summary(exc)}"
-    _strip_volatile(notebook)
-    return ExecutionResult(notebook, status, round(time.perf_counter() - started, 3), error)
+            out, err = process.communicate(json.dumps(request).encode(), timeout=wall + _WALL_GRACE)
+        except subprocess.TimeoutExpired:
+            backstop = True
+            _kill(process)
+            out, err = process.communicate()
+    seconds = round(time.perf_counter() - started, 3)
+    lines = out.decode(errors="replace").splitlines()
+    stderr = err.decode(errors="replace")
+    if not lines or lines[0] != _STARTED:
+        if backstop:
+            raise SandboxError(f"the sandbox did not start within {wall + _WALL_GRACE} s")
+        if settings.mode == "bwrap":
+            raise SandboxError(_diagnose(stderr, process.returncode))
+        raise SandboxError(f"the notebook runner did not start: {_last_line(stderr)}")
+    result = _parse(lines[-1]) if len(lines) > 1 else None
+    status: str
+    limit: str | None
+    error: str | None
+    if result is None:
+        _clear_outputs(notebook)
+        if backstop:
+            status, limit, error = ("resource_limit", "wall_time",
+                                    f"the notebook ran longer than {wall} s "
+                                    "(execute.limits.wall_seconds) and its sandbox was killed")
+        else:
+            code = process.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            status, limit, error = ("error", None,
+                                    f"the sandbox ended without a result ({how}): the "
+                                    "notebook killed its runner, or the runner failed"
+                                    + (f": {_last_line(stderr)}" if stderr.strip() else ""))
+        _strip_volatile(notebook)
+        return ExecutionResult(notebook, status, seconds, error, limit, None, settings.mode)
+    executed = nbformat.from_dict(result["notebook"])
+    outcome = result["outcome"]
+    status, limit, error = _classify(outcome, timeout, limits)
+    _strip_volatile(executed)
+    return ExecutionResult(executed, status, seconds, error, limit,
+                           outcome.get("cell") if status != "ok" else None, settings.mode)
+
+
+def _parse(line: str) -> dict | None:
+    try:
+        result = json.loads(line)
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) and "outcome" in result else None
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _clear_outputs(notebook: nbformat.NotebookNode) -> None:
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+
+
+# What a notebook sees when it reaches a limit: (limit, the setting, how it shows).
+_LIMIT_ERRORS = [
+    ("memory", "memory_mb", lambda ename, evalue: ename in ("MemoryError", "_ArrayMemoryError")
+     or "Unable to allocate" in evalue or "std::bad_alloc" in evalue),
+    ("file_size", "file_size_mb", lambda ename, evalue: "[Errno 27]" in evalue),
+    ("open_files", "open_files", lambda ename, evalue: "[Errno 24]" in evalue),
+    ("disk", "tmp_mb", lambda ename, evalue: "[Errno 28]" in evalue),
+    ("processes", "processes", lambda ename, evalue:
+     (ename == "BlockingIOError" and "[Errno 11]" in evalue)
+     or "can't start new thread" in evalue),
+]
+
+
+def _classify(outcome: Mapping[str, Any], timeout: int,
+              limits: SandboxLimits) -> tuple[str, str | None, str | None]:
+    """The runner's facts as (status, limit, error)."""
+    kind = outcome.get("status")
+    error = outcome.get("error")
+    if kind == "ok":
+        return "ok", None, None
+    if kind == "timeout":
+        return "timeout", None, f"a cell ran longer than {timeout} s: {error}"
+    if kind == "wall_time":
+        return ("resource_limit", "wall_time",
+                f"the notebook ran longer than {limits.wall_seconds} s "
+                "(execute.limits.wall_seconds)")
+    if kind == "dead_kernel":
+        died = outcome.get("kernel_signal")
+        cpu = outcome.get("children_cpu_seconds") or 0
+        if died == "SIGXCPU" or (died == "SIGKILL" and limits.cpu_seconds
+                                 and cpu >= limits.cpu_seconds):
+            return ("resource_limit", "cpu",
+                    f"the kernel used {limits.cpu_seconds} s of CPU "
+                    "(execute.limits.cpu_seconds) and was stopped")
+        return "error", None, f"the kernel died{f' ({died})' if died else ''}: {error}"
+    ename, evalue = outcome.get("ename") or "", outcome.get("evalue") or ""
+    for limit, setting, matches in _LIMIT_ERRORS:
+        if (ename or evalue) and matches(ename, evalue):
+            value = getattr(limits, setting)
+            return ("resource_limit", limit,
+                    f"{limit.replace('_', ' ')} limit reached (execute.limits.{setting} = "
+                    f"{value}): {(error or '').rstrip(': ')}")
+    return "error", None, error
 
 
 def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
@@ -131,8 +501,10 @@ def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
                                           "version": ".".join(map(str, sys.version_info[:2]))}
 
 
+_TEMP_DIRS = "|".join(sorted({re.escape(tempfile.gettempdir()), "/tmp"}))
 _MACHINE_PATHS = [
-    (re.compile(re.escape(tempfile.gettempdir()) + r"/nbjudge-run-[^/\s'\"]+"), "<workdir>"),
+    (re.compile(rf"(?:{_TEMP_DIRS})/nbjudge-run-[^/\s'\"]+"), "<workdir>"),
+    (re.compile(rf"(?:{_TEMP_DIRS})/nbjudge-home-[^/\s'\"]+"), "<home>"),
     (re.compile(re.escape(sys.prefix)), "<python-env>"),
     (re.compile(re.escape(sys.base_prefix)), "<python>"),
 ]

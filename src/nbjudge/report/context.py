@@ -45,7 +45,8 @@ _ORIGINS = {
     "import": "imported from a folder of notebooks",
 }
 _EXECUTION = {"ok": "ran to the end", "error": "stopped with an error",
-              "timeout": "were stopped at the time limit"}
+              "timeout": "were stopped at the time limit",
+              "resource_limit": "were stopped at a resource limit"}
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,24 @@ def warning_lines(inputs: ReportInputs) -> list[str]:
     elif sources.get("simulated"):
         lines.append(f"{sources['simulated']:,} of {sum(sources.values()):,} labels are "
                      "simulated by an expert panel model, not graded by people.")
+    unsandboxed = _unsandboxed(inputs)
+    if unsandboxed:
+        ran = sum(1 for n in inputs.notebooks if n.execution)
+        lines.append(f"{unsandboxed:,} of {ran:,} notebooks ran UNSANDBOXED "
+                     "(execute.sandbox=none): their code could reach the network and this "
+                     "machine's files.")
     status = inputs.metrics.get("status")
     if status == "no_judgments":
         lines.append("No judgments yet: this report shows the labels and the human ceiling "
                      "only.")
+    for flag in inputs.metrics.get("flags") or []:
+        lines.append(flag[0].upper() + flag[1:] + ("" if flag.endswith(".") else "."))
     return lines
+
+
+def _unsandboxed(inputs: ReportInputs) -> int:
+    """How many notebooks ran without a sandbox (``execute.sandbox=none``)."""
+    return sum(1 for n in inputs.notebooks if n.execution and n.execution.sandbox == "none")
 
 
 # --- sections ---------------------------------------------------------------------------
@@ -191,7 +205,10 @@ def _stats_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         "n_resamples": config.bootstrap.n_resamples,
         "method": config.bootstrap.method,
         "na_policy": config.na_policy,
+        "failure_policy": config.failure_policy,
         "consensus": config.consensus,
+        "consensus_na": config.consensus_na,
+        "min_notebooks": config.bootstrap.min_notebooks,
         "min_alpha": config.ceiling.min_alpha,
         "target_improvement": config.power.target_improvement,
         "target_power": config.power.target_power,
@@ -200,11 +217,44 @@ def _stats_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _significance_rule(stats: Mapping[str, Any]) -> str:
+    """The rule behind "significant", and what error it controls."""
     alpha = 1 - stats["level"]
     correction = stats["correction"]
-    test = f"{correction}-adjusted sign-flip p < {alpha:.2g}"
-    ci = f"the {100 * stats['level']:.0f}% bootstrap CI excludes 0"
-    return {"ci": ci, "test": test, "both": f"{ci} and {test}"}.get(stats["significance"], ci)
+    controls = ("the family-wise error" if correction == "holm"
+                else "the false discovery rate")
+    test = (f"{correction}-adjusted sign-flip p < {alpha:.2g}, adjusted over every dimension "
+            f"of every comparison (controls {controls} at {alpha:.2g})")
+    band = (f"the {100 * stats['level']:.0f}% simultaneous bootstrap band over every dimension "
+            f"of every comparison excludes 0 (aims at a family-wise error of {alpha:.2g}; "
+            "simulated 0.079 at 50 notebooks, see bench/validate_intervals.py)")
+    ci = (f"the {100 * stats['level']:.0f}% per-dimension bootstrap CI excludes 0 "
+          "(unadjusted: not corrected for the number of dimensions)")
+    return {"ci": ci, "test": test, "simultaneous": band, "both": f"{ci} and {test}"}.get(
+        stats["significance"], test)
+
+
+def _interval_description(metrics: Mapping[str, Any]) -> str:
+    """Method, level, resamples, sample size and unit of every interval of the report."""
+    intervals = metrics.get("intervals") or {}
+    if not intervals:
+        return "bootstrap intervals"
+    unit = intervals["resampling_unit"]
+    text = (f"{100 * intervals['level']:.0f}% {intervals['method']} bootstrap intervals, "
+            f"{_fmt_int(intervals['n_resamples'])} resamples of {intervals['sample_size']} "
+            f"{unit}s out of {intervals['n_units']}")
+    if unit == "case":
+        text += (f" (whole cases with all their notebooks: {intervals['n_notebooks']} "
+                 f"notebooks in {intervals['n_cases']} cases)")
+    if intervals.get("note"):
+        text += f"; {intervals['note']}"
+    if not intervals.get("shown", True):
+        text = (f"too few notebooks for an interval ({intervals['n_notebooks']} notebooks, "
+                f"{intervals['n_units']} {unit}s; intervals need {intervals['min_notebooks']}"
+                + (f" in {intervals['min_cases']} cases"
+                   if intervals["n_cases"] < intervals["n_notebooks"] else "")
+                + "): observed ranges of the per-notebook values and exact permutation "
+                "p-values instead")
+    return text
 
 
 def _dimensions(inputs: ReportInputs) -> list[str]:
@@ -247,6 +297,30 @@ def _get(row: Mapping[str, Any] | None, key: str) -> Any:
     return None if row is None else row.get(key)
 
 
+def _mae_cell(row: Mapping[str, Any] | None) -> str:
+    """MAE [CI], and its failure rate: the two are never shown apart."""
+    text = _fmt_ci(_get(row, "mae"), _get(row, "mae_ci_low"), _get(row, "mae_ci_high"))
+    rate = _get(row, "failure_rate")
+    if text != "—" and not _missing(rate):
+        text += f"; {_fmt_share(rate)} failed" + (" ⚑" if _get(row, "failure_flag") else "")
+    return text
+
+
+def _improvement_cell(change: Mapping[str, Any] | None) -> str:
+    value = _get(change, "improvement")
+    if change is not None and not _missing(value) and _missing(_get(change, "ci_low")) and \
+            not _missing(_get(change, "observed_low")):
+        text = (f"{_fmt(value)} (range {_fmt(_get(change, 'observed_low'))} to "
+                f"{_fmt(_get(change, 'observed_high'))}; no interval)")
+    else:
+        text = _fmt_ci(value, _get(change, "ci_low"), _get(change, "ci_high"))
+    spread = _get(change, "repeat_sd")
+    if not _missing(spread):
+        text += f" ± {_fmt(spread)} over CV repeats" + (
+            " ⚑" if _get(change, "repeat_spread_flag") else "")
+    return text
+
+
 def _verdict(inputs, dimensions, reference, aligned, stats) -> dict[str, Any]:
     mae, improvement = inputs.tables.get("mae"), inputs.tables.get("improvement")
     ceiling, labels = inputs.tables.get("ceiling"), inputs.tables.get("labels")
@@ -271,11 +345,9 @@ def _verdict(inputs, dimensions, reference, aligned, stats) -> dict[str, Any]:
             verdict = "no"
         rows.append({
             "dimension": dimension_label(dimension),
-            "reference_mae": _fmt_ci(_get(base, "mae"), _get(base, "mae_ci_low"),
-                                     _get(base, "mae_ci_high")),
-            "aligned_mae": _fmt_ci(_get(other, "mae"), _get(other, "mae_ci_low"),
-                                   _get(other, "mae_ci_high")),
-            "improvement": _fmt_ci(value, _get(change, "ci_low"), _get(change, "ci_high")),
+            "reference_mae": _mae_cell(base),
+            "aligned_mae": _mae_cell(other),
+            "improvement": _improvement_cell(change),
             "p_adjusted": _fmt_p(_get(change, p_column)),
             "significant": verdict,
             "direction": ("better" if significant and value > 0
@@ -307,6 +379,7 @@ def _verdict(inputs, dimensions, reference, aligned, stats) -> dict[str, Any]:
         if worse:
             summary += f" Worse: {', '.join(worse)}."
     return {"rows": rows, "summary": summary, "rule": _significance_rule(stats),
+            "intervals": _interval_description(inputs.metrics),
             "has_judge": mae is not None and not mae.empty, "has_aligned": aligned is not None,
             "reference": reference, "aligned": aligned or "—",
             "correction": stats["correction"], "level": f"{100 * stats['level']:.0f}%"}
@@ -322,7 +395,9 @@ def _provenance(inputs: ReportInputs) -> dict[str, Any]:
                         for origin, count in sorted(origins.items())) + ".")
         runs = Counter(n.execution.status for n in inputs.notebooks if n.execution)
         if runs:
-            facts["execution"] = "Executed in a sandboxed kernel: " + ", ".join(
+            where = ("Executed unsandboxed (execute.sandbox=none): " if _unsandboxed(inputs)
+                     else "Executed in a sandboxed kernel: ")
+            facts["execution"] = where + ", ".join(
                 f"{count:,} {_EXECUTION.get(status, status)}"
                 for status, count in sorted(runs.items())) + "."
         else:
@@ -384,6 +459,9 @@ def _agreement(inputs, variants) -> list[dict[str, Any]]:
                 "kappa": _fmt(row.get("kappa_quadratic")),
                 "alpha": _fmt(row.get("alpha_ordinal")),
                 "na_agreement": _fmt_share(row.get("na_agreement")),
+                "na_precision": _fmt_share(row.get("na_precision")),
+                "na_recall": _fmt_share(row.get("na_recall")),
+                "failure_rate": _fmt_share(row.get("failure_rate")),
                 "bias": _fmt(row.get("bias")),
                 "mae": _fmt(row.get("mae")),
             })
@@ -589,10 +667,18 @@ def _limitations(inputs, dimensions, aligned, stats) -> list[str]:
                      "or more raters.")
     judged = inputs.metrics.get("judgments") or {}
     failed = sum(counts.get("n_failed", 0) for counts in judged.values())
-    if failed:
+    if failed and stats["failure_policy"] == "worst":
         notes.append(f"{failed:,} judgments failed (listed per variant and dimension in the "
-                     "agreement tables). They are left out of the MAE, never replaced by a "
-                     "made-up score, and shown in the confusion matrices' last column.")
+                     "agreement tables, and as a rate next to every MAE). Each counts in the "
+                     "MAE as the largest error possible against that human score (intention "
+                     "to treat), so a judge cannot look better by failing; they are left out "
+                     "of kappa, alpha and exact agreement, and shown in the confusion "
+                     "matrices' last column.")
+    elif failed:
+        notes.append(f"{failed:,} judgments failed (listed per variant and dimension, and as a "
+                     "rate next to every MAE). failure_policy=exclude leaves them out of the "
+                     "MAE: a judge that fails where it would be wrong looks better for it. "
+                     "Each comparison uses the notebooks both variants answered.")
     if inputs.metrics.get("status") == "ok" and aligned is None:
         notes.append("No aligned variant was judged, so alignment is not evaluated.")
     for skipped in inputs.metrics.get("skipped") or []:
@@ -603,13 +689,28 @@ def _limitations(inputs, dimensions, aligned, stats) -> list[str]:
     if stats["significance"] == "ci":
         notes.append("Significance follows the original study: a per-dimension bootstrap "
                      "interval that excludes 0. That rule is not corrected for testing "
-                     f"{len(dimensions)} dimensions; the {stats['correction']}-adjusted "
-                     "p-values are shown next to it for that reason.")
+                     f"{len(dimensions)} dimensions (under no true difference it flags at "
+                     "least one of nine in about 30% of experiments); the "
+                     f"{stats['correction']}-adjusted p-values are shown next to it for that "
+                     "reason.")
     if stats["na_policy"] == "zero":
         notes.append("N/A is scored as 0, so calling an applicable dimension N/A (or the "
                      "reverse) counts as a large error.")
-    notes.append("Notebooks are grouped by case; the bootstrap resamples notebooks, not "
-                 "cases, so notebooks of the same case are treated as independent.")
+    else:
+        notes.append("N/A is excluded: every pair where the judge or the humans said N/A is "
+                     "dropped from the MAE, so a judge that answers N/A when unsure loses "
+                     "nothing there. The N/A precision (of the judge's N/A, the share the "
+                     "humans also called N/A) and recall in the agreement tables show what "
+                     "the MAE hides.")
+    intervals = inputs.metrics.get("intervals") or {}
+    if intervals:
+        unit = intervals["resampling_unit"]
+        notes.append(
+            f"Intervals resample {unit}s"
+            + (" (whole cases: a case's notebooks share a task, so their errors are "
+               "correlated)" if unit == "case" else
+               " (every case holds one notebook, or no case is known)")
+            + f". They condition on {intervals['conditions_on']}.")
     return notes
 
 
@@ -622,10 +723,9 @@ def _settings(inputs: ReportInputs, stats: Mapping[str, Any]) -> dict[str, Any]:
         "git_revision": provenance.git_revision or "not available (not a git checkout)",
         "python": provenance.python,
         "packages": sorted(provenance.packages.items()),
-        "bootstrap": (f"{_fmt_int(stats['n_resamples'])} paired cluster bootstrap resamples "
-                      f"over notebooks, {stats['method']} intervals at "
-                      f"{100 * stats['level']:.0f}%"),
+        "bootstrap": _interval_description(inputs.metrics),
         "na_policy": stats["na_policy"],
+        "failure_policy": stats["failure_policy"],
         "consensus": stats["consensus"],
     }
 
@@ -703,7 +803,8 @@ def _captions(reference: str, aligned: str | None, stats: Mapping[str, Any]) -> 
     return {
         "forest": (f"Judge error per dimension. Left: MAE of the {reference} and {aligned} "
                    f"judges against the human consensus, with {level} paired cluster "
-                   "bootstrap intervals. Right: the improvement (MAE "
+                   "bootstrap intervals (dotted: the observed range where there were too few "
+                   "units for an interval). Right: the improvement (MAE "
                    f"{reference} − MAE {aligned}); filled when significant "
                    f"({_significance_rule(stats)}); right margin: {stats['correction']}-"
                    "adjusted sign-flip p-value, starred below "

@@ -159,7 +159,9 @@ def forest_figure(
     The improvement is MAE(reference) - MAE(variant), positive when the
     aligned judge is closer to the humans. A filled diamond marks an
     improvement the stats stage calls significant (its configured rule); a
-    star follows the adjusted p-value when it is below ``alpha``.
+    star follows the adjusted p-value when it is below ``alpha``. Where the
+    stats stage showed no interval (too few units), a dotted line spans the
+    observed range of the per-notebook improvements instead.
     """
     dimensions = _dimensions(mae, dimensions)
     fig = _new_figure(0.36 * len(dimensions) + 1.5)
@@ -174,8 +176,13 @@ def forest_figure(
         significant = row is not None and bool(row["significant"])
         style = dict(_variant_style(1), marker="D", markersize=6,
                      markerfacecolor="black" if significant else "white")
-        _interval(right, y, _value(row, "improvement"), _value(row, "ci_low"),
-                  _value(row, "ci_high"), style)
+        low, high = _value(row, "ci_low"), _value(row, "ci_high")
+        if math.isnan(low) and not math.isnan(_value(row, "observed_low")):
+            # Too few units for an interval: the observed range of the per-notebook
+            # improvements, dotted, so that it is not read as one.
+            right.hlines(y, _value(row, "observed_low"), _value(row, "observed_high"),
+                         color=style["color"], linewidth=1.0, linestyle=":", zorder=2)
+        _interval(right, y, _value(row, "improvement"), low, high, style)
         p = _value(row, f"p_{correction}")
         if not math.isnan(p):
             text = f"p={p:.3f}" if p >= 0.001 else "p<0.001"

@@ -12,7 +12,9 @@ from numbers import Integral, Real
 import numpy as np
 
 __all__ = [
+    "FAILURE_POLICIES",
     "NA_POLICIES",
+    "NA_RULES",
     "UNITS_PER_POINT",
     "check_choice",
     "check_comparisons",
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 NA_POLICIES = ("zero", "exclude")
+NA_RULES = ("majority", "zero")  # how a consensus treats raters who said N/A
+FAILURE_POLICIES = ("worst", "exclude")  # a failed judgment: largest error, or dropped
 
 # Per-notebook errors are rationals whose denominator divides the number of
 # raters times the number of repeats. Scaled by lcm(1..16) they are integers,

@@ -14,8 +14,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import NA_POLICIES, check_choice, check_human, check_judge, check_names
-from .tables import paired_errors
+from ._checks import (
+    FAILURE_POLICIES,
+    NA_POLICIES,
+    check_choice,
+    check_human,
+    check_judge,
+    check_names,
+)
+from .tables import impute_failures, paired_errors
 
 __all__ = [
     "CATEGORIES",
@@ -126,8 +133,13 @@ class AgreementResult:
     """Point measures of agreement, each of shape (variant, dimension).
 
     ``n_notebooks`` and ``n_pairs`` count what the MAE, bias, exact
-    agreement, kappa, Spearman and alpha rest on (after the N/A policy);
-    ``na_agreement`` and ``confusion`` use every pair, N/A included.
+    agreement, kappa, Spearman and alpha rest on (after the N/A policy; the
+    MAE and bias also count failures under ``failure_policy="worst"``);
+    ``na_agreement``, ``na_precision`` (of the judge's N/A answers, the share
+    the humans also called N/A), ``na_recall`` (of the humans' N/A, the share
+    the judge called N/A) and ``confusion`` use every answered pair, N/A
+    included, whatever the N/A policy: they show what ``na_policy="exclude"``
+    hides from the MAE.
     ``confusion`` has shape (variant, dimension, 4, 5): human category
     (N/A, 1, 2, 3) by judge category plus a last column of failed judgments.
     """
@@ -144,6 +156,8 @@ class AgreementResult:
     spearman: np.ndarray
     alpha_ordinal: np.ndarray
     na_agreement: np.ndarray
+    na_precision: np.ndarray
+    na_recall: np.ndarray
     confusion: np.ndarray
 
     def to_frame(self) -> pd.DataFrame:
@@ -151,7 +165,8 @@ class AgreementResult:
         v, d = np.meshgrid(np.arange(len(self.variants)), np.arange(len(self.dimensions)),
                            indexing="ij")
         columns = ["n_notebooks", "n_pairs", "n_failed", "mae", "bias", "exact_agreement",
-                   "kappa_quadratic", "spearman", "alpha_ordinal", "na_agreement"]
+                   "kappa_quadratic", "spearman", "alpha_ordinal", "na_agreement",
+                   "na_precision", "na_recall"]
         frame = pd.DataFrame({
             "variant": np.asarray(self.variants)[v.ravel()],
             "dimension": np.asarray(self.dimensions)[d.ravel()],
@@ -181,6 +196,7 @@ def agreement(
     dimensions: Sequence[str] | None = None,
     na_policy: str = "zero",
     failed: np.ndarray | None = None,
+    failure_policy: str = "worst",
 ) -> AgreementResult:
     """Agreement of each variant's judge with the human consensus, per dimension.
 
@@ -197,8 +213,13 @@ def agreement(
     failed : array_like of bool, optional
         Same shape as ``judge``: failed judgments, counted in ``n_failed``
         and in the confusion matrix's last column.
+    failure_policy : {"worst", "exclude"}
+        Whether a failed judgment enters the MAE and bias with the largest
+        possible error (:func:`~nbjudge.stats.tables.impute_failures`) or is
+        left out of them. The categorical metrics use answered pairs only.
     """
     check_choice(na_policy, "na_policy", NA_POLICIES)
+    check_choice(failure_policy, "failure_policy", FAILURE_POLICIES)
     human = check_human(human)
     judge = check_judge(judge, human)
     variants = check_names(variants, judge.shape[0], "variant")
@@ -209,13 +230,15 @@ def agreement(
     if np.any(failed & ~np.isnan(judge)):
         raise ValueError("a failed judgment carries no score: judge must be NaN where failed")
 
-    absolute, signed = paired_errors(human, judge, na_policy=na_policy)
+    scored = (impute_failures(human, judge, failed, na_policy=na_policy)
+              if failure_policy == "worst" else judge)
+    absolute, signed = paired_errors(human, scored, na_policy=na_policy)
     category = np.floor(human + 0.5)
     shape = (len(variants), len(dimensions))
     result: dict[str, np.ndarray] = {
         name: np.full(shape, np.nan)
         for name in ("exact_agreement", "kappa_quadratic", "spearman", "alpha_ordinal",
-                     "na_agreement")
+                     "na_agreement", "na_precision", "na_recall")
     }
     n_pairs = np.zeros(shape, dtype=int)
     confusion = np.zeros((*shape, 4, 5), dtype=int)
@@ -232,6 +255,10 @@ def agreement(
             confusion[v, d, :, 4] = np.bincount(failed_rows.astype(int), minlength=4)
             if h_all.size:
                 result["na_agreement"][v, d] = np.mean((h_all == 0) == (j_all == 0))
+            if np.any(j_all == 0):
+                result["na_precision"][v, d] = np.mean(h_all[j_all == 0] == 0)
+            if np.any(h_all == 0):
+                result["na_recall"][v, d] = np.mean(j_all[h_all == 0] == 0)
             keep = np.ones(h_all.shape, dtype=bool)
             if na_policy == "exclude":
                 keep = (h_all != 0) & (j_all != 0)

@@ -21,9 +21,9 @@ import pandas as pd
 
 from nbjudge.schemas import Judgment, Label, atomic_write_text
 
-from ._checks import NA_POLICIES, check_choice
+from ._checks import FAILURE_POLICIES, NA_POLICIES, NA_RULES, check_choice
 from .agreement import agreement
-from .bootstrap import bootstrap_agreement
+from .bootstrap import METHODS, bootstrap_agreement
 from .ceiling import CeilingResult, gap_closed, human_ceiling
 from .permutation import CORRECTIONS, SignFlipResult, adjust_pvalues, sign_flip_test
 from .power import power_analysis
@@ -32,6 +32,7 @@ from .tables import (
     build_table,
     comparison_differences,
     consensus,
+    impute_failures,
     judgment_counts,
     label_counts,
     paired_errors,
@@ -50,17 +51,34 @@ __all__ = [
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-SIGNIFICANCE_RULES = ("ci", "test", "both")
+SIGNIFICANCE_RULES = ("test", "simultaneous", "ci", "both")
+# The original study drew 100 notebooks per resample out of its 50.
+ORIGINAL_STUDY_SAMPLE_SIZE = 100
 _Settings = TypeVar("_Settings", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
 class BootstrapSettings:
+    """``sample_size``: units per resample, None for all of them, or ``"original_study"``
+    (100 draws with percentile intervals, as the original study did: not 95% intervals).
+    Below ``min_notebooks`` notebooks, or ``min_cases`` cases when cases are resampled,
+    no interval is shown (the observed range and the exact permutation p-value are) and
+    none decides significance: the smallest sizes at which bench/validate_intervals.py
+    found the default interval at (or above) its nominal coverage."""
+
     n_resamples: int = 10_000
     level: float = 0.95
-    method: str = "percentile"
-    sample_size: int | None = None
+    method: str = "auto"
+    sample_size: int | str | None = None
     batch: int | None = None
+    min_notebooks: int = 50
+    min_cases: int = 10
+
+    def __post_init__(self) -> None:
+        check_choice(self.method, "bootstrap.method", METHODS)
+        if isinstance(self.sample_size, str) and self.sample_size != "original_study":
+            raise ValueError("bootstrap.sample_size must be null, an integer or "
+                             f"'original_study'; got {self.sample_size!r}")
 
 
 @dataclass(frozen=True)
@@ -90,15 +108,29 @@ class StatsConfig:
     ``contrasts`` are ``(candidate, other)`` pairs: the contrast is
     MAE(other) - MAE(candidate), positive when the candidate is better
     ("full minus semantic_only" in improvement terms). ``significance`` is
-    ``"ci"`` (the interval excludes 0, as in the original study), ``"test"``
-    (the adjusted sign-flip p-value is below 1 - level) or ``"both"``.
+    ``"test"`` (the sign-flip p-value, adjusted by ``permutation.correction``
+    over every dimension of every comparison, is below 1 - level),
+    ``"simultaneous"`` (the max-|t| bootstrap band over the same family
+    excludes 0), ``"ci"`` (the per-dimension interval excludes 0, as in the
+    original study: unadjusted) or ``"both"`` (``"ci"`` and ``"test"``).
+    ``failure_policy`` is ``"worst"`` (a failed judgment scores the largest
+    possible error) or ``"exclude"`` (dropped); ``failure_margin`` flags a
+    variant whose failure rate differs from the reference's by more.
+    ``consensus_na`` is ``"majority"`` (N/A when most raters said N/A,
+    else the mean of the numeric scores) or ``"zero"`` (N/A averaged as 0).
+    ``repeat_share`` flags an improvement whose spread over CV repeats is
+    more than this share of its interval's width.
     """
 
     reference: str = "baseline"
     contrasts: tuple[tuple[str, str], ...] = (("full", "semantic_only"),)
     na_policy: str = "zero"
+    failure_policy: str = "worst"
+    failure_margin: float = 0.05
     consensus: str = "mean"
-    significance: str = "ci"
+    consensus_na: str = "majority"
+    significance: str = "test"
+    repeat_share: float = 0.25
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     permutation: PermutationSettings = field(default_factory=PermutationSettings)
     ceiling: CeilingSettings = field(default_factory=CeilingSettings)
@@ -106,6 +138,8 @@ class StatsConfig:
 
     def __post_init__(self) -> None:
         check_choice(self.na_policy, "na_policy", NA_POLICIES)
+        check_choice(self.failure_policy, "failure_policy", FAILURE_POLICIES)
+        check_choice(self.consensus_na, "consensus_na", NA_RULES)
         check_choice(self.significance, "significance", SIGNIFICANCE_RULES)
         check_choice(self.permutation.correction, "permutation.correction", CORRECTIONS)
         for pair in self.contrasts:
@@ -215,56 +249,142 @@ def _repeat_spread(human: np.ndarray, judge: np.ndarray, table: ScoreTable,
     return pd.DataFrame(rows)
 
 
-def _mae_frame(boot: pd.DataFrame, agreed: pd.DataFrame, repeats: pd.DataFrame) -> pd.DataFrame:
+def _improvement_spread(repeats: pd.DataFrame, reference: str, candidate: str,
+                        dimension: str) -> float:
+    """Standard deviation over CV repeats of the improvement: the reference's MAE (its own
+    repeat of the same index, else its mean) minus each of the candidate's repeats."""
+    mine = repeats[(repeats.variant == candidate) & (repeats.dimension == dimension)]
+    if len(mine) < 2:
+        return np.nan
+    theirs = repeats[(repeats.variant == reference) & (repeats.dimension == dimension)]
+    by_repeat = theirs.set_index("repeat").mae
+    base = [by_repeat.get(r, theirs.mae.mean()) for r in mine.repeat]
+    return float(np.std(np.asarray(base) - mine.mae.to_numpy(), ddof=1))
+
+
+_INTERVAL = ["ci_method", "ci_level", "n_resamples", "sample_size", "resampling_unit",
+             "n_units", "ci_note"]
+
+
+def _interval_columns(boot: pd.DataFrame) -> pd.DataFrame:
+    return boot.rename(columns={"level": "ci_level", "note": "ci_note", "method": "ci_method"})
+
+
+def _mae_frame(boot: pd.DataFrame, agreed: pd.DataFrame, repeats: pd.DataFrame,
+               reference: str, margin: float) -> pd.DataFrame:
     keys = ["variant", "dimension"]
-    interval = ["estimate", "ci_low", "ci_high", "method"]
-    mae = boot[boot.kind == "mae"][[*keys, *interval, "n_notebooks"]].rename(columns={
+    boot = _interval_columns(boot)
+    mae = boot[boot.kind == "mae"][[*keys, "estimate", "ci_low", "ci_high", "n_notebooks",
+                                    *_INTERVAL]].rename(columns={
         "estimate": "mae", "ci_low": "mae_ci_low", "ci_high": "mae_ci_high",
-        "method": "mae_ci_method"})
-    bias = boot[boot.kind == "bias"][keys + interval].rename(columns={
-        "estimate": "bias", "ci_low": "bias_ci_low", "ci_high": "bias_ci_high",
-        "method": "bias_ci_method"})
+        "ci_method": "mae_ci_method"})
+    bias = boot[boot.kind == "bias"][[*keys, "estimate", "ci_low", "ci_high", "ci_method"]].rename(
+        columns={"estimate": "bias", "ci_low": "bias_ci_low", "ci_high": "bias_ci_high",
+                 "ci_method": "bias_ci_method"})
     spread = repeats.groupby(keys, sort=False)["mae"].agg(n_repeats="count", repeat_sd="std")
-    return (mae.merge(bias, on=keys)
-            .merge(agreed[[*keys, "n_failed"]], on=keys)
-            .merge(spread.reset_index(), on=keys))
+    frame = (mae.merge(bias, on=keys)
+             .merge(agreed[[*keys, "n_failed", "n_judgments", "failure_rate", "na_precision",
+                            "na_recall"]], on=keys)
+             .merge(spread.reset_index(), on=keys))
+    base = frame[frame.variant == reference].set_index("dimension").failure_rate
+    frame["failure_rate_vs_reference"] = frame.failure_rate - base.loc[frame.dimension].to_numpy()
+    # Per dimension, for the table; the first page flags whole variants (see _flags).
+    frame["failure_flag"] = frame.failure_rate_vs_reference.abs() > margin
+    return frame
 
 
 def _significant(frame: pd.DataFrame, rule: str, alpha: float, correction: str) -> pd.Series:
     by_ci = (frame.ci_low > 0) | (frame.ci_high < 0)
+    by_band = (frame.simultaneous_low > 0) | (frame.simultaneous_high < 0)
     by_test = frame[f"p_{correction}"] < alpha
-    return {"ci": by_ci, "test": by_test, "both": by_ci & by_test}[rule]
+    return {"ci": by_ci, "simultaneous": by_band, "test": by_test, "both": by_ci & by_test}[rule]
+
+
+def _common_maes(absolute: np.ndarray, variants: Sequence[str],
+                 comparisons: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """MAE of the reference and of the candidate on the notebooks both can be scored on,
+    shape (comparison, dimension) each: every number of a comparison uses one notebook set."""
+    at = {name: i for i, name in enumerate(variants)}
+    reference = absolute[[at[r] for r, _ in comparisons]]
+    candidate = absolute[[at[c] for _, c in comparisons]]
+    common = ~np.isnan(reference) & ~np.isnan(candidate)
+    count = common.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(common, reference, 0).sum(axis=1) / count,
+                np.where(common, candidate, 0).sum(axis=1) / count)
+
+
+def _observed_range(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest per-notebook improvement, shape (comparison, dimension)."""
+    present = ~np.isnan(differences).all(axis=0)
+    low = np.full(differences.shape[1:], np.nan)
+    high = np.full(differences.shape[1:], np.nan)
+    low[present] = np.nanmin(differences[:, present], axis=0)
+    high[present] = np.nanmax(differences[:, present], axis=0)
+    return low, high
+
+
+def _enough(n_notebooks: Any, table: ScoreTable, config: StatsConfig) -> Any:
+    """Enough notebooks, and cases when a case holds several notebooks, for an interval
+    to mean what its level says."""
+    n_cases = len(set(table.cases))
+    clustered = n_cases < len(table.notebooks)
+    return (n_notebooks >= config.bootstrap.min_notebooks) & (
+        not clustered or n_cases >= config.bootstrap.min_cases)
 
 
 def _improvement_frame(boot: pd.DataFrame, tests: SignFlipResult, holm: np.ndarray,
                        bh: np.ndarray, comparisons: Sequence[tuple[str, str]],
                        dimensions: Sequence[str], config: StatsConfig, mae: pd.DataFrame,
-                       ceiling: CeilingResult) -> pd.DataFrame:
+                       ceiling: CeilingResult, table: ScoreTable,
+                       common: tuple[np.ndarray, np.ndarray],
+                       observed: tuple[np.ndarray, np.ndarray],
+                       repeats: pd.DataFrame) -> pd.DataFrame:
     keys = ["reference", "variant", "dimension"]
+    boot = _interval_columns(boot)
     improvement = boot[boot.kind == "improvement"][
-        [*keys, "estimate", "ci_low", "ci_high", "method", "n_notebooks"]
-    ].rename(columns={"estimate": "improvement", "method": "ci_method"})
+        [*keys, "estimate", "ci_low", "ci_high", "simultaneous_low", "simultaneous_high",
+         "n_notebooks", *_INTERVAL]
+    ].rename(columns={"estimate": "improvement"})
     relative = boot[boot.kind == "relative_reduction"][
-        [*keys, "estimate", "ci_low", "ci_high", "method"]
+        [*keys, "estimate", "ci_low", "ci_high", "ci_method"]
     ].rename(columns={"estimate": "relative_reduction", "ci_low": "relative_ci_low",
-                      "ci_high": "relative_ci_high", "method": "relative_ci_method"})
+                      "ci_high": "relative_ci_high", "ci_method": "relative_ci_method"})
     pairs = [(r, c, d) for r, c in comparisons for d in dimensions]
     tested = pd.DataFrame(pairs, columns=keys).assign(
         p_value=tests.pvalue.ravel(), p_holm=holm.ravel(), p_fdr_bh=bh.ravel(),
-        exact_test=tests.exact.ravel())
+        exact_test=tests.exact.ravel(), reference_mae=common[0].ravel(),
+        variant_mae=common[1].ravel(), observed_low=observed[0].ravel(),
+        observed_high=observed[1].ravel())
     frame = improvement.merge(relative, on=keys).merge(tested, on=keys)
     frame.insert(0, "kind", np.where(frame.reference == config.reference, "improvement",
                                      "contrast"))
+    # Too few units for an interval: the observed range and exact p stand in its place.
+    too_few = ~_enough(frame.n_notebooks, table, config)
+    frame["interval_shown"] = ~too_few
+    for column in ("ci_low", "ci_high", "simultaneous_low", "simultaneous_high",
+                   "relative_ci_low", "relative_ci_high"):
+        frame.loc[too_few, column] = np.nan
+    frame.loc[too_few, "ci_method"] = "none (too few units for an interval)"
     frame["significant"] = _significant(frame, config.significance,
-                                        1 - config.bootstrap.level, config.permutation.correction)
-    # The share of the gap to the human ceiling, for improvements over the reference only.
-    by_variant = mae.set_index(["variant", "dimension"]).mae
+                                        1 - config.bootstrap.level,
+                                        config.permutation.correction).fillna(False).astype(bool)
+    frame["significant_unadjusted_ci"] = ((frame.ci_low > 0) | (frame.ci_high < 0)).fillna(False)
+    # Every number of a comparison uses its common notebooks: say when a variant's own
+    # MAE rests on others (failures dropped, or N/A excluded, on one side only).
+    own = mae.set_index(["variant", "dimension"]).n_notebooks
+    frame["same_notebooks_as_mae"] = [
+        own.loc[(r, d)] == n == own.loc[(c, d)]
+        for r, c, d, n in zip(frame.reference, frame.variant, frame.dimension,
+                              frame.n_notebooks, strict=True)]
     human = pd.Series(ceiling.human_mae, index=ceiling.dimensions)
-    closed = gap_closed(
-        by_variant.loc[list(zip(frame.reference, frame.dimension, strict=True))].to_numpy(),
-        by_variant.loc[list(zip(frame.variant, frame.dimension, strict=True))].to_numpy(),
-        human.loc[frame.dimension].to_numpy())
+    closed = gap_closed(frame.reference_mae.to_numpy(), frame.variant_mae.to_numpy(),
+                        human.loc[frame.dimension].to_numpy())
     frame["gap_closed"] = np.where(frame.kind == "improvement", closed, np.nan)
+    frame["repeat_sd"] = [_improvement_spread(repeats, r, c, d) for r, c, d in zip(
+        frame.reference, frame.variant, frame.dimension, strict=True)]
+    width = frame.ci_high - frame.ci_low
+    frame["repeat_spread_flag"] = (frame.repeat_sd > config.repeat_share * width).fillna(False)
     return frame.reset_index(drop=True)
 
 
@@ -319,10 +439,97 @@ def _comparison_metrics(row: Any, correction: str) -> dict[str, Any]:
     return {
         "value": _number(row.improvement), "ci_low": _number(row.ci_low),
         "ci_high": _number(row.ci_high), "ci_method": row.ci_method,
+        "simultaneous_low": _number(row.simultaneous_low),
+        "simultaneous_high": _number(row.simultaneous_high),
+        "observed_low": _number(row.observed_low), "observed_high": _number(row.observed_high),
         "relative": _number(row.relative_reduction), "p": _number(row.p_value),
         "p_adjusted": _number(getattr(row, f"p_{correction}")),
-        "significant": bool(row.significant), "n_notebooks": _number(row.n_notebooks),
+        "significant": bool(row.significant),
+        "significant_unadjusted_ci": bool(row.significant_unadjusted_ci),
+        "n_notebooks": _number(row.n_notebooks),
+        "reference_mae": _number(row.reference_mae), "variant_mae": _number(row.variant_mae),
+        "repeat_sd": _number(row.repeat_sd),
     }
+
+
+def _intervals_metrics(boot: pd.DataFrame, config: StatsConfig, table: ScoreTable,
+                       n_repeats: int) -> dict[str, Any]:
+    """What every interval is: method, level, resamples, sample size, unit, and what it
+    conditions on."""
+    first = boot.iloc[0]
+    n_units = int(first.n_units)
+    unit = str(first.resampling_unit)
+    conditions = ("the notebooks' labels, the fold assignment and each fold's aligned "
+                  "memory: it resamples " + unit + "s given those, so variation from "
+                  "re-running alignment or drawing other folds is not in it")
+    if n_repeats > 1:
+        conditions += ("; the spread over the CV repeats (repeat_sd) shows part of that "
+                       "variation")
+    n_cases = len(set(table.cases))
+    method = config.bootstrap.method
+    if first.sample_size != n_units:
+        method = str(first.method)
+    elif method == "auto":
+        method = "expanded (MAE, bias) and studentized (improvements)"
+    return {
+        "method": method,
+        "level": float(first.level),
+        "n_resamples": int(first.n_resamples),
+        "sample_size": int(first.sample_size),
+        "resampling_unit": unit,
+        "n_units": n_units,
+        "n_notebooks": len(table.notebooks),
+        "n_cases": n_cases,
+        "note": str(first.note),
+        "shown": bool(_enough(len(table.notebooks), table, config)),
+        "min_notebooks": config.bootstrap.min_notebooks,
+        "min_cases": config.bootstrap.min_cases,
+        "conditions_on": conditions,
+        "significance": config.significance,
+        "correction": config.permutation.correction,
+        "family_size": int((boot.kind == "improvement").sum()),
+        "failure_policy": config.failure_policy,
+        "na_policy": config.na_policy,
+        "consensus_na": config.consensus_na,
+    }
+
+
+def _flags(mae: pd.DataFrame, improvement: pd.DataFrame, config: StatsConfig,
+           intervals: Mapping[str, Any]) -> list[str]:
+    """What the first page must say before any number."""
+    flags = []
+    totals = mae.groupby("variant", sort=False)[["n_failed", "n_judgments"]].sum()
+    rates = totals.n_failed / totals.n_judgments.clip(lower=1)
+    for variant, rate in rates.items():
+        base = rates[config.reference]
+        if abs(rate - base) > config.failure_margin:
+            flags.append(
+                f"{variant} failed {100 * rate:.0f}% of its judgments against "
+                f"{100 * base:.0f}% for {config.reference} (margin "
+                f"{100 * config.failure_margin:.0f} points): "
+                + ("each failure is scored as the largest possible error"
+                   if config.failure_policy == "worst"
+                   else "failures are dropped, which flatters the variant that fails more"))
+    if config.na_policy == "exclude":
+        flags.append("na_policy=exclude drops every pair where the judge or the humans said "
+                     "N/A, so a judge that answers N/A when unsure loses no MAE; read the N/A "
+                     "precision and recall next to each MAE")
+    if not intervals["shown"]:
+        flags.append(f"too few notebooks for an interval ({intervals['n_notebooks']} "
+                     f"notebooks in {intervals['n_units']} {intervals['resampling_unit']}s; "
+                     f"intervals need {intervals['min_notebooks']} notebooks"
+                     + (f" in {intervals['min_cases']} cases" if
+                        intervals["n_cases"] < intervals["n_notebooks"] else "")
+                     + "): observed ranges "
+                     "and exact permutation p-values are shown instead")
+    if intervals["note"]:
+        flags.append(f"intervals: {intervals['note']}")
+    spread = improvement[improvement.repeat_spread_flag]
+    if len(spread):
+        flags.append(f"the spread over CV repeats exceeds {100 * config.repeat_share:.0f}% of "
+                     f"the interval width on {len(spread)} comparison(s): the interval, which "
+                     "conditions on the folds, understates the uncertainty there")
+    return flags
 
 
 def analyze_experiment(
@@ -331,16 +538,19 @@ def analyze_experiment(
     config: StatsConfig | None = None,
     *,
     seed: int = 0,
+    cases: Mapping[str, str] | None = None,
 ) -> ExperimentStats:
     """Every statistic of the experiment, from records, with one seed.
 
-    With no judgments it reports what labels alone allow (label counts and
-    the human ceiling) and says so in ``metrics["status"]``. Configured
-    contrasts naming a variant without judgments are listed under
-    ``metrics["skipped"]``; a missing reference variant is an error.
+    ``cases`` maps notebook ids to case ids (the notebook index): when a case
+    holds several notebooks the bootstrap resamples cases. With no judgments
+    it reports what labels alone allow (label counts and the human ceiling)
+    and says so in ``metrics["status"]``. Configured contrasts naming a
+    variant without judgments are listed under ``metrics["skipped"]``; a
+    missing reference variant is an error.
     """
     config = config or StatsConfig()
-    table = build_table(labels, judgments)
+    table = build_table(labels, judgments, cases)
     ceiling = human_ceiling(table.ratings, dimensions=table.dimensions,
                             na_policy=config.na_policy, min_alpha=config.ceiling.min_alpha)
     frames = {"labels": label_counts(table), "judgments": judgment_counts(table),
@@ -360,20 +570,33 @@ def analyze_experiment(
     order = [table.variants.index(v) for v in variants]
     judge, failed = table.judge[order], table.failed[order]
     human = consensus(table.ratings, config.consensus, raters=table.raters,
-                      na_policy=config.na_policy)
+                      na_policy=config.na_policy, na_rule=config.consensus_na)
+    # Intention to treat: from here on a failed judgment is its worst possible score.
+    scored = (impute_failures(human, judge, failed, na_policy=config.na_policy)
+              if config.failure_policy == "worst" else judge)
     comparisons, skipped = _comparisons(config, variants)
     # Separate streams: test and power settings never change the bootstrap worlds.
     boot_rng, test_rng, power_rng = np.random.default_rng(seed).spawn(3)
 
     agreed = agreement(human, judge, variants=variants, dimensions=table.dimensions,
-                       na_policy=config.na_policy, failed=failed)
+                       na_policy=config.na_policy, failed=failed,
+                       failure_policy=config.failure_policy)
+    original = config.bootstrap.sample_size == "original_study"
+    sample_size = (ORIGINAL_STUDY_SAMPLE_SIZE if original
+                   else None if config.bootstrap.sample_size is None
+                   else int(config.bootstrap.sample_size))
     boot = bootstrap_agreement(
-        human, judge, variants=variants, comparisons=comparisons, dimensions=table.dimensions,
-        na_policy=config.na_policy, n_resamples=config.bootstrap.n_resamples,
-        level=config.bootstrap.level, method=config.bootstrap.method,
-        sample_size=config.bootstrap.sample_size, batch=config.bootstrap.batch, rng=boot_rng,
+        human, scored, variants=variants, comparisons=comparisons, dimensions=table.dimensions,
+        na_policy=config.na_policy,
+        # One case cannot be resampled: notebooks then, and no interval is shown (min_cases).
+        clusters=table.cases if len(set(table.cases)) > 1 else None,
+        n_resamples=config.bootstrap.n_resamples, level=config.bootstrap.level,
+        method="percentile" if original else config.bootstrap.method,
+        sample_size=sample_size, batch=config.bootstrap.batch, rng=boot_rng,
     ).to_frame()
-    absolute, _ = paired_errors(human, judge, na_policy=config.na_policy)
+    if original:
+        boot["note"] = "original study's 100 draws per resample: " + boot.note
+    absolute, _ = paired_errors(human, scored, na_policy=config.na_policy)
     differences = comparison_differences(absolute, variants, comparisons)
     tests = sign_flip_test(differences, n_resamples=config.permutation.n_resamples,
                            alternative=config.permutation.alternative, rng=test_rng)
@@ -383,16 +606,26 @@ def analyze_experiment(
         n_simulations=config.power.n_simulations, max_notebooks=config.power.max_notebooks,
         rng=power_rng)
 
-    repeats = _repeat_spread(human, judge, table, variants, order, config.na_policy)
-    mae = _mae_frame(boot, agreed.to_frame(), repeats)
+    repeats = _repeat_spread(human, scored, table, variants, order, config.na_policy)
+    agreed_frame = agreed.to_frame().merge(frames["judgments"][["variant", "dimension", "n_ok"]],
+                                           on=["variant", "dimension"])
+    agreed_frame["n_judgments"] = agreed_frame.n_ok + agreed_frame.n_failed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agreed_frame["failure_rate"] = agreed_frame.n_failed / agreed_frame.n_judgments
+    mae = _mae_frame(boot, agreed_frame, repeats, config.reference, config.failure_margin)
+    # One family: every dimension of every comparison (improvements and contrasts).
+    family = tests.pvalue.ravel()
     improvement = _improvement_frame(
-        boot, tests, adjust_pvalues(tests.pvalue, "holm"), adjust_pvalues(tests.pvalue, "fdr_bh"),
-        comparisons, table.dimensions, config, mae, ceiling)
+        boot, tests, adjust_pvalues(family, "holm").reshape(tests.pvalue.shape),
+        adjust_pvalues(family, "fdr_bh").reshape(tests.pvalue.shape),
+        comparisons, table.dimensions, config, mae, ceiling, table,
+        _common_maes(absolute, variants, comparisons), _observed_range(differences), repeats)
     pairs = [(r, c, d) for r, c in comparisons for d in table.dimensions]
     power_frame = pd.concat(
         [pd.DataFrame(pairs, columns=["reference", "variant", "dimension"]), power.to_frame()],
         axis=1)
-    frames.update(agreement=agreed.to_frame(), confusion=agreed.confusion_frame(), mae=mae,
+    frames.update(agreement=agreed_frame.drop(columns=["n_ok"]),
+                  confusion=agreed.confusion_frame(), mae=mae,
                   improvement=improvement, power=power_frame, repeats=repeats,
                   plot_mae=_plot_view(mae, "variant", "mae", table.dimensions),
                   plot_improvement=_plot_view(
@@ -404,12 +637,17 @@ def analyze_experiment(
         | {"n_repeats": int(group.n_repeats.max())}
         for variant, group in frames["judgments"].groupby("variant", sort=False)
     }
+    intervals = _intervals_metrics(boot, config, table, int(table.repeats.sum(axis=1).max()))
+    metrics["intervals"] = intervals
     metrics["mae"] = {
         variant: {
             row.dimension: {"value": _number(row.mae), "ci_low": _number(row.mae_ci_low),
                             "ci_high": _number(row.mae_ci_high), "bias": _number(row.bias),
                             "n_notebooks": _number(row.n_notebooks),
-                            "n_failed": _number(row.n_failed)}
+                            "n_failed": _number(row.n_failed),
+                            "failure_rate": _number(row.failure_rate),
+                            "na_precision": _number(row.na_precision),
+                            "na_recall": _number(row.na_recall)}
             for row in group.itertuples()
         }
         for variant, group in mae.groupby("variant", sort=False)
@@ -424,15 +662,20 @@ def analyze_experiment(
         }
     metrics["ceiling"] = _ceiling_metrics(frames["ceiling"])
     metrics["skipped"] = skipped
+    metrics["flags"] = _flags(mae, improvement, config, intervals)
     metrics = {"status": metrics.pop("status"), "summary": _summary(mae, named), **metrics}
     return ExperimentStats(frames, metrics)
 
 
 def _summary(mae: pd.DataFrame, comparisons: pd.DataFrame) -> dict[str, Any]:
     """One line per variant for ``dvc exp show``: mean MAE over the dimensions and,
-    against the reference, how many dimensions got significantly better or worse."""
+    against the reference, how many dimensions got significantly better or worse under
+    the configured (family-wise or FDR) rule, and the mean MAEs on the notebooks both
+    variants share, whether or not they are the ones each MAE uses."""
     summary: dict[str, Any] = {
-        variant: {"mae_mean": _number(group.mae.mean())}
+        variant: {"mae_mean": _number(group.mae.mean()),
+                  "failure_rate": _number(group.n_failed.sum()
+                                          / max(int(group.n_judgments.sum()), 1))}
         for variant, group in mae.groupby("variant", sort=False)
     }
     improvements = comparisons[comparisons.kind == "improvement"]
@@ -440,4 +683,5 @@ def _summary(mae: pd.DataFrame, comparisons: pd.DataFrame) -> dict[str, Any]:
         significant = group[group.significant.astype(bool)]
         summary[variant]["better"] = int((significant.improvement > 0).sum())
         summary[variant]["worse"] = int((significant.improvement < 0).sum())
+        summary[variant]["same_notebooks"] = bool(group.same_notebooks_as_mae.all())
     return summary

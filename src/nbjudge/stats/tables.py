@@ -7,7 +7,7 @@ visible in :attr:`ScoreTable.failed`; nothing is dropped without a count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +15,21 @@ import pandas as pd
 
 from nbjudge.schemas import DIMENSIONS, Judgment, Label
 
-from ._checks import NA_POLICIES, check_choice, check_comparisons, check_human, check_judge
+from ._checks import (
+    NA_POLICIES,
+    NA_RULES,
+    check_choice,
+    check_comparisons,
+    check_human,
+    check_judge,
+)
 
 __all__ = [
     "ScoreTable",
     "build_table",
     "comparison_differences",
     "consensus",
+    "impute_failures",
     "judgment_counts",
     "label_counts",
     "paired_errors",
@@ -47,6 +55,9 @@ class ScoreTable:
         than others; their padding slots are not missing judgments).
     label_sources : tuple of str
         The ``source`` values of the labels ("human", "simulated").
+    cases : tuple of str
+        The case of each notebook (its own id when the index does not say):
+        the bootstrap resamples cases when a case holds several notebooks.
     """
 
     notebooks: tuple[str, ...]
@@ -59,6 +70,7 @@ class ScoreTable:
     judged: np.ndarray
     repeats: np.ndarray
     label_sources: tuple[str, ...]
+    cases: tuple[str, ...] = ()
 
 
 def _encode(score: int | str) -> float:
@@ -83,8 +95,12 @@ def _check_same_notebooks(judgments: Sequence[Judgment]) -> None:
             )
 
 
-def build_table(labels: Iterable[Label], judgments: Iterable[Judgment]) -> ScoreTable:
+def build_table(labels: Iterable[Label], judgments: Iterable[Judgment],
+                cases: Mapping[str, str] | None = None) -> ScoreTable:
     """Align label and judgment records on (notebook, dimension, rater/variant) axes.
+
+    ``cases`` maps notebook ids to case ids (from the notebook index); a
+    notebook it does not name is a case of its own.
 
     Raises ``ValueError`` on no labels, a rater or judge scoring the same
     notebook and dimension twice, or variants that judged different notebooks.
@@ -148,6 +164,7 @@ def build_table(labels: Iterable[Label], judgments: Iterable[Judgment]) -> Score
         notebooks=notebooks, dimensions=dimensions, raters=raters, variants=variants,
         ratings=ratings, judge=judge, failed=failed, judged=judged, repeats=repeats,
         label_sources=tuple(sorted({label.source for label in labels})),
+        cases=tuple((cases or {}).get(n, n) for n in notebooks),
     )
 
 
@@ -157,6 +174,7 @@ def consensus(
     *,
     raters: Sequence[str] | None = None,
     na_policy: str = "zero",
+    na_rule: str = "majority",
 ) -> np.ndarray:
     """The human score a judge is compared with, per (notebook, dimension).
 
@@ -170,8 +188,14 @@ def consensus(
     raters : sequence of str, optional
         Rater ids along the first axis; needed for ``"rater:<id>"``.
     na_policy : {"zero", "exclude"}
-        With ``"exclude"`` N/A ratings do not enter the mean or median; a
-        cell whose raters all said N/A stays N/A (0).
+        With ``na_rule="zero"`` and ``"exclude"``, N/A ratings do not enter
+        the mean or median; a cell whose raters all said N/A stays N/A (0).
+    na_rule : {"majority", "zero"}
+        ``"majority"``: N/A when more than half of a cell's raters said N/A,
+        otherwise the mean (or median) of the numeric scores alone, so that
+        {N/A, 3} is 3 and {N/A, N/A, 3} is N/A. ``"zero"``: N/A enters the
+        mean as 0 (the original study; {N/A, 3} gives 1.5), subject to
+        ``na_policy``.
 
     Returns
     -------
@@ -181,6 +205,7 @@ def consensus(
     if ratings.ndim != 3:
         raise ValueError(f"ratings must be 3-D (rater, notebook, dimension); got {ratings.shape}")
     check_choice(na_policy, "na_policy", NA_POLICIES)
+    check_choice(na_rule, "na_rule", NA_RULES)
     if how.startswith("rater:"):
         rater = how.removeprefix("rater:")
         if raters is None or rater not in raters:
@@ -189,11 +214,16 @@ def consensus(
         return alone
     check_choice(how, "consensus", ("mean", "median", "rater:<rater_id>"))
 
-    all_na = np.all(np.isnan(ratings) | (ratings == 0), axis=0) & ~np.all(
-        np.isnan(ratings), axis=0
-    )
-    if na_policy == "exclude":
+    graded = ~np.isnan(ratings)
+    n_graded = graded.sum(axis=0)
+    n_na = (ratings == 0).sum(axis=0)
+    if na_rule == "majority":
+        mostly_na = 2 * n_na > n_graded
         ratings = np.where(ratings == 0, np.nan, ratings)
+    else:
+        mostly_na = (n_na == n_graded) & (n_graded > 0)
+        if na_policy == "exclude":
+            ratings = np.where(ratings == 0, np.nan, ratings)
     rated = ~np.isnan(ratings)
     result = np.full(ratings.shape[1:], np.nan)
     has = rated.any(axis=0)
@@ -201,9 +231,36 @@ def consensus(
         result[has] = np.nansum(ratings, axis=0)[has] / rated.sum(axis=0)[has]
     else:
         result[has] = np.nanmedian(ratings[:, has], axis=0)
-    if na_policy == "exclude":
-        result[all_na] = 0.0
+    result[mostly_na] = 0.0
     return result
+
+
+def impute_failures(human: np.ndarray, judge: np.ndarray, failed: np.ndarray, *,
+                    na_policy: str = "zero") -> np.ndarray:
+    """Judge scores with each failed judgment replaced by the worst score it could have given.
+
+    Intention to treat: a failure costs the largest error possible against
+    that notebook's human score, so failing never beats answering. Under
+    ``na_policy="zero"`` the candidates are 0 (N/A), 1, 2, 3; under
+    ``"exclude"`` 1, 2, 3 (an N/A answer would drop the pair). Ties go to
+    the lower score. Unlabelled cells stay NaN.
+
+    Parameters
+    ----------
+    human : array_like, shape (notebook, dimension)
+    judge : array_like, shape (variant, [repeat,] notebook, dimension)
+    failed : array_like of bool, same shape as ``judge``
+    """
+    check_choice(na_policy, "na_policy", NA_POLICIES)
+    human = check_human(human)
+    judge = check_judge(judge, human)
+    failed = np.asarray(failed, dtype=bool).reshape(judge.shape)
+    if np.any(failed & ~np.isnan(judge)):
+        raise ValueError("a failed judgment carries no score: judge must be NaN where failed")
+    low = 0.0 if na_policy == "zero" else 1.0
+    worst = np.where(human - low >= 3 - human, low, 3.0)
+    imputed: np.ndarray = np.where(failed & ~np.isnan(human), worst, judge)
+    return imputed
 
 
 def paired_errors(

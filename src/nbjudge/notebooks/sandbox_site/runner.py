@@ -1,0 +1,171 @@
+"""Run one notebook and print the executed notebook as JSON; started by
+``nbjudge.notebooks.execute`` inside the sandbox (or directly with
+``execute.sandbox=none``).
+
+    python -I runner.py < request.json > result.json
+
+This file is bind-mounted read-only into the sandbox, where the repository
+is not visible, so it imports nothing from nbjudge: only the standard
+library, nbformat and nbclient. It owns the mechanism (working folder,
+resource limits, the kernel, the wall-clock deadline) and reports facts;
+``execute.py`` turns them into a status.
+
+The request (stdin) holds ``notebook``, ``workdir``, ``data`` (a folder whose
+tables are copied into the working folder, or null), ``timeout`` (per cell),
+``wall_seconds``, ``kernel_name`` and ``limits``. The result is written to
+the original stdout only, which the kernel cannot reach: stdout is moved off
+fd 1 before anything runs, the kernel's own stdout and stderr go to
+/dev/null, and this process is not dumpable, so its /proc entries (and the
+descriptor behind them) are closed to the kernel. The first line, written
+before any notebook code runs, says the runner started; the last line is the
+result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+STARTED = "nbjudge-runner-started"
+_PR_SET_DUMPABLE = 4
+
+
+def _private_stdout():
+    """The result channel: a copy of fd 1; fd 1 itself then points at stderr."""
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    return out
+
+
+def _not_dumpable() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _set_limits(limits: dict) -> None:
+    """Per-process limits, inherited by the kernel and everything it starts.
+
+    Soft and hard are equal, so the notebook cannot raise them; the CPU hard limit
+    is 5 s above the soft one, so a kernel first gets SIGXCPU (and dies of it)
+    and is killed only if it ignores that.
+    """
+    mb = 1024 * 1024
+    pairs = {
+        resource.RLIMIT_AS: (limits.get("memory_mb"), mb),
+        resource.RLIMIT_FSIZE: (limits.get("file_size_mb"), mb),
+        resource.RLIMIT_NOFILE: (limits.get("open_files"), 1),
+        resource.RLIMIT_NPROC: (limits.get("processes"), 1),
+    }
+    for kind, (value, unit) in pairs.items():
+        if value:
+            resource.setrlimit(kind, (int(value) * unit, int(value) * unit))
+    if limits.get("cpu_seconds"):
+        cpu = int(limits["cpu_seconds"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _summary(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip()
+
+
+def run(request: dict) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    started = time.monotonic()
+    deadline = started + float(request["wall_seconds"])
+    workdir = request["workdir"]
+    os.makedirs(workdir, exist_ok=True)
+    os.makedirs(os.environ["HOME"], exist_ok=True)
+    if request.get("data"):
+        shutil.copytree(request["data"], workdir, dirs_exist_ok=True)
+    _set_limits(request.get("limits") or {})
+
+    notebook = nbformat.from_dict(request["notebook"])
+    cell_timeout = int(request["timeout"])
+    state: dict[str, Any] = {"cell": None, "wall_bound": False, "kernel": None}
+
+    def timeout_func(cell) -> int:
+        remaining = deadline - time.monotonic()
+        state["wall_bound"] = remaining < cell_timeout
+        return max(1, int(min(cell_timeout, remaining) + 0.999))
+
+    def on_cell_start(cell, cell_index):
+        state["cell"] = cell_index
+        if state["kernel"] is None and client.km is not None:
+            state["kernel"] = getattr(client.km.provisioner, "process", None)
+
+    client = NotebookClient(
+        notebook,
+        timeout_func=timeout_func,
+        startup_timeout=max(1, min(120, int(deadline - time.monotonic()))),
+        kernel_name=request.get("kernel_name") or "python3",
+        allow_errors=False,
+        record_timing=False,
+        # The notebook is done (or stopped): kill the kernel at once, its folder goes anyway.
+        shutdown_kernel="immediate",
+        # The kernel's start-up warnings (TCP transport on loopback) are noise here.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        resources={"metadata": {"path": workdir}},
+        on_cell_start=on_cell_start,
+    )
+    outcome: dict = {"status": "ok", "error": None}
+    try:
+        client.execute(cwd=workdir, env=dict(os.environ),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except CellTimeoutError as exc:
+        if state["wall_bound"]:
+            outcome = {"status": "wall_time", "error": _summary(exc)}
+        else:
+            outcome = {"status": "timeout", "error": _summary(exc)}
+    except CellExecutionError as exc:
+        outcome = {"status": "error", "error": f"{exc.ename}: {exc.evalue}".strip(),
+                   "ename": exc.ename, "evalue": exc.evalue}
+    except DeadKernelError as exc:
+        outcome = {"status": "dead_kernel", "error": _summary(exc)}
+    except Exception as exc:  # the kernel did not start, or nbclient failed
+        outcome = {"status": "error", "error": _summary(exc)}
+    kernel = state["kernel"]
+    if kernel is not None:
+        code = kernel.poll()
+        if code is not None and code < 0:
+            outcome["kernel_signal"] = _signal_name(-code)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    outcome["children_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
+    outcome["cell"] = state["cell"] if outcome["status"] != "ok" else None
+    outcome["seconds"] = round(time.monotonic() - started, 3)
+    return {"outcome": outcome, "notebook": notebook}
+
+
+def main() -> int:
+    out = _private_stdout()
+    _not_dumpable()
+    request = json.load(sys.stdin)
+    out.write(STARTED + "\n")
+    out.flush()
+    result = run(request)
+    out.write(json.dumps(result) + "\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

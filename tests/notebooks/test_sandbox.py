@@ -1,0 +1,567 @@
+"""The sandbox holds: eleven escape attempts, each contained, and honest notebooks unchanged.
+
+Each escape attempt is a fixture notebook written here (never a third-party
+notebook) that runs through ``execute_index`` next to an honest notebook, on
+two workers: the index records the attempt's status, the honest notebook runs
+normally beside it, and the host shows no trace. No attempt targets a real
+host: the address tried is TEST-NET-1 (192.0.2.1), which the sandbox's
+network namespace cannot route, so the connection fails before any packet
+is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from nbjudge.notebooks.batch import NotebookJob, _cache_key, execute_index
+from nbjudge.notebooks.execute import (
+    SandboxError,
+    SandboxLimits,
+    SandboxSettings,
+    _bwrap_launch,
+    _classify,
+    check_sandbox,
+)
+from nbjudge.schemas import Execution, Notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+README_LINE = "Do LLM judges of machine-learning notebooks grade like human experts"
+
+# Small limits, so that each attempt reaches its limit in seconds.
+LIMITS = SandboxLimits(wall_seconds=120, memory_mb=2048, cpu_seconds=60, processes=64,
+                       file_size_mb=1, open_files=256, tmp_mb=64)
+BWRAP = SandboxSettings("bwrap", LIMITS)
+CELL_TIMEOUT = 10
+
+
+def job(tmp_path: Path, name: str, *sources: str) -> NotebookJob:
+    path = tmp_path / "gen" / f"{name}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(new_notebook(cells=[new_code_cell(s, id=f"c{i}")
+                                       for i, s in enumerate(sources)]), path)
+    entry = Notebook(notebook_id=name, case_id="case", path=f"gen/{name}.ipynb", sha256="0" * 64,
+                     origin="import")
+    return NotebookJob(entry, path, None, tmp_path / "exec" / f"{name}.ipynb")
+
+
+def run_beside_honest(tmp_path: Path, *sources: str, sandbox: SandboxSettings = BWRAP,
+                      timeout: int = CELL_TIMEOUT):
+    """Run the attempt and an honest notebook in parallel; return the attempt's record
+    and output text, after checking that the honest one ran normally."""
+    attempt = job(tmp_path, "attempt", *sources)
+    honest = job(tmp_path, "honest", "print(sum(range(10)))", "print('honest done')")
+    records = execute_index([attempt, honest], timeout=timeout, workers=2, root=tmp_path,
+                            progress=False, sandbox=sandbox)
+    neighbour = records[1].execution
+    assert neighbour.status == "ok", neighbour.error
+    assert "honest done" in outputs(tmp_path / neighbour.path)
+    # The machine still starts processes.
+    assert subprocess.run(["true"]).returncode == 0
+    run = records[0].execution
+    assert run.sandbox == "bwrap"
+    return run, outputs(tmp_path / run.path)
+
+
+def outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(str(output.get("data", {}).get("text/plain", "")))
+            parts.append(f"{output.get('ename', '')}: {output.get('evalue', '')}")
+    return "\n".join(parts)
+
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="bubblewrap is Linux only")
+
+
+@pytest.fixture(scope="module")
+def bwrap_works():
+    try:
+        check_sandbox(BWRAP)
+    except SandboxError as error:
+        pytest.skip(f"no sandbox on this machine: {error}")
+
+
+# --- settings, classification, cache key (no kernel) ------------------------------------
+
+
+def test_settings_from_params_and_their_checks():
+    settings = SandboxSettings.from_params({"sandbox": "bwrap", "limits": {"memory_mb": 512}})
+    assert settings.mode == "bwrap" and settings.limits.memory_mb == 512
+    assert settings.limits.processes == SandboxLimits().processes
+    assert SandboxSettings.from_params({}).mode == "bwrap"  # old params files: sandboxed
+    with pytest.raises(ValueError, match=r"execute\.sandbox must be one of bwrap, none"):
+        SandboxSettings.from_params({"sandbox": None})  # unsandboxed only when asked for
+    with pytest.raises(ValueError, match=r"unknown settings \['memroy_mb'\]"):
+        SandboxSettings.from_params({"limits": {"memroy_mb": 1}})
+    with pytest.raises(ValueError, match=r"limits\.cpu_seconds must be a positive"):
+        SandboxLimits(cpu_seconds=0)
+    assert SandboxLimits(wall_seconds=None).wall_seconds is None
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    ({"status": "ok"}, ("ok", None)),
+    ({"status": "timeout", "error": "x"}, ("timeout", None)),
+    ({"status": "wall_time"}, ("resource_limit", "wall_time")),
+    ({"status": "error", "ename": "MemoryError", "evalue": ""}, ("resource_limit", "memory")),
+    ({"status": "error", "ename": "_ArrayMemoryError", "evalue": "Unable to allocate 8 GiB"},
+     ("resource_limit", "memory")),
+    ({"status": "error", "ename": "OSError", "evalue": "[Errno 27] File too large"},
+     ("resource_limit", "file_size")),
+    ({"status": "error", "ename": "OSError", "evalue": "[Errno 24] Too many open files"},
+     ("resource_limit", "open_files")),
+    ({"status": "error", "ename": "OSError", "evalue": "[Errno 28] No space left on device"},
+     ("resource_limit", "disk")),
+    ({"status": "error", "ename": "BlockingIOError",
+      "evalue": "[Errno 11] Resource temporarily unavailable"}, ("resource_limit", "processes")),
+    ({"status": "error", "ename": "RuntimeError", "evalue": "can't start new thread"},
+     ("resource_limit", "processes")),
+    ({"status": "dead_kernel", "kernel_signal": "SIGXCPU"}, ("resource_limit", "cpu")),
+    ({"status": "dead_kernel", "kernel_signal": "SIGKILL", "children_cpu_seconds": 2000},
+     ("resource_limit", "cpu")),
+    ({"status": "dead_kernel", "kernel_signal": "SIGKILL", "children_cpu_seconds": 3},
+     ("error", None)),
+    ({"status": "error", "ename": "ValueError", "evalue": "boom"}, ("error", None)),
+])
+def test_what_a_limit_looks_like_becomes_its_status(outcome, expected):
+    status, limit, error = _classify({"error": "E", **outcome}, 300, SandboxLimits())
+    assert (status, limit) == expected
+    if status == "resource_limit" and limit != "wall_time":
+        assert "execute.limits." in error
+
+
+def test_limits_and_mode_are_part_of_the_cache_key(tmp_path):
+    one = job(tmp_path, "x", "print(1)")
+    keys = {_cache_key(one, 300, SandboxSettings()),
+            _cache_key(one, 300, SandboxSettings(limits=SandboxLimits(memory_mb=1024))),
+            _cache_key(one, 300, SandboxSettings("none")),
+            _cache_key(one, 301, SandboxSettings())}
+    assert len(keys) == 4
+
+
+def test_old_execution_records_stay_readable():
+    old = Execution.model_validate({"status": "ok", "seconds": 1.0, "error": None,
+                                    "path": "data/notebooks/executed/a.ipynb"})
+    assert old.sandbox is None and old.limit is None and old.cell is None
+    new = Execution(status="resource_limit", seconds=1.0, error="memory", path="a.ipynb",
+                    limit="memory", cell=3, sandbox="bwrap")
+    assert Execution.model_validate_json(new.model_dump_json()) == new
+
+
+def test_missing_bwrap_stops_with_how_to_fix_it(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(SandboxError, match=r"apt-get install bubblewrap.*execute\.sandbox=none"):
+        check_sandbox(SandboxSettings())
+    check_sandbox(SandboxSettings("none"))  # nothing to check: asked for, no fallback
+
+
+def test_no_user_namespaces_stops_with_how_to_fix_it(monkeypatch):
+    said = ("bwrap: No permissions to creating new namespace, likely because the kernel does "
+            "not allow non-privileged user namespaces.")
+
+    def failing(settings, data_dir, command, stack):
+        from nbjudge.notebooks.execute import _Launch
+        return _Launch(["sh", "-c", f"echo '{said}' >&2; exit 1"], {}, "/tmp/w", None)
+
+    monkeypatch.setattr("nbjudge.notebooks.execute._bwrap_launch", failing)
+    with pytest.raises(SandboxError) as error:
+        check_sandbox(SandboxSettings())
+    message = str(error.value)
+    assert "No permissions to creating new namespace" in message
+    assert "user namespaces" in message and "sysctl" in message
+    assert "execute.sandbox=none" in message
+
+
+def test_the_sandbox_binds_the_python_environment_but_not_the_repository(tmp_path):
+    from contextlib import ExitStack
+
+    data = tmp_path / "tables"
+    data.mkdir()
+    with ExitStack() as stack:
+        launch = _bwrap_launch(BWRAP, data, ["python"], stack)
+    argv = launch.argv
+    if argv[0] == sys.executable:  # root: the stager's spec carries bwrap's arguments
+        import json
+        spec = json.loads(argv[-1])
+        argv, sources = spec["argv"], spec["sources"]
+    else:
+        sources = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"]
+    for flag in ("--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                 "--new-session"):
+        assert flag in argv
+    assert argv[argv.index("--uid") + 1] == "65534"
+    assert str(Path(sys.prefix).resolve()) in sources
+    assert str(data.resolve()) in sources
+    home = str(Path.home())
+    for source in sources:
+        # Only the venv, the runner folder and the tables of the repository.
+        assert source in ("/usr", str(data.resolve())) or not Path(source).is_relative_to(
+            ROOT) or Path(source).is_relative_to(Path(sys.prefix).resolve()) or \
+            source.endswith("notebooks/sandbox_site"), source
+        assert source != home and source != str(ROOT)
+    assert "--bind" not in argv  # nothing of the host is writable
+    assert launch.env["PATH"].startswith(str(Path(sys.prefix) / "bin"))
+    assert not any(k in launch.env for k in ("PYTHONPATH", "OPENAI_API_KEY", "VIRTUAL_ENV"))
+
+
+def test_the_report_says_when_notebooks_ran_unsandboxed():
+    from nbjudge.report.context import warning_lines
+    from nbjudge.report.inputs import ReportInputs
+
+    def inputs(sandbox):
+        notebooks = tuple(
+            Notebook(notebook_id=f"n{i}", case_id="c", path=f"g/n{i}.ipynb", sha256="0" * 64,
+                     origin="import", execution=Execution(status="ok", seconds=1, path="e.ipynb",
+                                                       sandbox=sandbox))
+            for i in range(3))
+        return ReportInputs(params={}, metrics={}, tables={}, labels=(), notebooks=notebooks)
+
+    assert not any("UNSANDBOXED" in line for line in warning_lines(inputs("bwrap")))
+    lines = warning_lines(inputs("none"))
+    assert any(line.startswith("3 of 3 notebooks ran UNSANDBOXED") for line in lines)
+
+
+# --- the eleven escape attempts -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_1_cannot_read_the_repository_the_home_folder_or_other_notebooks(tmp_path, bwrap_works):
+    secret = f"home-secret-{uuid.uuid4().hex}"
+    marker = Path.home() / f".nbjudge-escape-test-{uuid.uuid4().hex}"
+    marker.write_text(secret)
+    other = tmp_path / "gen" / "honest.ipynb"  # written by run_beside_honest
+    try:
+        attempt = f"""
+import os
+for path in [{str(ROOT / 'README.md')!r}, {str(marker)!r}, {str(other)!r},
+             os.path.expanduser('~/.ssh/id_rsa'), '/etc/shadow', '/etc/pip.conf']:
+    try:
+        print('READ', path, open(path).read()[:200])
+    except OSError as exc:
+        print('BLOCKED', path, type(exc).__name__)
+for folder in [{str(ROOT)!r}, {str(Path.home())!r}, {str(ROOT / '.nbjudge-cache')!r},
+               {str(ROOT / 'data')!r}, {str(tmp_path)!r}]:
+    try:
+        print('LISTED', folder, os.listdir(folder))
+    except OSError as exc:
+        print('BLOCKED', folder, type(exc).__name__)
+"""
+        run, text = run_beside_honest(tmp_path, attempt)
+    finally:
+        marker.unlink()
+    assert run.status == "ok", run.error
+    assert not any(line.startswith("READ ") for line in text.splitlines()), text
+    assert README_LINE not in text
+    assert secret not in text
+    assert text.count("BLOCKED") >= 8, text
+    # The repository and the home folder exist inside only as the mount points of the
+    # Python environment (the venv, the installation it points to).
+    for line in text.splitlines():
+        if line.startswith("LISTED"):
+            assert not {"README.md", "src", ".git", "data", ".ssh", marker.name} & set(
+                re.findall(r"'([^']+)'", line.split(" ", 2)[2])), line
+
+
+@pytest.mark.slow
+def test_2_cannot_write_outside_its_working_folder(tmp_path, bwrap_works):
+    name = f"nbjudge-escape-{uuid.uuid4().hex}"
+    targets = [ROOT / name, Path.home() / name, Path("/tmp") / name, tmp_path / name,
+               Path(sys.prefix) / name, Path("/usr") / name, Path("/etc") / name, Path("/") / name,
+               Path("/dev") / name]
+    attempt = f"""
+for path in {[str(t) for t in targets]!r}:
+    try:
+        with open(path, 'w') as handle:
+            handle.write('escaped')
+        print('WROTE', path)
+    except OSError as exc:
+        print('BLOCKED', path, type(exc).__name__)
+open('inside.txt', 'w').write('fine')  # the working folder is writable
+print('inside ok')
+"""
+    run, text = run_beside_honest(tmp_path, attempt)
+    assert run.status == "ok", run.error
+    assert "inside ok" in text
+    for target in targets:
+        assert not target.exists(), f"{target} was written on the host"
+    # /tmp inside is the sandbox's own tmpfs: writable there, invisible here.
+    wrote = [line for line in text.splitlines() if line.startswith("WROTE")]
+    assert wrote == [f"WROTE /tmp/{name}"], wrote
+
+
+@pytest.mark.slow
+def test_3_cannot_see_host_processes(tmp_path, bwrap_works):
+    attempt = f"""
+import os
+pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+print('PIDS', len(pids))
+for pid in pids:
+    try:
+        print('CMD', pid, open(f'/proc/{{pid}}/cmdline', 'rb').read().replace(b'\\0', b' ')[:80])
+    except OSError as exc:
+        print('CMD', pid, type(exc).__name__)
+try:
+    os.kill({os.getpid()}, 0)
+    print('SIGNALLED the test process')
+except OSError as exc:
+    print('NO SUCH PROCESS', type(exc).__name__)
+"""
+    run, text = run_beside_honest(tmp_path, attempt)
+    assert run.status == "ok", run.error
+    count = int(re.search(r"PIDS (\d+)", text).group(1))
+    assert count < 15, text  # bwrap's init, the runner, the kernel (and its helpers)
+    assert "pytest" not in text and "SIGNALLED" not in text
+    assert "ProcessLookupError" in text or os.getpid() <= count
+
+
+_CONNECT = """
+import _socket, socket, time
+for kind in (_socket.SOCK_STREAM, _socket.SOCK_DGRAM):
+    s = _socket.socket(_socket.AF_INET, kind)
+    s.settimeout(5)
+    started = time.monotonic()
+    try:
+        if kind == _socket.SOCK_STREAM:
+            s.connect(('192.0.2.1', 80))
+        else:
+            s.sendto(b'x', ('192.0.2.1', 53))
+        print('CONNECTED', kind)
+    except OSError as exc:
+        print('FAILED', exc.errno, exc.strerror, 'after', round(time.monotonic() - started, 3))
+try:
+    socket.getaddrinfo('example.com', 80)
+    print('RESOLVED')
+except OSError as exc:
+    print('NO DNS', type(exc).__name__)
+print('INTERFACES', [name for _, name in socket.if_nameindex()])
+"""
+
+
+def _assert_unreachable(text: str) -> None:
+    assert "CONNECTED" not in text and "RESOLVED" not in text, text
+    failures = re.findall(r"FAILED (\d+) .* after ([\d.]+)", text)
+    assert len(failures) == 2, text
+    for errno, seconds in failures:
+        assert int(errno) == 101, text  # ENETUNREACH: no route, nothing sent
+        assert float(seconds) < 1.0, text  # at once, not a timeout
+    assert "INTERFACES ['lo']" in text
+
+
+@pytest.mark.slow
+def test_4_raw_socket_cannot_leave_the_machine(tmp_path, bwrap_works):
+    run, text = run_beside_honest(tmp_path, _CONNECT)
+    assert run.status == "ok", run.error
+    _assert_unreachable(text)
+
+
+@pytest.mark.slow
+def test_5_isolated_subprocess_cannot_leave_the_machine(tmp_path, bwrap_works):
+    attempt = f"""
+import subprocess, sys
+result = subprocess.run([sys.executable, '-I', '-c', {_CONNECT!r}], capture_output=True,
+                        text=True, timeout=30)
+print(result.stdout, result.stderr)
+"""
+    run, text = run_beside_honest(tmp_path, attempt)
+    assert run.status == "ok", run.error
+    _assert_unreachable(text)
+
+
+def _sandbox_processes() -> int:
+    """Live kernels of the sandbox's user (zombies excluded)."""
+    sandbox_uid = 65534 if os.geteuid() == 0 else os.getuid()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
+        state = re.search(r"^State:\s+(\w)", status, re.M)
+        if uid and state and int(uid.group(1)) == sandbox_uid and \
+                state.group(1) != "Z" and "ipykernel" in (entry / "cmdline").read_text(
+                    errors="replace"):
+            count += 1
+    return count
+
+
+@pytest.mark.slow
+def test_6_fork_bomb_stops_at_the_process_limit(tmp_path, bwrap_works):
+    before = _sandbox_processes()
+    started = time.monotonic()
+    # The bomb's children, stuck once fork fails, spin on the CPU and slow the kernel's
+    # reply: a generous cell timeout lets the limit, not the timeout, end the run.
+    run, text = run_beside_honest(tmp_path, "print('start')",
+                                  "import os\nwhile True:\n    os.fork()", "print('never')",
+                                  timeout=90)
+    assert run.status == "resource_limit" and run.limit == "processes", run
+    assert run.cell == 1
+    assert "start" in text and "never" not in text
+    assert time.monotonic() - started < 90  # bounded by the limit, not by a clock
+    deadline = time.monotonic() + 15
+    while _sandbox_processes() > before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _sandbox_processes() <= before, "the bomb's processes outlived its sandbox"
+
+
+@pytest.mark.slow
+def test_7_memory_beyond_the_limit(tmp_path, bwrap_works):
+    run, text = run_beside_honest(tmp_path, "print('start')", "block = bytearray(3 * 1024**3)",
+                                  "print('never')")
+    assert run.status == "resource_limit" and run.limit == "memory", run
+    assert run.cell == 1 and "memory_mb = 2048" in run.error
+    assert "start" in text and "MemoryError" in text and "never" not in text
+
+
+@pytest.mark.slow
+def test_8_file_beyond_the_size_limit(tmp_path, bwrap_works):
+    run, text = run_beside_honest(tmp_path, "open('big.bin', 'wb').write(b'0' * 2 * 1024**2)")
+    assert run.status == "resource_limit" and run.limit == "file_size", run
+    assert run.cell == 0 and "File too large" in text
+
+
+@pytest.mark.slow
+def test_9_infinite_loop_is_stopped(tmp_path, bwrap_works):
+    run, _ = run_beside_honest(tmp_path, "print('start')", "while True:\n    pass")
+    assert run.status == "timeout" and run.cell == 1, run
+    assert f"longer than {CELL_TIMEOUT} s" in run.error
+
+
+@pytest.mark.slow
+def test_10_secrets_in_the_environment_are_not_visible(tmp_path, bwrap_works, monkeypatch):
+    secrets = {name: f"value-{uuid.uuid4().hex}" for name in (
+        "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN",
+        "HF_TOKEN", "DATABRICKS_TOKEN", "DB_PASSWORD")}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    attempt = """
+import os
+print('ENV', {k: v for k, v in os.environ.items()})
+for pid in [p for p in os.listdir('/proc') if p.isdigit()]:
+    try:
+        print('ENVIRON', pid, open(f'/proc/{pid}/environ', 'rb').read())
+    except OSError as exc:
+        print('ENVIRON', pid, type(exc).__name__)
+"""
+    run, text = run_beside_honest(tmp_path, attempt)
+    assert run.status == "ok", run.error
+    for name, value in secrets.items():
+        assert value not in text and name not in text
+
+
+@pytest.mark.slow
+def test_11_killing_the_parent_process_group_costs_only_this_run(tmp_path, bwrap_works):
+    attempt = """
+import os, signal
+print('start', flush=True)
+for kill in (lambda: os.killpg(os.getpgid(os.getppid()), signal.SIGKILL),
+             lambda: os.kill(os.getppid(), signal.SIGKILL),
+             lambda: os.kill(-1, signal.SIGKILL)):
+    try:
+        kill()
+    except OSError as exc:
+        print('failed', exc)
+"""
+    run, _ = run_beside_honest(tmp_path, attempt, "print('never')")
+    assert run.status == "error", run
+    assert "without a result" in run.error
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("limit", "source"), [
+    ("cpu", "while True:\n    pass"),
+    ("open_files", "handles = [open('/dev/null') for _ in range(1000)]"),
+    ("disk", "for i in range(200):\n    open(f'part{i}', 'wb').write(bytes(512 * 1024))"),
+])
+def test_the_other_limits_are_recorded(tmp_path, bwrap_works, limit, source):
+    settings = dataclasses.replace(BWRAP, limits=dataclasses.replace(LIMITS, cpu_seconds=4))
+    run, text = run_beside_honest(tmp_path, "print('start')", source, "print('never')",
+                                  sandbox=settings, timeout=30)
+    assert run.status == "resource_limit" and run.limit == limit, run
+    assert run.cell == 1 and "start" in text and "never" not in text
+
+
+@pytest.mark.slow
+def test_a_limit_reached_costs_its_own_run_only(tmp_path, bwrap_works):
+    """The next notebook on the same worker runs normally (one worker, in order)."""
+    jobs = [job(tmp_path, "hog", "block = bytearray(3 * 1024**3)"),
+            job(tmp_path, "next", "print('next ran')")]
+    first, second = execute_index(jobs, timeout=CELL_TIMEOUT, workers=1, root=tmp_path,
+                                  progress=False, sandbox=BWRAP)
+    assert first.execution.limit == "memory"
+    assert second.execution.status == "ok"
+    assert "next ran" in outputs(tmp_path / second.execution.path)
+
+
+@pytest.mark.slow
+def test_wall_clock_limit_stops_the_notebook_and_keeps_earlier_outputs(tmp_path, bwrap_works):
+    settings = dataclasses.replace(BWRAP, limits=dataclasses.replace(LIMITS, wall_seconds=8))
+    run, text = run_beside_honest(tmp_path, "print('first')", "import time\ntime.sleep(4)",
+                                  "time.sleep(4)", "time.sleep(4)", "print('never')",
+                                  sandbox=settings)
+    assert run.status == "resource_limit" and run.limit == "wall_time", run
+    assert run.cell in (2, 3) and "first" in text and "never" not in text
+
+
+# --- honest notebooks are unchanged by the sandbox -----------------------------------------
+
+
+_TIMESTAMP = re.compile(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}")
+
+
+def _comparable(path: Path) -> list:
+    """Outputs without what varies from run to run: log timestamps, and how a stream
+    happened to be split into messages."""
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        merged: list = []
+        for output in cell.get("outputs", []):
+            output = dict(output)
+            if output.get("output_type") == "stream":
+                text = _TIMESTAMP.sub("<time>", output["text"])
+                if merged and merged[-1].get("output_type") == "stream" and \
+                        merged[-1]["name"] == output["name"]:
+                    merged[-1]["text"] += text
+                    continue
+                output["text"] = text
+            merged.append(output)
+        cells.append((cell.get("execution_count"), merged))
+    return cells
+
+
+@pytest.mark.slow
+def test_demo_notebooks_produce_the_same_outputs_with_and_without_the_sandbox(tmp_path,
+                                                                              bwrap_works):
+    from nbjudge.benchmark.procedural import generate_notebooks
+    from nbjudge.benchmark.suites import build_cases
+    from nbjudge.notebooks.batch import plan_jobs
+
+    cases = build_cases("data/suites/demo.yaml", 42, tmp_path / "datasets")
+    index, _ = generate_notebooks(cases, 42, tmp_path / "gen", root=tmp_path)
+    runs = {}
+    for mode in ("bwrap", "none"):
+        jobs = plan_jobs(index, cases, tmp_path / "datasets", tmp_path / mode, tmp_path)
+        runs[mode] = execute_index(jobs, timeout=300, workers=2, root=tmp_path, progress=False,
+                                   sandbox=SandboxSettings(mode))
+    for sandboxed, plain in zip(runs["bwrap"], runs["none"], strict=True):
+        assert sandboxed.execution.sandbox == "bwrap" and plain.execution.sandbox == "none"
+        assert sandboxed.execution.status == plain.execution.status == "ok", (
+            sandboxed.execution, plain.execution)
+        assert _comparable(tmp_path / sandboxed.execution.path) == \
+            _comparable(tmp_path / plain.execution.path), sandboxed.notebook_id
