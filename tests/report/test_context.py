@@ -213,10 +213,11 @@ class TestWhatTheNumbersMean:
 
     def test_four_notebooks_show_ranges_and_exact_p_never_a_significant_interval(self, tiny):
         context = build_context(tiny, {})
-        assert any("Too few notebooks for an interval (4 notebooks in 4 notebooks; intervals "
-                   "need 50 notebooks)" in line
-                   for line in context["warnings"])
+        assert any("Too few notebooks for an interval (4 notebooks; intervals need 50 "
+                   "notebooks)" in line for line in context["warnings"])
         rows = context["verdict"]["rows"]
+        # No interval for the MAE either: the MAE and its failure rate alone.
+        assert all("[" not in row["reference_mae"] for row in rows), rows[0]
         assert all(row["significant"] in ("no", "—") for row in rows)
         assert all("no interval" in row["improvement"] and "range" in row["improvement"]
                    for row in rows if row["improvement"] != "—")

@@ -248,8 +248,9 @@ def _interval_description(metrics: Mapping[str, Any]) -> str:
     if intervals.get("note"):
         text += f"; {intervals['note']}"
     if not intervals.get("shown", True):
-        text = (f"too few notebooks for an interval ({intervals['n_notebooks']} notebooks, "
-                f"{intervals['n_units']} {unit}s; intervals need {intervals['min_notebooks']}"
+        text = (f"too few notebooks for an interval ({intervals['n_notebooks']} notebooks"
+                + (f" in {intervals['n_units']} cases" if unit == "case" else "")
+                + f"; intervals need {intervals['min_notebooks']}"
                 + (f" in {intervals['min_cases']} cases"
                    if intervals["n_cases"] < intervals["n_notebooks"] else "")
                 + "): observed ranges of the per-notebook values and exact permutation "

@@ -515,9 +515,10 @@ def _flags(mae: pd.DataFrame, improvement: pd.DataFrame, config: StatsConfig,
                      "N/A, so a judge that answers N/A when unsure loses no MAE; read the N/A "
                      "precision and recall next to each MAE")
     if not intervals["shown"]:
-        flags.append(f"too few notebooks for an interval ({intervals['n_notebooks']} "
-                     f"notebooks in {intervals['n_units']} {intervals['resampling_unit']}s; "
-                     f"intervals need {intervals['min_notebooks']} notebooks"
+        clustered = intervals["resampling_unit"] == "case"
+        flags.append(f"too few notebooks for an interval ({intervals['n_notebooks']} notebooks"
+                     + (f" in {intervals['n_units']} cases" if clustered else "")
+                     + f"; intervals need {intervals['min_notebooks']} notebooks"
                      + (f" in {intervals['min_cases']} cases" if
                         intervals["n_cases"] < intervals["n_notebooks"] else "")
                      + "): observed ranges "
@@ -613,6 +614,12 @@ def analyze_experiment(
     with np.errstate(invalid="ignore", divide="ignore"):
         agreed_frame["failure_rate"] = agreed_frame.n_failed / agreed_frame.n_judgments
     mae = _mae_frame(boot, agreed_frame, repeats, config.reference, config.failure_margin)
+    # Too few units: no interval for a variant's MAE and bias either (as for improvements).
+    too_few = ~_enough(mae.n_notebooks, table, config)
+    for column in ("mae_ci_low", "mae_ci_high", "bias_ci_low", "bias_ci_high"):
+        mae.loc[too_few, column] = np.nan
+    for column in ("mae_ci_method", "bias_ci_method"):
+        mae.loc[too_few, column] = "none (too few units for an interval)"
     # One family: every dimension of every comparison (improvements and contrasts).
     family = tests.pvalue.ravel()
     improvement = _improvement_frame(
