@@ -1,4 +1,5 @@
-"""Stage `execute`: run every notebook in a sandbox (bubblewrap; `execute.sandbox`).
+"""Stage `execute`: run every notebook in a sandbox (bubblewrap; `execute.sandbox`), or keep
+the outputs it came with (`execute.mode`).
 
     python -m stages.execute --index data/notebooks/index.jsonl --cases data/cases
         --out data/notebooks/executed [--params params.yaml]
@@ -18,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.notebooks.batch import execute_index, plan_jobs
+from nbjudge.notebooks.batch import OutputPolicy, execute_index, plan_jobs
 from nbjudge.notebooks.execute import SandboxSettings
 from nbjudge.schemas import Case, Notebook, read_records, write_records
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params, "execute").execute
     sandbox = SandboxSettings.from_params(as_plain(params))
+    policy = OutputPolicy.from_params(as_plain(params))
     if sandbox.mode == "none":
         print("execute: WARNING: execute.sandbox=none: notebooks run unsandboxed, with the "
               "network and every file this user can reach (the report will say so)")
@@ -41,18 +43,33 @@ def main(argv: list[str] | None = None) -> None:
     jobs = plan_jobs(index, cases, args.cases / "datasets", args.out, Path("."))
     executed = execute_index(jobs, timeout=int(params.timeout), workers=int(params.workers),
                              cache_dir=Path(params.cache_dir) if params.cache_dir else None,
-                             sandbox=sandbox)
+                             sandbox=sandbox, policy=policy)
     write_records(args.out / "index.jsonl", executed)
-    counts = Counter(entry.execution.status for entry in executed if entry.execution)
-    seconds = sum(entry.execution.seconds for entry in executed if entry.execution)
-    print(f"execute: {len(executed)} notebooks ({dict(counts)}), {seconds:.0f} s of kernel time, "
-          f"sandbox {sandbox.mode} -> {args.out}/")
+    runs = [entry.execution for entry in executed if entry.execution]
+    counts = Counter(run.status for run in runs)
+    sources = Counter(run.outputs for run in runs)
+    seconds = sum(run.seconds for run in runs)
+    ran = sum(run.mode == "run" for run in runs)
+    how = (f"{ran} run in sandbox {sandbox.mode}, {seconds:.0f} s of kernel time" if ran
+           else "none run")
+    print(f"execute: {len(executed)} notebooks ({how}; "
+          + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+          + f") -> {args.out}/")
+    print("execute: outputs the judges read: " + ", ".join(
+        f"{count} {_SOURCES[source]}" for source, count in sorted(sources.items())))
     for entry in executed:
         run = entry.execution
-        if run and run.status != "ok":
-            where = f" at cell {run.cell}" if run.cell is not None else ""
+        if run and run.status not in ("ok", "not_run"):
+            # Cells counted from 1, as the judge's text numbers them.
+            where = f" at cell {run.cell + 1}" if run.cell is not None else ""
             what = f" ({run.limit})" if run.limit else ""
-            print(f"  {entry.notebook_id}: {run.status}{what}{where}: {run.error}")
+            kept = "; judged with its original outputs" if run.outputs == "original" else ""
+            print(f"  {entry.notebook_id}: {run.status}{what}{where}, {run.failure} failure"
+                  f"{kept}: {run.error}")
+
+
+_SOURCES = {"run": "from this run", "original": "as the notebook came",
+            "none": "none (came without outputs; -S execute.mode=auto runs such notebooks)"}
 
 
 if __name__ == "__main__":

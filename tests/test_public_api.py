@@ -64,6 +64,7 @@ EXPORTED = {
     ],
     "nbjudge.notebooks": [
         "ExecutionResult",
+        "OutputPolicy",
         "RenderOptions",
         "execute_index",
         "execute_notebook",

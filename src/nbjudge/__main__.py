@@ -101,7 +101,8 @@ def _import_check(args: argparse.Namespace) -> int:
     no_outputs = sum(r.cells_with_outputs == 0 for r in rows)
     if no_outputs:
         print(f"{no_outputs} notebook(s) have no outputs: the judges see their code only "
-              "unless the execute stage runs them")
+              "(imported notebooks are judged as they came; -S execute.mode=auto runs those "
+              "without outputs in the sandbox)")
     return 0
 
 

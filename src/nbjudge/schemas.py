@@ -172,11 +172,12 @@ class Case(Record):
 
 
 class Execution(BaseModel):
-    """How one notebook ran in its sandboxed kernel."""
+    """How one notebook ran in its sandboxed kernel, or that it was judged as it came."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    # resource_limit: stopped at one of execute.limits (which one: ``limit``)
-    status: Literal["ok", "error", "timeout", "resource_limit"]
+    # resource_limit: stopped at one of execute.limits (which one: ``limit``);
+    # not_run: execute.mode keep, the notebook is judged with the outputs it came with
+    status: Literal["ok", "error", "timeout", "resource_limit", "not_run"]
     seconds: float = Field(ge=0.0)
     error: str | None = None
     path: NonEmpty  # the executed notebook, relative to the repository root
@@ -184,6 +185,21 @@ class Execution(BaseModel):
                    "wall_time"] | None = None
     cell: int | None = Field(default=None, ge=0)  # index of the cell the run stopped at
     sandbox: Literal["bwrap", "none"] | None = None  # None: recorded before sandboxes
+    mode: Literal["run", "keep"] = "run"   # execute.mode as applied to this notebook
+    # Where the outputs the judges read come from: this machine's run, the notebook as it
+    # came (execute.mode keep, or on_environment_failure keep_original), or nowhere.
+    outputs: Literal["run", "original", "none"] = "run"
+    # Why a run failed: environment (a module, data file, network or kernel this machine
+    # lacks, or one of its limits) or notebook (an error the code itself raises).
+    failure: Literal["environment", "notebook"] | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.status == "not_run") != (self.mode == "keep"):
+            raise ValueError("a notebook is not_run exactly when execute.mode keep applied")
+        if self.status in ("ok", "not_run") and self.failure is not None:
+            raise ValueError(f"a notebook with status {self.status} has no failure")
+        if self.outputs == "run" and self.mode == "keep":
+            raise ValueError("a kept notebook's outputs are original or none, never run")
 
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

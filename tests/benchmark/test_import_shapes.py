@@ -125,3 +125,42 @@ def test_a_repaired_notebook_is_imported_as_repaired(folder, tmp_path):
     assert notebook.cells[1].outputs == [] and notebook.cells[1].source == "x = 1"
     untouched = tmp_path / f"{by_file['one_cell.ipynb']}.ipynb"
     assert untouched.read_bytes() == (folder / "one_cell.ipynb").read_bytes()
+
+
+@pytest.mark.slow
+def test_every_shape_is_executed_in_every_mode(folder, tmp_path):
+    from nbjudge.benchmark.importer import copy_notebooks
+    from nbjudge.notebooks.batch import NotebookJob, OutputPolicy, execute_index
+
+    imported = read_notebook_folder(folder, notebooks_dir="in")
+    copy_notebooks(imported, tmp_path / "in")
+    cache = tmp_path / "cache"
+    runs = {}
+    for mode in ("keep", "run", "auto"):
+        jobs = [NotebookJob(n, tmp_path / n.path, None, tmp_path / mode / f"{n.notebook_id}.ipynb")
+                for n in imported.notebooks]
+        executed = execute_index(jobs, timeout=120, workers=2, cache_dir=cache, root=tmp_path,
+                                 progress=False, policy=OutputPolicy(mode=mode))
+        runs[mode] = {imported.sources[e.notebook_id]: e.execution for e in executed}
+        for entry in executed:   # every executed notebook renders within the budget
+            text = render(nbformat.read(tmp_path / entry.execution.path, as_version=4),
+                          RenderOptions(max_tokens=6000))
+            assert text.tokens <= 6000
+    assert {run.status for run in runs["keep"].values()} == {"not_run"}
+    assert runs["keep"]["rich_outputs.ipynb"].outputs == "original"
+    assert runs["keep"]["one_cell.ipynb"].outputs == "none"
+    ran = runs["run"]
+    assert ran["nbformat40.ipynb"].status == "ok" and ran["huge.ipynb"].status == "ok"
+    assert ran["no_outputs_field.ipynb"].status == "ok"
+    # Python 2 and R notebooks fail for want of their kernel: the environment's failure,
+    # and those that came with outputs keep them.
+    for name in ("nbformat3.ipynb", "r_kernel.ipynb"):
+        assert (ran[name].status, ran[name].failure) == ("error", "environment")
+    assert ran["nbformat3.ipynb"].outputs == "original" and ran["r_kernel.ipynb"].outputs == "run"
+    # `df` is undefined in rich_outputs: the notebook's own error, judged as it happened.
+    assert (ran["rich_outputs.ipynb"].failure, ran["rich_outputs.ipynb"].outputs) == (
+        "notebook", "run")
+    auto = runs["auto"]
+    assert {name for name, run in auto.items() if run.mode == "keep"} == {
+        "nbformat3.ipynb", "rich_outputs.ipynb", "huge.ipynb"}
+    assert auto["nbformat40.ipynb"].status == "ok"

@@ -112,7 +112,9 @@ class TestProvenance:
             "14 notebooks: 2 imported from a folder of notebooks; 12 generated procedurally "
             "(runnable code with known quality levels).")
         assert facts["execution"] == ("Executed in a sandboxed kernel: 3 stopped with an "
-                                      "error, 11 ran to the end.")
+                                      "error, 11 ran to the end. Outputs the judges read: 14 "
+                                      "from this run.")
+        assert facts["cut"] == []   # no judgment of the fixture was cut
         assert facts["labels"].startswith("162 labels from 2 raters on 14 notebooks (4 graded")
         assert "not graded by people" in facts["labels"]
         assert facts["judgments"][0] == "baseline: 123 ok, 3 failed"

@@ -1,11 +1,12 @@
 """Notebooks as judges see them: sandboxed execution and rendering to text."""
 
-from .batch import execute_index
+from .batch import OutputPolicy, execute_index
 from .execute import ExecutionResult, execute_notebook
 from .render import RenderOptions, render_notebook
 
 __all__ = [
     "ExecutionResult",
+    "OutputPolicy",
     "RenderOptions",
     "execute_index",
     "execute_notebook",

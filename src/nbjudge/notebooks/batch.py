@@ -1,4 +1,16 @@
-"""Execute every notebook of the index, in parallel, resumable.
+"""Execute every notebook of the index, in parallel, resumable; or keep the outputs
+a notebook came with.
+
+``execute.mode`` decides per notebook (:class:`OutputPolicy`): ``run``
+re-executes it in the sandbox, ``keep`` judges the outputs it came with and runs
+nothing, ``auto`` runs only notebooks that have no outputs; unset, imported
+notebooks are kept and generated ones run. A run whose failure is the
+environment's (a module, data file, network or kernel this machine lacks: see
+:func:`~nbjudge.notebooks.execute.classify_failure`) keeps the notebook's
+original outputs instead when it came with some (``execute.on_environment_failure:
+keep_original``, the default then), so judges grade the notebook, not this
+machine. The index records, per notebook, the mode applied and where the
+judged outputs come from.
 
 A finished run is cached under a key made of the notebook's bytes, its
 tables' bytes, the timeout, the sandbox settings (mode and limits) and the
@@ -10,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +33,55 @@ from tqdm import tqdm
 from nbjudge.notebooks.execute import SandboxSettings, check_sandbox, execute_notebook
 from nbjudge.schemas import Case, Execution, Notebook
 
-__all__ = ["NotebookJob", "execute_index", "plan_jobs"]
+__all__ = ["NotebookJob", "OutputPolicy", "execute_index", "has_outputs", "plan_jobs"]
+
+MODES = ("keep", "run", "auto")
+ENVIRONMENT_FAILURE_POLICIES = ("keep_original", "judge_run")
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """Whose outputs the judges read (``execute.mode``, ``execute.on_environment_failure``).
+
+    ``mode`` None: ``keep`` for imported notebooks (they come executed, often on a
+    platform this machine is not), ``run`` for generated ones. ``on_environment_failure``
+    None: ``keep_original`` when the notebook came with outputs, else the run is judged.
+    """
+
+    mode: str | None = None
+    on_environment_failure: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode is not None and self.mode not in MODES:
+            raise ValueError(f"execute.mode must be one of {', '.join(MODES)} or null (keep "
+                             f"imported notebooks, run generated ones); got {self.mode!r}")
+        if (self.on_environment_failure is not None
+                and self.on_environment_failure not in ENVIRONMENT_FAILURE_POLICIES):
+            raise ValueError("execute.on_environment_failure must be one of "
+                             f"{', '.join(ENVIRONMENT_FAILURE_POLICIES)} or null (keep_original "
+                             "when the notebook came with outputs); got "
+                             f"{self.on_environment_failure!r}")
+
+    @classmethod
+    def from_params(cls, execute: dict) -> OutputPolicy:
+        return cls(mode=execute.get("mode"),
+                   on_environment_failure=execute.get("on_environment_failure"))
+
+    def mode_for(self, entry: Notebook, came_with_outputs: bool) -> str:
+        """``run`` or ``keep`` for this notebook."""
+        mode = self.mode or ("keep" if entry.origin == "import" else "run")
+        if mode == "auto":
+            return "keep" if came_with_outputs else "run"
+        return mode
+
+    def keeps_original(self, came_with_outputs: bool) -> bool:
+        """Whether an environment failure gives way to the outputs the notebook came with."""
+        return came_with_outputs and self.on_environment_failure != "judge_run"
+
+
+def has_outputs(notebook: nbformat.NotebookNode) -> bool:
+    """Whether any code cell of ``notebook`` holds an output."""
+    return any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
 
 _CACHE_FORMAT = 2
 
@@ -68,12 +129,21 @@ def _run(job: NotebookJob, timeout: int, cache_dir: Path | None,
     text = nbformat.writes(result.notebook) + "\n"
     job.target.write_text(text, encoding="utf-8")
     info = {"status": result.status, "seconds": result.seconds, "error": result.error,
-            "limit": result.limit, "cell": result.cell, "sandbox": result.sandbox}
+            "limit": result.limit, "cell": result.cell, "sandbox": result.sandbox,
+            "failure": result.failure}
     if cache_dir and key:
+        # Notebook first, record last, each by an atomic rename: a reader (another
+        # experiment of a queued sweep) sees a whole entry or none.
         cache_dir.mkdir(parents=True, exist_ok=True)
-        (cache_dir / f"{key}.ipynb").write_text(text, encoding="utf-8")
-        (cache_dir / f"{key}.json").write_text(json.dumps(info))
+        _write_atomic(cache_dir / f"{key}.ipynb", text)
+        _write_atomic(cache_dir / f"{key}.json", json.dumps(info))
     return info
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def plan_jobs(
@@ -101,30 +171,50 @@ def execute_index(
     root: Path = Path("."),
     progress: bool = True,
     sandbox: SandboxSettings | None = None,
+    policy: OutputPolicy | None = None,
 ) -> list[Notebook]:
-    """Run all jobs; return the index entries with their execution recorded.
+    """Run (or keep, by ``policy``) all jobs; return the index entries with their
+    execution recorded.
 
     ``sandbox`` defaults to bubblewrap with the default limits; a machine where
     it cannot start raises :class:`~nbjudge.notebooks.execute.SandboxError`
     before any notebook runs.
     """
     sandbox = sandbox or SandboxSettings()
+    policy = policy or OutputPolicy()
     if workers < 1:
         raise ValueError(f"execute.workers must be at least 1, got {workers}")
     if timeout < 1:
         raise ValueError(f"execute.timeout must be at least 1 second, got {timeout}")
-    if jobs:
+    came_with = {job.entry.notebook_id: has_outputs(nbformat.read(job.source, as_version=4))
+                 for job in jobs}
+    modes = {job.entry.notebook_id: policy.mode_for(job.entry, came_with[job.entry.notebook_id])
+             for job in jobs}
+    to_run = [job for job in jobs if modes[job.entry.notebook_id] == "run"]
+    if to_run:
         check_sandbox(sandbox)
     for job in jobs:
         job.target.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    bar = tqdm(total=len(jobs), desc="execute", unit="notebook", disable=not progress)
+    for job in jobs:
+        if modes[job.entry.notebook_id] == "keep":
+            job.target.write_bytes(job.source.read_bytes())
+            results[job.entry.notebook_id] = {
+                "status": "not_run", "seconds": 0.0, "mode": "keep",
+                "outputs": "original" if came_with[job.entry.notebook_id] else "none"}
+    bar = tqdm(total=len(to_run), desc="execute", unit="notebook",
+               disable=not progress or not to_run)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_run, job, timeout, cache_dir, sandbox): job for job in jobs}
+        futures = {pool.submit(_run, job, timeout, cache_dir, sandbox): job for job in to_run}
         for future in as_completed(futures):
             job = futures[future]
-            results[job.entry.notebook_id] = future.result()
-            status = results[job.entry.notebook_id]["status"]
+            info = {**future.result(), "mode": "run", "outputs": "run"}
+            if (info.get("failure") == "environment"
+                    and policy.keeps_original(came_with[job.entry.notebook_id])):
+                job.target.write_bytes(job.source.read_bytes())
+                info["outputs"] = "original"
+            results[job.entry.notebook_id] = info
+            status = info["status"]
             bar.set_postfix_str(f"{job.entry.notebook_id}: {status}")
             bar.update()
     bar.close()

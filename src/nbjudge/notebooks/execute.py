@@ -41,7 +41,9 @@ __all__ = [
     "SandboxLimits",
     "SandboxSettings",
     "check_sandbox",
+    "classify_failure",
     "execute_notebook",
+    "kernel_language",
     "sandbox_env",
 ]
 
@@ -129,6 +131,7 @@ class ExecutionResult:
     limit: str | None = None  # with resource_limit: memory, cpu, processes, ...
     cell: int | None = None   # index of the cell the run stopped at
     sandbox: str = "bwrap"
+    failure: str | None = None  # environment | notebook (a failed run only): classify_failure
 
 
 def sandbox_env(workdir: Path | str, home: Path | str) -> dict[str, str]:
@@ -357,10 +360,27 @@ def execute_notebook(
     kernel_name: str = "python3",
     sandbox: SandboxSettings | None = None,
 ) -> ExecutionResult:
-    """Execute ``notebook`` in a sandbox whose working folder holds a copy of ``data_dir``."""
+    """Execute ``notebook`` in a sandbox whose working folder holds a copy of ``data_dir``.
+
+    Every output the notebook came with is cleared before the run, so the result
+    never mixes two runs: cells the run did not reach are empty and marked as not
+    run (``metadata.nbjudge.not_run``). A notebook for another language's kernel is
+    not started; it fails as an ``environment`` failure.
+    """
     settings = sandbox or SandboxSettings()
     limits = settings.limits
     notebook = nbformat.from_dict(notebook)  # never mutate the caller's notebook
+    _clear_outputs(notebook)
+    language = kernel_language(notebook)
+    if language != "python":
+        _mark_not_run(notebook, 0)
+        _strip_volatile(notebook)
+        return ExecutionResult(
+            notebook, "error", 0.0,
+            f"the notebook is written for another language's kernel ({language}); this "
+            "machine runs Python notebooks only (execute.mode keep judges it with the "
+            "outputs it came with)",
+            None, 0, settings.mode, "environment")
     started = time.perf_counter()
     run_limits = {"memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
                   "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
@@ -397,6 +417,7 @@ def execute_notebook(
     error: str | None
     if result is None:
         _clear_outputs(notebook)
+        _mark_not_run(notebook, 0)
         if backstop:
             status, limit, error = ("resource_limit", "wall_time",
                                     f"the notebook ran longer than {wall} s "
@@ -409,13 +430,17 @@ def execute_notebook(
                                     "notebook killed its runner, or the runner failed"
                                     + (f": {_last_line(stderr)}" if stderr.strip() else ""))
         _strip_volatile(notebook)
-        return ExecutionResult(notebook, status, seconds, error, limit, None, settings.mode)
+        return ExecutionResult(notebook, status, seconds, error, limit, None, settings.mode,
+                               classify_failure(status, outcome={}))
     executed = nbformat.from_dict(result["notebook"])
     outcome = result["outcome"]
     status, limit, error = _classify(outcome, timeout, limits)
+    cell = outcome.get("cell") if status != "ok" else None
+    if status != "ok":
+        _mark_not_run(executed, 0 if cell is None else cell + 1)
     _strip_volatile(executed)
-    return ExecutionResult(executed, status, seconds, error, limit,
-                           outcome.get("cell") if status != "ok" else None, settings.mode)
+    return ExecutionResult(executed, status, seconds, error, limit, cell, settings.mode,
+                           classify_failure(status, outcome, python2=_is_python2(notebook)))
 
 
 def _parse(line: str) -> dict | None:
@@ -436,6 +461,73 @@ def _clear_outputs(notebook: nbformat.NotebookNode) -> None:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+            cell.metadata.pop("nbjudge", None)
+
+
+def _mark_not_run(notebook: nbformat.NotebookNode, first: int) -> None:
+    """Mark the code cells from index ``first`` on as not reached by the run (the
+    renderer shows them as not run)."""
+    for cell in notebook.cells[first:]:
+        if cell.cell_type == "code" and not cell.get("outputs"):
+            cell.metadata["nbjudge"] = {"not_run": True}
+
+
+def kernel_language(notebook: nbformat.NotebookNode) -> str:
+    """The language the notebook's kernel speaks, lower case (``python`` when unsaid)."""
+    metadata = notebook.get("metadata", {})
+    spec = metadata.get("kernelspec") or {}
+    language = (spec.get("language") or (metadata.get("language_info") or {}).get("name")
+                or "").strip().lower()
+    if not language:
+        name = str(spec.get("name") or "").lower()
+        language = "python" if not name or name.startswith(("python", "py")) else name
+    return "python" if language.startswith("python") else language
+
+
+def _is_python2(notebook: nbformat.NotebookNode) -> bool:
+    metadata = notebook.get("metadata", {})
+    name = str((metadata.get("kernelspec") or {}).get("name") or "")
+    version = str((metadata.get("language_info") or {}).get("version") or "")
+    return name == "python2" or version.startswith("2.")
+
+
+# Errors that say this machine lacks something the notebook's own environment had (its
+# platform's modules, its data, the network, a platform's globals), not that the code is
+# wrong: (pattern over "ename: evalue", what is missing).
+_ENVIRONMENT_ERRORS = [
+    (re.compile(r"^(ModuleNotFoundError|ImportError)\b"), "a module"),
+    (re.compile(r"^(FileNotFoundError|IsADirectoryError)\b|No such file or directory"),
+     "a data file"),
+    (re.compile(r"URLError|ConnectionError|ConnectionRefused|NewConnectionError|"
+                r"MaxRetryError|gaierror|Temporary failure in name resolution|"
+                r"Name or service not known|Network is unreachable|Connection refused|"
+                r"nodename nor servname"), "the network"),
+    (re.compile(r"^NameError: name '(spark|sc|sqlContext|dbutils|display|displayHTML|"
+                r"spark_session)' is not defined"), "a platform's globals"),
+    (re.compile(r"JAVA_HOME|Java gateway process exited|NoSuchKernel"), "a runtime"),
+]
+
+
+def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = False
+                     ) -> str | None:
+    """``environment`` or ``notebook`` for a failed run, None for a finished one.
+
+    Environment: a module, a data file, the network, a platform's globals (``spark``,
+    ``dbutils``) or a runtime this machine lacks; Python 2 syntax; a time or resource
+    limit (the limits are this machine's settings, not the notebook's). Notebook:
+    any other error the code raises, or a kernel that died without reaching a limit.
+    """
+    if status == "ok":
+        return None
+    if status in ("timeout", "resource_limit"):
+        return "environment"
+    ename = str(outcome.get("ename") or "")
+    error = f"{ename}: {outcome.get('evalue') or ''}" if ename else str(outcome.get("error") or "")
+    if python2 and ename == "SyntaxError":
+        return "environment"
+    if any(pattern.search(error) for pattern, _ in _ENVIRONMENT_ERRORS):
+        return "environment"
+    return "notebook"
 
 
 # What a notebook sees when it reaches a limit: (limit, the setting, how it shows).

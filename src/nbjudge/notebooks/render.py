@@ -142,7 +142,8 @@ def _blocks(notebook: nbformat.NotebookNode, output_limit: int | None,
         if outputs:
             parts.append(_output_marker(outputs) if output_limit is None
                          else "output:\n" + _cut("\n".join(outputs), output_limit))
-        elif executed and cell.get("execution_count") is None and source:
+        elif source and (cell.get("metadata", {}).get("nbjudge", {}).get("not_run")
+                         or (executed and cell.get("execution_count") is None)):
             parts.append("(not run: the notebook stopped before this cell)")
         blocks.append(_Block(number, "code", "\n\n".join(parts)))
     return blocks

@@ -46,7 +46,11 @@ _ORIGINS = {
 }
 _EXECUTION = {"ok": "ran to the end", "error": "stopped with an error",
               "timeout": "were stopped at the time limit",
-              "resource_limit": "were stopped at a resource limit"}
+              "resource_limit": "were stopped at a resource limit",
+              "not_run": "were not run (execute.mode keep)"}
+_OUTPUT_SOURCES = {"run": "from this run",
+                   "original": "as the notebooks came (not from this machine)",
+                   "none": "none (came without outputs, not run)"}
 
 
 @dataclass(frozen=True)
@@ -397,10 +401,22 @@ def _provenance(inputs: ReportInputs) -> dict[str, Any]:
         runs = Counter(n.execution.status for n in inputs.notebooks if n.execution)
         if runs:
             where = ("Executed unsandboxed (execute.sandbox=none): " if _unsandboxed(inputs)
-                     else "Executed in a sandboxed kernel: ")
+                     else "Executed in a sandboxed kernel: " if set(runs) - {"not_run"}
+                     else "Judged as they came, none re-executed: ")
             facts["execution"] = where + ", ".join(
                 f"{count:,} {_EXECUTION.get(status, status)}"
                 for status, count in sorted(runs.items())) + "."
+            sources = Counter(n.execution.outputs for n in inputs.notebooks if n.execution)
+            kept = sum(1 for n in inputs.notebooks if n.execution and n.execution.mode == "run"
+                       and n.execution.outputs == "original")
+            facts["execution"] += " Outputs the judges read: " + ", ".join(
+                f"{count:,} {_OUTPUT_SOURCES.get(source, source)}"
+                for source, count in sorted(sources.items())) + "."
+            if kept:
+                facts["execution"] += (
+                    f" {_plural(kept, 'notebook')} failed here for want of something this "
+                    "machine lacks and kept the outputs they came with "
+                    "(execute.on_environment_failure keep_original).")
         else:
             facts["execution"] = "Not executed: judges saw the notebooks without outputs."
     else:
@@ -429,7 +445,32 @@ def _provenance(inputs: ReportInputs) -> dict[str, Any]:
         + (f", {counts['n_missing']:,} missing" if counts.get("n_missing") else "")
         + (f", {counts['n_repeats']} repeats" if counts.get("n_repeats", 1) > 1 else "")
         for variant, counts in judged.items()]
+    facts["cut"] = _cut_notebooks(inputs)
     return facts
+
+
+def _cut_notebooks(inputs: ReportInputs) -> list[str]:
+    """Per variant, how many notebooks each dimension's judge read shortened to fit the
+    model's budget (``Judgment.notebook_cut``); nothing when no judgment was cut."""
+    cut: dict[str, dict[str, set[str]]] = {}
+    seen: dict[str, set[str]] = {}
+    for judgment in inputs.judgments:
+        seen.setdefault(judgment.variant, set()).add(judgment.notebook_id)
+        if judgment.notebook_cut:
+            cut.setdefault(judgment.variant, {}).setdefault(
+                judgment.dimension, set()).add(judgment.notebook_id)
+    lines = []
+    for variant, by_dimension in cut.items():
+        counts = {dimension: len(by_dimension.get(dimension, set())) for dimension in DIMENSIONS}
+        total = len(seen[variant])
+        if len(set(counts.values())) == 1:
+            lines.append(f"{variant}: {next(iter(counts.values())):,} of {total:,} notebooks "
+                         "in every dimension")
+        else:
+            lines.append(f"{variant}: " + ", ".join(
+                f"{dimension_label(dimension)} {count:,}"
+                for dimension, count in counts.items() if count) + f" (of {total:,})")
+    return lines
 
 
 def _judge(inputs: ReportInputs) -> dict[str, Any]:
