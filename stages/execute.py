@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from nbjudge.config import as_plain, load_params, run_stage
-from nbjudge.notebooks.batch import OutputPolicy, execute_index, plan_jobs
+from nbjudge.notebooks.batch import Engine, OutputPolicy, execute_index, plan_jobs
 from nbjudge.notebooks.execute import SandboxSettings
 from nbjudge.schemas import Case, Notebook, read_records, write_records
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params, "execute").execute
     sandbox = SandboxSettings.from_params(as_plain(params))
     policy = OutputPolicy.from_params(as_plain(params))
+    engine = Engine.from_params(as_plain(params))
     if sandbox.mode == "none":
         print("execute: WARNING: execute.sandbox=none: notebooks run unsandboxed, with the "
               "network and every file this user can reach (the report will say so)")
@@ -43,14 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     jobs = plan_jobs(index, cases, args.cases / "datasets", args.out, Path("."))
     executed = execute_index(jobs, timeout=int(params.timeout), workers=int(params.workers),
                              cache_dir=Path(params.cache_dir) if params.cache_dir else None,
-                             sandbox=sandbox, policy=policy)
+                             sandbox=sandbox, policy=policy, engine=engine)
     write_records(args.out / "index.jsonl", executed)
     runs = [entry.execution for entry in executed if entry.execution]
     counts = Counter(run.status for run in runs)
     sources = Counter(run.outputs for run in runs)
     seconds = sum(run.seconds for run in runs)
     ran = sum(run.mode == "run" for run in runs)
-    how = (f"{ran} run in sandbox {sandbox.mode}, {seconds:.0f} s of kernel time" if ran
+    where = f", on dask {engine.address or '(local cluster)'}" if engine.name == "dask" else ""
+    how = (f"{ran} run in sandbox {sandbox.mode}{where}, {seconds:.0f} s of kernel time" if ran
            else "none run")
     print(f"execute: {len(executed)} notebooks ({how}; "
           + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))

@@ -63,6 +63,7 @@ EXPORTED = {
         "run_calls",
     ],
     "nbjudge.notebooks": [
+        "Engine",
         "ExecutionResult",
         "OutputPolicy",
         "RenderOptions",

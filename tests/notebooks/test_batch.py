@@ -11,7 +11,7 @@ def make_job(tmp_path, name, source):
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(new_notebook(cells=[new_code_cell(source, id="c0")]), path)
     entry = Notebook(notebook_id=name, case_id="case", path=f"gen/{name}.ipynb", sha256="0" * 64,
-                     origin="import")
+                     origin="procedural")
     return NotebookJob(entry, path, None, tmp_path / "exec" / f"{name}.ipynb")
 
 
@@ -42,3 +42,54 @@ def test_bad_settings_and_unknown_case(tmp_path):
         execute_index([job], timeout=0)
     with pytest.raises(ValueError, match="not in the cases file"):
         plan_jobs([job.entry], [], tmp_path, tmp_path, tmp_path)
+
+
+def test_bad_engine_settings():
+    from nbjudge.notebooks.batch import Engine
+
+    with pytest.raises(ValueError, match=r"execute\.engine must be one of local, dask"):
+        Engine("ray")
+    with pytest.raises(ValueError, match=r"execute\.address is the Dask scheduler's address"):
+        Engine("local", "tcp://127.0.0.1:8786")
+    assert Engine.from_params({"engine": "dask", "address": None}) == Engine("dask")
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_gives_the_records_and_notebooks_of_a_local_run(tmp_path):
+    """The same notebooks on a local pool and on a Dask cluster (started here, as a
+    user's would be: a scheduler at an address, worker processes): identical records
+    but for the seconds, byte-identical executed notebooks, and a cache either reuses."""
+    from distributed import LocalCluster
+
+    from nbjudge.notebooks.batch import Engine
+
+    sources = {"good": "print('hello')", "bad": "1/0", "table": "print(open('t.csv').read())"}
+    runs = {}
+    for name in ("local", "dask"):
+        folder = tmp_path / name
+        jobs = [make_job(folder, key, source) for key, source in sources.items()]
+        tables = folder / "tables"
+        tables.mkdir()
+        (tables / "t.csv").write_text("a,b\n1,2\n")
+        jobs[2] = NotebookJob(jobs[2].entry, jobs[2].source, tables, jobs[2].target)
+        if name == "local":
+            runs[name] = execute_index(jobs, timeout=60, workers=2, cache_dir=folder / "cache",
+                                       root=folder, progress=False)
+        else:
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster:
+                runs[name] = execute_index(jobs, timeout=60, workers=2,
+                                           cache_dir=folder / "cache", root=folder,
+                                           progress=False,
+                                           engine=Engine("dask", cluster.scheduler_address))
+    local, dask = ([e.execution.model_copy(update={"seconds": 0.0}) for e in runs[name]]
+                   for name in ("local", "dask"))
+    assert local == dask
+    assert [run.status for run in local] == ["ok", "error", "ok"]
+    for key in sources:
+        assert ((tmp_path / "local" / "exec" / f"{key}.ipynb").read_bytes()
+                == (tmp_path / "dask" / "exec" / f"{key}.ipynb").read_bytes())
+    assert "a,b" in (tmp_path / "dask" / "exec" / "table.ipynb").read_text()
+    # Cache entries are the same files: a run on either engine reuses the other's.
+    assert (sorted(p.name for p in (tmp_path / "local" / "cache").iterdir())
+            == sorted(p.name for p in (tmp_path / "dask" / "cache").iterdir()))

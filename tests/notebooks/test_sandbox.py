@@ -24,7 +24,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from nbjudge.notebooks.batch import NotebookJob, _cache_key, execute_index
+from nbjudge.notebooks.batch import NotebookJob, _cache_key, _read_task, execute_index
 from nbjudge.notebooks.execute import (
     SandboxError,
     SandboxLimits,
@@ -51,7 +51,7 @@ def job(tmp_path: Path, name: str, *sources: str) -> NotebookJob:
     nbformat.write(new_notebook(cells=[new_code_cell(s, id=f"c{i}")
                                        for i, s in enumerate(sources)]), path)
     entry = Notebook(notebook_id=name, case_id="case", path=f"gen/{name}.ipynb", sha256="0" * 64,
-                     origin="import")
+                     origin="procedural")
     return NotebookJob(entry, path, None, tmp_path / "exec" / f"{name}.ipynb")
 
 
@@ -144,7 +144,7 @@ def test_what_a_limit_looks_like_becomes_its_status(outcome, expected):
 
 
 def test_limits_and_mode_are_part_of_the_cache_key(tmp_path):
-    one = job(tmp_path, "x", "print(1)")
+    one = _read_task(job(tmp_path, "x", "print(1)"))
     keys = {_cache_key(one, 300, SandboxSettings()),
             _cache_key(one, 300, SandboxSettings(limits=SandboxLimits(memory_mb=1024))),
             _cache_key(one, 300, SandboxSettings("none")),

@@ -23,7 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import secrets
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +37,11 @@ from tqdm import tqdm
 from nbjudge.notebooks.execute import SandboxSettings, check_sandbox, execute_notebook
 from nbjudge.schemas import Case, Execution, Notebook
 
-__all__ = ["NotebookJob", "OutputPolicy", "execute_index", "has_outputs", "plan_jobs"]
+__all__ = ["Engine", "NotebookJob", "OutputPolicy", "execute_index", "has_outputs", "plan_jobs",
+           "run_task"]
 
 MODES = ("keep", "run", "auto")
+ENGINES = ("local", "dask")
 ENVIRONMENT_FAILURE_POLICIES = ("keep_original", "judge_run")
 
 
@@ -103,47 +109,130 @@ def _sandbox_fingerprint() -> bytes:
                                              *sorted((here / "sandbox_site").glob("*.py"))))
 
 
-def _cache_key(job: NotebookJob, timeout: int, sandbox: SandboxSettings) -> str:
+@dataclass(frozen=True)
+class _Task:
+    """What a worker needs to run one notebook, as bytes: it runs on any machine of a
+    cluster, whether or not it shares this machine's files."""
+
+    source: bytes
+    data: tuple[tuple[str, bytes], ...]   # (path relative to the tables' folder, bytes)
+
+
+def _read_task(job: NotebookJob) -> _Task:
+    data: list[tuple[str, bytes]] = []
+    if job.data_dir is not None:
+        data = [(path.relative_to(job.data_dir).as_posix(), path.read_bytes())
+                for path in sorted(p for p in job.data_dir.rglob("*") if p.is_file())]
+    return _Task(job.source.read_bytes(), tuple(data))
+
+
+def _cache_key(task: _Task, timeout: int, sandbox: SandboxSettings) -> str:
     digest = hashlib.sha256(f"{_CACHE_FORMAT}:{timeout}:{sandbox.fingerprint()}:".encode())
     digest.update(_sandbox_fingerprint())
-    digest.update(job.source.read_bytes())
-    if job.data_dir is not None:
-        for path in sorted(p for p in job.data_dir.rglob("*") if p.is_file()):
-            digest.update(path.relative_to(job.data_dir).as_posix().encode())
-            digest.update(path.read_bytes())
+    digest.update(task.source)
+    for name, content in task.data:
+        digest.update(name.encode())
+        digest.update(content)
     return digest.hexdigest()
 
 
-def _run(job: NotebookJob, timeout: int, cache_dir: Path | None,
-         sandbox: SandboxSettings) -> dict:
-    """Run one job (in a worker process); returns the run's fields of ``Execution``."""
-    key = _cache_key(job, timeout, sandbox) if cache_dir else None
-    if cache_dir and key:
-        cached = cache_dir / f"{key}.ipynb"
-        meta = cache_dir / f"{key}.json"
-        if cached.exists() and meta.exists():
-            job.target.write_bytes(cached.read_bytes())
-            return json.loads(meta.read_text())
-    notebook = nbformat.read(job.source, as_version=4)
-    result = execute_notebook(notebook, job.data_dir, timeout=timeout, sandbox=sandbox)
-    text = nbformat.writes(result.notebook) + "\n"
-    job.target.write_text(text, encoding="utf-8")
+def run_task(task: _Task, timeout: int, sandbox: SandboxSettings) -> tuple[str, dict]:
+    """Run one notebook on a worker (a local process or a Dask worker); returns the
+    executed notebook's text and the run's fields of ``Execution``."""
+    with tempfile.TemporaryDirectory(prefix="nbjudge-tables-") as folder:
+        data_dir = None
+        if task.data:
+            data_dir = Path(folder)
+            data_dir.chmod(0o755)   # the sandbox's user (nobody) reads the tables
+            for name, content in task.data:
+                (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                (data_dir / name).write_bytes(content)
+        notebook = nbformat.reads(task.source.decode("utf-8"), as_version=4)
+        result = execute_notebook(notebook, data_dir, timeout=timeout, sandbox=sandbox)
     info = {"status": result.status, "seconds": result.seconds, "error": result.error,
             "limit": result.limit, "cell": result.cell, "sandbox": result.sandbox,
             "failure": result.failure}
-    if cache_dir and key:
-        # Notebook first, record last, each by an atomic rename: a reader (another
-        # experiment of a queued sweep) sees a whole entry or none.
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(cache_dir / f"{key}.ipynb", text)
-        _write_atomic(cache_dir / f"{key}.json", json.dumps(info))
-    return info
+    return nbformat.writes(result.notebook) + "\n", info
+
+
+def _cached(cache_dir: Path | None, key: str | None) -> tuple[str, dict] | None:
+    if cache_dir is None or key is None:
+        return None
+    notebook, record = cache_dir / f"{key}.ipynb", cache_dir / f"{key}.json"
+    if notebook.exists() and record.exists():
+        return notebook.read_text(encoding="utf-8"), json.loads(record.read_text())
+    return None
+
+
+def _store(cache_dir: Path | None, key: str | None, text: str, info: dict) -> None:
+    """Notebook first, record last, each by an atomic rename: a reader (another
+    experiment of a queued sweep) sees a whole entry or none."""
+    if cache_dir is None or key is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(cache_dir / f"{key}.ipynb", text)
+    _write_atomic(cache_dir / f"{key}.json", json.dumps(info))
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where notebooks run (``execute.engine``, ``execute.address``).
+
+    ``local``: a pool of ``execute.workers`` processes on this machine. ``dask``:
+    the Dask cluster whose scheduler is at ``address`` (``tcp://host:8786``); each
+    task is the same sandboxed run, shipped with its notebook and tables as bytes,
+    so workers need nbjudge and bubblewrap installed but no shared files; results
+    and the cache stay on this machine. ``dask`` without an address starts a local
+    Dask cluster of ``execute.workers`` processes.
+    """
+
+    name: str = "local"
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ValueError(f"execute.engine must be one of {', '.join(ENGINES)}; "
+                             f"got {self.name!r}")
+        if self.name == "local" and self.address:
+            raise ValueError("execute.address is the Dask scheduler's address: set "
+                             "execute.engine=dask with it, or leave it null")
+
+    @classmethod
+    def from_params(cls, execute: dict) -> Engine:
+        return cls(execute.get("engine") or "local", execute.get("address"))
+
+    @contextmanager
+    def executor(self, workers: int, sandbox: SandboxSettings) -> Iterator[Executor]:
+        """A pool for :func:`run_task`; on a cluster, every worker first checks that its
+        sandbox starts (:func:`~nbjudge.notebooks.execute.check_sandbox`)."""
+        if self.name == "local":
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                yield pool
+            return
+        from distributed import Client, LocalCluster
+
+        with ExitStack() as stack:
+            if self.address:
+                try:
+                    client = stack.enter_context(Client(self.address, timeout="30s"))
+                except OSError as exc:
+                    raise ValueError(
+                        f"cannot reach the Dask scheduler at {self.address} ({exc}): start "
+                        "it (`dask scheduler`, then `dask worker <address>` on each machine) "
+                        "or fix execute.address") from None
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None))
+                client = stack.enter_context(Client(cluster))
+            client.run(check_sandbox, sandbox)
+            yield client.get_executor(pure=False)
 
 
 def plan_jobs(
@@ -172,6 +261,7 @@ def execute_index(
     progress: bool = True,
     sandbox: SandboxSettings | None = None,
     policy: OutputPolicy | None = None,
+    engine: Engine | None = None,
 ) -> list[Notebook]:
     """Run (or keep, by ``policy``) all jobs; return the index entries with their
     execution recorded.
@@ -182,6 +272,7 @@ def execute_index(
     """
     sandbox = sandbox or SandboxSettings()
     policy = policy or OutputPolicy()
+    engine = engine or Engine()
     if workers < 1:
         raise ValueError(f"execute.workers must be at least 1, got {workers}")
     if timeout < 1:
@@ -191,8 +282,8 @@ def execute_index(
     modes = {job.entry.notebook_id: policy.mode_for(job.entry, came_with[job.entry.notebook_id])
              for job in jobs}
     to_run = [job for job in jobs if modes[job.entry.notebook_id] == "run"]
-    if to_run:
-        check_sandbox(sandbox)
+    if to_run and engine.name == "local":
+        check_sandbox(sandbox)   # a cluster's workers check their own (Engine.executor)
     for job in jobs:
         job.target.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
@@ -202,21 +293,38 @@ def execute_index(
             results[job.entry.notebook_id] = {
                 "status": "not_run", "seconds": 0.0, "mode": "keep",
                 "outputs": "original" if came_with[job.entry.notebook_id] else "none"}
+
+    def finish(job: NotebookJob, text: str, info: dict) -> None:
+        job.target.write_text(text, encoding="utf-8")
+        info = {**info, "mode": "run", "outputs": "run"}
+        if (info.get("failure") == "environment"
+                and policy.keeps_original(came_with[job.entry.notebook_id])):
+            job.target.write_bytes(job.source.read_bytes())
+            info["outputs"] = "original"
+        results[job.entry.notebook_id] = info
+        bar.set_postfix_str(f"{job.entry.notebook_id}: {info['status']}")
+        bar.update()
+
     bar = tqdm(total=len(to_run), desc="execute", unit="notebook",
                disable=not progress or not to_run)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_run, job, timeout, cache_dir, sandbox): job for job in to_run}
-        for future in as_completed(futures):
-            job = futures[future]
-            info = {**future.result(), "mode": "run", "outputs": "run"}
-            if (info.get("failure") == "environment"
-                    and policy.keeps_original(came_with[job.entry.notebook_id])):
-                job.target.write_bytes(job.source.read_bytes())
-                info["outputs"] = "original"
-            results[job.entry.notebook_id] = info
-            status = info["status"]
-            bar.set_postfix_str(f"{job.entry.notebook_id}: {status}")
-            bar.update()
+    pending = []
+    for job in to_run:
+        task = _read_task(job)
+        key = _cache_key(task, timeout, sandbox) if cache_dir else None
+        hit = _cached(cache_dir, key)
+        if hit is not None:
+            finish(job, *hit)
+        else:
+            pending.append((job, task, key))
+    if pending:
+        with engine.executor(workers, sandbox) as pool:
+            futures = {pool.submit(run_task, task, timeout, sandbox): (job, key)
+                       for job, task, key in pending}
+            for future in as_completed(futures):
+                job, key = futures[future]
+                text, info = future.result()
+                _store(cache_dir, key, text, info)
+                finish(job, text, info)
     bar.close()
     executed = []
     for job in jobs:
