@@ -93,3 +93,40 @@ def test_a_dask_cluster_gives_the_records_and_notebooks_of_a_local_run(tmp_path)
     # Cache entries are the same files: a run on either engine reuses the other's.
     assert (sorted(p.name for p in (tmp_path / "local" / "cache").iterdir())
             == sorted(p.name for p in (tmp_path / "dask" / "cache").iterdir()))
+
+
+def _write_entries(cache, rounds=200):
+    from nbjudge.notebooks.batch import _store
+
+    for i in range(rounds):
+        # One entry every writer shares (two queued experiments running one notebook),
+        # and one of its own.
+        _store(cache, "shared", "x" * 50_000, {"status": "ok", "seconds": 1.0})
+        _store(cache, f"own-{id(cache)}-{i % 5}", "y" * 1000, {"status": "ok", "seconds": 2.0})
+
+
+def _read_entries(cache, rounds=400):
+    from nbjudge.notebooks.batch import _cached
+
+    seen = 0
+    for _ in range(rounds):
+        hit = _cached(cache, "shared")
+        if hit is not None:
+            text, info = hit
+            assert text == "x" * 50_000 and info["status"] == "ok"
+            seen += 1
+    return seen
+
+
+@pytest.mark.slow
+def test_processes_sharing_the_execution_cache_never_see_a_partial_entry(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    cache = tmp_path / "cache"
+    with ProcessPoolExecutor(4) as pool:
+        writers = [pool.submit(_write_entries, cache) for _ in range(2)]
+        readers = [pool.submit(_read_entries, cache) for _ in range(2)]
+        for future in writers + readers:
+            future.result()   # a reader that saw a torn entry raises here
+    assert not list(cache.glob("*.tmp")) and not list(cache.glob(".*.tmp"))
+    assert (cache / "shared.ipynb").read_text() == "x" * 50_000
