@@ -9,6 +9,7 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)          # sandboxes executed notebooks
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)            # prints report.pdf
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)  # the grading UI's browser test
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)       # the report's page checks
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # report text
 

@@ -6,7 +6,10 @@
 Reads the `labels` section of `params.yaml` and the top-level `seed`:
 `labels.source: panel` simulates an expert panel from the blueprint
 (`labels.input`), `labels.source: file` imports `labels.path` checked
-against the notebook index. Prints a one-line summary.
+against the notebook index, `labels.source: mlflow` imports the HUMAN feedback
+of the grading experiment `labels.experiment` at `labels.tracking_uri`, after
+checking that `labels.input` (written by `python -m nbjudge grading status`)
+holds the digest of those grades. Prints a one-line summary.
 """
 
 from __future__ import annotations
@@ -37,8 +40,15 @@ def main(argv: list[str] | None = None) -> None:
         notebooks = read_records(args.index, Notebook)
         labels = import_labels(config.path, [n.notebook_id for n in notebooks], args.out,
                                index_path=args.index)
+    elif config.source == "mlflow":
+        from nbjudge.grading import import_grades, resolve_tracking_uri
+
+        notebooks = read_records(args.index, Notebook)
+        labels = import_grades(resolve_tracking_uri(config.tracking_uri), config.experiment,
+                               [n.notebook_id for n in notebooks], args.out,
+                               digest_path=config.input)
     else:
-        raise ConfigError(f"labels.source must be panel or file, got {config.source!r}")
+        raise ConfigError(f"labels.source must be panel, file or mlflow, got {config.source!r}")
     print(f"label: {summarize_labels(labels)} -> {args.out}")
 
 

@@ -1,0 +1,128 @@
+"""``grading start``: one grading trace per notebook and rater in the grading experiment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbjudge.config import project_root
+from nbjudge.grading.traces import (
+    DEFAULT_EXPERIMENT,
+    TAG_GRADING,
+    TAG_NOTEBOOK,
+    TAG_RATER,
+    UI_ANONYMOUS,
+    experiment_id,
+    grading_traces,
+    how_to_grade,
+)
+from nbjudge.schemas import DIMENSIONS
+
+__all__ = ["GradingNotebook", "StartResult", "notebook_for_grading", "start_grading"]
+
+
+@dataclass(frozen=True)
+class GradingNotebook:
+    """What a grader reads about one notebook."""
+
+    notebook_id: str
+    task_prompt: str
+    text: str                 # the notebook as the judges read it, whole
+    execution: str            # how it ran: ok, error (with the message), timeout, not_run...
+
+
+@dataclass(frozen=True)
+class StartResult:
+    experiment_id: str
+    created: int              # traces logged now
+    existing: int             # (notebook, rater) pairs that already had a trace
+    raters: tuple[str, ...]
+
+
+def _rubric_text(dimension: str, rubrics: Mapping[str, Any]) -> str:
+    from nbjudge.rubrics import render_rubric
+
+    rubric = rubrics.get(dimension)
+    return render_rubric(rubric, "summary") if rubric is not None else dimension
+
+
+def start_grading(
+    notebooks: Iterable[GradingNotebook],
+    raters: Sequence[str],
+    *,
+    tracking_uri: str,
+    experiment: str = DEFAULT_EXPERIMENT,
+    rubrics_root: str | os.PathLike[str] | None = None,
+) -> StartResult:
+    """Log one grading trace per notebook and rater; pairs that have one already keep it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from nbjudge.rubrics import load_rubrics
+
+    raters = tuple(dict.fromkeys(r.strip() for r in raters if r.strip()))
+    if not raters:
+        raise ValueError("name at least one rater (--raters expert_1,expert_2)")
+    if UI_ANONYMOUS & set(raters):
+        raise ValueError(f"{sorted(UI_ANONYMOUS & set(raters))} cannot be a rater: it is the "
+                         "name MLflow's UI gives every grade")
+    client = MlflowClient(tracking_uri)
+    exp_id = experiment_id(client, experiment, create=True)
+    assert exp_id is not None
+    done = {(t.notebook_id, t.rater) for t in grading_traces(tracking_uri, experiment)[0]}
+    rubrics = load_rubrics(rubrics_root)
+    guide = how_to_grade()
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    created = existing = 0
+    try:
+        for notebook in notebooks:
+            for rater in raters:
+                if (notebook.notebook_id, rater) in done:
+                    existing += 1
+                    continue
+                _log_trace(mlflow, exp_id, notebook, rater, rubrics, guide)
+                created += 1
+        mlflow.flush_trace_async_logging()
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+    return StartResult(exp_id, created, existing, raters)
+
+
+def _log_trace(mlflow: Any, exp_id: str, notebook: GradingNotebook, rater: str,
+               rubrics: Mapping[str, Any], guide: str) -> None:
+    from mlflow.entities.trace_location import MlflowExperimentLocation
+
+    with mlflow.start_span(name=f"{notebook.notebook_id} for {rater}",
+                           trace_destination=MlflowExperimentLocation(exp_id)) as root:
+        root.set_inputs({"grader": rater, "notebook_id": notebook.notebook_id,
+                         "task": notebook.task_prompt, "notebook": notebook.text})
+        root.set_outputs({"execution": notebook.execution, "how_to_grade": guide})
+        for dimension in DIMENSIONS:
+            with mlflow.start_span(name=dimension) as span:
+                span.set_inputs({"rubric": _rubric_text(dimension, rubrics)})
+                span.set_outputs({"grade": f"Add feedback named {dimension}: 1, 2, 3 or N/A, "
+                                           "with a rationale"})
+        mlflow.update_current_trace(tags={TAG_GRADING: "1", TAG_NOTEBOOK: notebook.notebook_id,
+                                          TAG_RATER: rater})
+
+
+def notebook_for_grading(index_entry: Any, prompt: str, root: Path | None = None
+                         ) -> GradingNotebook:
+    """A :class:`GradingNotebook` from a notebook index entry and its case's prompt."""
+    import nbformat
+
+    from nbjudge.notebooks.render import RenderOptions, render
+
+    base = root or project_root()
+    execution = index_entry.execution
+    path = base / (execution.path if execution is not None else index_entry.path)
+    text = render(nbformat.read(path, as_version=4), RenderOptions(max_tokens=10**9)).text
+    if execution is None:
+        ran = "not executed"
+    else:
+        ran = execution.status + (f": {execution.error}" if execution.error else "")
+    return GradingNotebook(index_entry.notebook_id, prompt, text, ran)

@@ -1,0 +1,122 @@
+"""The grading experiment: one MLflow trace per notebook and rater, made by ``grading start``.
+
+A grading trace is tagged ``nbjudge.grading``, with the notebook id and the rater it is
+meant for. Its root span holds what the grader reads first: the rater, the task prompt,
+the notebook as the judges see it but whole (no token budget) and how it ran; one child
+span per dimension holds that dimension's rubric (what it covers and one line per score),
+so the span tree on the left of MLflow's trace view lists the nine dimensions
+(:mod:`nbjudge.grading.start` logs them).
+
+Graders add a Feedback per dimension in MLflow's UI (name = dimension, value 1, 2, 3 or
+N/A, a rationale); :mod:`nbjudge.grading.reader` reads them back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nbjudge.config import project_root
+from nbjudge.schemas import DIMENSIONS
+
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "TAG_GRADING",
+    "TAG_NOTEBOOK",
+    "TAG_RATER",
+    "UI_ANONYMOUS",
+    "GradingTrace",
+    "experiment_id",
+    "grading_traces",
+    "how_to_grade",
+    "resolve_tracking_uri",
+]
+
+DEFAULT_EXPERIMENT = "nbjudge-grading"
+TAG_GRADING = "nbjudge.grading"
+TAG_NOTEBOOK = "nbjudge.grading.notebook_id"
+TAG_RATER = "nbjudge.grading.rater"
+# The source id MLflow's open-source UI gives every feedback typed in it (it has no login);
+# such a grade belongs to the rater the trace was made for.
+UI_ANONYMOUS = frozenset({"", "User"})
+
+
+def resolve_tracking_uri(configured: str | None = None,
+                         environ: Mapping[str, str] | None = None) -> str:
+    """``configured``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<repo>/mlflow.db``;
+    a relative sqlite path is resolved against the repository, never the working folder."""
+    environ = os.environ if environ is None else environ
+    uri = configured or environ.get("MLFLOW_TRACKING_URI") or "mlflow.db"
+    base = project_root()
+    if "://" not in uri:
+        return f"sqlite:///{(base / uri).resolve()}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{(base / uri[len('sqlite:///'):]).resolve()}"
+    return uri
+
+
+@dataclass(frozen=True)
+class GradingTrace:
+    """A grading trace found in the store, with its feedback."""
+
+    trace_id: str
+    notebook_id: str
+    rater: str
+    assessments: tuple[Any, ...]   # mlflow.entities.Assessment
+
+
+def how_to_grade(dimensions: Sequence[str] = DIMENSIONS) -> str:
+    return (
+        "For each dimension: press Assess (top right of the trace), Add feedback > Human "
+        "feedback; Name: the dimension (" + ", ".join(dimensions) + "); Data Type: Number "
+        "(1, 2 or 3) or String (replace the value it shows with N/A); a rationale of one "
+        "sentence; Create. To change a grade, edit the feedback or add it again: the latest "
+        "wins."
+    )
+
+
+def experiment_id(client: Any, experiment: str, *, create: bool) -> str | None:
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    if not create:
+        return None
+    return str(client.create_experiment(experiment))
+
+
+def grading_traces(tracking_uri: str, experiment: str) -> tuple[list[GradingTrace], list[Any]]:
+    """The grading traces of ``experiment`` and the other traces' ids with feedback.
+
+    Returns ``(grading, others)``: ``others`` are ``(trace_id, assessments)`` of traces
+    that are not grading traces but carry feedback (never imported). Raises
+    ``ValueError`` when the experiment does not exist.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp_id = experiment_id(client, experiment, create=False)
+    if exp_id is None:
+        raise ValueError(
+            f"no MLflow experiment {experiment!r} at {tracking_uri}; make it with "
+            f"`python -m nbjudge grading start --experiment {experiment}`"
+        )
+    grading: list[GradingTrace] = []
+    others: list[Any] = []
+    token = None
+    while True:
+        page = client.search_traces(locations=[exp_id], max_results=500,
+                                    page_token=token, include_spans=False)
+        for trace in page:
+            tags = trace.info.tags or {}
+            assessments = tuple(trace.info.assessments or ())
+            if tags.get(TAG_GRADING) and TAG_NOTEBOOK in tags and TAG_RATER in tags:
+                grading.append(GradingTrace(trace.info.trace_id, tags[TAG_NOTEBOOK],
+                                            tags[TAG_RATER], assessments))
+            elif assessments:
+                others.append((trace.info.trace_id, assessments))
+        token = page.token
+        if not token:
+            break
+    return grading, others

@@ -1,0 +1,237 @@
+"""A grader in a real browser: MLflow's UI (headless Chromium) adds the grades, the
+``label`` stage with ``labels=mlflow`` imports them.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (scripts/bootstrap-system.sh) and
+``selenium`` (the ``dev`` extra); nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nbjudge.schemas import DIMENSIONS, Case, Label, Notebook, read_records, write_records
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+EXPERIMENT = "grading-browser"
+# What the grader gives, dimension by dimension (value, data type in the UI's form).
+GRADES = {d: (2, "Number") for d in DIMENSIONS} | {
+    "data_imputation": (1, "Number"), "library_installation": (3, "Number"),
+    "mlflow_logging": ("N/A", "String")}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_project(root: Path) -> tuple[Path, Path]:
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Churn"),
+        nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.read_csv('churn.csv')\n"
+                                  "df = df.fillna(df.mean())\ndf.shape",
+                                  outputs=[nbformat.v4.new_output(
+                                      "execute_result", {"text/plain": "(100, 5)"},
+                                      execution_count=1)]),
+    ])
+    path = root / "nb" / "churn__01.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(notebook, path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    index = root / "index.jsonl"
+    write_records(index, [Notebook(notebook_id="churn__01", case_id="churn",
+                                   path="nb/churn__01.ipynb", sha256=sha, origin="import")])
+    cases = root / "cases.jsonl"
+    write_records(cases, [Case(case_id="churn", suite="browser", prompt="Who will churn?",
+                               task_type="binary", dataset="churn", tables={"train": "churn"},
+                               target="churned", notebooks=1)])
+    return index, cases
+
+
+def _cli(root: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "nbjudge", *args], cwd=root, text=True,
+                          capture_output=True, timeout=300, env=_env(root))
+    assert done.returncode in (0, 2), done.stderr
+    return done.stdout
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"   # the server starts offline
+    return env
+
+
+@pytest.fixture
+def server(tmp_path):
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("no chromium/chromedriver: install Debian's chromium and chromium-driver "
+                    "(make setup runs scripts/bootstrap-system.sh)")
+    pytest.importorskip("selenium", reason="selenium missing: pip install -e .[dev]")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    index, cases = _write_project(tmp_path)
+    started = _cli(tmp_path, "grading", "start", "--experiment", EXPERIMENT,
+                   "--tracking-uri", uri, "--index", str(index), "--cases", str(cases),
+                   "--raters", "expert_1")
+    port = _free_port()
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=_env(tmp_path))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("mlflow server did not start:\n"
+                                + (tmp_path / "server.log").read_text()[-3000:])
+                time.sleep(0.5)
+        yield {"url": url, "uri": uri, "root": tmp_path, "index": index, "started": started}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+class _Grader:
+    """A grader's browser, counting clicks."""
+
+    def __init__(self) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                    "--window-size=1600,1000"):
+            options.add_argument(arg)
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.clicks = 0
+
+    def find(self, xpath: str, timeout: float = 20.0):
+        from selenium.webdriver.common.by import By
+
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = [e for e in self.driver.find_elements(By.XPATH, xpath) if e.is_displayed()]
+            if shown:
+                return shown[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing shown matches {xpath}")
+            time.sleep(0.2)
+
+    def click(self, xpath: str):
+        element = self.find(xpath)
+        element.click()
+        self.clicks += 1
+        return element
+
+    def dismiss(self, xpath: str) -> None:
+        """Close a one-time tip if it is there (not counted: it shows once per browser)."""
+        try:
+            element = self.find(xpath, timeout=3)
+        except AssertionError:
+            return
+        self.driver.execute_script("arguments[0].click()", element)
+
+
+def _grade(grader: _Grader, dimension: str, value, data_type: str, rationale: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    grader.click("//button[normalize-space()='Add feedback']")
+    grader.click("//*[normalize-space()='Human feedback']")
+    name = grader.click("//input[@placeholder='Enter a feedback name']")
+    name.send_keys(dimension, Keys.ENTER)
+    grader.click("//button[@aria-label='Data Type']")
+    grader.click(f"//*[@role='option'][normalize-space()='{data_type}']")
+    kind = "number" if data_type == "Number" else "string"
+    box = grader.click("//*[@data-component-id="
+                       f"'shared.model-trace-explorer.assessment-value-{kind}-input']")
+    # Switching the type to String leaves the Boolean's "true" in the box: replace it.
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value))
+    text = grader.click("//textarea[@data-component-id="
+                        "'shared.model-trace-explorer.assessment-rationale-input']")
+    text.send_keys(rationale)
+    grader.click("//button[normalize-space()='Create']")
+    # The new feedback shows in the assessments pane under its name.
+    grader.find(f"//*[normalize-space()='{dimension}']")
+
+
+def test_a_grade_given_in_mlflows_ui_becomes_a_label(server):
+    assert "mlflow ui --backend-store-uri" in server["started"]
+    experiment_id = server["started"].split("(id ", 1)[1].split(")", 1)[0]
+    grader = _Grader()
+    shots = Path(tempfile.gettempdir()) / "nbjudge-grading"   # kept after the test
+    shots.mkdir(exist_ok=True)
+    screenshot = shots / "grading-trace.png"
+    try:
+        started = time.monotonic()
+        grader.driver.get(f"{server['url']}/#/experiments/{experiment_id}/traces")
+        grader.dismiss("//button[normalize-space()='Got it']")
+        grader.dismiss("//button[@aria-label='Close']")        # the assistant's side panel
+        grader.click("//*[@role='cell' or self::td][contains(., 'churn__01')]")
+        grader.click("//button[starts-with(@aria-label, 'Assess trace')]")
+        opened = grader.clicks
+        for dimension, (value, data_type) in GRADES.items():
+            rationale = ("fillna with the full-data mean before any split: leakage"
+                         if dimension == "data_imputation" else f"{dimension}: average")
+            _grade(grader, dimension, value, data_type, rationale)
+            if dimension == "data_imputation":
+                grader.driver.save_screenshot(str(screenshot))
+        seconds = time.monotonic() - started
+        grader.driver.save_screenshot(str(shots / "graded-nine.png"))
+        per_grade = (grader.clicks - opened) / len(GRADES)
+        body = grader.find("//body").text
+    finally:
+        grader.driver.quit()
+    print(f"\nscreenshot: {screenshot}\nclicks to open the trace: {opened}; clicks per grade: "
+          f"{per_grade:g}; nine grades in {seconds:.1f} s (automated)")
+    assert screenshot.stat().st_size > 10_000
+    assert "Feedback (9)" in body
+    assert per_grade == 8
+
+    root = server["root"]
+    status = _cli(root, "grading", "status", "--experiment", EXPERIMENT,
+                  "--tracking-uri", server["uri"], "--index", str(server["index"]),
+                  "--digest", str(root / "mlflow_grades.json"))
+    assert "9 importable grade(s), 0 problem(s)" in status, status
+    params = root / "params.yaml"
+    params.write_text(json.dumps({"seed": 1, "labels": {
+        "source": "mlflow", "experiment": EXPERIMENT, "tracking_uri": server["uri"],
+        "input": str(root / "mlflow_grades.json")}}))
+    from stages.label import main as label_stage
+
+    out = root / "labels.jsonl"
+    label_stage(["--params", str(params), "--index", str(server["index"]), "--out", str(out)])
+    labels = {lb.dimension: lb for lb in read_records(out, Label)}
+    assert set(labels) == set(DIMENSIONS)
+    imputation = labels["data_imputation"]
+    assert (imputation.notebook_id, imputation.score, imputation.rater_id, imputation.source) \
+        == ("churn__01", 1, "expert_1", "human")
+    assert "leakage" in imputation.rationale
+    assert labels["mlflow_logging"].score == "N/A"

@@ -1,0 +1,196 @@
+"""The reader of human grades given in MLflow (labels=mlflow), on a real MLflow store."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import mlflow
+import pytest
+from mlflow.entities import AssessmentSource, AssessmentSourceType
+
+from nbjudge.benchmark.labels import read_label_file
+from nbjudge.grading import (
+    GradeError,
+    export_grades,
+    grading_traces,
+    import_grades,
+    read_grades,
+    status_lines,
+    write_digest,
+)
+from nbjudge.grading.start import GradingNotebook, start_grading
+from nbjudge.schemas import Label, read_records
+
+NOTEBOOKS = ("nb_a", "nb_b")
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('grading') / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(previous)
+
+
+def _start(uri: str, raters=("expert_1", "expert_2")) -> tuple[str, dict[tuple[str, str], str]]:
+    experiment = f"grading-{next(_names)}"
+    notebooks = [GradingNotebook(n, f"task of {n}", f"[cell 1: code]\nprint('{n}')\n", "ok")
+                 for n in NOTEBOOKS]
+    result = start_grading(notebooks, raters, tracking_uri=uri, experiment=experiment)
+    assert result.created == len(NOTEBOOKS) * len(raters)
+    traces = {(t.notebook_id, t.rater): t.trace_id
+              for t in grading_traces(uri, experiment)[0]}
+    return experiment, traces
+
+
+def _feedback(trace_id: str, name: str, value, rationale="a reason", source_id="User"):
+    # "User" is what MLflow's open-source UI records as the source of every grade.
+    return mlflow.log_feedback(
+        trace_id=trace_id, name=name, value=value, rationale=rationale,
+        source=AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id=source_id))
+
+
+def test_several_raters_each_get_their_label(store):
+    experiment, traces = _start(store)
+    _feedback(traces["nb_a", "expert_1"], "data_imputation", 1.0, "fillna before the split")
+    _feedback(traces["nb_a", "expert_2"], "data_imputation", 3, "imputer inside the pipeline")
+    _feedback(traces["nb_b", "expert_1"], "Model Training", "N/A", "nothing trained")
+    # Logged through the API with a real source id: that rater's grade, whoever's trace.
+    _feedback(traces["nb_b", "expert_1"], "model_training", 2, "one split only", "carol")
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    assert not grades.problems
+    got = {(lb.notebook_id, lb.dimension, lb.rater_id): lb.score for lb in grades.labels}
+    assert got == {("nb_a", "data_imputation", "expert_1"): 1,
+                   ("nb_a", "data_imputation", "expert_2"): 3,
+                   ("nb_b", "model_training", "expert_1"): "N/A",
+                   ("nb_b", "model_training", "carol"): 2}
+    assert all(lb.source == "human" for lb in grades.labels)
+    assert grades.assigned == {"expert_1": NOTEBOOKS, "expert_2": NOTEBOOKS}
+
+
+def test_the_latest_edit_wins(store):
+    experiment, traces = _start(store, raters=("expert_1",))
+    trace_id = traces["nb_a", "expert_1"]
+    first = _feedback(trace_id, "data_imputation", 2, "looks fine")
+    # What the UI's edit does: a new feedback that overrides the old one (now invalid).
+    mlflow.override_feedback(trace_id=trace_id, assessment_id=first.assessment_id, value=1,
+                             rationale="on second look: fillna on the full frame",
+                             source=AssessmentSource(source_type="HUMAN", source_id="User"))
+    # A second, separate feedback of another name, then a later one of the same name.
+    _feedback(trace_id, "cell_organization", 3, "clean")
+    _feedback(trace_id, "cell_organization", 2, "one cell does too much")
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    by_dimension = {lb.dimension: lb for lb in grades.labels}
+    assert by_dimension["data_imputation"].score == 1
+    assert by_dimension["data_imputation"].rationale.startswith("on second look")
+    assert by_dimension["cell_organization"].score == 2
+    assert len(grades.labels) == 2
+    assert grades.superseded == 2
+
+
+def test_invalid_grades_are_listed_and_nothing_is_imported(store, tmp_path):
+    experiment, traces = _start(store, raters=("expert_1",))
+    trace_id = traces["nb_a", "expert_1"]
+    _feedback(trace_id, "data_imputation", 1, "leakage")                 # fine
+    _feedback(trace_id, "model_training", 4, "excellent")                # out of range
+    _feedback(trace_id, "imputation", 2, "median")                       # unknown name
+    _feedback(trace_id, "metrics_evaluation", True, "good")              # the UI's Boolean
+    _feedback(traces["nb_b", "expert_1"], "data_exploration", 2, "  ")   # empty rationale
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    assert [lb.dimension for lb in grades.labels] == ["data_imputation"]
+    messages = [str(p) for p in grades.problems]
+    assert len(messages) == 4
+    assert any("value 4 is not 1, 2, 3 or N/A" in m and trace_id in m for m in messages)
+    assert any("'imputation'" in m and "did you mean 'data_imputation'" in m for m in messages)
+    assert any("value True" in m for m in messages)
+    assert any("empty rationale" in m and "nb_b" in m for m in messages)
+    out = tmp_path / "labels.jsonl"
+    with pytest.raises(GradeError, match=r"4 grade.*cannot be imported; no label was imported"):
+        import_grades(store, experiment, NOTEBOOKS, out)
+    assert not out.exists()
+    with pytest.raises(GradeError):
+        export_grades(grades, tmp_path / "labels.csv", experiment)
+    text = "\n".join(status_lines(grades, experiment))
+    assert "cannot be imported (4" in text
+
+
+def test_feedback_on_a_trace_that_is_not_a_grading_trace_is_ignored(store):
+    experiment, traces = _start(store, raters=("expert_1",))
+    with mlflow.start_span(name="some other trace",
+                           trace_destination=_location(store, experiment)) as span:
+        span.set_inputs({"q": "hello"})
+    mlflow.flush_trace_async_logging()
+    _feedback(span.trace_id, "data_imputation", 1, "not a grading trace")
+    _feedback(traces["nb_a", "expert_1"], "data_imputation", 3, "pipeline imputer")
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    assert [(lb.notebook_id, lb.score) for lb in grades.labels] == [("nb_a", 3)]
+    assert grades.ignored == 1
+    assert not grades.problems
+
+
+def test_judge_feedback_and_notebooks_outside_the_index(store):
+    experiment, traces = _start(store, raters=("expert_1",))
+    mlflow.log_feedback(trace_id=traces["nb_a", "expert_1"], name="data_imputation", value=2,
+                        rationale="judge", source=AssessmentSource(
+                            source_type=AssessmentSourceType.LLM_JUDGE, source_id="model"))
+    _feedback(traces["nb_b", "expert_1"], "data_imputation", 2, "median imputer")
+    grades = read_grades(store, experiment, ["nb_a"])   # nb_b is no longer in the index
+    assert not grades.labels                            # the judge's feedback is not a grade
+    assert len(grades.problems) == 1 and "not in the notebook index" in str(grades.problems[0])
+
+
+def test_an_empty_experiment(store, tmp_path):
+    experiment = f"empty-{next(_names)}"
+    with pytest.raises(ValueError, match=r"no MLflow experiment.*grading start"):
+        read_grades(store, experiment, NOTEBOOKS)
+    mlflow.MlflowClient(store).create_experiment(experiment)
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    assert grades.labels == () and grades.problems == () and grades.assigned == {}
+    assert "no grading trace yet" in "\n".join(status_lines(grades, experiment))
+    with pytest.raises(GradeError, match="holds no grade yet"):
+        import_grades(store, experiment, NOTEBOOKS, tmp_path / "labels.jsonl")
+
+
+def test_digest_import_and_export_meet_labels_file(store, tmp_path):
+    experiment, traces = _start(store, raters=("expert_1", "expert_2"))
+    first = _feedback(traces["nb_a", "expert_1"], "data_imputation", 1, "fillna, then split")
+    _feedback(traces["nb_a", "expert_2"], "data_imputation", "n/a", "no missing values")
+    digest = tmp_path / "mlflow_grades.json"
+    out = tmp_path / "labels.jsonl"
+    with pytest.raises(GradeError, match="no grade digest"):
+        import_grades(store, experiment, NOTEBOOKS, out, digest_path=digest)
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    write_digest(digest, grades, experiment)
+    assert json.loads(digest.read_text())["labels"] == 2
+    labels = import_grades(store, experiment, NOTEBOOKS, out, digest_path=digest)
+    assert read_records(out, Label) == labels
+    status = "\n".join(status_lines(grades, experiment))
+    assert re.search(r"data_imputation +1/2  missing: nb_b\n", status)
+    assert re.search(r"model_training +0/2  missing: nb_a, nb_b\n", status)
+    # The same labels as labels=file reads from the export.
+    for name in ("labels.csv", "labels.jsonl"):
+        path = tmp_path / "export" / name
+        assert export_grades(grades, path, experiment) == 2
+        assert read_label_file(path, NOTEBOOKS) == sorted(
+            labels, key=lambda lb: (lb.notebook_id, lb.dimension, lb.rater_id))
+    # A changed grade changes the digest; the stage refuses the stale one.
+    mlflow.override_feedback(trace_id=traces["nb_a", "expert_1"],
+                             assessment_id=first.assessment_id, value=2,
+                             rationale="imputer fit on the training split",
+                             source=AssessmentSource(source_type="HUMAN", source_id="User"))
+    changed = read_grades(store, experiment, NOTEBOOKS)
+    assert changed.digest != grades.digest
+    with pytest.raises(GradeError, match="grades changed since the digest was written"):
+        import_grades(store, experiment, NOTEBOOKS, out, digest_path=digest)
+    assert read_records(out, Label) == labels
+
+
+def _location(uri: str, experiment: str):
+    from mlflow.entities.trace_location import MlflowExperimentLocation
+
+    found = mlflow.MlflowClient(uri).get_experiment_by_name(experiment)
+    return MlflowExperimentLocation(found.experiment_id)
