@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "CONTEXT_ERROR",
     "Behaviour",
+    "FakeClock",
     "FaultServer",
     "context_error",
     "hang",
@@ -107,6 +108,38 @@ def hang() -> Behaviour:
 Script = Sequence[Behaviour] | Callable[[int, dict[str, Any]], Behaviour]
 
 
+class FakeClock:
+    """A clock whose ``sleep`` returns at once and moves time on (an
+    :class:`nbjudge.llm.limits.Clock`): waits are timed, not slept.
+
+    A sleep counts from the time its thread last read (``monotonic``), so sleeps
+    that overlap in several threads end where the latest ends, as they would in
+    real time. ``sleeps`` lists every wait asked for, in order.
+    """
+
+    def __init__(self, wall: float = 1_800_000_000.0) -> None:
+        self.now = 0.0
+        self.wall = wall            # ``time()`` at ``now == 0``; a whole second
+        self.sleeps: list[float] = []
+        self._seen: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            self._seen[threading.get_ident()] = self.now
+            return self.now
+
+    def time(self) -> float:
+        with self._lock:
+            return self.wall + self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            since = self._seen.pop(threading.get_ident(), self.now)
+            self.now = max(self.now, since + max(0.0, seconds))
+
+
 def _estimate_tokens(body: dict[str, Any]) -> int:
     text = "".join(str(m.get("content", "")) for m in body.get("messages", []))
     return max(1, len(text) // 4)
@@ -122,6 +155,8 @@ class FaultServer:
         self.model = model
         self.bodies: list[dict[str, Any]] = []
         self.answered = 0          # replies fully written (status 200 or an error status)
+        self.in_flight = 0         # requests received and not yet answered
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -179,6 +214,8 @@ class FaultServer:
         with self._lock:
             index = len(self.bodies)
             self.bodies.append(body)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if callable(self.script):
             return self.script(index, body)
         return self.script[index] if index < len(self.script) else self.default
@@ -227,6 +264,13 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 body = {"unparsable": raw.decode("utf-8", "replace")}
             behaviour = server._next(body)
+            try:
+                self._behave(behaviour, body)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _behave(self, behaviour: Behaviour, body: dict[str, Any]) -> None:
             try:
                 if behaviour.hang:
                     server._wait(-1)

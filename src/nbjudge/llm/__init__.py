@@ -5,7 +5,9 @@
 - :mod:`~nbjudge.llm.server`: the offline llama-server's lifecycle;
 - :mod:`~nbjudge.llm.embeddings`: the in-process embedder for MemAlign;
 - :mod:`~nbjudge.llm.cache`: the content-addressed answer cache;
-- :mod:`~nbjudge.llm.calls`: many calls, concurrent, retried and resumable.
+- :mod:`~nbjudge.llm.calls`: many calls, concurrent, retried and resumable;
+- :mod:`~nbjudge.llm.limits`: rate limits, adaptive concurrency, spending caps;
+- :mod:`~nbjudge.llm.usage`: tokens counted, and their price (litellm's list).
 
 Judges (:mod:`nbjudge.judges`), MemAlign (:mod:`nbjudge.alignment`) and the
 notebook writer (:mod:`nbjudge.writer`) build their requests and use
@@ -28,7 +30,9 @@ from nbjudge.llm.calls import (
     RunSummary,
     run_calls,
 )
+from nbjudge.llm.limits import BudgetExceededError, Limits
 from nbjudge.llm.server import LocalServer, LocalServerError
+from nbjudge.llm.usage import price_per_token
 
 __all__ = [
     "Answer",
@@ -37,12 +41,15 @@ __all__ = [
     "BackendConfigError",
     "BackendFatalError",
     "BackendUnavailableError",
+    "BudgetExceededError",
     "LLMConfig",
+    "Limits",
     "LocalServer",
     "LocalServerError",
     "RetryPolicy",
     "RunSummary",
     "check_credentials",
     "open_backend",
+    "price_per_token",
     "run_calls",
 ]

@@ -74,6 +74,11 @@ class LLMConfig(BaseModel):
     structured_output: Literal["json_schema", "none"] = "json_schema"
     rubric_detail: Literal["full", "summary"] = "full"
     embedding_model: str = "hashing"   # hashing, or a "provider:/model" string
+    # Pacing and caps of one stage run (nbjudge.llm.limits); None: no limit.
+    rpm: int | None = Field(default=None, ge=1)          # requests per minute
+    tpm: int | None = Field(default=None, ge=1)          # tokens per minute (prompt + reply cap)
+    max_requests: int | None = Field(default=None, ge=1)  # requests sent per stage run
+    max_cost: float | None = Field(default=None, gt=0)    # money per stage run (price list)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
@@ -196,6 +201,9 @@ def check_credentials(config: LLMConfig, environ: Mapping[str, str] | None = Non
         )
 
 
+_LIMIT_FIELDS = {"rpm", "tpm", "max_requests", "max_cost"}
+
+
 def offline_settings(cache_dir: str | os.PathLike[str],
                      config: LLMConfig | None = None) -> dict[str, str]:
     """Environment that keeps MLflow, litellm and DSPy from reaching the internet.
@@ -206,7 +214,8 @@ def offline_settings(cache_dir: str | os.PathLike[str],
     """
     key = "default"
     if config is not None:
-        text = json.dumps(config.model_dump(), sort_keys=True)
+        # Pacing and caps change when requests are sent, never what is answered.
+        text = json.dumps(config.model_dump(exclude=_LIMIT_FIELDS), sort_keys=True)
         key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return {
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -269,15 +278,20 @@ def _register_context(model: str, config: LLMConfig) -> None:
 
     import litellm
 
+    from nbjudge.llm.usage import price_per_token
+
     # litellm warns at length that a registered model has no cache pricing.
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
+    # A listed model keeps its list price, so litellm's own cost figures stay true;
+    # nbjudge's caps and plans read the price list itself (nbjudge.llm.usage).
+    prompt_price, reply_price = price_per_token(model) or (0.0, 0.0)
     litellm.register_model({model: {
         "max_input_tokens": config.context_size,
         "max_tokens": config.max_output_tokens,
         "max_output_tokens": config.max_output_tokens,
-        "input_cost_per_token": 0.0,
-        "output_cost_per_token": 0.0,
+        "input_cost_per_token": prompt_price,
+        "output_cost_per_token": reply_price,
         "litellm_provider": model.split("/", 1)[0],
         "mode": "chat",
     }})
@@ -324,10 +338,16 @@ def open_backend(
     ``embeddings=True`` the backend also names MemAlign's embedding model:
     ``hashing`` registers the in-process one, anything else is used as given.
     Process environment changes (offline settings, the server's address) are
-    undone on exit.
+    undone on exit. While it is open, :func:`~nbjudge.llm.calls.run_calls`
+    paces and caps requests with the stage's limits of ``config``
+    (:func:`nbjudge.llm.limits.stage_limits`); a cost cap without a known
+    price is a :class:`BackendConfigError` here, before anything starts.
     """
+    from nbjudge.llm.limits import stage_limits, using_limits
+
     environ = os.environ if environ is None else environ
     check_credentials(config, environ)
+    limits = stage_limits(config)
     env = offline_settings(cache_dir, config)
     env["MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS"] = str(int(config.timeout))
     # MLflow re-sends a judge prompt after shrinking it or dropping response_format;
@@ -360,6 +380,7 @@ def open_backend(
             else:
                 backend.embedding_model = config.embedding_model
         stack.enter_context(_environment(env))
+        stack.enter_context(using_limits(limits))
         _register_context(backend.litellm_model, config)
         yield backend
 

@@ -1,15 +1,79 @@
-"""Tokens and calls counted as litellm reports them, whoever sends the request.
+"""Tokens and calls counted as litellm reports them, and what tokens cost.
 
 MemAlign's distillation goes through DSPy, which calls litellm itself; a
 process-wide litellm callback is the one place that sees those calls. A
 :class:`TokenCounter` counts what arrives while it is active.
+
+:func:`price_per_token` reads litellm's bundled price list (the JSON file
+shipped inside the litellm package: offline, and untouched by models this
+process registers with litellm); a model it does not list has no price
+(None), never a price of 0.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["TokenCounter"]
+if TYPE_CHECKING:
+    from nbjudge.llm.backends import LLMConfig
+
+__all__ = ["TokenCounter", "backend_price", "price_per_token"]
+
+_PRICE_FILE = "model_prices_and_context_window_backup.json"
+
+
+@functools.cache
+def _price_list() -> dict[str, Any]:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return {}
+    path = Path(spec.origin).parent / _PRICE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def price_per_token(model: str) -> tuple[float, float] | None:
+    """(currency per prompt token, per reply token) of ``model`` in litellm's bundled
+    price list, or None when it has no price for it.
+
+    ``model`` is a litellm name (``gpt-4o-mini``, ``openai/gpt-4o-mini``) or an
+    MLflow model URI (``openai:/gpt-4o-mini``, what ``judge_model_uri`` gives).
+    """
+    provider, _, name = model.replace(":/", "/", 1).rpartition("/")
+    prices = _price_list()
+    candidates = [f"{provider}/{name}", name] if provider else [name]
+    for key in candidates:
+        entry = prices.get(key)
+        if not isinstance(entry, dict):
+            continue
+        listed = entry.get("litellm_provider")
+        if provider and key == name and listed not in (None, provider):
+            continue   # the same name from another provider
+        prompt, reply = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+        if isinstance(prompt, (int, float)) and isinstance(reply, (int, float)):
+            return float(prompt), float(reply)
+    return None
+
+
+def backend_price(config: LLMConfig) -> tuple[float, float] | None:
+    """The price per token of ``config``'s model: litellm's list for a provider;
+    (0, 0) for ``local`` (the server nbjudge starts on this machine bills nothing);
+    None when unknown (``openai_compatible``: a self-hosted server has no list price)."""
+    if config.backend == "local":
+        return (0.0, 0.0)
+    if config.backend == "openai_compatible":
+        return None
+    from nbjudge.llm.backends import judge_model_uri
+
+    return price_per_token(judge_model_uri(config))
 
 _ACTIVE: list[TokenCounter] = []
 _ACTIVE_LOCK = threading.Lock()

@@ -1,0 +1,174 @@
+"""The whole pipeline's plan, for ``python -m nbjudge plan``: every stage that calls a model.
+
+Each stage is planned from the files it will read, at the paths ``dvc.yaml``
+gives them. A stage whose inputs do not exist yet is estimated, and the plan
+says from what:
+
+- notebooks written but not executed: counted as written, without the outputs
+  execution adds (each notebook's text stays within the judges' budget);
+- no notebooks yet: the suite's notebook count, each notebook at the judges'
+  whole notebook budget (an upper bound);
+- no labels yet: one label per notebook and dimension, without rationale;
+- no folds yet: assigned from the notebook index as the ``folds`` stage assigns
+  them, or (no index either) cases dealt round-robin to ``cv.k`` folds.
+
+Nothing is sent, no key is needed, no server is started, and no file is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbjudge.config import as_plain
+from nbjudge.judges.batch import render_options
+from nbjudge.judges.dimension import notebook_outputs
+from nbjudge.judges.requests import NotebookView, load_views
+from nbjudge.llm.backends import LLMConfig
+from nbjudge.plan.judging import (
+    Bound,
+    Fold,
+    alignment_plan,
+    judging_plan,
+    registration_plan,
+)
+from nbjudge.schemas import DIMENSIONS, Case, Label, Notebook, StagePlan, read_records
+
+__all__ = ["PipelinePaths", "plan_pipeline"]
+
+
+@dataclass(frozen=True)
+class PipelinePaths:
+    """Where the stages read their inputs (``dvc.yaml``'s paths)."""
+
+    cases: Path = Path("data/cases/cases.jsonl")
+    datasets: Path = Path("data/cases/datasets")
+    index: Path = Path("data/notebooks/index.jsonl")
+    executed_index: Path = Path("data/notebooks/executed/index.jsonl")
+    labels: Path = Path("data/labels/labels.jsonl")
+    folds: Path = Path("data/folds.json")
+
+    def under(self, root: str | Path) -> PipelinePaths:
+        root = Path(root)
+        return PipelinePaths(*(root / getattr(self, name) for name in self.__dataclass_fields__))
+
+
+def _suite_notebooks(params: Any) -> list[tuple[str, str, int]]:
+    """(case_id, prompt, notebooks) of every case of the configured suite."""
+    from nbjudge.benchmark.suites import load_suite
+
+    suite = load_suite(params.suite.path)
+    per_case = None
+    if params.generate.backend == "llm":
+        per_case = (params.generate.get("notebooks_per_case"))
+    return [(c["case_id"], str(c["prompt"]), int(per_case or c.get("notebooks", 1)))
+            for c in suite["cases"]]
+
+
+def _views(params: Any, llm: LLMConfig, judge: Mapping[str, Any], paths: PipelinePaths,
+           root: Path) -> tuple[list[NotebookView], Bound, str]:
+    """The notebooks as the judges will read them, the bound, and how they were found."""
+    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
+    options = render_options(judge, llm, retrieval_k)
+    if paths.executed_index.is_file() and paths.cases.is_file():
+        views = load_views(read_records(paths.executed_index, Notebook),
+                           read_records(paths.cases, Case), options, root)
+        return views, "exact", f"the {len(views)} executed notebooks"
+    if paths.index.is_file() and paths.cases.is_file():
+        views = load_views(read_records(paths.index, Notebook),
+                           read_records(paths.cases, Case), options, root)
+        return views, "estimate", (
+            f"the {len(views)} notebooks are not executed yet: counted as written, without "
+            f"the outputs execution adds (each notebook's text is at most "
+            f"{options.max_tokens:,} tokens)")
+    cases = _suite_notebooks(params)
+    # " x" is one token in every tiktoken encoding: a notebook exactly at the budget.
+    text = " x" * options.max_tokens
+    views = [NotebookView(f"{case_id}__{i:02d}", case_id, prompt,
+                          notebook_outputs(prompt, text), options.max_tokens, False)
+             for case_id, prompt, n in cases for i in range(1, n + 1)]
+    return views, "estimate", (
+        f"no notebooks yet: the suite's {len(views)} notebooks ({len(cases)} cases), each "
+        f"counted at the judges' whole notebook budget of {options.max_tokens:,} tokens "
+        "(an upper bound)")
+
+
+def _labels(views: Sequence[NotebookView], paths: PipelinePaths) -> tuple[list[Label], str]:
+    if paths.labels.is_file():
+        return read_records(paths.labels, Label), ""
+    return ([Label(notebook_id=v.notebook_id, dimension=d, score=2, rationale="-",
+                   rater_id="planned", source="simulated")
+             for v in views for d in DIMENSIONS],
+            "no labels yet: one label per notebook and dimension assumed, with no rationale")
+
+
+def _folds(params: Any, views: Sequence[NotebookView], paths: PipelinePaths
+           ) -> tuple[list[Fold], str]:
+    from nbjudge.alignment.folds import assign_folds, read_folds
+
+    if paths.folds.is_file():
+        assignments = read_folds(paths.folds)
+        note = ""
+    else:
+        k, repeats, seed = int(params.cv.k), int(params.cv.repeats), int(params.seed)
+        if paths.cases.is_file():
+            task = {c.case_id: c.task_type for c in read_records(paths.cases, Case)}
+            triples = [(v.notebook_id, v.case_id, task.get(v.case_id, "unknown")) for v in views]
+            assignments = [assign_folds(triples, k, seed=seed, repeat=r) for r in range(repeats)]
+            note = "no folds yet: assigned from the notebook index as the folds stage does"
+        else:
+            cases = sorted({v.case_id for v in views})
+            fold_of = {c: i % k for i, c in enumerate(cases)}
+            folds = []
+            for repeat in range(repeats):
+                for fold in range(k):
+                    held = [v.notebook_id for v in views if fold_of[v.case_id] == fold]
+                    train = [v.notebook_id for v in views if fold_of[v.case_id] != fold]
+                    folds.append(Fold(repeat, fold, train, held))
+            return folds, f"no folds yet: the suite's cases dealt round-robin to {k} folds"
+    return ([Fold(a.repeat, f, a.train_ids(f), a.test_ids(f))
+             for a in assignments for f in range(a.k)], note)
+
+
+def _writing(params: Any, paths: PipelinePaths) -> tuple[list[StagePlan], list[str]]:
+    if params.generate.backend != "llm":
+        return [], []
+    from nbjudge.plan.writing import writing_plan
+    from nbjudge.writer import WriterSettings, writer_config
+
+    generate = as_plain(params.generate)
+    settings = WriterSettings.from_params(generate, int(params.seed))
+    config = writer_config(as_plain(params.llm), generate.get("writer"),
+                           settings.max_output_tokens)
+    if not paths.cases.is_file():
+        return [], ["generate: the cases are not built yet (`dvc repro cases`, no model "
+                    "involved): the notebook writer's requests are not counted"]
+    return [writing_plan(read_records(paths.cases, Case), settings, config,
+                         paths.datasets)], []
+
+
+def plan_pipeline(params: Any, *, root: str | Path = ".",
+                  paths: PipelinePaths | None = None) -> tuple[list[StagePlan], list[str]]:
+    """The plan of every stage that calls a model, in pipeline order, and notes on what
+    was estimated. ``params`` is ``params.yaml`` as loaded by :func:`load_params`."""
+    from nbjudge.alignment.memalign import MemAlignSettings
+
+    root = Path(root)
+    paths = (paths or PipelinePaths()).under(root)
+    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    judge = as_plain(params.judge)
+    plans, notes = _writing(params, paths)
+    views, bound, how = _views(params, llm, judge, paths, root)
+    plans.append(judging_plan(views, llm, judge, bound=bound,
+                              how=how if bound != "exact" else ""))
+    labels, label_note = _labels(views, paths)
+    folds, fold_note = _folds(params, views, paths)
+    notes += [n for n in (label_note, fold_note) if n]
+    settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
+    variants = list((params.get("ablation") or {}).get("memory_variants") or [])
+    for variant in variants:
+        plans.append(alignment_plan(views, labels, folds, llm, settings, variant))
+    plans.append(registration_plan(views, labels, llm, settings))
+    return plans, notes

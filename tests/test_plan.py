@@ -1,0 +1,386 @@
+"""Know before you send: the plan of requests, tokens and money, and the caps it enforces.
+
+The slow test is the issue's "done when": `python -m nbjudge plan` gives the
+bench50 plan for `llm=openai` offline (no key, no server), and a scripted run
+of the judge stage then sends exactly the planned requests with exactly the
+planned prompt tokens; after it, the plan finds every answer in the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nbjudge.judges.requests import NotebookView
+from nbjudge.llm.backends import LLMConfig
+from nbjudge.llm.tokens import tokenizer_for
+from nbjudge.plan import (
+    PlanExceedsBudgetError,
+    announce,
+    check_budget,
+    format_plans,
+    plan_line,
+    total_cost,
+)
+from nbjudge.schemas import StagePlan, read_json_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _llm(name: str = "openai", **overrides) -> LLMConfig:
+    settings = yaml.safe_load((ROOT / "conf" / "llm" / f"{name}.yaml").read_text())
+    settings.update({"model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1"}
+                    if name == "openai_compatible" else {})
+    settings.update(overrides)
+    return LLMConfig.from_mapping(settings)
+
+
+def _plan(price=(1e-6, 2e-6), requests=10, cached=0, prompt=1000, reply=100) -> StagePlan:
+    line = plan_line(what="judge requests", model="openai:/gpt-4o-mini", price=price,
+                     prompt_tokens=[prompt] * requests, reply_tokens=[reply] * requests,
+                     cached=[i < cached for i in range(requests)], bound="exact")
+    return StagePlan(stage="judge", tokenizer="o200k_base", lines=[line])
+
+
+def test_a_line_counts_only_uncached_requests_as_sent_and_prices_them():
+    plan = _plan(requests=10, cached=4, prompt=1000, reply=100)
+    line = plan.lines[0]
+    assert (line.requests, line.cached, line.to_send) == (10, 4, 6)
+    assert (line.prompt_tokens, line.send_prompt_tokens) == (10_000, 6_000)
+    assert line.cost == pytest.approx(6_000 * 1e-6 + 600 * 2e-6)
+
+
+def test_an_unknown_price_is_unknown_never_zero():
+    plan = _plan(price=None)
+    assert plan.lines[0].cost is None and total_cost(plan.lines) is None
+    table = format_plans([plan])
+    assert "unknown" in table
+    row = re.split(r"\s{2,}", next(r for r in table.splitlines() if r.startswith("judge")))
+    assert row[-3:] == ["unknown", "unknown", "exact"]    # price, cost, bound
+
+
+def test_a_free_local_model_costs_zero_and_a_total_adds_stages():
+    free = _plan(price=(0.0, 0.0))
+    paid = _plan(price=(1e-6, 2e-6))
+    assert total_cost(free.lines) == 0
+    assert total_cost([*free.lines, *paid.lines]) == pytest.approx(paid.lines[0].cost)
+    table = format_plans([free, paid])
+    total = re.split(r"\s{2,}", next(r for r in table.splitlines() if r.startswith("total")))
+    assert total[1] == "20" and float(total[-2]) == pytest.approx(paid.lines[0].cost, abs=1e-4)
+
+
+def test_a_request_cap_below_the_plan_stops_before_sending_with_the_plans_numbers(tmp_path):
+    llm = _llm(max_requests=5)
+    plan = _plan(requests=45, cached=3)
+    with pytest.raises(PlanExceedsBudgetError) as caught:
+        announce(plan, llm, tmp_path / "plan.json")
+    message = str(caught.value)
+    assert "llm.max_requests=5" in message and "42 requests to send" in message
+    assert "3 answered from the cache" in message and "nothing was sent" in message
+    assert "-S llm.max_requests=42" in message
+    # the plan is kept for the report even when the stage stops
+    assert read_json_record(tmp_path / "plan.json", StagePlan).lines[0].requests == 45
+
+
+def test_a_cost_cap_below_the_plan_stops_and_one_above_passes():
+    plan = _plan(requests=100, prompt=10_000, reply=600)   # 100 * (0.01 + 0.0012) = 1.12
+    with pytest.raises(PlanExceedsBudgetError, match=r"max_cost=1.*up to 1\.1200"):
+        check_budget(plan, _llm(max_cost=1.0))
+    check_budget(plan, _llm(max_cost=1.2))
+    check_budget(_plan(requests=100, cached=100), _llm(max_cost=0.001, max_requests=1))
+
+
+def test_a_cost_cap_with_no_known_price_stops_instead_of_counting_it_free():
+    with pytest.raises(PlanExceedsBudgetError, match="no price"):
+        check_budget(_plan(price=None), _llm(max_cost=100.0))
+
+
+def test_tokens_are_counted_with_the_models_tokenizer_offline():
+    exact = tokenizer_for("openai:/gpt-4o-mini")
+    assert exact.exact and exact.encoding == "o200k_base"
+    other = tokenizer_for("hosted_vllm:/my-model")
+    assert not other.exact and "approximation" in other.description
+    text = "def fit(X, y):\n    return model.fit(X, y)\n" * 20
+    assert exact.messages([{"role": "user", "content": text}]) == exact.text(text) + 3 + 1 + 3
+
+
+def _views(n: int = 3) -> list[NotebookView]:
+    return [NotebookView(f"case{i}__01", f"case{i}", f"Task {i}",
+                         f"# Task prompt\n\nTask {i}\n\n# Notebook\n\n```python\nx = {i}\n```\n")
+            for i in range(n)]
+
+
+def test_the_judge_plan_uses_the_runs_cache_keys(tmp_path):
+    from nbjudge.judges.batch import baseline_judges
+    from nbjudge.judges.requests import build_requests
+    from nbjudge.llm.backends import inference_params, judge_model_uri
+    from nbjudge.llm.cache import AnswerCache
+    from nbjudge.plan.judging import judging_plan
+
+    llm = _llm()
+    judge = {"cache_dir": str(tmp_path / "answers")}
+    views = _views()
+    before = judging_plan(views, llm, judge).lines[0]
+    assert (before.requests, before.cached) == (27, 0)
+    assert before.bound == "exact" and before.input_price and before.cost
+    assert before.reply_tokens == 27 * llm.max_output_tokens
+    requests = build_requests(views, baseline_judges(llm), variant="baseline",
+                              model=judge_model_uri(llm), inference_params=inference_params(llm))
+    with AnswerCache(tmp_path / "answers") as cache:
+        for request in requests[:5]:
+            cache.put(request.key, {"value": 2})
+    after = judging_plan(views, llm, judge).lines[0]
+    assert (after.requests, after.cached, after.to_send) == (27, 5, 22)
+    assert after.send_prompt_tokens < after.prompt_tokens == before.prompt_tokens
+
+
+def test_alignment_plans_are_upper_bounds_that_say_so():
+    from nbjudge.alignment.memalign import MemAlignSettings
+    from nbjudge.plan.judging import Fold, alignment_plan
+    from nbjudge.schemas import DIMENSIONS, Label
+
+    views = _views(4)
+    labels = [Label(notebook_id=v.notebook_id, dimension=d, score=2, rationale="fine",
+                    rater_id="a", source="simulated") for v in views for d in DIMENSIONS]
+    ids = [v.notebook_id for v in views]
+    folds = [Fold(0, f, [i for i in ids if i != ids[f]], [ids[f]]) for f in range(4)]
+    plan = alignment_plan(views, labels, folds, _llm(), MemAlignSettings(retrieval_k=1),
+                          "full")
+    by_what = {line.what: line for line in plan.lines}
+    assert by_what["judge requests"].requests == 4 * 9 and by_what["judge requests"].cached == 0
+    assert by_what["distillation"].requests == 4 * 9      # 3 examples: one batch each
+    assert by_what["embeddings"].requests == 4 * 9 + 4 * 9  # each memory, each retrieval
+    assert {line.bound for line in plan.lines} == {"upper"}
+    semantic = alignment_plan(views, labels, folds, _llm(embedding_model="hashing"),
+                              MemAlignSettings(retrieval_k=1), "semantic_only")
+    assert "embeddings" not in {line.what for line in semantic.lines}
+    assert (semantic.lines[0].prompt_tokens < by_what["judge requests"].prompt_tokens)
+
+
+# --- the issue's "done when": bench50 planned offline, then a scripted run ---------------------
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("conf", "rubrics", "prompts"):
+        shutil.copytree(ROOT / name, repo / name)
+    (repo / "data" / "suites").mkdir(parents=True)
+    shutil.copy(ROOT / "data" / "suites" / "bench50.yaml", repo / "data" / "suites")
+    return repo
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_API_KEY") and k not in ("DATABRICKS_TOKEN", "DATABRICKS_HOST")}
+    env.update({"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "MLFLOW_MODEL_CATALOG_URI": "",
+                **extra})
+    return env
+
+
+def _run(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=repo, env=env or _env(),
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def _judge_row(output: str) -> list[str]:
+    row = next(line for line in output.splitlines() if line.startswith("judge "))
+    return re.split(r"\s{2,}", row.strip())
+
+
+@pytest.mark.slow
+def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
+    from fault_server import FaultServer
+    from stage_runs import stage_command
+
+    repo = _repo(tmp_path)
+    py = "-m"
+    _run(repo, py, "nbjudge.config", "suite=bench50", "llm=openai")
+    _run(repo, *stage_command("cases")[1:])
+    _run(repo, *stage_command("generate")[1:])
+    _run(repo, *stage_command("label")[1:])
+    _run(repo, *stage_command("folds")[1:])
+    # The judges read the notebooks as written (executing 50 notebooks is the execute
+    # stage's test): the plan and the run are pointed at the same index.
+    (repo / "data" / "notebooks" / "executed").mkdir(parents=True)
+    shutil.copy(repo / "data" / "notebooks" / "index.jsonl",
+                repo / "data" / "notebooks" / "executed" / "index.jsonl")
+
+    # 1. the plan for llm=openai: offline, no key in the environment
+    output = _run(repo, py, "nbjudge", "plan", "-S", "llm=openai", "-S", "suite=bench50")
+    row = _judge_row(output)
+    # stage, requests, what, cached, to send, prompt tokens, reply tokens, price, cost, bound
+    assert row[1] == "450" and row[3] == "0" and row[4] == "450" and row[-1] == "exact"
+    planned_prompt = int(row[5].replace(",", ""))
+    assert int(row[6].replace(",", "")) == 450 * 600
+    assert row[7] == "0.15/0.6" and float(row[8]) > 0
+    for stage in ("align@full", "align@semantic_only", "register"):
+        assert any(line.startswith(stage) for line in output.splitlines()), stage
+    assert re.search(r"^total\s", output, re.MULTILINE)
+
+    # 2. the same requests sent to a scripted OpenAI-compatible server
+    same = ["-S", "llm=openai_compatible", "-S", "llm.model=gpt-4o-mini",
+            "-S", "llm.context_size=128000", "-S", "suite=bench50"]
+    with FaultServer() as server:
+        overrides = [*same, "-S", f"llm.base_url={server.base_url}"]
+        _run(repo, py, "nbjudge.config", *[o for o in overrides if o != "-S"])
+        plan_before = _run(repo, py, "nbjudge", "plan")
+        assert _judge_row(plan_before)[3:5] == ["0", "450"]
+        # a cap below the plan: the stage stops before sending, with the plan's numbers
+        _run(repo, py, "nbjudge.config", *[o for o in overrides if o != "-S"],
+             "llm.max_requests=100")
+        capped = subprocess.run([sys.executable, *stage_command("judge")[1:]], cwd=repo,
+                                env=_env(), capture_output=True, text=True, timeout=1200)
+        assert capped.returncode == 1 and server.count == 0, capped.stderr[-2000:]
+        assert "llm.max_requests=100" in capped.stderr
+        assert f"450 requests to send (0 answered from the cache), {planned_prompt:,} prompt " \
+               "tokens, at most 270,000 reply tokens" in capped.stderr
+        _run(repo, py, "nbjudge.config", *[o for o in overrides if o != "-S"])
+        stage_output = _run(repo, *stage_command("judge")[1:])
+        sent = list(server.bodies)
+    assert "plan of judge" in stage_output
+    assert len(sent) == 450
+    assert all(((b.get("response_format") or {}).get("json_schema") or {}).get("name")
+               == "judgment" for b in sent)
+    tokenizer = tokenizer_for("openai:/gpt-4o-mini")
+    assert sum(tokenizer.messages(b["messages"]) for b in sent) == planned_prompt
+    assert {b.get("max_tokens") for b in sent} == {600}
+    record = read_json_record(repo / "data" / "judgments" / "baseline.plan.json", StagePlan)
+    assert record.lines[0].to_send == 450
+    assert record.lines[0].send_prompt_tokens == planned_prompt
+    assert record.lines[0].input_price is None          # a self-hosted server: unknown
+    assert "unknown" in _judge_row(stage_output.replace("plan of judge:\n", ""))
+
+    # 3. after the run the plan finds every answer in the cache: the keys are the run's
+    after = _judge_row(_run(repo, py, "nbjudge", "plan"))
+    assert after[3:5] == ["450", "0"]
+
+
+def test_the_report_reads_the_plans_and_sets_planned_against_actual(tmp_path):
+    from types import SimpleNamespace
+
+    from nbjudge.report.context import _planned_cost
+    from nbjudge.report.inputs import read_plans
+    from nbjudge.schemas import AlignmentAudit, Judgment, write_json_record
+
+    judge_plan = _plan(requests=2, prompt=1000, reply=100)
+    align_line = plan_line(what="distillation", model="openai:/gpt-4o-mini", price=None,
+                           prompt_tokens=[5000], reply_tokens=[16384], bound="upper")
+    write_json_record(tmp_path / "judgments" / "baseline.plan.json", judge_plan)
+    write_json_record(tmp_path / "alignment" / "full" / "plan.json",
+                      StagePlan(stage="align@full", tokenizer="o200k_base", lines=[align_line]))
+    plans = read_plans(tmp_path / "judgments", tmp_path / "alignment")
+    assert [p.stage for p in plans] == ["judge", "align@full"]
+    judgments = [Judgment(notebook_id=f"n{i}", dimension="data_imputation", variant="baseline",
+                          status="ok", score=2, model="openai:/gpt-4o-mini",
+                          tokens_in=900, tokens_out=40) for i in range(2)]
+    audit = AlignmentAudit(variant="full", fold=0, dimension="data_imputation", guidelines=[],
+                           episodic_ids=[], seconds=1.0, retrieval_k=1, reflection_model="x",
+                           tokens={"calls": 1, "prompt": 4200, "completion": 300})
+    rows = _planned_cost(SimpleNamespace(plans=plans, judgments=judgments, alignment=[audit]))
+    judge, distill = rows
+    assert (judge["planned_requests"], judge["requests"]) == ("2", "2")
+    assert (judge["planned_in"], judge["tokens_in"], judge["tokens_out"]) == (
+        "2,000", "1,800", "80")
+    assert judge["planned_cost"] == f"{2000 * 1e-6 + 200 * 2e-6:.4f}"
+    assert judge["cost"] == f"{1800 * 1e-6 + 80 * 2e-6:.4f}"
+    assert (distill["tokens_in"], distill["planned_cost"], distill["cost"]) == (
+        "4,200", "unknown", "unknown")
+
+
+@pytest.mark.slow
+def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monkeypatch):
+    """Cross-validation through real MLflow judges and MemAlign against a scripted server:
+    the aligned judges send the planned requests, and neither their prompts nor the
+    distillation requests exceed the plan's upper bounds."""
+    import json as json_module
+    from collections import defaultdict
+
+    import mlflow
+    from fault_server import FaultServer, reply, score
+
+    from nbjudge.alignment import assign_folds
+    from nbjudge.alignment.crossval import cross_validate
+    from nbjudge.alignment.memalign import MemAlignSettings
+    from nbjudge.judges.tracing import (
+        NotebookTrace,
+        ensure_traces,
+        log_human_labels,
+        setup_tracking,
+    )
+    from nbjudge.llm.backends import open_backend
+    from nbjudge.plan.judging import Fold, alignment_plan
+    from nbjudge.schemas import DIMENSIONS, Label
+
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    experiment_id = setup_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "plan-test")
+    code = {0: "df = df.fillna(df.mean())\nX_train, X_test = train_test_split(df)",
+            1: "pipe = Pipeline([('imp', SimpleImputer()), ('m', LogisticRegression())])"}
+    views, labels = [], []
+    for c in range(4):
+        for n in range(2):
+            notebook_id = f"case{c}__0{n + 1}"
+            outputs = f"# Task prompt\n\nTask {c}\n\n# Notebook\n\n```python\n{code[n]}\n```\n"
+            views.append(NotebookView(notebook_id, f"case{c}", f"Task {c}", outputs))
+            labels += [Label(notebook_id=notebook_id, dimension=d, score=1 if n == 0 else 3,
+                             rationale=f"rater on {n}", rater_id="r1", source="simulated")
+                       for d in DIMENSIONS]
+    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
+                               for v in views], experiment_id)
+    log_human_labels(labels, trace_ids)
+    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
+    labelled = defaultdict(set)
+    for label in labels:
+        labelled[label.dimension].add(label.notebook_id)
+    task_types = ["binary", "regression", "multiclass", "forecasting"]
+    assignment = assign_folds([(v.notebook_id, v.case_id, task_types[int(v.case_id[-1])])
+                               for v in views], 4, seed=3)
+    folds = [Fold(0, f, assignment.train_ids(f), assignment.test_ids(f)) for f in range(4)]
+    settings = MemAlignSettings(retrieval_k=2)
+
+    def script(index, body):
+        fmt = body.get("response_format") or {}
+        if (fmt.get("json_schema") or {}).get("name") == "judgment":
+            return score(2, "scripted judgment")
+        return reply(json_module.dumps({"guidelines": [
+            {"guideline_text": "fit imputers on training rows only",
+             "source_trace_ids": [0, 1]}]}))
+
+    with FaultServer(script) as server:
+        llm = _llm("openai_compatible", base_url=server.base_url, model="scripted",
+                   context_size=32768, notebook_tokens=1000, concurrency=2, max_retries=0,
+                   max_output_tokens=100, embedding_model="hashing")
+        judge = {"cache_dir": str(tmp_path / "answers")}
+        for variant in ("full", "semantic_only"):
+            server.bodies.clear()
+            plan = alignment_plan(views, labels, folds, llm, settings, variant)
+            with open_backend(llm, embeddings=True, cache_dir=tmp_path / variant) as backend:
+                cross_validate(views, traces, labelled, [assignment], variant=variant,
+                               llm=llm, judge=judge, settings=settings, backend=backend,
+                               audit_root=tmp_path / "alignment" / variant, progress=False)
+            lines = {line.what: line for line in plan.lines}
+            tokenizer = tokenizer_for("hosted_vllm:/scripted")
+            judged = [b for b in server.bodies
+                      if ((b.get("response_format") or {}).get("json_schema") or {})
+                      .get("name") == "judgment"]
+            distilled = [b for b in server.bodies if b not in judged]
+            assert len(judged) == lines["judge requests"].requests == 8 * 9, variant
+            assert (sum(tokenizer.messages(b["messages"]) for b in judged)
+                    <= lines["judge requests"].prompt_tokens), variant
+            # the second variant's distillation asks what the first asked: DSPy's cache
+            # answers it (the plan does not consult that cache, so it stays a bound)
+            assert len(distilled) <= lines["distillation"].requests, variant
+            assert distilled or variant == "semantic_only"
+            assert (sum(tokenizer.messages(b["messages"]) for b in distilled)
+                    <= lines["distillation"].prompt_tokens), variant
+            assert "embeddings" not in lines     # the in-process hashing embedder
