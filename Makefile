@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python bench/bench_execute.py
 	$(BIN)/python bench/bench_judge.py
+	$(BIN)/python bench/bench_concurrency.py
 
 # Removes the link to the machine's llama-server build, not the build: clean-cache does.
 clean:

@@ -11,6 +11,10 @@ write the judgments to `--out` and one audit per fold and dimension under
 `--audit`. Judge answers are cached like the baseline's; DSPy caches the
 distillation and embedding calls, so a rerun or a resume after a kill sends
 only what is missing.
+
+Before sending anything it prints its plan (an upper bound: what MemAlign
+distils is not known before), writes it to `--audit`/plan.json for the
+report, and stops when the plan goes over `llm.max_requests` or `llm.max_cost`.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from pathlib import Path
 
 from nbjudge.alignment import read_folds
 from nbjudge.alignment.crossval import cross_validate
-from nbjudge.alignment.memalign import MEMORY_VARIANTS, MemAlignSettings
+from nbjudge.alignment.memalign import MEMORY_VARIANTS, ConsensusRule, MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
 from nbjudge.llm.backends import open_backend
 from nbjudge.llm.cache import CACHE_ROOT
+from nbjudge.plan import announce
+from nbjudge.plan.judging import Fold, alignment_plan
 from nbjudge.schemas import write_records
 
 
@@ -43,18 +49,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audit", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params(args.params, "llm", "judge", "memalign")
+    params = load_params(args.params, "llm", "judge", "memalign", "stats")
     settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
+    consensus_rule = ConsensusRule.from_mapping(as_plain(params.stats))
     assignments = read_folds(args.folds)
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
 
     shutil.rmtree(args.audit, ignore_errors=True)  # no stale folds
+    folds = [Fold(a.repeat, f, a.train_ids(f), a.test_ids(f))
+             for a in assignments for f in range(a.k)]
+    announce(alignment_plan(inputs.views, inputs.labels, folds, inputs.llm, settings,
+                            args.memory), inputs.llm, args.audit / "plan.json")
     with open_backend(inputs.llm, embeddings=True, cache_dir=CACHE_ROOT,
                       log_dir=CACHE_ROOT / "logs") as backend:
         judgments, summary, audits = cross_validate(
             inputs.views, inputs.traces(), inputs.labelled(), assignments,
             variant=args.memory, llm=inputs.llm, judge=inputs.judge, settings=settings,
-            backend=backend, audit_root=args.audit)
+            backend=backend, audit_root=args.audit, labels=inputs.labels,
+            consensus_rule=consensus_rule)
     write_records(args.out, judgments)
     log_judgments(judgments, inputs.trace_ids)
     seconds = sum(a.seconds for a in audits)

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         copy_notebooks(imported, args.out)
         index, blueprint = imported.notebooks, []
     elif backend == "llm":
+        from nbjudge.plan import announce
+        from nbjudge.plan.writing import writing_plan
         from nbjudge.writer import WriterSettings, write_notebooks, writer_config
 
         params = load_params(args.params, "generate", "seed", "llm")
@@ -56,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = WriterSettings.from_params(generate, int(params.seed))
         config = writer_config(as_plain(params.llm), generate.get("writer"),
                                settings.max_output_tokens)
-        result = write_notebooks(read_records(args.cases / "cases.jsonl", Case), settings,
+        cases = read_records(args.cases / "cases.jsonl", Case)
+        announce(writing_plan(cases, settings, config, args.cases / "datasets"), config)
+        result = write_notebooks(cases, settings,
                                  config, out_dir=args.out, datasets_dir=args.cases / "datasets")
         index, blueprint, attempts = result.notebooks, [], result.attempts
         write_records(args.attempts, attempts)

@@ -3,7 +3,7 @@
     python -m stages.judge --index data/notebooks/executed/index.jsonl
         --cases data/cases/cases.jsonl --labels data/labels/labels.jsonl
         --out data/judgments/baseline.jsonl --run data/judgments/run.json
-        [--params params.yaml]
+        --plan data/judgments/baseline.plan.json [--params params.yaml]
 
 Reads the `llm` and `judge` sections of `params.yaml`. Writes one judgment per
 notebook and dimension to `--out` and the run's facts (model, smoke flag,
@@ -11,6 +11,10 @@ counts) to `--run`; logs one MLflow trace per notebook with the human labels
 and the judgments as assessments. Answers are cached by request
 (`judge.cache_dir`): a rerun, or a resume after a kill, sends only what is
 not answered yet, and starts no server when nothing is left.
+
+Before sending anything it prints its plan (requests not in the cache, their
+prompt tokens, the reply bound, the price), writes it to `--plan` for the
+report, and stops when the plan goes over `llm.max_requests` or `llm.max_cost`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from nbjudge.config import load_params, run_stage
 from nbjudge.judges.batch import judge_views, load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
 from nbjudge.llm.backends import judge_model_uri
+from nbjudge.plan import announce
+from nbjudge.plan.judging import judging_plan
 from nbjudge.schemas import JudgeRun, write_json_record, write_records
 
 
@@ -34,11 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--plan", type=Path, required=True)
     args = parser.parse_args(argv)
 
     params = load_params(args.params, "llm", "judge")
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
     llm = inputs.llm
+    announce(judging_plan(inputs.views, llm, inputs.judge), llm, args.plan)
     judgments, summary = judge_views(inputs.views, llm, inputs.judge, variant="baseline")
     write_records(args.out, judgments)
     log_judgments(judgments, inputs.trace_ids)

@@ -6,7 +6,9 @@
 
 The registered judges (`nbjudge_<dimension>`, MemAlign's full memory) are what
 `python -m nbjudge score NOTEBOOK.ipynb` grades new notebooks with. The run's
-parameters are logged to an MLflow run named `register-judges`.
+parameters are logged to an MLflow run named `register-judges`. Before sending
+anything it prints its plan (an upper bound) and stops when the plan goes over
+`llm.max_requests` or `llm.max_cost`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import sys
 from pathlib import Path
 
 from nbjudge.alignment.final import align_final, log_registration_run, register_judges
-from nbjudge.alignment.memalign import MemAlignSettings
+from nbjudge.alignment.memalign import ConsensusRule, MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.llm.backends import open_backend
 from nbjudge.llm.cache import CACHE_ROOT
+from nbjudge.plan import announce
+from nbjudge.plan.judging import registration_plan
 from nbjudge.schemas import Registration, write_json_record
 
 
@@ -33,14 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params(args.params, "llm", "judge", "memalign")
+    params = load_params(args.params, "llm", "judge", "memalign", "stats")
     settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
     llm = inputs.llm
+    announce(registration_plan(inputs.views, inputs.labels, llm, settings), llm)
     with open_backend(llm, embeddings=True, cache_dir=CACHE_ROOT,
                       log_dir=CACHE_ROOT / "logs") as backend:
         aligned = align_final(inputs.traces(), inputs.labelled(), llm=llm, backend=backend,
-                              settings=settings)
+                              settings=settings, labels=inputs.labels,
+                              consensus_rule=ConsensusRule.from_mapping(as_plain(params.stats)))
     registration = Registration(
         params={"judge_model": f"{llm.backend}:{llm.model}", "smoke": llm.smoke,
                 "notebooks": len(inputs.views), "labels": len(inputs.labels),

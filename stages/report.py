@@ -1,10 +1,10 @@
 """Stage `report`: the experiment report, as one self-contained HTML page and as PDF.
 
     python -m stages.report --metrics reports/metrics.json --stats reports/stats
-        --labels data/labels/labels.jsonl --judgments data/judgments
+        --labels data/labels/labels.jsonl --judgments data/judgments data/controls
         --index data/notebooks/index.jsonl
         --executed-index data/notebooks/executed/index.jsonl
-        --alignment data/alignment --html reports/report.html
+        --alignment data/alignment --curve data/curve --html reports/report.html
         --pdf reports/report.pdf --figures reports/figures [--params params.yaml] [--no-pdf]
 
 Reads the parameters, the stats stage's outputs, the labels, every judgment
@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--stats", type=Path, required=True)
     parser.add_argument("--labels", type=Path, required=True)
-    parser.add_argument("--judgments", type=Path, required=True)
+    parser.add_argument("--judgments", type=Path, nargs="+", required=True,
+                        help="judgment folders: the judges' (with run.json), the controls'")
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--executed-index", type=Path, required=True)
     parser.add_argument("--alignment", type=Path, required=True)
+    parser.add_argument("--curve", type=Path, required=True,
+                        help="the curve stage's folder (curve.csv; empty when the curve is off)")
     parser.add_argument("--root", type=Path, default=Path("."),
                         help="folder the notebook paths of the indexes are relative to")
     parser.add_argument("--html", type=Path, required=True)
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     inputs = load_inputs(
         params, metrics=args.metrics, stats=args.stats, labels=args.labels,
         judgments=args.judgments, notebook_index=args.index,
-        executed_index=args.executed_index, alignment=args.alignment, root=args.root)
+        executed_index=args.executed_index, alignment=args.alignment, root=args.root,
+        curve=args.curve)
     files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
                          figures=args.figures)
     written = [files.html, *([files.pdf] if files.pdf else [])]

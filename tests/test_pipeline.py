@@ -35,6 +35,7 @@ TINY_OVERRIDES = [
     "llm=openai_compatible",
     "llm.model=scripted",
     "judge.cache_dir=.nbjudge-cache/judgments",
+    "curve.fractions=[0.5,1.0]",  # off by default; on here so that the curve stage runs
 ]
 
 
@@ -109,6 +110,53 @@ def test_repro_builds_every_output(repo):
     html = (repo / "reports/report.html").read_text(encoding="utf-8")
     assert "Labels are simulated" in html
     assert (repo / "reports/report.pdf").stat().st_size > 1000
+
+
+CONTROLS = ("majority", "prior", "calibrated", "calibrated_full")
+
+
+@pytest.mark.slow
+def test_controls_reach_metrics_report_and_figures(repo):
+    index = read_records(repo / "data/notebooks/executed/index.jsonl", Notebook)
+    controls = read_records(repo / "data/controls/judgments.jsonl", Judgment)
+    for variant in CONTROLS:
+        mine = [j for j in controls if j.variant == variant]
+        assert sorted((j.notebook_id, j.dimension) for j in mine) == sorted(
+            (e.notebook_id, d) for e in index for d in DIMENSIONS), variant
+        assert all(j.fold is not None and j.tokens_in is None for j in mine)
+    run = json.loads((repo / "data/controls/controls.json").read_text())
+    assert run["variants"] == list(CONTROLS) and run["seconds"] < 60
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    for variant in CONTROLS:
+        assert set(metrics["mae"][variant]) == set(DIMENSIONS)
+        assert "mae_mean" in metrics["summary"][variant]
+        assert variant not in metrics["improvement"]
+    assert all(metrics["mae"]["prior"][d]["expected"] is not None for d in DIMENSIONS)
+    assert {"baseline_vs_majority", "full_vs_calibrated", "semantic_only_vs_calibrated",
+            "full_vs_semantic_only"} <= set(metrics["contrast"])
+    html = (repo / "reports/report.html").read_text(encoding="utf-8")
+    assert "baseline beats no-skill" in html and "full beats calibration" in html
+    assert "Against no skill: the baseline judge beats majority" in html
+    for figure in ("forest", "ablation"):
+        svg = (repo / f"reports/figures/{figure}.svg").read_text(encoding="utf-8")
+        assert "majority" in svg and "calibrated" in svg, figure
+
+
+@pytest.mark.slow
+def test_label_efficiency_curve(repo):
+    import csv
+
+    with open(repo / "data/curve/curve.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["variant"], float(r["fraction"])) for r in rows} == {
+        (v, q) for v in ("full", "semantic_only", "calibrated") for q in (0.5, 1.0)}
+    assert {r["dimension"] for r in rows} == set(DIMENSIONS)
+    assert all(float(r["n_labelled"]) == 1.0 for r in rows)  # 1 notebook per fold, k=2
+    judgments = read_records(repo / "data/curve/judgments.jsonl", Judgment)
+    assert {j.variant for j in judgments} == {
+        f"{v}@{q}" for v in ("full", "semantic_only", "calibrated") for q in ("0.5", "1")}
+    assert (repo / "reports/figures/label_efficiency.svg").exists()
+    assert "How many labels to pay for" in (repo / "reports/report.html").read_text()
 
 
 @pytest.mark.slow

@@ -12,6 +12,10 @@ one row per notebook of ``data/notebooks/index.jsonl`` and dimension.
 ``python -m nbjudge import-check FOLDER``: what ``generate=import`` would make of a
 folder of notebooks (prompt source, task type, outputs, tokens, what the judge's budget
 cuts), before any judgment is paid for.
+
+``python -m nbjudge plan [-S group=option ...]``: the requests every stage that calls a
+model will send (those the answer cache does not hold), their prompt tokens, an upper
+bound of reply tokens and their price, per stage and in total; offline, no key needed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from nbjudge.config import as_plain, load_params
 
@@ -106,6 +111,131 @@ def _import_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from nbjudge.config import compose_params
+    from nbjudge.plan import format_plans
+    from nbjudge.plan.pipeline import plan_pipeline
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = args.params
+        if args.set or not path.exists():
+            path = Path(folder) / "params.yaml"
+            compose_params(path, list(args.set))
+        params = load_params(path, "llm", "judge", "memalign")
+    plans, notes = plan_pipeline(params)
+    llm = params.llm
+    print(f"plan for llm={llm.backend} ({llm.model}), suite {params.suite.name}: what each "
+          "stage will send that the answer cache does not hold")
+    print(format_plans(plans))
+    for note in notes:
+        print(f"estimated: {note}")
+    return 0
+
+
+def _grading_notebook_ids(index: Path) -> list[str]:
+    from nbjudge.schemas import Notebook, read_records
+
+    if not index.is_file():
+        raise ValueError(f"{index}: no notebook index (run `dvc repro execute` first)")
+    return [n.notebook_id for n in read_records(index, Notebook)]
+
+
+def _grading_start(args: argparse.Namespace) -> int:
+    import textwrap
+    from urllib.parse import urlsplit
+
+    from nbjudge.grading.start import notebook_for_grading, start_grading
+    from nbjudge.grading.traces import how_to_grade, resolve_tracking_uri
+    from nbjudge.schemas import Case, Notebook, read_records
+
+    if not args.index.is_file():
+        raise ValueError(f"{args.index}: no notebook index (run `dvc repro execute` first)")
+    prompts = {c.case_id: c.prompt for c in read_records(args.cases, Case)}
+    notebooks = [notebook_for_grading(n, prompts.get(n.case_id, "(no task prompt)"))
+                 for n in read_records(args.index, Notebook)]
+    uri = resolve_tracking_uri(args.tracking_uri)
+    result = start_grading(notebooks, args.raters.split(","), tracking_uri=uri,
+                           experiment=args.experiment)
+    print(f"grading experiment {args.experiment!r} (id {result.experiment_id}) at {uri}: "
+          f"{result.created} trace(s) logged, {result.existing} already there; "
+          f"{len(notebooks)} notebook(s) x {len(result.raters)} rater(s) "
+          f"({', '.join(result.raters)})")
+    if uri.startswith(("http://", "https://")):
+        base = uri.rstrip("/")
+    else:
+        print(f"start the UI:  mlflow ui --backend-store-uri {uri} --port {args.port}")
+        base = f"http://127.0.0.1:{args.port}"
+        if urlsplit(uri).scheme not in ("sqlite", "file", ""):
+            print("  (or open the UI of the server behind that tracking URI)")
+    print(f"then open:     {base}/#/experiments/{result.experiment_id}/traces")
+    print("Each grader opens their traces (one per notebook; type the name in the search box)."
+          "\nA trace shows the notebook (Inputs: grader, task, notebook; Outputs: how it ran);"
+          "\nthe spans on the left are the nine dimensions: click one to read its rubric.")
+    print(textwrap.fill(how_to_grade(), 92))
+    print("`python -m nbjudge grading status` shows what is left; then "
+          "`dvc exp run -S labels=mlflow`.")
+    return 0
+
+
+def _grading_status(args: argparse.Namespace) -> int:
+    from nbjudge.grading import read_grades, resolve_tracking_uri, status_lines, write_digest
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    grades = read_grades(uri, args.experiment, _grading_notebook_ids(args.index))
+    for line in status_lines(grades, args.experiment):
+        print(line)
+    digest = write_digest(args.digest, grades, args.experiment)
+    print(f"{args.digest}: digest {digest[:12]} (the label stage's dependency with "
+          "labels=mlflow: a changed grade reruns it)")
+    return 2 if grades.problems else 0
+
+
+def _grading_export(args: argparse.Namespace) -> int:
+    from nbjudge.grading import export_grades, read_grades, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    grades = read_grades(uri, args.experiment, _grading_notebook_ids(args.index))
+    rows = export_grades(grades, args.out, args.experiment)
+    print(f"{args.out}: {rows} label(s) from grading experiment {args.experiment!r}; import "
+          f"them with -S labels=file -S labels.path={args.out}")
+    return 0
+
+
+def _add_grading(sub: Any) -> None:
+    from nbjudge.grading.traces import DEFAULT_EXPERIMENT
+
+    grading = sub.add_parser("grading", help="experts grade the notebooks in MLflow's UI")
+    commands = grading.add_subparsers(dest="grading_command", required=True)
+
+    def common(parser: argparse.ArgumentParser, index: str) -> None:
+        parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
+                            help="the grading experiment (labels.experiment)")
+        parser.add_argument("--tracking-uri", default=None,
+                            help="MLflow store (labels.tracking_uri); default "
+                                 "$MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlflow.db")
+        parser.add_argument("--index", type=Path, default=Path(index))
+
+    start = commands.add_parser("start", help="one trace per notebook and rater to grade")
+    common(start, "data/notebooks/executed/index.jsonl")
+    start.add_argument("--cases", type=Path, default=Path("data/cases/cases.jsonl"))
+    start.add_argument("--raters", default="expert_1",
+                       help="comma-separated rater ids, one trace per notebook each")
+    start.add_argument("--port", type=int, default=5000, help="port of the printed mlflow ui")
+    start.set_defaults(run=_grading_start)
+    status = commands.add_parser("status", help="graded, missing and invalid grades; "
+                                                "writes the digest the label stage depends on")
+    common(status, "data/notebooks/index.jsonl")
+    status.add_argument("--digest", type=Path, default=Path("labels/mlflow_grades.json"),
+                        help="the digest file (labels.input)")
+    status.set_defaults(run=_grading_status)
+    export = commands.add_parser("export", help="the grades as a label file (labels=file)")
+    export.add_argument("out", type=Path)
+    common(export, "data/notebooks/index.jsonl")
+    export.set_defaults(run=_grading_export)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbjudge",
                                      description="nbjudge command line")
@@ -127,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("folder", type=Path)
     check.add_argument("--params", default="params.yaml")
     check.set_defaults(run=_import_check)
+    _add_grading(sub)
+    plan = sub.add_parser("plan", help="requests, tokens and cost of a run, before sending")
+    plan.add_argument("-S", "--set", action="append", default=[], metavar="GROUP=OPTION",
+                      help="an override composed into the parameters as `dvc exp run -S` "
+                           "does (repeatable); without one, params.yaml is read")
+    plan.add_argument("--params", type=Path, default=Path("params.yaml"))
+    plan.set_defaults(run=_plan)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

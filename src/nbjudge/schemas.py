@@ -34,7 +34,9 @@ __all__ = [
     "TASK_TYPES",
     "AlignmentAudit",
     "BlueprintEntry",
+    "CalibrationMap",
     "Case",
+    "ControlsRun",
     "DatasetProperties",
     "Execution",
     "FoldRepeat",
@@ -46,11 +48,14 @@ __all__ = [
     "Judgment",
     "Label",
     "Notebook",
+    "PlanLine",
+    "PriorDistribution",
     "Record",
     "RecordError",
     "RegisteredJudge",
     "Registration",
     "Score",
+    "StagePlan",
     "atomic_write_text",
     "describe",
     "iter_records",
@@ -382,6 +387,10 @@ class AlignmentAudit(Record):
     reflection_model: NonEmpty
     embedding_model: NonEmpty | None = None
     retrieval_k: int = Field(ge=0)
+    # The HUMAN grade MemAlign learned for each training notebook: the consensus of these
+    # raters under ``consensus_rule`` (empty: each trace's own feedback was used).
+    consensus_raters: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
+    consensus_rule: str | None = None
 
     @field_validator("dimension")
     @classmethod
@@ -426,6 +435,44 @@ class JudgeRun(Record):
     failed: int = Field(ge=0)
 
 
+class PriorDistribution(BaseModel):
+    """The score distribution the ``prior`` control drew from for one fold and dimension."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    repeat: int = Field(ge=0)
+    fold: int = Field(ge=0)
+    dimension: Dimension
+    probabilities: dict[Literal["N/A", "1", "2", "3"], float]  # of the training folds
+    notebook_ids: list[NonEmpty]  # the held-out notebooks scored with it
+
+
+class CalibrationMap(BaseModel):
+    """How a ``calibrated`` control maps its judge's scores, for one fold and dimension."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    variant: NonEmpty             # calibrated, calibrated_full
+    source: NonEmpty              # the judge variant it calibrates: baseline, full
+    repeat: int = Field(ge=0)
+    fold: int = Field(ge=0)
+    dimension: Dimension
+    mapping: dict[Literal["N/A", "1", "2", "3"], Score]  # judge score -> calibrated score
+    n_training: int = Field(ge=0)  # training notebooks with a judge score and a label
+
+
+class ControlsRun(Record):
+    """``data/controls/controls.json``: what the ``controls`` stage computed, and how fast."""
+
+    variants: list[NonEmpty]
+    skipped: list[str] = Field(default_factory=list)
+    seconds: float = Field(ge=0.0)
+    seed: int
+    consensus: NonEmpty
+    consensus_na: NonEmpty
+    calibration: NonEmpty
+    priors: list[PriorDistribution] = Field(default_factory=list)
+    calibrations: list[CalibrationMap] = Field(default_factory=list)
+
+
 class RegisteredJudge(BaseModel):
     """One aligned judge registered in MLflow for production use."""
 
@@ -443,6 +490,50 @@ class Registration(Record):
 
     params: dict[str, Any]
     judges: list[RegisteredJudge]
+
+
+class PlanLine(BaseModel):
+    """One kind of request a stage will send, counted before sending (``nbjudge plan``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    what: NonEmpty                 # "judge requests", "distillation", "embeddings", ...
+    model: NonEmpty                # the model the requests go to, as MLflow names it
+    requests: int = Field(ge=0)    # every request the stage needs
+    cached: int = Field(ge=0)      # of which the answer cache already holds the answer
+    prompt_tokens: int = Field(ge=0)       # of all ``requests``
+    reply_tokens: int = Field(ge=0)        # upper bound (the reply cap) of all ``requests``
+    send_prompt_tokens: int = Field(ge=0)  # of the requests not cached: what will be sent
+    send_reply_tokens: int = Field(ge=0)
+    # Currency per token from litellm's bundled price list; None: no known price.
+    input_price: float | None = Field(default=None, ge=0.0)
+    output_price: float | None = Field(default=None, ge=0.0)
+    # exact: counted from the rendered requests and the cache; upper: an upper bound;
+    # estimate: inputs of the stage do not exist yet (``how`` says from what)
+    bound: Literal["exact", "upper", "estimate"]
+    how: str = ""
+
+    @property
+    def to_send(self) -> int:
+        return self.requests - self.cached
+
+    @property
+    def cost(self) -> float | None:
+        """Money of the requests to send, replies at their cap; None when unpriced."""
+        if self.input_price is None or self.output_price is None:
+            return None
+        return (self.send_prompt_tokens * self.input_price
+                + self.send_reply_tokens * self.output_price)
+
+
+class StagePlan(Record):
+    """What one stage sends, counted before it sends anything: printed at its start and
+    written next to its outputs (``data/judgments/baseline.plan.json``,
+    ``data/alignment/<variant>/plan.json``) for the report's planned-against-actual table."""
+
+    stage: NonEmpty
+    tokenizer: NonEmpty            # how prompt tokens were counted
+    lines: list[PlanLine]
+    notes: list[str] = Field(default_factory=list)
 
 
 R = TypeVar("R", bound=BaseModel)

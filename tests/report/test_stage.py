@@ -28,7 +28,7 @@ def stage_arguments(root: Path, *extra: str) -> list[str]:
         "--stats", root / "reports/stats", "--labels", root / "data/labels/labels.jsonl",
         "--judgments", root / "data/judgments", "--index", root / "data/notebooks/index.jsonl",
         "--executed-index", root / "data/notebooks/executed/index.jsonl",
-        "--alignment", root / "data/alignment", "--root", root,
+        "--alignment", root / "data/alignment", "--curve", root / "data/curve", "--root", root,
         "--html", root / "reports/report.html", "--pdf", root / "reports/report.pdf",
         "--figures", root / "reports/figures", *extra,
     ]

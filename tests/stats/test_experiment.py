@@ -68,7 +68,8 @@ class TestConfig:
 class TestAnalyze:
     def test_everything_is_reported(self, experiment):
         labels, judgments = experiment
-        result = analyze_experiment(labels, judgments, light(), seed=1)
+        result = analyze_experiment(labels, judgments, light(contrasts=[["full", "semantic_only"]]),
+                                    seed=1)
         assert set(result.frames) == {"labels", "judgments", "ceiling", "agreement", "confusion",
                                       "mae", "improvement", "power", "repeats", "plot_mae",
                                       "plot_improvement"}
@@ -190,7 +191,8 @@ class TestAnalyze:
     def test_contrast_with_an_unjudged_variant_is_skipped_and_said(self, experiment):
         labels, judgments = experiment
         baseline_and_full = [j for j in judgments if j.variant != "semantic_only"]
-        result = analyze_experiment(labels, baseline_and_full, light(), seed=0)
+        result = analyze_experiment(labels, baseline_and_full,
+                                    light(contrasts=[["full", "semantic_only"]]), seed=0)
         assert result.metrics["contrast"] == {}
         assert result.metrics["skipped"] == [
             "contrast full vs semantic_only: no judgments of ['semantic_only']"]

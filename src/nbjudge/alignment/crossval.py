@@ -20,8 +20,10 @@ from nbjudge.alignment.leakage import assert_no_leakage
 from nbjudge.alignment.memalign import (
     MEMORY_VARIANTS,
     AlignedJudge,
+    ConsensusRule,
     MemAlignSettings,
     align_dimension,
+    human_consensus,
 )
 from nbjudge.judges.batch import attach_judges, baseline_judges, judge_views
 from nbjudge.judges.dimension import make_dimension_judge
@@ -29,7 +31,14 @@ from nbjudge.judges.requests import DimensionJudge, NotebookView
 from nbjudge.llm.backends import Backend, LLMConfig
 from nbjudge.llm.calls import RunSummary
 from nbjudge.rubrics import load_rubric
-from nbjudge.schemas import DIMENSIONS, AlignmentAudit, Guideline, Judgment, write_json_record
+from nbjudge.schemas import (
+    DIMENSIONS,
+    AlignmentAudit,
+    Guideline,
+    Judgment,
+    Label,
+    write_json_record,
+)
 
 __all__ = ["audit_path", "cross_validate", "variant_judge"]
 
@@ -78,12 +87,16 @@ def cross_validate(
     audit_root: str | Path,
     dimensions: Sequence[str] = DIMENSIONS,
     progress: bool = True,
+    labels: Sequence[Label] = (),
+    consensus_rule: ConsensusRule | None = None,
 ) -> tuple[list[Judgment], RunSummary, list[AlignmentAudit]]:
     """Out-of-fold judgments of ``variant`` for every notebook, with the fold audits.
 
     ``traces`` maps notebook id to its MLflow trace (with HUMAN feedback);
     ``labelled`` maps each dimension to the notebooks that have a human label
-    for it (only those teach the judge).
+    for it (only those teach the judge). With ``labels``, MemAlign learns one HUMAN
+    grade per notebook and dimension, their consensus under ``consensus_rule``
+    (:func:`nbjudge.alignment.memalign.human_consensus`), and each audit names its raters.
     """
     if variant not in MEMORY_VARIANTS:
         raise ValueError(f"unknown memory variant {variant!r}; known: {list(MEMORY_VARIANTS)}")
@@ -94,6 +107,8 @@ def cross_validate(
     case_of = {v.notebook_id: v.case_id for v in views}
     base = baseline_judges(llm, dimensions)
     attach_judges(base, backend)
+    rule = consensus_rule or ConsensusRule()
+    human = human_consensus(labels, rule) if labels else {}
     summary = RunSummary()
     judgments: list[Judgment] = []
     audits: list[AlignmentAudit] = []
@@ -111,7 +126,9 @@ def cross_validate(
                 result = align_dimension(
                     base[dimension].judge, teach, settings=settings,
                     reflection_model=backend.judge_model,
-                    embedding_model=backend.embedding_model)
+                    embedding_model=backend.embedding_model,
+                    human={traces[n].info.trace_id: human[n, dimension] for n in training
+                           if (n, dimension) in human and n in traces})
                 aligned[dimension] = result
                 fold_judges[dimension] = variant_judge(result, variant, base[dimension],
                                                        backend, settings)
@@ -136,7 +153,10 @@ def cross_validate(
                     seconds=result.seconds, tokens=result.tokens,
                     reflection_model=snapshot.reflection_model or backend.judge_model,
                     embedding_model=snapshot.embedding_model,
-                    retrieval_k=snapshot.retrieval_k if variant == "full" else 0)
+                    retrieval_k=snapshot.retrieval_k if variant == "full" else 0,
+                    consensus_raters={notebook_of.get(t, t): list(raters)
+                                      for t, raters in result.consensus_raters.items()},
+                    consensus_rule=rule.describe() if result.consensus_raters else None)
                 path = audit_path(audit_root, fold, dimension, assignment.repeat)
                 write_json_record(path, audit)
                 audits.append(audit)

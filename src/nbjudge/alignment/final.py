@@ -13,11 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nbjudge.alignment.memalign import AlignedJudge, MemAlignSettings, align_dimension
+from nbjudge.alignment.memalign import (
+    AlignedJudge,
+    ConsensusRule,
+    MemAlignSettings,
+    align_dimension,
+    human_consensus,
+)
 from nbjudge.judges.batch import attach_judges, baseline_judges
 from nbjudge.judges.dimension import call_judge, parse_score
 from nbjudge.llm.backends import Backend, LLMConfig
-from nbjudge.schemas import DIMENSIONS, RegisteredJudge, Registration
+from nbjudge.schemas import DIMENSIONS, Label, RegisteredJudge, Registration
 
 __all__ = [
     "align_final",
@@ -35,8 +41,11 @@ def registered_name(dimension: str, prefix: str = "nbjudge") -> str:
 
 def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
                 llm: LLMConfig, backend: Backend, settings: MemAlignSettings,
-                dimensions: Sequence[str] = DIMENSIONS) -> dict[str, AlignedJudge]:
-    """Each dimension's judge aligned on every notebook labelled for it."""
+                dimensions: Sequence[str] = DIMENSIONS, labels: Sequence[Label] = (),
+                consensus_rule: ConsensusRule | None = None) -> dict[str, AlignedJudge]:
+    """Each dimension's judge aligned on every notebook labelled for it; with ``labels``,
+    on one HUMAN grade per notebook, the raters' consensus (as in cross-validation)."""
+    human = human_consensus(labels, consensus_rule or ConsensusRule()) if labels else {}
     base = baseline_judges(llm, dimensions)
     attach_judges(base, backend)
     aligned = {}
@@ -46,7 +55,9 @@ def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
             raise ValueError(f"no labelled notebook for {dimension}: nothing to align on")
         aligned[dimension] = align_dimension(
             base[dimension].judge, teach, settings=settings,
-            reflection_model=backend.judge_model, embedding_model=str(backend.embedding_model))
+            reflection_model=backend.judge_model, embedding_model=str(backend.embedding_model),
+            human={traces[n].info.trace_id: human[n, dimension] for n in traces
+                   if (n, dimension) in human})
     return aligned
 
 

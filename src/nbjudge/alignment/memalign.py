@@ -12,24 +12,42 @@ built from the same aligned judge:
 
 What the memory holds is read from ``aligned.model_dump()`` (public and
 serialisable), never from private attributes.
+
+MemAlign learns from one HUMAN assessment per (trace, dimension): the human
+consensus the statistics compare the judges with (``stats.consensus``,
+``stats.consensus_na``, ``stats.na_policy``, computed by
+:func:`nbjudge.stats.tables.consensus`), rounded to the scale half up (1.5 is 2,
+2.5 is 3, as the agreement statistics round it), N/A where the consensus is N/A.
+Its rationale quotes every rater's. The traces in the store keep each rater's own
+feedback; MemAlign gets copies whose HUMAN feedback for the judge is replaced by
+the consensus (otherwise it keeps one of two conflicting raters, whichever it
+resolves first). The audit records which raters each consensus came from.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nbjudge.llm.usage import TokenCounter
+from nbjudge.schemas import Label
 
 __all__ = [
     "MEMORY_VARIANTS",
     "AlignedJudge",
+    "ConsensusRule",
+    "HumanConsensus",
     "MemAlignSettings",
     "MemorySnapshot",
     "align_dimension",
+    "human_consensus",
     "memory_snapshot",
+    "round_half_up",
+    "with_consensus",
 ]
 
 MEMORY_VARIANTS = ("full", "semantic_only")
@@ -58,6 +76,101 @@ class MemAlignSettings:
         if unknown:
             raise ValueError(f"unknown memalign settings {sorted(unknown)}; known: {sorted(known)}")
         return cls(**dict(mapping))
+
+
+@dataclass(frozen=True)
+class ConsensusRule:
+    """How several raters' grades become the one MemAlign learns (the ``stats`` section's
+    ``consensus``, ``consensus_na`` and ``na_policy``, as the statistics use them)."""
+
+    consensus: str = "mean"
+    consensus_na: str = "majority"
+    na_policy: str = "zero"
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> ConsensusRule:
+        return cls(str(mapping.get("consensus", "mean")),
+                   str(mapping.get("consensus_na", "majority")),
+                   str(mapping.get("na_policy", "zero")))
+
+    def describe(self) -> str:
+        return (f"{self.consensus} (N/A: {self.consensus_na}, na_policy {self.na_policy}), "
+                "rounded half up")
+
+
+@dataclass(frozen=True)
+class HumanConsensus:
+    """The one HUMAN grade MemAlign learns for a (notebook, dimension)."""
+
+    score: int | str           # 1, 2, 3 or "N/A"
+    raters: tuple[str, ...]    # whose grades it came from
+    rationale: str
+
+
+def round_half_up(value: float) -> int:
+    """A consensus on the statistics' scale (0 is N/A, then 1..3) as a score: half rounds
+    up (1.5 -> 2, 2.5 -> 3; with ``consensus_na: zero``, 0.33 -> 0, N/A)."""
+    return min(3, max(0, math.floor(value + 0.5)))
+
+
+def human_consensus(labels: Iterable[Label], rule: ConsensusRule
+                    ) -> dict[tuple[str, str], HumanConsensus]:
+    """``(notebook_id, dimension) -> HumanConsensus`` of every labelled cell.
+
+    The value is :func:`nbjudge.stats.tables.consensus` of the cell's raters (so
+    MemAlign learns the score the judges are scored against), rounded half up; a
+    ``rater:<id>`` consensus keeps only that rater, and a cell it did not grade has none.
+    """
+    import numpy as np
+
+    from nbjudge.stats.tables import consensus
+
+    cells: dict[tuple[str, str], list[Label]] = {}
+    for label in labels:
+        cells.setdefault((label.notebook_id, label.dimension), []).append(label)
+    result: dict[tuple[str, str], HumanConsensus] = {}
+    for key, graded in sorted(cells.items()):
+        graded.sort(key=lambda label: label.rater_id)
+        raters = [label.rater_id for label in graded]
+        ratings = np.array([[[0.0 if lb.score == "N/A" else float(lb.score)]] for lb in graded])
+        value = float(consensus(ratings, rule.consensus, raters=raters,
+                                na_policy=rule.na_policy, na_rule=rule.consensus_na)[0, 0])
+        if math.isnan(value):
+            continue
+        if rule.consensus.startswith("rater:"):
+            graded = [lb for lb in graded if lb.rater_id == rule.consensus.removeprefix("rater:")]
+        rounded = round_half_up(value)
+        score: int | str = "N/A" if rounded == 0 else rounded
+        if len(graded) == 1:
+            rationale = graded[0].rationale
+        else:
+            rationale = (f"Consensus of {len(graded)} raters ({rule.describe()}): "
+                         + " | ".join(f"{lb.rater_id} gave {lb.score}: {lb.rationale}"
+                                      for lb in graded))
+        result[key] = HumanConsensus(score, tuple(lb.rater_id for lb in graded), rationale)
+    return result
+
+
+def with_consensus(trace: Any, judge_name: str, grade: HumanConsensus) -> Any:
+    """A copy of ``trace`` whose HUMAN feedback for ``judge_name`` is ``grade`` alone
+    (the stored trace is left as it is)."""
+    from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
+
+    def sanitize(name: str | None) -> str:
+        return (name or "").strip().lower()
+
+    kept = [a for a in trace.info.assessments or []
+            if not (sanitize(a.name) == sanitize(judge_name)
+                    and a.source.source_type == AssessmentSourceType.HUMAN)]
+    feedback = Feedback(
+        name=judge_name, value=grade.score, rationale=grade.rationale,
+        trace_id=trace.info.trace_id,
+        source=AssessmentSource(source_type=AssessmentSourceType.HUMAN,
+                                source_id="consensus:" + "+".join(grade.raters)))
+    copied = copy.copy(trace)
+    copied.info = copy.copy(trace.info)
+    copied.info.assessments = [*kept, feedback]
+    return copied
 
 
 @dataclass(frozen=True)
@@ -106,6 +219,8 @@ class AlignedJudge:
     snapshot: MemorySnapshot
     seconds: float
     tokens: dict[str, int] = field(default_factory=dict)
+    # trace id -> the raters whose consensus was the HUMAN grade MemAlign learned
+    consensus_raters: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def align_dimension(
@@ -115,9 +230,19 @@ def align_dimension(
     settings: MemAlignSettings,
     reflection_model: str,
     embedding_model: str,
+    human: Mapping[str, HumanConsensus] | None = None,
 ) -> AlignedJudge:
-    """Align ``base_judge`` on ``traces`` (each with HUMAN feedback named after the judge)."""
+    """Align ``base_judge`` on ``traces`` (each with HUMAN feedback named after the judge).
+
+    ``human`` maps trace ids to the consensus grade MemAlign learns for them instead of
+    the trace's own HUMAN feedback (:func:`with_consensus`); traces it does not name are
+    used as they are.
+    """
     from mlflow.genai.judges.optimizers import MemAlignOptimizer
+
+    human = human or {}
+    traces = [with_consensus(t, base_judge.name, human[t.info.trace_id])
+              if t.info.trace_id in human else t for t in traces]
 
     optimizer = MemAlignOptimizer(reflection_lm=settings.reflection_model or reflection_model,
                                   retrieval_k=settings.retrieval_k,
@@ -128,7 +253,9 @@ def align_dimension(
         aligned = base_judge.align(traces=list(traces), optimizer=optimizer)
     seconds = time.monotonic() - started
     return AlignedJudge(base_judge.name, aligned, memory_snapshot(aligned), round(seconds, 3),
-                        counter.as_dict())
+                        counter.as_dict(),
+                        {t.info.trace_id: human[t.info.trace_id].raters
+                         for t in traces if t.info.trace_id in human})
 
 
 Variant = Literal["full", "semantic_only"]

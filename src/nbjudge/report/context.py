@@ -82,6 +82,8 @@ class ReportView:
     """Which variants and dimensions the report shows, and the statistics settings.
 
     ``aligned`` is None when only the reference (or nothing) was judged.
+    ``controls`` are the variants among ``variants`` that are controls (no-skill,
+    calibrated): listed last, drawn muted, never the aligned variant.
     """
 
     stats: Mapping[str, Any]
@@ -89,6 +91,12 @@ class ReportView:
     aligned: str | None
     variants: tuple[str, ...]
     dimensions: tuple[str, ...]
+    controls: tuple[str, ...] = ()
+
+    @property
+    def judges(self) -> tuple[str, ...]:
+        """The variants that are judges, not controls."""
+        return tuple(v for v in self.variants if v not in self.controls)
 
 
 # --- formatting -------------------------------------------------------------------------
@@ -217,6 +225,7 @@ def _stats_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         "target_improvement": config.power.target_improvement,
         "target_power": config.power.target_power,
         "max_notebooks": config.power.max_notebooks,
+        "controls": tuple(config.controls),
     }
 
 
@@ -272,18 +281,20 @@ def _dimensions(inputs: ReportInputs) -> list[str]:
     return [d for d in DIMENSIONS if d in present] + sorted(present - set(DIMENSIONS))
 
 
-def _variants(inputs: ReportInputs, reference: str) -> list[str]:
+def _variants(inputs: ReportInputs, reference: str, controls: Sequence[str] = ()) -> list[str]:
     mae = inputs.tables.get("mae")
     if mae is None or mae.empty:
         return []
     found = list(dict.fromkeys(mae["variant"]))
-    return sorted(found, key=lambda v: (v != reference, found.index(v)))
+    return sorted(found, key=lambda v: (v != reference, v in controls, found.index(v)))
 
 
-def _aligned_variant(variants: Sequence[str], reference: str, preferred: str) -> str | None:
-    if preferred in variants and preferred != reference:
+def _aligned_variant(variants: Sequence[str], reference: str, preferred: str,
+                     controls: Sequence[str] = ()) -> str | None:
+    judges = [v for v in variants if v not in controls]
+    if preferred in judges and preferred != reference:
         return preferred
-    return next((v for v in variants if v != reference), None)
+    return next((v for v in judges if v != reference), None)
 
 
 def _lookup(frame: pd.DataFrame | None, **where) -> Mapping[str, Any] | None:
@@ -326,6 +337,30 @@ def _improvement_cell(change: Mapping[str, Any] | None) -> str:
     return text
 
 
+# The controls each verdict is measured against (the contrasts of conf/stats/default.yaml).
+NO_SKILL, CALIBRATION = "majority", "calibrated"
+
+
+def _control_contrast(improvement: pd.DataFrame | None, judge: str | None, control: str,
+                      dimension: str) -> Mapping[str, Any] | None:
+    """The contrast ``[judge, control]``: MAE(control) - MAE(judge), > 0 when the judge wins."""
+    if judge is None:
+        return None
+    return _lookup(improvement, kind="contrast", reference=control, variant=judge,
+                   dimension=dimension)
+
+
+def _beats_cell(contrast: Mapping[str, Any] | None) -> str:
+    """``yes``/``no, worse``/``no, not significant``, then the contrast with its interval."""
+    value = _get(contrast, "improvement")
+    if contrast is None or _missing(value):
+        return "—"
+    significant = bool(_get(contrast, "significant"))
+    word = ("yes" if significant and value > 0 else "no, worse" if significant
+            else "not shown")
+    return f"{word}: {_improvement_cell(contrast)}"
+
+
 def _verdict(inputs, dimensions, reference, aligned, stats) -> dict[str, Any]:
     mae, improvement = inputs.tables.get("mae"), inputs.tables.get("improvement")
     ceiling, labels = inputs.tables.get("ceiling"), inputs.tables.get("labels")
@@ -365,6 +400,10 @@ def _verdict(inputs, dimensions, reference, aligned, stats) -> dict[str, Any]:
             "n_labels": _fmt_int(_get(labelled, "n_labels")),
             "n_na": _fmt_int(_get(labelled, "n_na")),
             "n_multi_rated": _fmt_int(_get(labelled, "n_multi_rated")),
+            "beats_no_skill": _beats_cell(_control_contrast(improvement, reference, NO_SKILL,
+                                                            dimension)),
+            "beats_calibration": _beats_cell(_control_contrast(improvement, aligned,
+                                                               CALIBRATION, dimension)),
         })
     status = inputs.metrics.get("status")
     if status == "no_judgments":
@@ -383,11 +422,31 @@ def _verdict(inputs, dimensions, reference, aligned, stats) -> dict[str, Any]:
             summary += f" Better: {', '.join(better)}."
         if worse:
             summary += f" Worse: {', '.join(worse)}."
+    summary += _controls_summary(improvement, dimensions, reference, aligned)
     return {"rows": rows, "summary": summary, "rule": _significance_rule(stats),
+            "has_no_skill": any(r["beats_no_skill"] != "—" for r in rows),
+            "has_calibration": any(r["beats_calibration"] != "—" for r in rows),
+            "no_skill": NO_SKILL, "calibration": CALIBRATION,
             "intervals": _interval_description(inputs.metrics),
             "has_judge": mae is not None and not mae.empty, "has_aligned": aligned is not None,
             "reference": reference, "aligned": aligned or "—",
             "correction": stats["correction"], "level": f"{100 * stats['level']:.0f}%"}
+
+
+def _controls_summary(improvement, dimensions, reference, aligned) -> str:
+    """One sentence per control question, counting significantly better dimensions."""
+    text = ""
+    for judge, control, question in ((reference, NO_SKILL, "no skill"),
+                                     (aligned, CALIBRATION, "calibration")):
+        found = [_control_contrast(improvement, judge, control, d) for d in dimensions]
+        found = [c for c in found if c is not None]
+        if not found:
+            continue
+        wins = sum(bool(c.get("significant")) and (c.get("improvement") or 0) > 0
+                   for c in found)
+        text += (f" Against {question}: the {judge} judge beats {control} significantly on "
+                 f"{wins} of {len(found)} dimensions.")
+    return text
 
 
 def _provenance(inputs: ReportInputs) -> dict[str, Any]:
@@ -643,6 +702,61 @@ def _judging_cost(inputs) -> list[dict[str, Any]]:
     return rows
 
 
+def _money(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return "0" if value == 0 else f"{value:.4f}"
+
+
+def _priced(line: Any, tokens_in: int | None, tokens_out: int | None) -> str:
+    if tokens_in is None and tokens_out is None:
+        return "—"
+    if line.input_price is None or line.output_price is None:
+        return "unknown"
+    return _money((tokens_in or 0) * line.input_price + (tokens_out or 0) * line.output_price)
+
+
+def _actual_usage(inputs, stage: str, what: str) -> tuple[int | None, int | None, int | None]:
+    """Requests, tokens in and tokens out a stage's records say it used for ``what``."""
+    variant = "baseline" if stage == "judge" else stage.removeprefix("align@")
+    if what == "judge requests":
+        records = [j for j in inputs.judgments if j.variant == variant]
+        tokens_in = [j.tokens_in for j in records if j.tokens_in is not None]
+        tokens_out = [j.tokens_out for j in records if j.tokens_out is not None]
+        return (len(records), sum(tokens_in) if tokens_in else None,
+                sum(tokens_out) if tokens_out else None)
+    if what == "distillation":
+        counted = [a.tokens for a in inputs.alignment if a.variant == variant and a.tokens]
+        if not counted:
+            return None, None, None
+        return (sum(t.get("calls", 0) for t in counted), sum(t.get("prompt", 0) for t in counted),
+                sum(t.get("completion", 0) for t in counted))
+    return None, None, None
+
+
+def _planned_cost(inputs) -> list[dict[str, Any]]:
+    """Planned (every request, replies at their cap) against what the records say was used."""
+    rows = []
+    for plan in getattr(inputs, "plans", ()):
+        for line in plan.lines:
+            planned = (None if line.input_price is None or line.output_price is None else
+                       line.prompt_tokens * line.input_price
+                       + line.reply_tokens * line.output_price)
+            requests, tokens_in, tokens_out = _actual_usage(inputs, plan.stage, line.what)
+            rows.append({
+                "stage": plan.stage, "what": line.what, "bound": line.bound,
+                "planned_requests": _fmt_int(line.requests),
+                "to_send": _fmt_int(line.to_send),
+                "planned_in": _fmt_int(line.prompt_tokens),
+                "planned_out": _fmt_int(line.reply_tokens),
+                "planned_cost": _money(planned),
+                "requests": _fmt_int(requests),
+                "tokens_in": _fmt_int(tokens_in), "tokens_out": _fmt_int(tokens_out),
+                "cost": _priced(line, tokens_in, tokens_out),
+            })
+    return rows
+
+
 def _score(value: Any) -> str:
     if isinstance(value, float):
         return _fmt(value, 2 if value % 1 else 0)
@@ -777,10 +891,12 @@ def report_view(inputs: ReportInputs, settings: ReportSettings | None = None) ->
     settings = settings or ReportSettings()
     stats = _stats_settings(inputs.params)
     reference = stats["reference"]
-    variants = _variants(inputs, reference)
+    variants = _variants(inputs, reference, stats["controls"])
     return ReportView(stats=stats, reference=reference,
-                      aligned=_aligned_variant(variants, reference, settings.aligned),
-                      variants=tuple(variants), dimensions=tuple(_dimensions(inputs)))
+                      aligned=_aligned_variant(variants, reference, settings.aligned,
+                                               stats["controls"]),
+                      variants=tuple(variants), dimensions=tuple(_dimensions(inputs)),
+                      controls=tuple(v for v in variants if v in stats["controls"]))
 
 
 def build_context(
@@ -803,10 +919,11 @@ def build_context(
     agreement = _agreement(inputs, variants)
     guidelines = _guidelines(inputs, dimensions, aligned, settings)
     alignment = _alignment_summary(inputs)
-    disagreements = _disagreements(inputs, variants, stats, settings)
+    disagreements = _disagreements(inputs, list(view.judges), stats, settings)
     contents = [(anchor, text) for anchor, text, shown in (
         ("improvement", "does alignment help", "forest" in figures),
         ("ablation", "ablation", ablation is not None),
+        ("curve", "how many labels", "label_efficiency" in figures),
         ("agreement", "agreement details", bool(agreement)),
         ("ceiling", "human ceiling and power", True),
         ("guidelines", "what alignment learned", bool(guidelines or alignment)),
@@ -831,6 +948,7 @@ def build_context(
         "ablation": ablation,
         "agreement": agreement,
         "judging_cost": _judging_cost(inputs),
+        "planned_cost": _planned_cost(inputs),
         "ceiling": _ceiling(inputs, dimensions, reference, aligned, stats),
         "guidelines": guidelines,
         "alignment": alignment,
@@ -846,19 +964,26 @@ def _captions(reference: str, aligned: str | None, stats: Mapping[str, Any]) -> 
         "forest": (f"Judge error per dimension. Left: MAE of the {reference} and {aligned} "
                    f"judges against the human consensus, with {level} paired cluster "
                    "bootstrap intervals (dotted: the observed range where there were too few "
-                   "units for an interval). Right: the improvement (MAE "
+                   "units for an interval); in light gray, where they ran, the majority and "
+                   "calibrated controls (no LLM), for scale. Right: the improvement (MAE "
                    f"{reference} − MAE {aligned}); filled when significant "
                    f"({_significance_rule(stats)}); right margin: {stats['correction']}-"
                    "adjusted sign-flip p-value, starred below "
                    f"{1 - stats['level']:.2g}."),
         "ablation": (f"Ablation: MAE of every judged variant with {level} intervals, side by "
-                     "side per dimension."),
+                     "side per dimension; the controls (no-skill and calibrated, no LLM) in "
+                     "light gray."),
         "bias": ("Left: positivity bias (mean judge score minus human score; above 0 the "
                  "judge is more lenient). Right: each variant's MAE, and the human ceiling "
                  "(MAE between two human raters of the same notebook) as a bar, thin and "
                  "gray where the raters agree too little to be trusted."),
         "ceiling": ("The human ceiling: MAE between two human raters of the same notebook, "
                     "per dimension; thin and gray where the raters agree too little."),
+        "label_efficiency": (f"Label efficiency: MAE against the labelled training notebooks "
+                             "per fold, when each fold's judges learn from a nested, seeded "
+                             "share of every training fold (curve.fractions); bands: the "
+                             f"stats stage's {level} bootstrap interval where it gives one; "
+                             "calibrated (no LLM) dashed, in light gray."),
         "alignment_cost": ("Cost of alignment: seconds (and tokens where recorded) spent "
                            "building each fold's memory, per dimension."),
         "confusion": ("Judge score (columns, failed judgments last) against the human "

@@ -37,6 +37,7 @@ __all__ = [
     "confusion_figure",
     "dimension_label",
     "forest_figure",
+    "label_efficiency_figure",
     "save_figure",
 ]
 
@@ -67,6 +68,16 @@ _VARIANT_STYLES = (
     {"marker": "v", "markerfacecolor": "0.3", "color": "0.3"},
     {"marker": "P", "markerfacecolor": "white", "color": "0.45"},
 )
+
+
+# Controls (no-skill, calibrated) are drawn muted: light gray, small, hollow markers.
+_CONTROL_MARKERS = ("X", "P", "d", "*")
+
+
+def _control_style(index: int) -> dict:
+    return {"marker": _CONTROL_MARKERS[index % len(_CONTROL_MARKERS)], "markersize": 5,
+            "markerfacecolor": "white", "markeredgecolor": "0.6", "color": "0.7",
+            "linestyle": "none"}
 
 
 def dimension_label(dimension: str) -> str:
@@ -153,8 +164,12 @@ def forest_figure(
     correction: str = "holm",
     alpha: float = 0.05,
     dimensions: Sequence[str] | None = None,
+    controls: Sequence[str] = (),
 ) -> Figure:
     """Per dimension: reference and aligned MAE with CIs, and the improvement with its CI.
+
+    ``controls`` (e.g. ``majority``, ``calibrated``) are drawn muted beside
+    the two judges' MAE, for scale: what no skill and calibration reach.
 
     The improvement is MAE(reference) - MAE(variant), positive when the
     aligned judge is closer to the humans. A filled diamond marks an
@@ -167,8 +182,13 @@ def forest_figure(
     fig = _new_figure(0.36 * len(dimensions) + 1.5)
     left, right = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1, 1.25]})
     styles = {reference: _variant_style(0), variant: _variant_style(1)}
+    controls = [c for c in controls if c not in styles]
+    styles |= {name: _control_style(i) for i, name in enumerate(controls)}
+    names = [reference, variant, *controls]
+    step = 0.3 if not controls else 0.7 / len(names)
+    offsets = [(i - (len(names) - 1) / 2) * step for i in range(len(names))]
     for y, dimension in enumerate(dimensions):
-        for offset, name in ((-0.15, reference), (0.15, variant)):
+        for offset, name in zip(offsets, names, strict=True):
             row = _row(mae, variant=name, dimension=dimension)
             _interval(left, y + offset, _value(row, "mae"), _value(row, "mae_ci_low"),
                       _value(row, "mae_ci_high"), styles[name])
@@ -192,9 +212,9 @@ def forest_figure(
     _dimension_axis(left, dimensions)
     _zero_based(left)
     left.set_xlabel("MAE (lower is better)")
-    handles = [left.plot([], [], label=name, **styles[name])[0] for name in (reference, variant)]
-    left.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2,
-                frameon=False, borderaxespad=0.2)
+    handles = [left.plot([], [], label=name, **styles[name])[0] for name in names]
+    left.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
+                ncols=min(len(names), 3), frameon=False, borderaxespad=0.2)
     right.axvline(0, color="0.3", linestyle="--", linewidth=0.9, zorder=1)
     right.set_xlabel(f"MAE {reference} − MAE {variant} (> 0: aligned better)")
     right.tick_params(axis="y", left=False)
@@ -216,16 +236,21 @@ def ablation_figure(
     variants: Sequence[str] | None = None,
     dimensions: Sequence[str] | None = None,
     level: float = 0.95,
+    controls: Sequence[str] = (),
 ) -> Figure:
-    """Every variant's MAE with its CI at ``level``, side by side per dimension."""
+    """Every variant's MAE with its CI at ``level``, side by side per dimension; the
+    ``controls`` among them drawn muted."""
     dimensions = _dimensions(mae, dimensions)
     variants = list(variants or dict.fromkeys(mae["variant"]))
+    judges = [v for v in variants if v not in controls]
+    muted = [v for v in variants if v in controls]
     fig = _new_figure(0.36 * len(dimensions) + 1.2)
     ax = fig.subplots()
     width = 0.6 / max(len(variants), 1)
     for v, name in enumerate(variants):
         offset = (v - (len(variants) - 1) / 2) * width
-        style = _variant_style(v)
+        style = (_control_style(muted.index(name)) if name in muted
+                 else _variant_style(judges.index(name)))
         for y, dimension in enumerate(dimensions):
             row = _row(mae, variant=name, dimension=dimension)
             _interval(ax, y + offset, _value(row, "mae"), _value(row, "mae_ci_low"),
@@ -234,8 +259,60 @@ def ablation_figure(
     _dimension_axis(ax, dimensions)
     _zero_based(ax)
     ax.set_xlabel(f"MAE against the humans, with {_ci(level)} (lower is better)")
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=len(variants), frameon=False,
-              borderaxespad=0.2)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=min(len(variants), 4),
+              frameon=False, borderaxespad=0.2)
+    return fig
+
+
+@_styled
+def label_efficiency_figure(
+    curve: pd.DataFrame,
+    *,
+    dimensions: Sequence[str] | None = None,
+    controls: Sequence[str] = ("calibrated",),
+    level: float = 0.95,
+) -> Figure:
+    """MAE against labelled training notebooks per fold, one small panel per dimension.
+
+    ``curve`` is the curve stage's table (``variant, fraction, n_labelled,
+    dimension, mae, mae_ci_low, mae_ci_high``); each variant is a line with
+    its bootstrap band where the stats stage gave one; ``controls`` muted.
+    """
+    dimensions = _dimensions(curve, dimensions)
+    variants = list(dict.fromkeys(curve["variant"]))
+    judges = [v for v in variants if v not in controls]
+    columns = 3
+    rows = math.ceil(len(dimensions) / columns)
+    fig = _new_figure(1.55 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, columns, sharex=True, sharey=True)).ravel()
+    for ax, dimension in zip(axes, dimensions, strict=False):
+        for name in variants:
+            style = (_control_style(controls.index(name)) if name in controls
+                     else _variant_style(judges.index(name)))
+            part = curve[(curve["variant"] == name) & (curve["dimension"] == dimension)]
+            part = part.sort_values("n_labelled")
+            x = part["n_labelled"].to_numpy(float)
+            low, high = part["mae_ci_low"].to_numpy(float), part["mae_ci_high"].to_numpy(float)
+            if np.isfinite(low).any():
+                ax.fill_between(x, low, high, color=style["color"], alpha=0.18, linewidth=0)
+            ax.plot(x, part["mae"].to_numpy(float), linewidth=1.0, color=style["color"],
+                    linestyle="--" if name in controls else "-",
+                    **{k: v for k, v in style.items() if k not in ("color", "linestyle")})
+        ax.set_title(dimension_label(dimension), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(dimensions):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("MAE", fontsize=7.5)
+    fig.supxlabel("labelled training notebooks per fold (bands: "
+                  f"{_ci(level)} where shown)", fontsize=8)
+    handles = [axes[0].plot([], [], label=name, color=(
+        _control_style(controls.index(name)) if name in controls
+        else _variant_style(judges.index(name)))["color"],
+        **{k: v for k, v in (_control_style(controls.index(name)) if name in controls
+                             else _variant_style(judges.index(name))).items()
+           if k not in ("color", "linestyle")})[0] for name in variants]
+    fig.legend(handles=handles, loc="outside upper left", ncols=len(variants), frameon=False)
     return fig
 
 

@@ -26,6 +26,7 @@ from nbjudge.schemas import (
     Judgment,
     Label,
     Notebook,
+    StagePlan,
     read_json,
     read_json_record,
     read_records,
@@ -39,6 +40,7 @@ __all__ = [
     "load_inputs",
     "package_versions",
     "read_alignment",
+    "read_plans",
     "read_stats_tables",
 ]
 
@@ -79,6 +81,9 @@ class ReportInputs:
         The out-of-fold alignments; empty when no audit exists.
     run : JudgeRun or None
         ``data/judgments/run.json`` (model, smoke, banner), when it exists.
+    plans : tuple of StagePlan
+        What the judging stages planned to send (``*.plan.json`` in the judgments
+        folder, ``<variant>/plan.json`` in the alignment folder); empty when none.
     provenance : Provenance
     root : Path
         Folder that notebook paths are relative to.
@@ -92,9 +97,20 @@ class ReportInputs:
     notebooks: tuple[Notebook, ...] = ()
     alignment: tuple[AlignmentAudit, ...] = ()
     run: JudgeRun | None = None
+    plans: tuple[StagePlan, ...] = ()
     provenance: Provenance = field(
         default_factory=lambda: Provenance(None, platform.python_version(), {}))
     root: Path = Path(".")
+    curve: pd.DataFrame | None = None  # the label-efficiency curve (data/curve/curve.csv)
+
+
+def read_curve(folder: str | Path | None) -> pd.DataFrame | None:
+    """``<folder>/curve.csv`` of the curve stage; None when absent or empty (curve off)."""
+    path = None if folder is None else Path(folder) / "curve.csv"
+    if path is None or not path.exists():
+        return None
+    frame = pd.read_csv(path)
+    return None if frame.empty else frame
 
 
 def read_stats_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
@@ -133,6 +149,15 @@ def read_alignment(folder: str | Path) -> tuple[AlignmentAudit, ...]:
     audits = [read_json_record(path, AlignmentAudit) for path in sorted(folder.rglob("*.json"))
               if _audit_place(path.relative_to(folder))]
     return tuple(sorted(audits, key=lambda a: (a.variant, a.repeat, a.fold or 0, a.dimension)))
+
+
+def read_plans(judgments: str | Path, alignment: str | Path) -> tuple[StagePlan, ...]:
+    """The plans the judging stages wrote before sending: ``judge`` first, then each
+    ``align@<variant>``; absent files are no plan."""
+    judgments, alignment = Path(judgments), Path(alignment)
+    paths = sorted(judgments.glob("*.plan.json")) if judgments.is_dir() else []
+    paths += sorted(alignment.glob("*/plan.json")) if alignment.is_dir() else []
+    return tuple(read_json_record(path, StagePlan) for path in paths)
 
 
 def git_revision(root: str | Path = ".") -> str | None:
@@ -182,23 +207,27 @@ def load_inputs(
     metrics: str | Path = "reports/metrics.json",
     stats: str | Path = "reports/stats",
     labels: str | Path = "data/labels/labels.jsonl",
-    judgments: str | Path = "data/judgments",
+    judgments: str | Path | Sequence[str | Path] = "data/judgments",
     notebook_index: str | Path = "data/notebooks/index.jsonl",
     executed_index: str | Path = "data/notebooks/executed/index.jsonl",
     alignment: str | Path = "data/alignment",
     root: str | Path = ".",
+    curve: str | Path | None = None,
 ) -> ReportInputs:
     """Read every input of the report, given the parameters as plain containers.
 
     ``metrics``, ``stats`` and ``labels`` are required; the rest may be
-    missing. The run facts are ``run.json`` in the judgments folder.
+    missing. ``judgments`` is one folder or several (the judges', the controls');
+    the run facts are ``run.json`` in the first.
     """
-    judgments_dir = Path(judgments)
+    folders = ([Path(judgments)] if isinstance(judgments, str | Path)
+               else [Path(f) for f in judgments])
+    judgments_dir = folders[0]
     metrics_content = read_json(metrics, "metrics file")
     tables = read_stats_tables(stats)
     _check_tables(tables, metrics_content, Path(stats))
-    records = [j for path in sorted(judgments_dir.glob("*.jsonl"))
-               for j in read_records(path, Judgment)] if judgments_dir.is_dir() else []
+    records = [j for folder in folders if folder.is_dir()
+               for path in sorted(folder.glob("*.jsonl")) for j in read_records(path, Judgment)]
     return ReportInputs(
         params=dict(params),
         metrics=metrics_content,
@@ -209,7 +238,9 @@ def load_inputs(
         alignment=read_alignment(alignment),
         run=(read_json_record(judgments_dir / "run.json", JudgeRun)
              if (judgments_dir / "run.json").exists() else None),
+        plans=read_plans(judgments_dir, alignment),
         provenance=Provenance(git_revision(root), platform.python_version(),
                               package_versions()),
         root=Path(root),
+        curve=read_curve(curve),
     )

@@ -27,6 +27,7 @@ from .figures import (
     bias_figure,
     confusion_figure,
     forest_figure,
+    label_efficiency_figure,
     save_figure,
 )
 from .inputs import ReportInputs
@@ -73,17 +74,23 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
             figures["forest"] = forest_figure(
                 mae, tables["improvement"], reference=view.reference, variant=view.aligned,
                 correction=view.stats["correction"], alpha=1 - view.stats["level"],
-                dimensions=dimensions)
+                dimensions=dimensions,
+                controls=[c for c in ("majority", "calibrated") if c in view.controls])
         if len(view.variants) >= 2:
             figures["ablation"] = ablation_figure(mae, variants=view.variants,
-                                                  dimensions=dimensions, level=level)
-        figures["bias"] = bias_figure(mae, tables["ceiling"], variants=view.variants,
+                                                  dimensions=dimensions, level=level,
+                                                  controls=view.controls)
+        figures["bias"] = bias_figure(mae, tables["ceiling"], variants=view.judges,
                                       dimensions=dimensions, level=level)
-        for variant in view.variants:
+        for variant in view.judges:
             figures[f"confusion_{variant}"] = confusion_figure(
                 tables["confusion"], variant=variant, dimensions=dimensions)
     elif "ceiling" in tables:
         figures["ceiling"] = bias_figure(None, tables["ceiling"], dimensions=dimensions)
+    if inputs.curve is not None:
+        figures["label_efficiency"] = label_efficiency_figure(
+            inputs.curve, dimensions=[d for d in dimensions if d in set(inputs.curve.dimension)],
+            level=level)
     costs = alignment_costs(inputs.alignment)
     if not costs.empty and costs[["seconds", "tokens"]].notna().any().any():
         figures["alignment_cost"] = alignment_cost_figure(costs, dimensions=dimensions)

@@ -8,6 +8,7 @@ from nbjudge but :mod:`nbjudge.schemas`, and no MLflow or LLM client.
 from .agreement import AgreementResult, agreement, krippendorff_alpha, quadratic_kappa
 from .bootstrap import BootstrapResult, ConfidenceInterval, Statistic, bootstrap_agreement
 from .ceiling import CeilingResult, human_ceiling
+from .curve import curve_table
 from .experiment import ExperimentStats, StatsConfig, analyze_experiment
 from .permutation import CORRECTIONS, SignFlipResult, adjust_pvalues, sign_flip_test
 from .power import PowerResult, power_analysis
@@ -27,6 +28,7 @@ __all__ = [
     "agreement",
     "analyze_experiment",
     "bootstrap_agreement",
+    "curve_table",
     "human_ceiling",
     "krippendorff_alpha",
     "power_analysis",

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from nbjudge.schemas import Judgment, Label, atomic_write_text
+from nbjudge.schemas import Judgment, Label, PriorDistribution, atomic_write_text
 
 from ._checks import FAILURE_POLICIES, NA_POLICIES, NA_RULES, check_choice
 from .agreement import agreement
 from .bootstrap import METHODS, bootstrap_agreement
 from .ceiling import CeilingResult, gap_closed, human_ceiling
+from .controls import prior_expected_mae
 from .permutation import CORRECTIONS, SignFlipResult, adjust_pvalues, sign_flip_test
 from .power import power_analysis
 from .tables import (
@@ -119,11 +120,16 @@ class StatsConfig:
     ``consensus_na`` is ``"majority"`` (N/A when most raters said N/A,
     else the mean of the numeric scores) or ``"zero"`` (N/A averaged as 0).
     ``repeat_share`` flags an improvement whose spread over CV repeats is
-    more than this share of its interval's width.
+    more than this share of its interval's width. ``controls`` are variants that
+    get an MAE but no improvement over the reference (the no-skill and
+    calibrated controls): they enter the family only through ``contrasts``.
     """
 
     reference: str = "baseline"
-    contrasts: tuple[tuple[str, str], ...] = (("full", "semantic_only"),)
+    contrasts: tuple[tuple[str, str], ...] = (
+        ("baseline", "majority"), ("full", "calibrated"), ("semantic_only", "calibrated"),
+        ("full", "semantic_only"))
+    controls: tuple[str, ...] = ("majority", "prior", "calibrated", "calibrated_full")
     na_policy: str = "zero"
     failure_policy: str = "worst"
     failure_margin: float = 0.05
@@ -177,6 +183,8 @@ def _from_mapping(cls: type[_Settings], mapping: object, prefix: str) -> _Settin
             values[key] = _from_mapping(_SECTIONS[key], value, f"{key}.")
         elif key == "contrasts":  # YAML lists; an empty `contrasts:` is None
             values[key] = tuple(tuple(pair) for pair in value or ())
+        elif key == "controls":
+            values[key] = tuple(value or ())
         else:
             values[key] = value
     return cls(**values)
@@ -219,8 +227,10 @@ class ExperimentStats:
 
 def _comparisons(config: StatsConfig, variants: tuple[str, ...],
                  ) -> tuple[list[tuple[str, str]], list[str]]:
-    """Improvements over the reference, then the configured contrasts that can be computed."""
-    comparisons = [(config.reference, v) for v in variants if v != config.reference]
+    """Improvements over the reference (controls have none), then the configured contrasts
+    that can be computed."""
+    comparisons = [(config.reference, v) for v in variants
+                   if v != config.reference and v not in config.controls]
     skipped = []
     for candidate, other in config.contrasts:
         missing = [v for v in (candidate, other) if v not in variants]
@@ -501,6 +511,8 @@ def _flags(mae: pd.DataFrame, improvement: pd.DataFrame, config: StatsConfig,
     totals = mae.groupby("variant", sort=False)[["n_failed", "n_judgments"]].sum()
     rates = totals.n_failed / totals.n_judgments.clip(lower=1)
     for variant, rate in rates.items():
+        if variant in config.controls:  # a control fails only where its judge did
+            continue
         base = rates[config.reference]
         if abs(rate - base) > config.failure_margin:
             flags.append(
@@ -540,6 +552,7 @@ def analyze_experiment(
     *,
     seed: int = 0,
     cases: Mapping[str, str] | None = None,
+    priors: Sequence[PriorDistribution] = (),
 ) -> ExperimentStats:
     """Every statistic of the experiment, from records, with one seed.
 
@@ -548,7 +561,9 @@ def analyze_experiment(
     it reports what labels alone allow (label counts and the human ceiling)
     and says so in ``metrics["status"]``. Configured contrasts naming a
     variant without judgments are listed under ``metrics["skipped"]``; a
-    missing reference variant is an error.
+    missing reference variant is an error. ``priors`` are the distributions the
+    ``prior`` control drew from (``ControlsRun.priors``): with them its rows get
+    the exact expected MAE (``expected_mae``) beside the drawn one.
     """
     config = config or StatsConfig()
     table = build_table(labels, judgments, cases)
@@ -614,6 +629,10 @@ def analyze_experiment(
     with np.errstate(invalid="ignore", divide="ignore"):
         agreed_frame["failure_rate"] = agreed_frame.n_failed / agreed_frame.n_judgments
     mae = _mae_frame(boot, agreed_frame, repeats, config.reference, config.failure_margin)
+    expected = (prior_expected_mae(human, table.notebooks, table.dimensions, priors,
+                                   na_policy=config.na_policy) if priors else {})
+    mae["expected_mae"] = [expected.get(d, np.nan) if v == "prior" else np.nan
+                           for v, d in zip(mae.variant, mae.dimension, strict=True)]
     # Too few units: no interval for a variant's MAE and bias either (as for improvements).
     too_few = ~_enough(mae.n_notebooks, table, config)
     for column in ("mae_ci_low", "mae_ci_high", "bias_ci_low", "bias_ci_high"):
@@ -655,6 +674,8 @@ def analyze_experiment(
                             "failure_rate": _number(row.failure_rate),
                             "na_precision": _number(row.na_precision),
                             "na_recall": _number(row.na_recall)}
+            | ({"expected": _number(row.expected_mae)} if variant == "prior" and priors
+               else {})
             for row in group.itertuples()
         }
         for variant, group in mae.groupby("variant", sort=False)
