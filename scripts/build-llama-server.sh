@@ -91,8 +91,19 @@ descendants() {  # $1: a pid; prints those of its children, grandchildren, ...
 on_signal() {  # $1: the exit status
   trap - INT TERM HUP
   if [ -n "$CHILD" ]; then
-    # shellcheck disable=SC2046  # one pid a word
-    kill -TERM $(descendants "$CHILD") "$CHILD" 2>/dev/null || true
+    # Freeze the step's whole tree before ending it: a process listed and then killed
+    # could otherwise fork after the listing and leave an orphan running.
+    local tree="$CHILD" more
+    kill -STOP "$CHILD" 2>/dev/null || true
+    while more=$(descendants "$CHILD" | grep -vxF -f <(printf '%s\n' $tree)); [ -n "$more" ]; do
+      # shellcheck disable=SC2086  # one pid a word
+      kill -STOP $more 2>/dev/null || true
+      tree="$tree $more"
+    done
+    # shellcheck disable=SC2086
+    kill -TERM $tree 2>/dev/null || true
+    # shellcheck disable=SC2086
+    kill -CONT $tree 2>/dev/null || true
     wait "$CHILD" 2>/dev/null || true
   fi
   log "interrupted"
