@@ -37,24 +37,11 @@ from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import Judgment
 
 # Every test starts a FaultServer.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline")]
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "fault-model"
 DIMENSION = "data_imputation"
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05, abort_after=6)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "anything")
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
-
-
-@pytest.fixture
-def cache(tmp_path):
-    with AnswerCache(tmp_path / "answers") as store:
-        yield store
 
 
 def backend_for(server: FaultServer, timeout: float = 5.0) -> Backend:

@@ -259,22 +259,7 @@ def test_prices_come_from_litellms_bundled_list():
                                     base_url="http://gpu:8000/v1")) is None
 
 
-# -- against the scripted server ------------------------------------------------------------
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "anything")
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
-
-
-@pytest.fixture
-def cache(tmp_path):
-    from nbjudge.llm.cache import AnswerCache
-
-    with AnswerCache(tmp_path / "answers") as store:
-        yield store
-
-
+# -- against the scripted server (fixtures offline and cache: conftest.py) ------------------
 def judged(server, n, **kwargs):
     from tests.llm.test_calls import make_requests
 
