@@ -302,59 +302,24 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
     """Cross-validation through real MLflow judges and MemAlign against a scripted server:
     the aligned judges send the planned requests, and neither their prompts nor the
     distillation requests exceed the plan's upper bounds."""
-    import json as json_module
-    from collections import defaultdict
+    from fault_server import FaultServer
+    from scripted_alignment import judge_or_guideline, scripted_experiment
 
-    import mlflow
-    from fault_server import FaultServer, reply, score
-
-    from nbjudge.alignment import assign_folds
     from nbjudge.alignment.crossval import cross_validate
     from nbjudge.alignment.memalign import MemAlignSettings
-    from nbjudge.judges.tracing import (
-        NotebookTrace,
-        ensure_traces,
-        log_human_labels,
-        setup_tracking,
-    )
     from nbjudge.llm.backends import open_backend
     from nbjudge.plan.judging import Fold, alignment_plan
-    from nbjudge.schemas import DIMENSIONS, Label
+    from nbjudge.schemas import DIMENSIONS
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
-    experiment_id = setup_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "plan-test")
-    code = {0: "df = df.fillna(df.mean())\nX_train, X_test = train_test_split(df)",
-            1: "pipe = Pipeline([('imp', SimpleImputer()), ('m', LogisticRegression())])"}
-    views, labels = [], []
-    for c in range(4):
-        for n in range(2):
-            notebook_id = f"case{c}__0{n + 1}"
-            outputs = f"# Task prompt\n\nTask {c}\n\n# Notebook\n\n```python\n{code[n]}\n```\n"
-            views.append(NotebookView(notebook_id, f"case{c}", f"Task {c}", outputs))
-            labels += [Label(notebook_id=notebook_id, dimension=d, score=1 if n == 0 else 3,
-                             rationale=f"rater on {n}", rater_id="r1", source="simulated")
-                       for d in DIMENSIONS]
-    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
-                               for v in views], experiment_id)
-    log_human_labels(labels, trace_ids)
-    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
-    labelled = defaultdict(set)
-    for label in labels:
-        labelled[label.dimension].add(label.notebook_id)
-    task_types = ["binary", "regression", "multiclass", "forecasting"]
-    assignment = assign_folds([(v.notebook_id, v.case_id, task_types[int(v.case_id[-1])])
-                               for v in views], 4, seed=3)
+    built = scripted_experiment(tmp_path, "plan-test", DIMENSIONS)
+    views, labels, traces, labelled = built.views, built.labels, built.traces, built.labelled
+    assignment = built.folds
     folds = [Fold(0, f, assignment.train_ids(f), assignment.test_ids(f)) for f in range(4)]
     settings = MemAlignSettings(retrieval_k=2)
 
-    def script(index, body):
-        fmt = body.get("response_format") or {}
-        if (fmt.get("json_schema") or {}).get("name") == "judgment":
-            return score(2, "scripted judgment")
-        return reply(json_module.dumps({"guidelines": [
-            {"guideline_text": "fit imputers on training rows only",
-             "source_trace_ids": [0, 1]}]}))
+    script = judge_or_guideline("fit imputers on training rows only")
 
     with FaultServer(script) as server:
         llm = _llm("openai_compatible", base_url=server.base_url, model="scripted",

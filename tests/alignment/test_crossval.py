@@ -8,39 +8,27 @@ in-process hashing model, as offline runs use.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from fault_server import FaultServer, reply, score
+from fault_server import FaultServer
+from scripted_alignment import judge_or_guideline, scripted_experiment
 
-from nbjudge.alignment import LeakageError, assign_folds
+from nbjudge.alignment import LeakageError
 from nbjudge.alignment.crossval import audit_path, cross_validate
 from nbjudge.alignment.memalign import MemAlignSettings
-from nbjudge.judges.requests import NotebookView
-from nbjudge.judges.tracing import NotebookTrace, ensure_traces, log_human_labels, setup_tracking
 from nbjudge.llm.backends import LLMConfig, open_backend
-from nbjudge.schemas import AlignmentAudit, Label, read_json_record
+from nbjudge.schemas import AlignmentAudit, read_json_record
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 GUIDELINE = "GUIDELINE-MARK fit imputers on training rows only"
 DIMENSIONS = ("data_imputation", "model_training")
-CODE = {
-    0: "df = df.fillna(df.mean())\nX_train, X_test = train_test_split(df)",
-    1: "pipe = Pipeline([('imp', SimpleImputer()), ('m', LogisticRegression())])",
-}
 
 
-def _script(index, body):
-    fmt = body.get("response_format") or {}
-    if (fmt.get("json_schema") or {}).get("name") == "judgment":
-        return score(2, "scripted judgment")
-    return reply(json.dumps({"guidelines": [
-        {"guideline_text": GUIDELINE, "source_trace_ids": [0, 1]}]}))
+_script = judge_or_guideline(GUIDELINE)
 
 
 @pytest.fixture
@@ -48,31 +36,9 @@ def experiment(tmp_path, monkeypatch):
     """Eight notebooks of four cases with traces and human labels in a temporary store."""
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
-    experiment_id = setup_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "crossval-test")
-    views, labels = [], []
-    task_types = ["binary", "regression", "multiclass", "forecasting"]
-    for c in range(4):
-        for n in range(2):
-            notebook_id = f"case{c}__0{n + 1}"
-            outputs = f"# Task prompt\n\nTask {c}\n\n# Notebook\n\n```python\n{CODE[n]}\n```\n"
-            views.append(NotebookView(notebook_id, f"case{c}", f"Task {c}", outputs))
-            for dimension in DIMENSIONS:
-                labels.append(Label(notebook_id=notebook_id, dimension=dimension,
-                                    score=1 if n == 0 else 3, rationale=f"rater on {n}",
-                                    rater_id="r1", source="simulated"))
-    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
-                               for v in views], experiment_id)
-    log_human_labels(labels, trace_ids)
-    import mlflow
-
-    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
-    labelled = defaultdict(set)
-    for label in labels:
-        labelled[label.dimension].add(label.notebook_id)
-    folds = assign_folds([(v.notebook_id, v.case_id, task_types[int(v.case_id[-1])])
-                          for v in views], 4, seed=3)
-    return {"views": views, "traces": traces, "labelled": labelled, "folds": folds,
-            "trace_ids": trace_ids, "tmp": tmp_path}
+    built = scripted_experiment(tmp_path, "crossval-test", DIMENSIONS)
+    return {"views": built.views, "traces": built.traces, "labelled": built.labelled,
+            "folds": built.folds, "trace_ids": built.trace_ids, "tmp": tmp_path}
 
 
 def _run(experiment, server, variant, folds=None):

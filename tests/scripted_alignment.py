@@ -1,0 +1,76 @@
+"""Inputs of the tests that align through real MLflow judges against a scripted server.
+
+Eight notebooks of four cases (two each: one that imputes before the split, scored 1 by
+the rater, and a pipeline, scored 3), their MLflow traces and human labels in a
+temporary tracking store, and grouped folds over them; and the server's script, which
+answers judge requests with a score and MemAlign's reflection with one guideline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from fault_server import reply, score
+
+from nbjudge.alignment import FoldAssignment, assign_folds
+from nbjudge.judges.requests import NotebookView
+from nbjudge.judges.tracing import NotebookTrace, ensure_traces, log_human_labels, setup_tracking
+from nbjudge.schemas import Label
+
+CODE = {
+    0: "df = df.fillna(df.mean())\nX_train, X_test = train_test_split(df)",
+    1: "pipe = Pipeline([('imp', SimpleImputer()), ('m', LogisticRegression())])",
+}
+TASK_TYPES = ["binary", "regression", "multiclass", "forecasting"]
+
+
+@dataclass
+class ScriptedExperiment:
+    views: list[NotebookView]
+    labels: list[Label]
+    traces: dict
+    labelled: dict[str, set[str]]
+    folds: FoldAssignment
+    trace_ids: dict[str, str]
+
+
+def scripted_experiment(tmp_path: Path, name: str, dimensions) -> ScriptedExperiment:
+    """The eight notebooks with traces and labels on ``dimensions``, in ``tmp_path``'s store.
+    The caller keeps litellm and MLflow offline (LITELLM_LOCAL_MODEL_COST_MAP,
+    MLFLOW_MODEL_CATALOG_URI)."""
+    experiment_id = setup_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", name)
+    views, labels = [], []
+    for c in range(4):
+        for n in range(2):
+            notebook_id = f"case{c}__0{n + 1}"
+            outputs = f"# Task prompt\n\nTask {c}\n\n# Notebook\n\n```python\n{CODE[n]}\n```\n"
+            views.append(NotebookView(notebook_id, f"case{c}", f"Task {c}", outputs))
+            labels += [Label(notebook_id=notebook_id, dimension=dimension,
+                             score=1 if n == 0 else 3, rationale=f"rater on {n}",
+                             rater_id="r1", source="simulated")
+                       for dimension in dimensions]
+    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs)
+                               for v in views], experiment_id)
+    log_human_labels(labels, trace_ids)
+    traces = {n: mlflow.get_trace(t) for n, t in trace_ids.items()}
+    labelled: dict[str, set[str]] = defaultdict(set)
+    for label in labels:
+        labelled[label.dimension].add(label.notebook_id)
+    folds = assign_folds([(v.notebook_id, v.case_id, TASK_TYPES[int(v.case_id[-1])])
+                          for v in views], 4, seed=3)
+    return ScriptedExperiment(views, labels, traces, labelled, folds, trace_ids)
+
+
+def judge_or_guideline(guideline: str):
+    """The server's script: a score for a judge request, ``guideline`` for a reflection."""
+    def script(index, body):
+        fmt = body.get("response_format") or {}
+        if (fmt.get("json_schema") or {}).get("name") == "judgment":
+            return score(2, "scripted judgment")
+        return reply(json.dumps({"guidelines": [
+            {"guideline_text": guideline, "source_trace_ids": [0, 1]}]}))
+    return script
