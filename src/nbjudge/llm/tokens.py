@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from nbjudge.llm.usage import bundled_models, listing_keys
 
 __all__ = ["Tokenizer", "model_output_cap", "tokenizer_for"]
 
@@ -80,25 +81,11 @@ def tokenizer_for(model: str) -> Tokenizer:
         return Tokenizer(_FALLBACK, exact=False)
 
 
-@functools.cache
-def _model_list() -> dict[str, Any]:
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or spec.origin is None:
-        return {}
-    path = Path(spec.origin).parent / "model_prices_and_context_window_backup.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def model_output_cap(model: str) -> int | None:
     """The longest reply ``model`` gives, from litellm's bundled model list; None when
     the list does not have it."""
-    provider, _, name = model.replace(":/", "/", 1).rpartition("/")
-    for key in ([f"{provider}/{name}", name] if provider else [name]):
-        entry = _model_list().get(key)
+    for key in listing_keys(model)[2]:
+        entry = bundled_models().get(key)
         if isinstance(entry, dict):
             cap = entry.get("max_output_tokens") or entry.get("max_tokens")
             if isinstance(cap, int) and cap > 0:

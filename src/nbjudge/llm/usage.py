@@ -28,7 +28,9 @@ _PRICE_FILE = "model_prices_and_context_window_backup.json"
 
 
 @functools.cache
-def _price_list() -> dict[str, Any]:
+def bundled_models() -> dict[str, Any]:
+    """litellm's bundled model list (prices, context and reply sizes), read offline from
+    the JSON file inside the litellm package; empty when it cannot be read."""
     spec = importlib.util.find_spec("litellm")
     if spec is None or spec.origin is None:
         return {}
@@ -40,6 +42,13 @@ def _price_list() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def listing_keys(model: str) -> tuple[str, str, list[str]]:
+    """(provider, name, the keys to look ``model`` up by in :func:`bundled_models`, most
+    specific first) for a litellm name or an MLflow model URI."""
+    provider, _, name = model.replace(":/", "/", 1).rpartition("/")
+    return provider, name, [f"{provider}/{name}", name] if provider else [name]
+
+
 def price_per_token(model: str) -> tuple[float, float] | None:
     """(currency per prompt token, per reply token) of ``model`` in litellm's bundled
     price list, or None when it has no price for it.
@@ -47,9 +56,8 @@ def price_per_token(model: str) -> tuple[float, float] | None:
     ``model`` is a litellm name (``gpt-4o-mini``, ``openai/gpt-4o-mini``) or an
     MLflow model URI (``openai:/gpt-4o-mini``, what ``judge_model_uri`` gives).
     """
-    provider, _, name = model.replace(":/", "/", 1).rpartition("/")
-    prices = _price_list()
-    candidates = [f"{provider}/{name}", name] if provider else [name]
+    provider, name, candidates = listing_keys(model)
+    prices = bundled_models()
     for key in candidates:
         entry = prices.get(key)
         if not isinstance(entry, dict):
