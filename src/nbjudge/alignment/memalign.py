@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from nbjudge.llm.usage import TokenCounter
 from nbjudge.schemas import Label
+from nbjudge.stats.tables import round_half_up
 
 __all__ = [
     "MEMORY_VARIANTS",
@@ -105,12 +106,6 @@ class HumanConsensus:
     score: int | str           # 1, 2, 3 or "N/A"
     raters: tuple[str, ...]    # whose grades it came from
     rationale: str
-
-
-def round_half_up(value: float) -> int:
-    """A consensus on the statistics' scale (0 is N/A, then 1..3) as a score: half rounds
-    up (1.5 -> 2, 2.5 -> 3; with ``consensus_na: zero``, 0.33 -> 0, N/A)."""
-    return min(3, max(0, math.floor(value + 0.5)))
 
 
 def human_consensus(labels: Iterable[Label], rule: ConsensusRule

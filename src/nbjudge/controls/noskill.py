@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from nbjudge.schemas import Score
+from nbjudge.stats.tables import round_half_up
 
 __all__ = [
     "SCORE_KEYS",
@@ -45,7 +46,7 @@ def decode(value: float) -> Score:
 
 def round_score(value: float, *, lowest: int = 0) -> float:
     """The nearest score to ``value``, half up (2.5 -> 3), within ``lowest`` .. 3."""
-    return float(min(3, max(lowest, int(np.floor(value + 0.5)))))
+    return float(round_half_up(value, lowest=lowest))
 
 
 def _usable(values: Iterable[float]) -> list[float]:

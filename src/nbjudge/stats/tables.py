@@ -7,6 +7,7 @@ visible in :attr:`ScoreTable.failed`; nothing is dropped without a count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ __all__ = [
     "judgment_counts",
     "label_counts",
     "paired_errors",
+    "round_half_up",
 ]
 
 
@@ -166,6 +168,13 @@ def build_table(labels: Iterable[Label], judgments: Iterable[Judgment],
         label_sources=tuple(sorted({label.source for label in labels})),
         cases=tuple((cases or {}).get(n, n) for n in notebooks),
     )
+
+
+def round_half_up(value: float, *, lowest: int = 0) -> int:
+    """The score nearest ``value`` on the 0 (N/A), 1, 2, 3 scale, half up (1.5 -> 2,
+    2.5 -> 3; 0.33 -> 0, N/A), at least ``lowest``: the one rounding rule of a consensus
+    turned back into a score (MemAlign's consensus grade, the controls)."""
+    return min(3, max(lowest, math.floor(value + 0.5)))
 
 
 def consensus(
