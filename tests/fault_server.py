@@ -1,9 +1,10 @@
 """A scripted stand-in for an OpenAI-compatible chat server, for tests and benchmarks.
 
 :class:`FaultServer` listens on a free 127.0.0.1 port and answers
-``POST /v1/chat/completions`` with the next behaviour of its script: a reply,
-an HTTP error, a hang. It counts requests and keeps every request body, so a
-test can assert how many requests a run sent and what they carried::
+``POST /v1/chat/completions`` (and Anthropic's ``POST /v1/messages``) with
+the next behaviour of its script: a reply, an HTTP error, a hang. It counts
+requests and keeps every request body, so a test can assert how many requests
+a run sent and what they carried::
 
     with FaultServer([rate_limited(), reply('{"result": 2, "rationale": "x"}')]) as server:
         ...  # point a judge at server.chat_url
@@ -256,7 +257,8 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
-            if not self.path.rstrip("/").endswith("/chat/completions"):
+            route = self.path.rstrip("/")
+            if not route.endswith(("/chat/completions", "/messages")):
                 self._send(404, {"error": {"code": 404, "message": f"no route {self.path}"}})
                 return
             try:
@@ -265,12 +267,13 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 body = {"unparsable": raw.decode("utf-8", "replace")}
             behaviour = server._next(body)
             try:
-                self._behave(behaviour, body)
+                self._behave(behaviour, body, anthropic=route.endswith("/messages"))
             finally:
                 with server._lock:
                     server.in_flight -= 1
 
-        def _behave(self, behaviour: Behaviour, body: dict[str, Any]) -> None:
+        def _behave(self, behaviour: Behaviour, body: dict[str, Any], *,
+                    anthropic: bool = False) -> None:
             try:
                 if behaviour.hang:
                     server._wait(-1)
@@ -280,7 +283,8 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 if behaviour.status != 200:
                     self._send(behaviour.status, behaviour.body, behaviour.headers)
                 else:
-                    self._send(200, _completion(body, behaviour.content or "", server.model))
+                    answer = _message if anthropic else _completion
+                    self._send(200, answer(body, behaviour.content or "", server.model))
                 server._answered()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (its timeout) before the answer
@@ -303,4 +307,19 @@ def _completion(body: dict[str, Any], content: str, model: str) -> dict[str, Any
         }],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+def _message(body: dict[str, Any], content: str, model: str) -> dict[str, Any]:
+    """The answer of Anthropic's Messages API (``POST /v1/messages``)."""
+    return {
+        "id": f"msg_fault_{time.monotonic_ns()}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", model),
+        "content": [{"type": "text", "text": content}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": _estimate_tokens(body),
+                  "output_tokens": max(1, len(content) // 4)},
     }

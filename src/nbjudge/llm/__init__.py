@@ -6,6 +6,8 @@
 - :mod:`~nbjudge.llm.embeddings`: the in-process embedder for MemAlign;
 - :mod:`~nbjudge.llm.cache`: the content-addressed answer cache;
 - :mod:`~nbjudge.llm.calls`: many calls, concurrent, retried and resumable;
+- :mod:`~nbjudge.llm.native`: MLflow's own client (openai, anthropic,
+  databricks) sending each request once, so that ``calls`` alone retries;
 - :mod:`~nbjudge.llm.limits`: rate limits, adaptive concurrency, spending caps;
 - :mod:`~nbjudge.llm.usage`: tokens counted, and their price (litellm's list).
 

@@ -137,11 +137,12 @@ def result_schema(rationale_max_chars: int) -> dict[str, Any]:
 
 # MLflow sends judges of the providers it knows natively (openai, anthropic,
 # databricks, ...) through its own HTTP client, which merges inference params
-# into the request body, waits MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS and retries
-# 429/5xx itself up to ten times; any other provider goes through litellm, which
-# takes `timeout` and retry settings as arguments. OpenAI-compatible servers
-# (ours included) are reached as litellm's `hosted_vllm`, so that the judging
-# runner alone retries and every attempt is one request it counts.
+# into the request body and waits MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS; while a
+# backend is open it sends each request once (nbjudge.llm.native), so that the
+# judging runner alone retries, honours Retry-After and counts every attempt.
+# Any other provider goes through litellm, which takes `timeout` and retry
+# settings as arguments. OpenAI-compatible servers (ours included) are reached
+# as litellm's `hosted_vllm`.
 _PROVIDERS = {"local": "hosted_vllm", "openai": "openai", "anthropic": "anthropic",
               "databricks": "databricks", "openai_compatible": "hosted_vllm"}
 _LITELLM_ROUTED = frozenset({"local", "openai_compatible"})
@@ -161,7 +162,8 @@ def inference_params(config: LLMConfig) -> dict[str, Any]:
     attempt). MLflow's native adapter would send such keys to the provider as
     unknown fields, so native backends get only what the model reads; their
     timeout is ``MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS`` (set by
-    :func:`open_backend`) and MLflow retries 429/5xx itself before the runner does.
+    :func:`open_backend`, which also makes MLflow's client send each request
+    once: :mod:`nbjudge.llm.native`).
     """
     params: dict[str, Any] = {
         "temperature": config.temperature,
@@ -338,10 +340,12 @@ def open_backend(
     ``embeddings=True`` the backend also names MemAlign's embedding model:
     ``hashing`` registers the in-process one, anything else is used as given.
     Process environment changes (offline settings, the server's address) are
-    undone on exit. While it is open, :func:`~nbjudge.llm.calls.run_calls`
-    paces and caps requests with the stage's limits of ``config``
-    (:func:`nbjudge.llm.limits.stage_limits`); a cost cap without a known
-    price is a :class:`BackendConfigError` here, before anything starts.
+    undone on exit, and so is MLflow's client sending each request once for the
+    providers it knows natively (:mod:`nbjudge.llm.native`). While it is open,
+    :func:`~nbjudge.llm.calls.run_calls` paces and caps requests with the
+    stage's limits of ``config`` (:func:`nbjudge.llm.limits.stage_limits`); a
+    cost cap without a known price is a :class:`BackendConfigError` here,
+    before anything starts.
     """
     from nbjudge.llm.limits import stage_limits, using_limits
 
@@ -371,6 +375,10 @@ def open_backend(
         else:
             backend, hosted_env = _hosted(config, environ)
             env.update(hosted_env)
+            if config.backend not in _LITELLM_ROUTED:
+                from nbjudge.llm.native import single_attempts
+
+                stack.enter_context(single_attempts())
         if embeddings:
             if config.embedding_model == "hashing":
                 from nbjudge.llm.embeddings import HASHING_MODEL, register_hashing_embeddings
