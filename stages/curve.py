@@ -14,6 +14,11 @@ notebooks (nested, seeded subsets), judges the held-out fold with `full`,
 audits (`alignment/`), and MAE per fraction, variant and dimension with the
 stats stage's bootstrap interval (`curve.csv`). The logic lives in
 `nbjudge.alignment.curve` and `nbjudge.stats.curve`.
+
+When a variant needs a model (`full`, `semantic_only`), it prints its plan
+before sending anything (upper bounds, as for `align`), writes it to
+`--out`/plan.json for the report, and stops when the plan goes over
+`llm.max_requests` or `llm.max_cost`.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ import time
 from pathlib import Path
 
 from nbjudge.alignment import read_folds
-from nbjudge.alignment.curve import label_efficiency
+from nbjudge.alignment.curve import curve_splits, label_efficiency
 from nbjudge.alignment.memalign import ConsensusRule, MemAlignSettings
 from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.controls import ControlSettings
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.llm.backends import open_backend
 from nbjudge.llm.cache import CACHE_ROOT
+from nbjudge.plan import announce
+from nbjudge.plan.judging import curve_plan
 from nbjudge.schemas import (
     Judgment,
     Label,
@@ -78,12 +85,18 @@ def main(argv: list[str] | None = None) -> None:
         controls = ControlSettings(seed=int(params.seed), consensus=config.consensus,
                                    consensus_na=config.consensus_na, na_policy=config.na_policy)
         needs_model = any(v != "calibrated" for v in variants)
+        folds = read_folds(args.folds)
+        if needs_model:
+            announce(curve_plan(inputs.views, inputs.labels,
+                                curve_splits(folds, fractions, seed=int(params.seed)),
+                                variants, inputs.llm, settings),
+                     inputs.llm, args.out / "plan.json")
         backend_context = (open_backend(inputs.llm, embeddings=True, cache_dir=CACHE_ROOT,
                                         log_dir=CACHE_ROOT / "logs") if needs_model
                            else contextlib.nullcontext(None))  # calibration needs no model
         with backend_context as backend:
             judgments, n_labelled = label_efficiency(
-                inputs, read_folds(args.folds), fractions, variants=variants,
+                inputs, folds, fractions, variants=variants,
                 baseline=baseline, settings=settings, controls=controls, backend=backend,
                 audit_root=args.out / "alignment", seed=int(params.seed),
                 consensus_rule=ConsensusRule.from_mapping(as_plain(params.stats)))

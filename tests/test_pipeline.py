@@ -140,6 +140,11 @@ def test_controls_reach_metrics_report_and_figures(repo):
     for figure in ("forest", "ablation"):
         svg = (repo / f"reports/figures/{figure}.svg").read_text(encoding="utf-8")
         assert "majority" in svg and "calibrated" in svg, figure
+    # every plot of dvc.yaml finds its columns (DVC drops a plot whose column is missing)
+    plots = json.loads(dvc(repo, "plots", "show", "--json"))
+    assert not plots.get("errors"), plots.get("errors")
+    titles = " ".join(plots["data"])
+    assert "controls" in titles
 
 
 @pytest.mark.slow
@@ -156,7 +161,15 @@ def test_label_efficiency_curve(repo):
     assert {j.variant for j in judgments} == {
         f"{v}@{q}" for v in ("full", "semantic_only", "calibrated") for q in ("0.5", "1")}
     assert (repo / "reports/figures/label_efficiency.svg").exists()
-    assert "How many labels to pay for" in (repo / "reports/report.html").read_text()
+    html = (repo / "reports/report.html").read_text()
+    assert "How many labels to pay for" in html
+    # the stage planned before sending, and the report sets the plan beside what it sent
+    plan = json.loads((repo / "data/curve/plan.json").read_text())
+    lines = {line["what"]: line for line in plan["lines"]}
+    assert plan["stage"] == "curve" and "judge requests (full)" in lines
+    sent = [j for j in judgments if j.variant.startswith("full@")]
+    assert lines["judge requests (full)"]["requests"] == len(sent)
+    assert "judge requests (semantic_only)" in html.replace("<wbr>", "")
 
 
 @pytest.mark.slow

@@ -164,6 +164,48 @@ def test_alignment_plans_are_upper_bounds_that_say_so():
     assert (semantic.lines[0].prompt_tokens < by_what["judge requests"].prompt_tokens)
 
 
+def _curve_assignment(n: int = 8):
+    from nbjudge.alignment.folds import assign_folds
+
+    return assign_folds([(f"case{i}__01", f"case{i}", "binary") for i in range(n)],
+                        4, seed=3)
+
+
+def test_the_curve_plan_bounds_every_fraction_and_model_judged_variant():
+    from nbjudge.alignment.curve import curve_splits
+    from nbjudge.alignment.memalign import MemAlignSettings
+    from nbjudge.plan.judging import curve_plan
+    from nbjudge.schemas import DIMENSIONS, Label
+
+    views = _views(8)
+    labels = [Label(notebook_id=v.notebook_id, dimension=d, score=2, rationale="fine",
+                    rater_id="a", source="simulated") for v in views for d in DIMENSIONS]
+    assignment = _curve_assignment()
+    splits = curve_splits([assignment], [0.5, 1.0], seed=0)
+    # nested: every fold's labelled share at 0.5 lies within its share at 1.0
+    for (half, held), (whole, held_too) in zip(splits[0.5], splits[1.0], strict=True):
+        assert set(half) <= set(whole) and held == held_too
+    assert [len(train) for train, _ in splits[1.0]] == [6] * 4
+    plan = curve_plan(views, labels, splits, ["full", "semantic_only", "calibrated"], _llm(),
+                      MemAlignSettings(retrieval_k=1))
+    assert plan.stage == "curve"
+    by_what = {line.what: line for line in plan.lines}
+    assert set(by_what) == {"judge requests (full)", "distillation (full)", "embeddings (full)",
+                            "judge requests (semantic_only)", "distillation (semantic_only)",
+                            "embeddings (semantic_only)"}   # calibrated asks no model
+    # two fractions x 8 held-out notebooks x 9 dimensions, for each variant
+    assert by_what["judge requests (full)"].requests == 2 * 8 * 9
+    assert by_what["distillation (full)"].requests == 2 * 4 * 9   # one batch per fold
+    assert {line.bound for line in plan.lines} == {"upper"}
+    assert (by_what["judge requests (semantic_only)"].prompt_tokens
+            < by_what["judge requests (full)"].prompt_tokens)       # no retrieved examples
+    with pytest.raises(PlanExceedsBudgetError, match="max_requests"):
+        check_budget(plan, _llm(max_requests=100))
+    calibrated_only = curve_plan(views, labels, splits, ["calibrated"], _llm(),
+                                 MemAlignSettings(retrieval_k=1))
+    assert calibrated_only.lines == []
+
+
 # --- the issue's "done when": bench50 planned offline, then a scripted run ---------------------
 
 def _repo(tmp_path: Path) -> Path:
@@ -226,6 +268,12 @@ def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
     for stage in ("align@full", "align@semantic_only", "register"):
         assert any(line.startswith(stage) for line in output.splitlines()), stage
     assert re.search(r"^total\s", output, re.MULTILINE)
+    assert not any(line.startswith("curve") for line in output.splitlines())  # off
+    with_curve = _run(repo, py, "nbjudge", "plan", "-S", "llm=openai", "-S", "suite=bench50",
+                      "-S", "curve.fractions=[0.5,1.0]")
+    curve_rows = [line for line in with_curve.splitlines() if line.startswith("curve")]
+    assert any("judge requests (full)" in line for line in curve_rows), with_curve
+    assert any("distillation (semantic_only)" in line for line in curve_rows), with_curve
 
     # 2. the same requests sent to a scripted OpenAI-compatible server
     same = ["-S", "llm=openai_compatible", "-S", "llm.model=gpt-4o-mini",
@@ -296,6 +344,23 @@ def test_the_report_reads_the_plans_and_sets_planned_against_actual(tmp_path):
     assert (distill["tokens_in"], distill["planned_cost"], distill["cost"]) == (
         "4,200", "unknown", "unknown")
 
+    # the curve stage's plan, beside its own judgments and audits (variant@fraction)
+    curve_line = plan_line(what="judge requests (full)", model="openai:/gpt-4o-mini",
+                           price=(1e-6, 2e-6), prompt_tokens=[1000] * 4,
+                           reply_tokens=[100] * 4, bound="upper")
+    write_json_record(tmp_path / "curve" / "plan.json",
+                      StagePlan(stage="curve", tokenizer="o200k_base", lines=[curve_line]))
+    plans = read_plans(tmp_path / "judgments", tmp_path / "alignment", tmp_path / "curve")
+    assert [p.stage for p in plans] == ["judge", "align@full", "curve"]
+    curve_judgments = [j.model_copy(update={"variant": f"full@{q}"})
+                       for q in ("0.5", "1") for j in judgments]
+    curve_judgments += [j.model_copy(update={"variant": "semantic_only@1"}) for j in judgments]
+    rows = _planned_cost(SimpleNamespace(plans=plans, judgments=judgments, alignment=[audit],
+                                         curve_judgments=curve_judgments, curve_alignment=[]))
+    curve = rows[-1]
+    assert (curve["stage"], curve["planned_requests"], curve["requests"]) == ("curve", "4", "4")
+    assert curve["tokens_in"] == "3,600"
+
 
 @pytest.mark.slow
 def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monkeypatch):
@@ -349,3 +414,54 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
             assert (sum(tokenizer.messages(b["messages"]) for b in distilled)
                     <= lines["distillation"].prompt_tokens), variant
             assert "embeddings" not in lines     # the in-process hashing embedder
+
+
+@pytest.mark.slow
+def test_the_curve_plan_bounds_what_a_scripted_curve_run_sends(tmp_path, monkeypatch):
+    """The curve stage's plan against the label-efficiency run it plans, through real
+    MLflow judges and MemAlign on a scripted server: the planned judge requests are sent,
+    and neither they nor the distillation requests exceed the plan's upper bounds."""
+    from types import SimpleNamespace
+
+    from fault_server import FaultServer
+    from scripted_alignment import judge_or_guideline, scripted_experiment
+
+    from nbjudge.alignment.curve import curve_splits, label_efficiency
+    from nbjudge.alignment.memalign import MemAlignSettings
+    from nbjudge.llm.backends import open_backend
+    from nbjudge.plan.judging import curve_plan
+    from nbjudge.schemas import DIMENSIONS
+
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    built = scripted_experiment(tmp_path, "curve-plan-test", DIMENSIONS)
+    settings = MemAlignSettings(retrieval_k=2)
+    fractions = [0.5, 1.0]
+    with FaultServer(judge_or_guideline("fit imputers on training rows only")) as server:
+        llm = _llm("openai_compatible", base_url=server.base_url, model="scripted",
+                   context_size=32768, notebook_tokens=1000, concurrency=2, max_retries=0,
+                   max_output_tokens=100, embedding_model="hashing")
+        judge = {"cache_dir": str(tmp_path / "answers")}
+        inputs = SimpleNamespace(views=built.views, labels=built.labels, llm=llm, judge=judge,
+                                 labelled=lambda: built.labelled, traces=lambda: built.traces)
+        plan = curve_plan(built.views, built.labels,
+                          curve_splits([built.folds], fractions, seed=0), ["full"], llm,
+                          settings)
+        with open_backend(llm, embeddings=True, cache_dir=tmp_path / "curve") as backend:
+            judgments, _ = label_efficiency(
+                inputs, [built.folds], fractions, variants=["full"], settings=settings,
+                controls=None, backend=backend, audit_root=tmp_path / "alignment", seed=0,
+                progress=False)
+    lines = {line.what: line for line in plan.lines}
+    tokenizer = tokenizer_for("hosted_vllm:/scripted")
+    judged = [b for b in server.bodies
+              if ((b.get("response_format") or {}).get("json_schema") or {})
+              .get("name") == "judgment"]
+    distilled = [b for b in server.bodies if b not in judged]
+    assert len(judgments) == len(judged) == lines["judge requests (full)"].requests == 2 * 8 * 9
+    assert (sum(tokenizer.messages(b["messages"]) for b in judged)
+            <= lines["judge requests (full)"].prompt_tokens)
+    assert distilled
+    assert len(distilled) <= lines["distillation (full)"].requests
+    assert (sum(tokenizer.messages(b["messages"]) for b in distilled)
+            <= lines["distillation (full)"].prompt_tokens)

@@ -93,14 +93,14 @@ def test_mlflows_judge_client_has_the_shape_that_is_replaced():
 def test_the_replacement_lasts_only_as_long_as_the_block(caplog):
     client = importlib.import_module(CLIENT)
     original = client.send_chat_request
-    with caplog.at_level("WARNING", logger="nbjudge.llm.native"):
-        with single_attempts() as replaced:
-            assert replaced
+    with caplog.at_level("WARNING", logger="nbjudge.llm.native"), \
+            single_attempts() as replaced:
+        assert replaced
+        assert client.send_chat_request is send_once
+        with single_attempts() as nested:
+            assert nested
             assert client.send_chat_request is send_once
-            with single_attempts() as nested:
-                assert nested
-                assert client.send_chat_request is send_once
-            assert client.send_chat_request is send_once
+        assert client.send_chat_request is send_once
     assert client.send_chat_request is original
     assert not caplog.records
 

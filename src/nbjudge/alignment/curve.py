@@ -26,7 +26,8 @@ from nbjudge.schemas import Judgment, Label
 
 from .folds import FoldAssignment
 
-__all__ = ["CURVE_VARIANTS", "curve_subsets", "label_efficiency", "labelled_per_fold"]
+__all__ = ["CURVE_VARIANTS", "curve_splits", "curve_subsets", "label_efficiency",
+           "labelled_per_fold"]
 
 CURVE_VARIANTS = ("full", "semantic_only", "calibrated")
 
@@ -48,6 +49,20 @@ def curve_subsets(assignment: FoldAssignment, fractions: Iterable[float], *,
              for fold in range(assignment.k)}
     return {q: {n for ids in order.values()
                 for n in ids[:max(1, math.ceil(q * len(ids)))]} for q in fractions}
+
+
+def curve_splits(assignments: Sequence[FoldAssignment], fractions: Iterable[float], *,
+                 seed: int) -> dict[float, list[tuple[list[str], list[str]]]]:
+    """For each fraction, every repeat's and fold's (labelled training notebooks, held-out
+    notebooks): what :func:`label_efficiency` aligns on and judges (for the plan)."""
+    fractions = _check_fractions(fractions)
+    splits: dict[float, list[tuple[list[str], list[str]]]] = {q: [] for q in fractions}
+    for assignment in assignments:
+        subsets = curve_subsets(assignment, fractions, seed=seed)
+        for q in fractions:
+            splits[q] += [([n for n in assignment.train_ids(f) if n in subsets[q]],
+                           list(assignment.test_ids(f))) for f in range(assignment.k)]
+    return splits
 
 
 def labelled_per_fold(assignment: FoldAssignment, subset: set[str]) -> float:

@@ -1,5 +1,5 @@
-"""The plans of the stages that judge: ``judge`` (exact), ``align@<variant>`` and
-``register`` (upper bounds).
+"""The plans of the stages that judge: ``judge`` (exact), ``align@<variant>``,
+``register`` and ``curve`` (upper bounds).
 
 The baseline judges' requests are built by the code that sends them
 (:func:`nbjudge.judges.requests.build_requests`), so the plan has the same
@@ -39,6 +39,7 @@ __all__ = [
     "Bound",
     "Fold",
     "alignment_plan",
+    "curve_plan",
     "judge_messages",
     "judging_line",
     "judging_plan",
@@ -185,7 +186,8 @@ class _Alignment:
 
 def _alignment_lines(views: Sequence[NotebookView], labels: Sequence[Label],
                      splits: Sequence[tuple[Sequence[str], Sequence[str]]], llm: LLMConfig,
-                     settings: Any, variant: str | None, how: str
+                     settings: Any, variant: str | None, how: str,
+                     judged: str = "once per CV repeat"
                      ) -> tuple[list[PlanLine], Tokenizer]:
     """Lines for aligning every dimension on each split's training notebooks and (with a
     ``variant``) judging its held-out notebooks with the aligned judges."""
@@ -234,7 +236,7 @@ def _alignment_lines(views: Sequence[NotebookView], labels: Sequence[Label],
             what="judge requests", model=model, price=price_of(model, llm),
             prompt_tokens=judge_prompts, reply_tokens=[llm.max_output_tokens] * len(judge_prompts),
             bound="upper",
-            how=("every held-out notebook and dimension once per CV repeat; their cache keys "
+            how=(f"every held-out notebook and dimension {judged}; their cache keys "
                  "depend on what MemAlign distils, so none counts as cached; prompts bounded "
                  "by the guidelines at every distillation reply's cap"
                  + (f" and memalign.retrieval_k={settings.retrieval_k} retrieved examples, "
@@ -283,4 +285,27 @@ def registration_plan(views: Sequence[NotebookView], labels: Sequence[Label],
     lines, tokenizer = _alignment_lines(
         views, labels, [(ids, [])], llm, settings, None, "9 dimensions on every label")
     return StagePlan(stage="register", tokenizer=tokenizer.description, lines=lines,
+                     notes=list(notes))
+
+
+def curve_plan(views: Sequence[NotebookView], labels: Sequence[Label],
+               splits: Mapping[float, Sequence[tuple[Sequence[str], Sequence[str]]]],
+               variants: Sequence[str], llm: LLMConfig, settings: Any, *,
+               notes: Sequence[str] = ()) -> StagePlan:
+    """Upper bounds of the ``curve`` stage: for each fraction and each variant judged by a
+    model (``calibrated`` needs none), every fold aligned on its labelled share of the
+    training notebooks (``splits``, from :func:`nbjudge.alignment.curve.curve_splits`)
+    and judging its held-out notebooks. Lines are named ``<what> (<variant>)``."""
+    pairs = [split for q in sorted(splits) for split in splits[q]]
+    per_fraction = len(pairs) // max(len(splits), 1)
+    lines: list[PlanLine] = []
+    tokenizer = tokenizer_for(judge_model_uri(llm))
+    for variant in (v for v in variants if v != "calibrated"):
+        variant_lines, tokenizer = _alignment_lines(
+            views, labels, pairs, llm, settings, variant,
+            f"{len(splits)} fraction(s) x {per_fraction} folds x 9 dimensions",
+            judged="once per fraction and CV repeat")
+        lines += [line.model_copy(update={"what": f"{line.what} ({variant})"})
+                  for line in variant_lines]
+    return StagePlan(stage="curve", tokenizer=tokenizer.description, lines=lines,
                      notes=list(notes))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbjudge.config import as_plain
 from nbjudge.judges.batch import render_options
@@ -31,10 +31,14 @@ from nbjudge.plan.judging import (
     Bound,
     Fold,
     alignment_plan,
+    curve_plan,
     judging_plan,
     registration_plan,
 )
 from nbjudge.schemas import DIMENSIONS, Case, Label, Notebook, StagePlan, read_records
+
+if TYPE_CHECKING:
+    from nbjudge.alignment.folds import FoldAssignment
 
 __all__ = ["PipelinePaths", "plan_pipeline"]
 
@@ -104,32 +108,39 @@ def _labels(views: Sequence[NotebookView], paths: PipelinePaths) -> tuple[list[L
             "no labels yet: one label per notebook and dimension assumed, with no rationale")
 
 
-def _folds(params: Any, views: Sequence[NotebookView], paths: PipelinePaths
-           ) -> tuple[list[Fold], str]:
-    from nbjudge.alignment.folds import assign_folds, read_folds
+def _assignments(params: Any, views: Sequence[NotebookView], paths: PipelinePaths
+                 ) -> tuple[list[FoldAssignment], str]:
+    from nbjudge.alignment.folds import FoldAssignment, assign_folds, read_folds
 
     if paths.folds.is_file():
-        assignments = read_folds(paths.folds)
-        note = ""
-    else:
-        k, repeats, seed = int(params.cv.k), int(params.cv.repeats), int(params.seed)
-        if paths.cases.is_file():
-            task = {c.case_id: c.task_type for c in read_records(paths.cases, Case)}
-            triples = [(v.notebook_id, v.case_id, task.get(v.case_id, "unknown")) for v in views]
-            assignments = [assign_folds(triples, k, seed=seed, repeat=r) for r in range(repeats)]
-            note = "no folds yet: assigned from the notebook index as the folds stage does"
-        else:
-            cases = sorted({v.case_id for v in views})
-            fold_of = {c: i % k for i, c in enumerate(cases)}
-            folds = []
-            for repeat in range(repeats):
-                for fold in range(k):
-                    held = [v.notebook_id for v in views if fold_of[v.case_id] == fold]
-                    train = [v.notebook_id for v in views if fold_of[v.case_id] != fold]
-                    folds.append(Fold(repeat, fold, train, held))
-            return folds, f"no folds yet: the suite's cases dealt round-robin to {k} folds"
-    return ([Fold(a.repeat, f, a.train_ids(f), a.test_ids(f))
-             for a in assignments for f in range(a.k)], note)
+        return read_folds(paths.folds), ""
+    k, repeats, seed = int(params.cv.k), int(params.cv.repeats), int(params.seed)
+    if paths.cases.is_file():
+        task = {c.case_id: c.task_type for c in read_records(paths.cases, Case)}
+        triples = [(v.notebook_id, v.case_id, task.get(v.case_id, "unknown")) for v in views]
+        return ([assign_folds(triples, k, seed=seed, repeat=r) for r in range(repeats)],
+                "no folds yet: assigned from the notebook index as the folds stage does")
+    cases = sorted({v.case_id for v in views})
+    fold_of = {c: i % k for i, c in enumerate(cases)}
+    assignments = [FoldAssignment(k=k, seed=seed, repeat=repeat, fold_seed=seed,
+                                  folds={v.notebook_id: fold_of[v.case_id] for v in views},
+                                  cases={v.notebook_id: v.case_id for v in views})
+                   for repeat in range(repeats)]
+    return assignments, f"no folds yet: the suite's cases dealt round-robin to {k} folds"
+
+
+def _curve(params: Any, views: Sequence[NotebookView], labels: Sequence[Label],
+           assignments: Sequence[FoldAssignment], llm: LLMConfig, settings: Any
+           ) -> list[StagePlan]:
+    curve = (params.get("curve") or {})
+    fractions = [float(q) for q in curve.get("fractions") or []]
+    variants = [str(v) for v in curve.get("variants") or []]
+    if not fractions or all(v == "calibrated" for v in variants):
+        return []
+    from nbjudge.alignment.curve import curve_splits
+
+    splits = curve_splits(assignments, fractions, seed=int(params.seed))
+    return [curve_plan(views, labels, splits, variants, llm, settings)]
 
 
 def _writing(params: Any, paths: PipelinePaths) -> tuple[list[StagePlan], list[str]]:
@@ -164,11 +175,14 @@ def plan_pipeline(params: Any, *, root: str | Path = ".",
     plans.append(judging_plan(views, llm, judge, bound=bound,
                               how=how if bound != "exact" else ""))
     labels, label_note = _labels(views, paths)
-    folds, fold_note = _folds(params, views, paths)
+    assignments, fold_note = _assignments(params, views, paths)
+    folds = [Fold(a.repeat, f, a.train_ids(f), a.test_ids(f))
+             for a in assignments for f in range(a.k)]
     notes += [n for n in (label_note, fold_note) if n]
     settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
     variants = list((params.get("ablation") or {}).get("memory_variants") or [])
     for variant in variants:
         plans.append(alignment_plan(views, labels, folds, llm, settings, variant))
+    plans += _curve(params, views, labels, assignments, llm, settings)
     plans.append(registration_plan(views, labels, llm, settings))
     return plans, notes

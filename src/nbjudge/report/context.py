@@ -717,16 +717,27 @@ def _priced(line: Any, tokens_in: int | None, tokens_out: int | None) -> str:
 
 
 def _actual_usage(inputs, stage: str, what: str) -> tuple[int | None, int | None, int | None]:
-    """Requests, tokens in and tokens out a stage's records say it used for ``what``."""
-    variant = "baseline" if stage == "judge" else stage.removeprefix("align@")
+    """Requests, tokens in and tokens out a stage's records say it used for ``what``
+    (the curve's lines say their variant: ``judge requests (full)``)."""
+    if stage == "curve":
+        what, _, variant = what.partition(" (")
+        variant = variant.rstrip(")")
+        judgments = [j for j in getattr(inputs, "curve_judgments", ())
+                     if j.variant.partition("@")[0] == variant]
+        audits = [a for a in getattr(inputs, "curve_alignment", ())
+                  if a.variant.partition("@")[0] == variant]
+    else:
+        variant = "baseline" if stage == "judge" else stage.removeprefix("align@")
+        judgments = [j for j in inputs.judgments if j.variant == variant]
+        audits = [a for a in inputs.alignment if a.variant == variant]
     if what == "judge requests":
-        records = [j for j in inputs.judgments if j.variant == variant]
+        records = judgments
         tokens_in = [j.tokens_in for j in records if j.tokens_in is not None]
         tokens_out = [j.tokens_out for j in records if j.tokens_out is not None]
         return (len(records), sum(tokens_in) if tokens_in else None,
                 sum(tokens_out) if tokens_out else None)
     if what == "distillation":
-        counted = [a.tokens for a in inputs.alignment if a.variant == variant and a.tokens]
+        counted = [a.tokens for a in audits if a.tokens]
         if not counted:
             return None, None, None
         return (sum(t.get("calls", 0) for t in counted), sum(t.get("prompt", 0) for t in counted),

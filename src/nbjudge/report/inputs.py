@@ -83,7 +83,8 @@ class ReportInputs:
         ``data/judgments/run.json`` (model, smoke, banner), when it exists.
     plans : tuple of StagePlan
         What the judging stages planned to send (``*.plan.json`` in the judgments
-        folder, ``<variant>/plan.json`` in the alignment folder); empty when none.
+        folder, ``<variant>/plan.json`` in the alignment folder, ``plan.json``
+        in the curve folder); empty when none.
     provenance : Provenance
     root : Path
         Folder that notebook paths are relative to.
@@ -102,6 +103,9 @@ class ReportInputs:
         default_factory=lambda: Provenance(None, platform.python_version(), {}))
     root: Path = Path(".")
     curve: pd.DataFrame | None = None  # the label-efficiency curve (data/curve/curve.csv)
+    # what the curve stage sent: its judgments (``<variant>@<q>``) and alignment audits
+    curve_judgments: tuple[Judgment, ...] = ()
+    curve_alignment: tuple[AlignmentAudit, ...] = ()
 
 
 def read_curve(folder: str | Path | None) -> pd.DataFrame | None:
@@ -151,12 +155,15 @@ def read_alignment(folder: str | Path) -> tuple[AlignmentAudit, ...]:
     return tuple(sorted(audits, key=lambda a: (a.variant, a.repeat, a.fold or 0, a.dimension)))
 
 
-def read_plans(judgments: str | Path, alignment: str | Path) -> tuple[StagePlan, ...]:
+def read_plans(judgments: str | Path, alignment: str | Path,
+               curve: str | Path | None = None) -> tuple[StagePlan, ...]:
     """The plans the judging stages wrote before sending: ``judge`` first, then each
-    ``align@<variant>``; absent files are no plan."""
+    ``align@<variant>``, then ``curve``; absent files are no plan."""
     judgments, alignment = Path(judgments), Path(alignment)
     paths = sorted(judgments.glob("*.plan.json")) if judgments.is_dir() else []
     paths += sorted(alignment.glob("*/plan.json")) if alignment.is_dir() else []
+    if curve is not None and (Path(curve) / "plan.json").is_file():
+        paths.append(Path(curve) / "plan.json")
     return tuple(read_json_record(path, StagePlan) for path in paths)
 
 
@@ -238,9 +245,13 @@ def load_inputs(
         alignment=read_alignment(alignment),
         run=(read_json_record(judgments_dir / "run.json", JudgeRun)
              if (judgments_dir / "run.json").exists() else None),
-        plans=read_plans(judgments_dir, alignment),
+        plans=read_plans(judgments_dir, alignment, curve),
         provenance=Provenance(git_revision(root), platform.python_version(),
                               package_versions()),
         root=Path(root),
         curve=read_curve(curve),
+        curve_judgments=(tuple(read_records(Path(curve) / "judgments.jsonl", Judgment))
+                         if curve is not None and (Path(curve) / "judgments.jsonl").is_file()
+                         else ()),
+        curve_alignment=read_alignment(Path(curve) / "alignment") if curve is not None else (),
     )
