@@ -132,7 +132,7 @@ def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
                 if i * len(dimensions) + d in failed:
                     judgments.append(Judgment(status="failed", error="timeout", **common))
                     continue
-                flip = rng.random() < FLIPS[variant]
+                flip = rng.random() < FLIPS.get(variant, 0.45)
                 value = int(np.clip(truth[i, d] + (rng.choice([-1, 1]) if flip else 0), 0, 3))
                 # A lenient judge: baseline pushes some scores up.
                 if variant == "baseline" and rng.random() < 0.15:

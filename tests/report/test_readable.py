@@ -3,6 +3,7 @@
 Needs Chromium and poppler-utils (``bash scripts/bootstrap-system.sh`` installs them).
 """
 
+import re
 import shutil
 import subprocess
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ._fabricate import VARIANTS, fabricate
 from .test_stage import run_stage
 
 pytestmark = [
@@ -46,6 +48,32 @@ def test_pdf_pages_render_and_page_one_carries_the_warning_and_verdict(report, t
     assert "Labels are simulated by an expert panel model, not graded by people." in first
     assert "Verdict per dimension" in first
     assert "Cell organization" in first  # the whole verdict table fits on page 1
+
+
+@pytest.fixture(scope="module")
+def wide_report(tmp_path_factory):
+    """Every judge variant and control: the widest tables (seven variants, four contrasts)."""
+    root = fabricate(tmp_path_factory.mktemp("wide"),
+                     variants=(*VARIANTS, "majority", "prior", "calibrated", "calibrated_full"))
+    result = run_stage(root)
+    assert result.returncode == 0, result.stderr
+    return root / "reports"
+
+
+def test_pdf_is_printed_at_full_size(wide_report):
+    """Chromium shrinks every page of the PDF when one element is wider than the page
+    (a table with many columns and unbreakable names): the text would print at 60 % of
+    its size. Page one's text must reach the right margin (A4 is 595 pt, margins 15 mm)."""
+    html = (wide_report / "report.html").read_text(encoding="utf-8")
+    assert "calibrated_<wbr>full MAE" in html      # the ablation table has every variant
+    boxes = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-bbox",
+                            wide_report / "report.pdf", "-"],
+                           capture_output=True, text=True, check=True).stdout
+    page = re.search(r'<page width="([\d.]+)"', boxes)
+    right = [float(x) for x in re.findall(r'xMax="([\d.]+)"', boxes)]
+    assert page and right
+    width = float(page.group(1))
+    assert max(right) > width - 42.5 - 25, (max(right), width)
 
 
 def test_html_renders_in_a_browser(report, tmp_path):

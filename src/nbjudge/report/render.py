@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from matplotlib.figure import Figure
 
 from .alignment import alignment_costs
@@ -97,8 +98,19 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
     return figures
 
 
+def breakable(text: object) -> markupsafe.Markup:
+    """``text`` escaped, with a line-break opportunity after each ``_`` and ``@``.
+
+    Names like ``align@semantic_only`` have no space to wrap at: in a table with
+    many columns, one such name widens the table past the page, and Chromium then
+    prints every page of the PDF shrunk to fit the widest element.
+    """
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(escaped.replace("_", "_<wbr>").replace("@", "@<wbr>"))
+
+
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("nbjudge.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -106,6 +118,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.filters["breakable"] = breakable
+    return environment
 
 
 def render_html(context: dict[str, Any]) -> str:
