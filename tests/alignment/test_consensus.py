@@ -51,6 +51,9 @@ def test_the_consensus_of_several_raters():
     one = human_consensus(labels, ConsensusRule(consensus="rater:e2"))
     assert one["a", "data_imputation"].score == 3
     assert one["a", "data_imputation"].raters == ("e2",)
+    # a cell e1 did not grade has no consensus under rater:e1 (it is not scored either)
+    assert set(human_consensus(labels, ConsensusRule(consensus="rater:e1"))) == {
+        ("a", "data_imputation"), ("b", "data_imputation"), ("c", "data_imputation")}
 
 
 def test_it_is_the_statistics_consensus_rounded():
@@ -199,7 +202,24 @@ def test_cross_validation_teaches_the_consensus_and_audits_its_raters(tmp_path, 
                 settings=MemAlignSettings(retrieval_k=1), backend=backend,
                 audit_root=tmp_path / "alignment", dimensions=("data_imputation",),
                 progress=False, labels=labels, consensus_rule=ConsensusRule())
-        sent = json.dumps(server.bodies)
+            sent = json.dumps(server.bodies)
+            # Scored against r2 alone, MemAlign learns only what r2 graded (the __01
+            # notebooks): r1's grades of the others are in the store, never in a prompt.
+            server.bodies.clear()
+            _, _, only_r2 = cross_validate(
+                views, traces, labelled, [folds], variant="full", llm=llm,
+                judge={"cache_dir": str(tmp_path / "answers-r2")},
+                settings=MemAlignSettings(retrieval_k=1), backend=backend,
+                audit_root=tmp_path / "alignment-r2", dimensions=("data_imputation",),
+                progress=False, labels=labels, consensus_rule=ConsensusRule("rater:r2"))
+            sent_r2 = json.dumps(server.bodies)
+    assert "RATER-TWO on case" in sent_r2
+    assert "RATER-ONE on case0__02" not in sent_r2 and "RATER-ONE" not in sent_r2
+    for audit in only_r2:
+        assert audit.consensus_raters
+        assert all(n.endswith("__01") and raters == ["r2"]
+                   for n, raters in audit.consensus_raters.items())
+        assert all(n.endswith("__01") for n in audit.episodic_ids), audit.episodic_ids
     # MemAlign read one grade per notebook, quoting both raters where there were two.
     assert "r1 gave 1: RATER-ONE on case0__01 | r2 gave 2: RATER-TWO on case0__01" in sent \
         or "r1 gave 1: RATER-ONE on case1__01 | r2 gave 2: RATER-TWO on case1__01" in sent

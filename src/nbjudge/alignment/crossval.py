@@ -119,10 +119,15 @@ def cross_validate(
             fold_judges: dict[str, DimensionJudge] = {}
             aligned: dict[str, AlignedJudge] = {}
             for dimension in dimensions:
-                teach = [traces[n] for n in training if n in labelled.get(dimension, set())]
+                # With labels, MemAlign learns the consensus the statistics score against:
+                # a notebook without one (under stats.consensus=rater:<id>, one that rater
+                # did not grade) teaches nothing, as it counts for nothing in the statistics.
+                teach = [traces[n] for n in training if n in labelled.get(dimension, set())
+                         and (not labels or (n, dimension) in human)]
                 if not teach:
                     raise ValueError(f"fold {fold}: no labelled training notebook for "
-                                     f"{dimension}; label more notebooks or lower cv.k")
+                                     f"{dimension}{_consensus_hint(labels, rule)}; label more "
+                                     "notebooks or lower cv.k")
                 result = align_dimension(
                     base[dimension].judge, teach, settings=settings,
                     reflection_model=backend.judge_model,
@@ -161,3 +166,10 @@ def cross_validate(
                 write_json_record(path, audit)
                 audits.append(audit)
     return judgments, summary, audits
+
+
+def _consensus_hint(labels: Sequence[Label], rule: ConsensusRule) -> str:
+    if labels and rule.consensus.startswith("rater:"):
+        return (f" graded by {rule.consensus.removeprefix('rater:')} "
+                f"(stats.consensus={rule.consensus})")
+    return ""

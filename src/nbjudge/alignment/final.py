@@ -50,7 +50,9 @@ def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
     attach_judges(base, backend)
     aligned = {}
     for dimension in dimensions:
-        teach = [traces[n] for n in sorted(labelled.get(dimension, set())) if n in traces]
+        # as in cross-validation: with labels, only notebooks with a consensus grade teach
+        teach = [traces[n] for n in sorted(labelled.get(dimension, set())) if n in traces
+                 and (not labels or (n, dimension) in human)]
         if not teach:
             raise ValueError(f"no labelled notebook for {dimension}: nothing to align on")
         aligned[dimension] = align_dimension(

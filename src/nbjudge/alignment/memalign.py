@@ -123,17 +123,20 @@ def human_consensus(labels: Iterable[Label], rule: ConsensusRule
     cells: dict[tuple[str, str], list[Label]] = {}
     for label in labels:
         cells.setdefault((label.notebook_id, label.dimension), []).append(label)
+    only = rule.consensus.removeprefix("rater:") if rule.consensus.startswith("rater:") else None
     result: dict[tuple[str, str], HumanConsensus] = {}
     for key, graded in sorted(cells.items()):
         graded.sort(key=lambda label: label.rater_id)
         raters = [label.rater_id for label in graded]
+        if only is not None and only not in raters:
+            continue
         ratings = np.array([[[0.0 if lb.score == "N/A" else float(lb.score)]] for lb in graded])
         value = float(consensus(ratings, rule.consensus, raters=raters,
                                 na_policy=rule.na_policy, na_rule=rule.consensus_na)[0, 0])
         if math.isnan(value):
             continue
-        if rule.consensus.startswith("rater:"):
-            graded = [lb for lb in graded if lb.rater_id == rule.consensus.removeprefix("rater:")]
+        if only is not None:
+            graded = [lb for lb in graded if lb.rater_id == only]
         rounded = round_half_up(value)
         score: int | str = "N/A" if rounded == 0 else rounded
         if len(graded) == 1:
