@@ -395,9 +395,10 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
             server.bodies.clear()
             plan = alignment_plan(views, labels, folds, llm, settings, variant)
             with open_backend(llm, embeddings=True, cache_dir=tmp_path / variant) as backend:
-                cross_validate(views, traces, labelled, [assignment], variant=variant,
-                               llm=llm, judge=judge, settings=settings, backend=backend,
-                               audit_root=tmp_path / "alignment" / variant, progress=False)
+                _, _, audits = cross_validate(
+                    views, traces, labelled, [assignment], variant=variant, llm=llm,
+                    judge=judge, settings=settings, backend=backend,
+                    audit_root=tmp_path / "alignment" / variant, progress=False)
             lines = {line.what: line for line in plan.lines}
             tokenizer = tokenizer_for("hosted_vllm:/scripted")
             judged = [b for b in server.bodies
@@ -414,6 +415,9 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
             assert (sum(tokenizer.messages(b["messages"]) for b in distilled)
                     <= lines["distillation"].prompt_tokens), variant
             assert "embeddings" not in lines     # the in-process hashing embedder
+            # the audits count exactly the distillation requests the server received (a
+            # judge request logged late by litellm is not counted against an alignment)
+            assert sum((a.tokens or {}).get("calls", 0) for a in audits) == len(distilled)
 
 
 @pytest.mark.slow

@@ -83,9 +83,40 @@ def backend_price(config: LLMConfig) -> tuple[float, float] | None:
 
     return price_per_token(judge_model_uri(config))
 
+
 _ACTIVE: list[TokenCounter] = []
-_ACTIVE_LOCK = threading.Lock()
+_CHANGED = threading.Condition()   # guards _ACTIVE and every counter's pending calls
 _LOGGER_INSTALLED = False
+
+
+def _call_id(kwargs: Any) -> str | None:
+    call = (kwargs or {}).get("litellm_call_id")
+    return str(call) if call else None
+
+
+def _started(kwargs: Any) -> None:
+    """litellm is about to send a request (called in the sending thread)."""
+    call = _call_id(kwargs)
+    with _CHANGED:
+        for counter in _ACTIVE:
+            if not counter._closing and call is not None:
+                counter._pending.add(call)
+
+
+def _finished(kwargs: Any, prompt: int = 0, completion: int = 0, *, ok: bool) -> None:
+    """litellm logged a request's end (in its logging thread, possibly after the caller
+    went on): counted by the counters it started under."""
+    call = _call_id(kwargs)
+    with _CHANGED:
+        for counter in _ACTIVE:
+            if call is None:      # no id to match: counted where it lands, as litellm logs it
+                if ok and not counter._closing:
+                    counter.add(prompt, completion)
+            elif call in counter._pending:
+                counter._pending.discard(call)
+                if ok:
+                    counter.add(prompt, completion)
+        _CHANGED.notify_all()
 
 
 def _install_logger() -> None:
@@ -95,33 +126,46 @@ def _install_logger() -> None:
     callbacks of their own.
     """
     global _LOGGER_INSTALLED
-    with _ACTIVE_LOCK:
+    with _CHANGED:
         if _LOGGER_INSTALLED:
             return
         import litellm
         from litellm.integrations.custom_logger import CustomLogger
 
         class _TokenLogger(CustomLogger):
+            def log_pre_api_call(self, model, messages, kwargs):
+                _started(kwargs)
+
             def log_success_event(self, kwargs, response_obj, start_time, end_time):
                 usage = getattr(response_obj, "usage", None)
-                prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-                completion = int(getattr(usage, "completion_tokens", 0) or 0)
-                with _ACTIVE_LOCK:
-                    for counter in _ACTIVE:
-                        counter.add(prompt, completion)
+                _finished(kwargs, int(getattr(usage, "prompt_tokens", 0) or 0),
+                          int(getattr(usage, "completion_tokens", 0) or 0), ok=True)
+
+            def log_failure_event(self, kwargs, response_obj, start_time, end_time):
+                _finished(kwargs, ok=False)
 
         litellm.callbacks = [*litellm.callbacks, _TokenLogger()]
         _LOGGER_INSTALLED = True
 
 
 class TokenCounter:
-    """Counts the calls and tokens litellm reports while active (answers from DSPy's
-    cache cost nothing and are not counted)."""
+    """Counts the calls and tokens litellm reports for the requests that *start* while
+    it is active (answers from DSPy's cache cost nothing and are not counted).
 
-    def __init__(self) -> None:
+    litellm logs a request's usage in a thread of its own, after the caller has
+    moved on: a judge request sent just before the counter started can be logged
+    inside it, and a request sent inside it can be logged after it ends. So a
+    request belongs to the counters active when it started, and leaving the
+    ``with`` block waits (at most ``settle_seconds``) for the ones still unlogged.
+    """
+
+    def __init__(self, settle_seconds: float = 10.0) -> None:
         self.prompt = 0
         self.completion = 0
         self.calls = 0
+        self.settle_seconds = settle_seconds
+        self._pending: set[str] = set()
+        self._closing = False
 
     def add(self, prompt: int, completion: int) -> None:
         self.calls += 1
@@ -130,12 +174,16 @@ class TokenCounter:
 
     def __enter__(self) -> TokenCounter:
         _install_logger()
-        with _ACTIVE_LOCK:
+        with _CHANGED:
+            self._closing = False
             _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        with _ACTIVE_LOCK:
+        with _CHANGED:
+            self._closing = True          # no new request joins
+            _CHANGED.wait_for(lambda: not self._pending, timeout=self.settle_seconds)
+            self._pending.clear()
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
 
