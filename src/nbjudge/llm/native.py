@@ -67,9 +67,8 @@ def _error_class() -> Any:
 
 def _http_error(status_code: int, message: str, headers: Mapping[str, str],
                 *, context_window: bool) -> Exception:
-    error: Any
-    error = _error_class()(status_code=status_code, message=message,
-                           is_context_window_error=context_window)
+    error: Any = _error_class()(status_code=status_code, message=message,
+                                is_context_window_error=context_window)
     error.headers = dict(headers)
     return error
 
