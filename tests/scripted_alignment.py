@@ -65,11 +65,22 @@ def scripted_experiment(tmp_path: Path, name: str, dimensions) -> ScriptedExperi
     return ScriptedExperiment(views, labels, traces, labelled, folds, trace_ids)
 
 
+def is_judge_request(body) -> bool:
+    """A judge's request (its answer format is named ``judgment``), not a reflection."""
+    return ((body.get("response_format") or {}).get("json_schema") or {}).get("name") \
+        == "judgment"
+
+
+def split_requests(bodies) -> tuple[list, list]:
+    """The server's request bodies as (judge requests, distillation requests)."""
+    judged = [b for b in bodies if is_judge_request(b)]
+    return judged, [b for b in bodies if not is_judge_request(b)]
+
+
 def judge_or_guideline(guideline: str):
     """The server's script: a score for a judge request, ``guideline`` for a reflection."""
     def script(index, body):
-        fmt = body.get("response_format") or {}
-        if (fmt.get("json_schema") or {}).get("name") == "judgment":
+        if is_judge_request(body):
             return score(2, "scripted judgment")
         return reply(json.dumps({"guidelines": [
             {"guideline_text": guideline, "source_trace_ids": [0, 1]}]}))

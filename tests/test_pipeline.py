@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fault_server import FaultServer, reply, score
+from fault_server import FaultServer
+from scripted_alignment import judge_or_guideline
 from stage_runs import TINY_SUITE
 
 from nbjudge.config import compose_params
@@ -39,12 +40,7 @@ TINY_OVERRIDES = [
 ]
 
 
-def _script(index, body):
-    fmt = body.get("response_format") or {}
-    if (fmt.get("json_schema") or {}).get("name") == "judgment":
-        return score(2, "scripted judgment")
-    return reply(json.dumps({"guidelines": [
-        {"guideline_text": "Prefer imputers fit on the training split", "source_trace_ids": [0]}]}))
+_script = judge_or_guideline("Prefer imputers fit on the training split")
 
 
 @pytest.fixture(scope="module")

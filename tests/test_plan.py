@@ -242,6 +242,7 @@ def _judge_row(output: str) -> list[str]:
 @pytest.mark.slow
 def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
     from fault_server import FaultServer
+    from scripted_alignment import is_judge_request
     from stage_runs import stage_command
 
     repo = _repo(tmp_path)
@@ -297,8 +298,7 @@ def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
         sent = list(server.bodies)
     assert "plan of judge" in stage_output
     assert len(sent) == 450
-    assert all(((b.get("response_format") or {}).get("json_schema") or {}).get("name")
-               == "judgment" for b in sent)
+    assert all(is_judge_request(b) for b in sent)
     tokenizer = tokenizer_for("openai:/gpt-4o-mini")
     assert sum(tokenizer.messages(b["messages"]) for b in sent) == planned_prompt
     assert {b.get("max_tokens") for b in sent} == {600}
@@ -368,7 +368,7 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
     the aligned judges send the planned requests, and neither their prompts nor the
     distillation requests exceed the plan's upper bounds."""
     from fault_server import FaultServer
-    from scripted_alignment import judge_or_guideline, scripted_experiment
+    from scripted_alignment import judge_or_guideline, scripted_experiment, split_requests
 
     from nbjudge.alignment.crossval import cross_validate
     from nbjudge.alignment.memalign import MemAlignSettings
@@ -401,10 +401,7 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
                     audit_root=tmp_path / "alignment" / variant, progress=False)
             lines = {line.what: line for line in plan.lines}
             tokenizer = tokenizer_for("hosted_vllm:/scripted")
-            judged = [b for b in server.bodies
-                      if ((b.get("response_format") or {}).get("json_schema") or {})
-                      .get("name") == "judgment"]
-            distilled = [b for b in server.bodies if b not in judged]
+            judged, distilled = split_requests(server.bodies)
             assert len(judged) == lines["judge requests"].requests == 8 * 9, variant
             assert (sum(tokenizer.messages(b["messages"]) for b in judged)
                     <= lines["judge requests"].prompt_tokens), variant
@@ -428,7 +425,7 @@ def test_the_curve_plan_bounds_what_a_scripted_curve_run_sends(tmp_path, monkeyp
     from types import SimpleNamespace
 
     from fault_server import FaultServer
-    from scripted_alignment import judge_or_guideline, scripted_experiment
+    from scripted_alignment import judge_or_guideline, scripted_experiment, split_requests
 
     from nbjudge.alignment.curve import curve_splits, label_efficiency
     from nbjudge.alignment.memalign import MemAlignSettings
@@ -458,10 +455,7 @@ def test_the_curve_plan_bounds_what_a_scripted_curve_run_sends(tmp_path, monkeyp
                 progress=False)
     lines = {line.what: line for line in plan.lines}
     tokenizer = tokenizer_for("hosted_vllm:/scripted")
-    judged = [b for b in server.bodies
-              if ((b.get("response_format") or {}).get("json_schema") or {})
-              .get("name") == "judgment"]
-    distilled = [b for b in server.bodies if b not in judged]
+    judged, distilled = split_requests(server.bodies)
     assert len(judgments) == len(judged) == lines["judge requests (full)"].requests == 2 * 8 * 9
     assert (sum(tokenizer.messages(b["messages"]) for b in judged)
             <= lines["judge requests (full)"].prompt_tokens)

@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.entities import AssessmentSource, AssessmentSourceType
+from scripted_alignment import judge_or_guideline
 
 from nbjudge.alignment import memalign
 from nbjudge.alignment.memalign import (
@@ -142,14 +143,7 @@ def test_memalign_sees_one_human_grade_the_store_keeps_all(trace, monkeypatch):
 GUIDELINE = "CONSENSUS-MARK"
 
 
-def _script(index, body):
-    from fault_server import reply, score
-
-    fmt = body.get("response_format") or {}
-    if (fmt.get("json_schema") or {}).get("name") == "judgment":
-        return score(2, "scripted judgment")
-    return reply(json.dumps({"guidelines": [
-        {"guideline_text": GUIDELINE, "source_trace_ids": [0]}]}))
+_script = judge_or_guideline(GUIDELINE)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fault_server import FaultServer
-from scripted_alignment import judge_or_guideline, scripted_experiment
+from scripted_alignment import is_judge_request, judge_or_guideline, scripted_experiment
 
 from nbjudge.alignment import LeakageError
 from nbjudge.alignment.crossval import audit_path, cross_validate
@@ -60,8 +60,7 @@ def _run(experiment, server, variant, folds=None):
 def _judge_prompts(server):
     prompts = []
     for body in server.bodies:
-        fmt = body.get("response_format") or {}
-        if (fmt.get("json_schema") or {}).get("name") == "judgment":
+        if is_judge_request(body):
             prompts.append(body["messages"][0]["content"])
     return prompts
 
