@@ -1,6 +1,6 @@
 """Judging at scale: speed-up of requests in flight against one at a time.
 
-A scripted OpenAI-compatible server (tests/fault_server.py), in a process of
+A scripted OpenAI-compatible server (testing/fault_server.py), in a process of
 its own, answers every request after a fixed latency, like a serving engine
 that is never the bottleneck. Each request is a real judgment: the MLflow
 judge of one dimension, its full rubric, a notebook text of its own, sent
@@ -31,8 +31,8 @@ MODEL = "bench-model"
 
 
 def _serve(connection, latency: float) -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from fault_server import FaultServer, score
+    sys.path.insert(0, str(ROOT))
+    from testing.fault_server import FaultServer, score
 
     with FaultServer(lambda i, body: score(2, "scripted", delay=latency)) as server:
         connection.send(server.base_url)

@@ -6,7 +6,7 @@ cache: judgments per second, mean latency, mean prompt and completion tokens
 per judgment. Then the same requests again from the cache (nothing is sent).
 
 (b) A scripted chat server that answers every request after a fixed delay
-(tests/fault_server.py) is judged through the real MLflow judge, M
+(testing/fault_server.py) is judged through the real MLflow judge, M
 requests with concurrency 1 and then C: both wall times and their ratio.
 
 Everything is measured in one run and printed as markdown tables.
@@ -44,8 +44,8 @@ from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import DIMENSIONS, Case, Notebook, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from fault_server import FaultServer, score  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from testing.fault_server import FaultServer, score  # noqa: E402
 
 EXECUTED = ROOT / "data" / "notebooks" / "executed"
 

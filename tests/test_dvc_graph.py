@@ -12,7 +12,8 @@ import shlex
 
 import pytest
 import yaml
-from import_graph import PACKAGE, ROOT, code_dependencies
+
+from tools.import_graph import PACKAGE, ROOT, code_dependencies
 
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
 SOURCE = PACKAGE.parent.relative_to(ROOT).as_posix()  # "src"
@@ -43,7 +44,7 @@ def test_code_dependencies_are_exactly_the_modules_the_stage_runs(name):
     extra = sorted(set(declared) - set(expected))
     assert not missing and not extra, (
         f"dvc.yaml stage {name!r}: missing {missing}, not run by the stage {extra}; "
-        "`python tests/import_graph.py` prints what to list")
+        "`python -m tools.import_graph` prints what to list")
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINE))

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from fault_server import FaultServer
-from scripted_alignment import judge_or_guideline
-from stage_runs import TINY_SUITE
 
 from nbjudge.config import compose_params
 from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Judgment, Label, Notebook, read_records
+from testing.fault_server import FaultServer
+from testing.scripted_alignment import judge_or_guideline
+from testing.stage_runs import TINY_SUITE
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # dvc repro, a FaultServer and notebook kernels

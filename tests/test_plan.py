@@ -241,9 +241,9 @@ def _judge_row(output: str) -> list[str]:
 
 @pytest.mark.slow
 def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
-    from fault_server import FaultServer
-    from scripted_alignment import is_judge_request
-    from stage_runs import stage_command
+    from testing.fault_server import FaultServer
+    from testing.scripted_alignment import is_judge_request
+    from testing.stage_runs import stage_command
 
     repo = _repo(tmp_path)
     py = "-m"
@@ -367,14 +367,13 @@ def test_alignment_plan_bounds_what_a_scripted_memalign_run_sends(tmp_path, monk
     """Cross-validation through real MLflow judges and MemAlign against a scripted server:
     the aligned judges send the planned requests, and neither their prompts nor the
     distillation requests exceed the plan's upper bounds."""
-    from fault_server import FaultServer
-    from scripted_alignment import judge_or_guideline, scripted_experiment, split_requests
-
     from nbjudge.alignment.crossval import cross_validate
     from nbjudge.alignment.memalign import MemAlignSettings
     from nbjudge.llm.backends import open_backend
     from nbjudge.plan.judging import Fold, alignment_plan
     from nbjudge.schemas import DIMENSIONS
+    from testing.fault_server import FaultServer
+    from testing.scripted_alignment import judge_or_guideline, scripted_experiment, split_requests
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
@@ -424,14 +423,13 @@ def test_the_curve_plan_bounds_what_a_scripted_curve_run_sends(tmp_path, monkeyp
     and neither they nor the distillation requests exceed the plan's upper bounds."""
     from types import SimpleNamespace
 
-    from fault_server import FaultServer
-    from scripted_alignment import judge_or_guideline, scripted_experiment, split_requests
-
     from nbjudge.alignment.curve import curve_splits, label_efficiency
     from nbjudge.alignment.memalign import MemAlignSettings
     from nbjudge.llm.backends import open_backend
     from nbjudge.plan.judging import curve_plan
     from nbjudge.schemas import DIMENSIONS
+    from testing.fault_server import FaultServer
+    from testing.scripted_alignment import judge_or_guideline, scripted_experiment, split_requests
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")

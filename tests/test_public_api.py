@@ -249,7 +249,7 @@ def test_only_the_llm_layer_talks_to_a_model_server():
     their model through MLflow's judge adapters, configured by that layer."""
     import pathlib
 
-    from package_checks import imported_modules
+    from testing.package_checks import imported_modules
 
     clients = ("litellm", "dspy", "openai", "anthropic", "httpx", "requests", "urllib.request")
     for path in pathlib.Path("src/nbjudge").rglob("*.py"):

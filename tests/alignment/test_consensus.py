@@ -9,7 +9,6 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow.entities import AssessmentSource, AssessmentSourceType
-from scripted_alignment import judge_or_guideline
 
 from nbjudge.alignment import memalign
 from nbjudge.alignment.memalign import (
@@ -22,6 +21,7 @@ from nbjudge.alignment.memalign import (
 )
 from nbjudge.schemas import DIMENSIONS, AlignmentAudit, Label
 from nbjudge.stats.tables import build_table, consensus
+from testing.scripted_alignment import judge_or_guideline
 
 
 def _label(notebook, rater, score, dimension="data_imputation"):
@@ -148,8 +148,6 @@ _script = judge_or_guideline(GUIDELINE)
 
 @pytest.mark.slow
 def test_cross_validation_teaches_the_consensus_and_audits_its_raters(tmp_path, monkeypatch):
-    from fault_server import FaultServer
-
     from nbjudge.alignment import assign_folds
     from nbjudge.alignment.crossval import cross_validate
     from nbjudge.judges.requests import NotebookView
@@ -160,6 +158,7 @@ def test_cross_validation_teaches_the_consensus_and_audits_its_raters(tmp_path, 
         setup_tracking,
     )
     from nbjudge.llm.backends import LLMConfig, open_backend
+    from testing.fault_server import FaultServer
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")

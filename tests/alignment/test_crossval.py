@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from fault_server import FaultServer
-from scripted_alignment import is_judge_request, judge_or_guideline, scripted_experiment
 
 from nbjudge.alignment import LeakageError
 from nbjudge.alignment.crossval import audit_path, cross_validate
 from nbjudge.alignment.memalign import MemAlignSettings
 from nbjudge.llm.backends import LLMConfig, open_backend
 from nbjudge.schemas import AlignmentAudit, read_json_record
+from testing.fault_server import FaultServer
+from testing.scripted_alignment import is_judge_request, judge_or_guideline, scripted_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

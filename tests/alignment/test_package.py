@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from package_checks import LLM_AND_TRACKING, imported_modules
-
 import nbjudge.alignment
+from testing.package_checks import LLM_AND_TRACKING, imported_modules
 
 PACKAGE = Path(nbjudge.alignment.__file__).parent
 # memalign, crossval and final drive MLflow (imported inside their functions);

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from package_checks import assert_imports_only_schemas
-
 import nbjudge.controls
+from testing.package_checks import assert_imports_only_schemas
 
 PACKAGE = Path(nbjudge.controls.__file__).parent
 

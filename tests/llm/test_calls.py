@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_server import (
+
+from nbjudge.judges.dimension import call_judge, make_dimension_judge
+from nbjudge.judges.requests import JudgeRequest, run_requests
+from nbjudge.llm.backends import Backend, LLMConfig, judge_model_uri, result_schema
+from nbjudge.llm.cache import AnswerCache, request_key
+from nbjudge.llm.calls import BackendFatalError, BackendUnavailableError, RetryPolicy, RunSummary
+from nbjudge.rubrics import load_rubric
+from nbjudge.schemas import Judgment
+from testing.fault_server import (
     FaultServer,
     context_error,
     hang,
@@ -27,14 +35,6 @@ from fault_server import (
     server_error,
     status,
 )
-
-from nbjudge.judges.dimension import call_judge, make_dimension_judge
-from nbjudge.judges.requests import JudgeRequest, run_requests
-from nbjudge.llm.backends import Backend, LLMConfig, judge_model_uri, result_schema
-from nbjudge.llm.cache import AnswerCache, request_key
-from nbjudge.llm.calls import BackendFatalError, BackendUnavailableError, RetryPolicy, RunSummary
-from nbjudge.rubrics import load_rubric
-from nbjudge.schemas import Judgment
 
 # Every test starts a FaultServer.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline")]

@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from fault_server import FakeClock, FaultServer, rate_limited, score, status
 
 from nbjudge.llm.backends import BackendConfigError, LLMConfig
 from nbjudge.llm.calls import RetryPolicy, RunSummary, retry_after_seconds, run_calls
@@ -26,6 +25,7 @@ from nbjudge.llm.limits import (
     RateLimiter,
 )
 from nbjudge.llm.usage import backend_price, price_per_token
+from testing.fault_server import FakeClock, FaultServer, rate_limited, score, status
 
 FAST = RetryPolicy(max_retries=6, base_delay=0.5, max_delay=4.0, abort_after=6)
 

@@ -12,15 +12,6 @@ import contextlib
 import importlib
 
 import pytest
-from fault_server import (
-    FakeClock,
-    FaultServer,
-    hang,
-    rate_limited,
-    score,
-    server_error,
-    status,
-)
 
 from nbjudge.judges.dimension import make_dimension_judge
 from nbjudge.judges.requests import JudgeRequest
@@ -30,6 +21,15 @@ from nbjudge.llm.calls import BackendFatalError, RetryPolicy, RunSummary, run_ca
 from nbjudge.llm.limits import BudgetExceededError, Limits
 from nbjudge.llm.native import compatible, send_once, single_attempts
 from nbjudge.rubrics import load_rubric
+from testing.fault_server import (
+    FakeClock,
+    FaultServer,
+    hang,
+    rate_limited,
+    score,
+    server_error,
+    status,
+)
 from tests.llm.test_calls import DIMENSION, call, notebook_text
 from tests.llm.test_limits import http_date
 

@@ -11,10 +11,10 @@ import threading
 import time
 
 import pytest
-from fault_server import FaultServer, score
 
 from nbjudge.llm import usage
 from nbjudge.llm.usage import TokenCounter
+from testing.fault_server import FaultServer, score
 
 
 # The logger's two entry points, driven by hand: litellm calls them with these kwargs.

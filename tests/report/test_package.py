@@ -3,9 +3,8 @@
 from importlib import resources
 from pathlib import Path
 
-from package_checks import assert_imports_only_schemas
-
 import nbjudge.report
+from testing.package_checks import assert_imports_only_schemas
 
 PACKAGE = Path(nbjudge.report.__file__).parent
 

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from package_checks import assert_imports_only_schemas
-
 import nbjudge.stats
+from testing.package_checks import assert_imports_only_schemas
 
 PACKAGE = Path(nbjudge.stats.__file__).parent
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from fault_server import FaultServer, rate_limited, reply, server_error
-from stage_runs import run_stage_command
 
 from nbjudge.benchmark.suites import build_cases
 from nbjudge.config import compose_params
@@ -17,6 +15,8 @@ from nbjudge.llm.backends import BackendConfigError, LLMConfig
 from nbjudge.llm.calls import RetryPolicy
 from nbjudge.schemas import GenerationAttempt, Notebook, read_records
 from nbjudge.writer import WriterSettings, write_notebooks, writer_config
+from testing.fault_server import FaultServer, rate_limited, reply, server_error
+from testing.stage_runs import run_stage_command
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ first. DVC must rerun a stage when any of these files changes, so
 ``dvc.yaml`` lists exactly them: whole package folders where the stage runs
 every module of the package, single files otherwise.
 
-    python tests/import_graph.py          prints each stage's code dependencies
+    python -m tools.import_graph          prints each stage's code dependencies
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from fault_server import reply, score
 
 from nbjudge.alignment import FoldAssignment, assign_folds
 from nbjudge.judges.requests import NotebookView
 from nbjudge.judges.tracing import NotebookTrace, ensure_traces, log_human_labels, setup_tracking
 from nbjudge.schemas import Label
+from testing.fault_server import reply, score
 
 CODE = {
     0: "df = df.fillna(df.mean())\nX_train, X_test = train_test_split(df)",

@@ -1,0 +1,1 @@
+"""Development commands run from the repository root (``python -m tools.<name>``)."""
