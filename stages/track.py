@@ -19,6 +19,7 @@ from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.judges.tracing import resolve_tracking_uri
 from nbjudge.llm.backends import LLMConfig
 from nbjudge.mlflow_run import log_experiment_run
+from nbjudge.run_params import result_params
 from nbjudge.schemas import read_json, write_json
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = read_json(args.metrics, "metrics file")
     run = log_experiment_run(
         tracking_uri=resolve_tracking_uri(judge.get("tracking_uri")),
-        experiment=judge["experiment"], params=as_plain(params), metrics=metrics,
+        experiment=judge["experiment"], params=result_params(as_plain(params)), metrics=metrics,
         artifacts=[args.metrics, *args.artifact], banner=llm.banner)
     # The URI holds the machine's path: keep it out of the tracked file.
     write_json(args.out, {k: v for k, v in run.items() if k != "tracking_uri"})

@@ -3,8 +3,9 @@ and every path its command names is declared.
 
 A stage whose code dependency is missing from dvc.yaml is reported up to date
 by `dvc repro` after that code changed, which a reproducibility tool must
-never do; a dependency it does not run makes it rerun for nothing. The files
-a stage opens at run time are checked by tests/test_pipeline.py.
+never do; a dependency it does not run makes it rerun for nothing. `make deps`
+(tools/dvc_deps.py) writes these lists; the files a stage opens at run time are
+checked by tests/test_pipeline.py.
 """
 
 import re
@@ -13,18 +14,15 @@ import shlex
 import pytest
 import yaml
 
+from nbjudge.run_params import RUN_ONLY
+from tools import dvc_deps
+from tools.dvc_deps import is_code
 from tools.import_graph import PACKAGE, ROOT, code_dependencies
 
-PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+DVC_YAML = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+PIPELINE = yaml.safe_load(DVC_YAML)["stages"]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
 SOURCE = PACKAGE.parent.relative_to(ROOT).as_posix()  # "src"
-
-
-def _is_code(path: str) -> bool:
-    """A module, or a folder that is a Python package, under src/."""
-    if not path.startswith(f"{SOURCE}/"):
-        return False
-    target = ROOT / path
-    return path.endswith(".py") or (target / "__init__.py").exists()
 
 
 def _paths(entries) -> list[str]:
@@ -38,13 +36,39 @@ def test_code_dependencies_are_exactly_the_modules_the_stage_runs(name):
     entry = ROOT / "stages" / f"{name}.py"
     listed = _paths(stage["deps"])
     assert f"stages/{name}.py" in listed, f"{name}: its own entry point is not a dependency"
-    declared = sorted(p for p in listed if _is_code(p))
+    declared = sorted(p for p in listed if is_code(p))
     expected = code_dependencies(entry)
     missing = sorted(set(expected) - set(declared))
     extra = sorted(set(declared) - set(expected))
     assert not missing and not extra, (
         f"dvc.yaml stage {name!r}: missing {missing}, not run by the stage {extra}; "
-        "`python -m tools.import_graph` prints what to list")
+        "run `make deps`")
+
+
+def test_dvc_yaml_is_what_make_deps_writes():
+    """Order and comments too: `make deps` on a checkout must leave `git status` clean."""
+    written = dvc_deps.render(DVC_YAML, PARAMS)
+    stale = dvc_deps.stale_stages(DVC_YAML, written)
+    assert written == DVC_YAML, f"dvc.yaml is stale in {stale or 'its layout'}: run `make deps`"
+
+
+def test_rendering_keeps_data_deps_and_their_comments():
+    stages = yaml.safe_load(dvc_deps.render(DVC_YAML, PARAMS))["stages"]
+    for name, stage in PIPELINE.items():
+        data = [d for d in _paths(stage["deps"]) if not is_code(d)]
+        assert [d for d in _paths(stages[name]["deps"]) if not is_code(d)] == data
+    assert "# labels=mlflow: the grades' digest" in dvc_deps.render(DVC_YAML, PARAMS)
+
+
+@pytest.mark.parametrize("name", dvc_deps.RESULT_PARAM_STAGES)
+def test_report_and_track_depend_on_every_param_but_the_run_only_ones(name):
+    """Changing execute.workers must not re-render the report or log a new MLflow run;
+    any other parameter must."""
+    listed = set(PIPELINE[name]["params"])
+    assert not listed & set(RUN_ONLY)
+    for section, value in PARAMS.items():
+        children = {f"{section}.{key}" for key in value} if isinstance(value, dict) else set()
+        assert section in listed or children - set(RUN_ONLY) <= listed, section
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINE))
