@@ -29,7 +29,8 @@ $(MODEL_STAMP): $(STAMP)
 	@touch $(MODEL_STAMP)
 
 # The llama-server build is made once per machine, in $(LLAMA_SERVER_CACHE)/<key>;
-# .nbjudge-cache/llama-server links to it (scripts/build-llama-server.sh, README).
+# .nbjudge-cache/llama-server links to it (scripts/build-llama-server.sh,
+# docs/development.md).
 LLAMA_SERVER_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbjudge/llama-server
 
 # Everything `make repro` and `make test` need besides the environment: the system
@@ -69,6 +70,15 @@ bench: setup
 	$(BIN)/python bench/bench_execute.py
 	$(BIN)/python bench/bench_judge.py
 	$(BIN)/python bench/bench_concurrency.py
+
+# The pages under docs/ as a static site in site/ (mkdocs.yml; offline, a broken link or
+# anchor fails the build); docs/records.md is written from schemas.py (tests/test_docs.py).
+.PHONY: docs docs-records
+docs: env
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-records: env
+	$(BIN)/python -m nbjudge.docs records -o docs/records.md
 
 # Removes the link to the machine's llama-server build, not the build: clean-cache does.
 clean:
