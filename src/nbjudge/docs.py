@@ -260,7 +260,8 @@ def _rst_to_markdown(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text for a table cell: its pipes escaped, and no ``<`` that would open an HTML tag."""
+    return text.replace("|", "\\|").replace("<", "&lt;")
 
 
 def _slug(heading: str) -> str:
