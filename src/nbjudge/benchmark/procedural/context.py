@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import string
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from nbjudge.schemas import Case, DatasetProperties
+
+_T = TypeVar("_T")
 
 __all__ = ["SLOTS", "SLOT_SECTION", "Cell", "Context", "join_code", "properties"]
 
@@ -104,7 +107,7 @@ class Context:
         return bool(properties(self.case).missing_columns)
 
     # -- randomness: every draw goes through ``rng``, in writing order ---------
-    def choose(self, options: list[Any] | tuple[Any, ...]) -> Any:
+    def choose(self, options: Sequence[_T]) -> _T:
         """Pick one option; used for names, phrasings and orders."""
         return options[int(self.rng.integers(len(options)))]
 

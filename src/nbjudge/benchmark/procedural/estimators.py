@@ -7,7 +7,7 @@ feature engineering can fit it (scaling only for the linear model) or not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from nbjudge.benchmark.procedural.context import Context
 
@@ -18,7 +18,7 @@ __all__ = ["Estimator", "estimator", "fit_defaults", "fit_hand_picked", "model_t
 class Estimator(NamedTuple):
     code: str  # the constructor call
     import_line: str
-    grid: dict  # a small hyperparameter grid over the pipeline's "model" step
+    grid: dict[str, list[Any]]  # a small hyperparameter grid over the pipeline's "model" step
 
 
 _ESTIMATORS = {
@@ -49,7 +49,7 @@ _ESTIMATORS = {
 
 
 def uses_linear_model(ctx: Context) -> bool:
-    return ctx.facts["estimator"] == "linear"
+    return bool(ctx.facts["estimator"] == "linear")
 
 
 def estimator(ctx: Context, balanced: bool = False) -> Estimator:

@@ -6,6 +6,8 @@ N/A when nothing is missing. The history is sorted by time before filling.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nbjudge.benchmark.procedural.context import Context
 from nbjudge.benchmark.procedural.forecasting.series import (
     has_gaps,
@@ -28,7 +30,7 @@ def fc_impute_not_needed(ctx: Context) -> None:
     start_forecasting(ctx)
 
 
-def _sort_by_time(ctx: Context, values: dict) -> None:
+def _sort_by_time(ctx: Context, values: dict[str, Any]) -> None:
     ctx.code("prepare", "$train = $train.sort_values($time_column).reset_index(drop=True)",
              **values)
 

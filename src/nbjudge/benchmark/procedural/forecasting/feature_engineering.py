@@ -9,6 +9,8 @@ Defines ``$data`` and ``$features`` (see the package docstring) and ``$pre``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nbjudge.benchmark.procedural.context import Context, join_code
 from nbjudge.benchmark.procedural.estimators import uses_linear_model
 from nbjudge.benchmark.procedural.forecasting.series import (
@@ -24,7 +26,7 @@ __all__ = ["TEMPLATES"]
 TEMPLATES = DimensionTemplates("feature_engineering")
 
 
-def _history_and_future(ctx: Context, values: dict) -> None:
+def _history_and_future(ctx: Context, values: dict[str, Any]) -> None:
     """``$data``: history and future periods in one frame indexed by time."""
     ctx.code("prepare", ctx.choose([
         """
@@ -58,7 +60,7 @@ def _calendar(ctx: Context, series: Series) -> None:
         """)
 
 
-def _shifted_lags(ctx: Context, series: Series, values: dict) -> list[str]:
+def _shifted_lags(ctx: Context, series: Series, values: dict[str, Any]) -> list[str]:
     """Lags of at least the horizon and rolling means shifted by the horizon; their columns."""
     lags = series.lags
     windows = series.windows
@@ -102,7 +104,7 @@ def _preprocessor(ctx: Context, categorical: list[str], scale: bool) -> None:
         """, *imports, numeric=numeric)
 
 
-def _frame_with_calendar(ctx: Context) -> tuple[Series, dict]:
+def _frame_with_calendar(ctx: Context) -> tuple[Series, dict[str, Any]]:
     """The start most feature templates share: one time-indexed frame, calendar columns."""
     series = start_forecasting(ctx)
     values = series_values(ctx, series)

@@ -30,7 +30,7 @@ def _ensure_naive(ctx: Context, series: Series) -> None:
     history = {
         "chronological": "$y_tr",
         "overlap": "$y_tr[$y_tr.index < $y_va.index.min()]",
-    }.get(ctx.facts.get("split"), "$y_tr.sort_index()")
+    }.get(str(ctx.facts.get("split")), "$y_tr.sort_index()")
     ctx.code("evaluate", f"""
         # seasonal naive: repeat the last observed $cycle before the evaluation $periods
         last_season = {history}.to_numpy()[-$season:]

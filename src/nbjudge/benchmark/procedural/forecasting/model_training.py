@@ -9,6 +9,8 @@ describes, and ``baseline`` when ``$baseline`` already holds the naive forecast.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nbjudge.benchmark.procedural.context import Context, join_code
 from nbjudge.benchmark.procedural.estimators import (
     estimator,
@@ -36,7 +38,7 @@ _LABELLED = """
 _SCORE_MAE = 'scoring="neg_mean_absolute_error"'
 
 
-def _chronological_split(ctx: Context, values: dict) -> None:
+def _chronological_split(ctx: Context, values: dict[str, Any]) -> None:
     """Hold out the last horizon of the labelled rows, written one of two ways."""
     if ctx.coin():
         ctx.code("split", join_code(_LABELLED, """
@@ -57,7 +59,7 @@ def _chronological_split(ctx: Context, values: dict) -> None:
     ctx.facts["split"] = "chronological"
 
 
-def _naive_function(ctx: Context, series: Series, values: dict) -> str:
+def _naive_function(ctx: Context, series: Series, values: dict[str, Any]) -> str:
     """A train cell defining a seasonal naive forecaster (repeat the last season);
     returns its name."""
     name = ctx.choose(["seasonal_naive", "snaive_forecast", "repeat_last_season"])

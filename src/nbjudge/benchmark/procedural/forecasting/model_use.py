@@ -5,6 +5,8 @@ or the raw future table fed to the model (a crash)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from nbjudge.benchmark.procedural.context import Context
 from nbjudge.benchmark.procedural.forecasting.series import (
     is_forecasting,
@@ -19,7 +21,7 @@ __all__ = ["TEMPLATES"]
 TEMPLATES = DimensionTemplates("model_use")
 
 
-def _future_rows(ctx: Context, values: dict) -> None:
+def _future_rows(ctx: Context, values: dict[str, Any]) -> None:
     """``$future_X``: the feature rows of the future periods."""
     ctx.code("use", """
         # feature rows of the periods in the future table, built with the history above

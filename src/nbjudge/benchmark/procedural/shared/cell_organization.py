@@ -138,13 +138,14 @@ def lay_out(ctx: Context, cells: list[Cell]) -> nbformat.NotebookNode:
                 out.append(("code", "\n".join("# " + line for line in cell.source.splitlines())))
             if cell.slot == "imports":
                 out.append(("code", cell.source))
-    notebook = new_notebook(metadata={
+    notebook: nbformat.NotebookNode = new_notebook(metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
     })
     for index, (kind, source) in enumerate(out):
-        make = new_code_cell if kind == "code" else new_markdown_cell
-        notebook.cells.append(make(source, id=f"cell-{index:03d}"))
+        cell_id = f"cell-{index:03d}"
+        notebook.cells.append(new_code_cell(source, id=cell_id) if kind == "code"
+                              else new_markdown_cell(source, id=cell_id))
     return notebook
 
 

@@ -59,8 +59,8 @@ def _target_indicator(ctx: Context) -> str:
     case = ctx.case
     target = f"{ctx.names['train']}[{case.target!r}]"
     if case.task_type == "multiclass":
-        top = max(properties(case).class_balance or {"": 0},
-                  key=(properties(case).class_balance or {"": 0}).get)
+        balance = properties(case).class_balance or {"": 0}
+        top = max(balance, key=balance.__getitem__)
         return f"({target} == {top!r}).astype(int)"
     return target
 
