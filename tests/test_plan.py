@@ -316,8 +316,8 @@ def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
 def test_the_report_reads_the_plans_and_sets_planned_against_actual(tmp_path):
     from types import SimpleNamespace
 
-    from nbjudge.report.context import _planned_cost
     from nbjudge.report.inputs import read_plans
+    from nbjudge.report.sections.costs import planned_cost
     from nbjudge.schemas import AlignmentAudit, Judgment, write_json_record
 
     judge_plan = _plan(requests=2, prompt=1000, reply=100)
@@ -334,14 +334,14 @@ def test_the_report_reads_the_plans_and_sets_planned_against_actual(tmp_path):
     audit = AlignmentAudit(variant="full", fold=0, dimension="data_imputation", guidelines=[],
                            episodic_ids=[], seconds=1.0, retrieval_k=1, reflection_model="x",
                            tokens={"calls": 1, "prompt": 4200, "completion": 300})
-    rows = _planned_cost(SimpleNamespace(plans=plans, judgments=judgments, alignment=[audit]))
+    rows = planned_cost(SimpleNamespace(plans=plans, judgments=judgments, alignment=[audit]))
     judge, distill = rows
-    assert (judge["planned_requests"], judge["requests"]) == ("2", "2")
-    assert (judge["planned_in"], judge["tokens_in"], judge["tokens_out"]) == (
+    assert (judge.planned_requests, judge.requests) == ("2", "2")
+    assert (judge.planned_in, judge.tokens_in, judge.tokens_out) == (
         "2,000", "1,800", "80")
-    assert judge["planned_cost"] == f"{2000 * 1e-6 + 200 * 2e-6:.4f}"
-    assert judge["cost"] == f"{1800 * 1e-6 + 80 * 2e-6:.4f}"
-    assert (distill["tokens_in"], distill["planned_cost"], distill["cost"]) == (
+    assert judge.planned_cost == f"{2000 * 1e-6 + 200 * 2e-6:.4f}"
+    assert judge.cost == f"{1800 * 1e-6 + 80 * 2e-6:.4f}"
+    assert (distill.tokens_in, distill.planned_cost, distill.cost) == (
         "4,200", "unknown", "unknown")
 
     # the curve stage's plan, beside its own judgments and audits (variant@fraction)
@@ -355,11 +355,11 @@ def test_the_report_reads_the_plans_and_sets_planned_against_actual(tmp_path):
     curve_judgments = [j.model_copy(update={"variant": f"full@{q}"})
                        for q in ("0.5", "1") for j in judgments]
     curve_judgments += [j.model_copy(update={"variant": "semantic_only@1"}) for j in judgments]
-    rows = _planned_cost(SimpleNamespace(plans=plans, judgments=judgments, alignment=[audit],
-                                         curve_judgments=curve_judgments, curve_alignment=[]))
+    rows = planned_cost(SimpleNamespace(plans=plans, judgments=judgments, alignment=[audit],
+                                        curve_judgments=curve_judgments, curve_alignment=[]))
     curve = rows[-1]
-    assert (curve["stage"], curve["planned_requests"], curve["requests"]) == ("curve", "4", "4")
-    assert curve["tokens_in"] == "3,600"
+    assert (curve.stage, curve.planned_requests, curve.requests) == ("curve", "4", "4")
+    assert curve.tokens_in == "3,600"
 
 
 @pytest.mark.slow

@@ -57,14 +57,14 @@ class TestWarnings:
 
 class TestVerdict:
     def test_one_row_per_dimension_from_the_stats_tables(self, experiment, context):
-        verdict = context["verdict"]
-        assert len(verdict["rows"]) == 9
-        assert (verdict["reference"], verdict["aligned"]) == ("baseline", "full")
+        verdict = context.verdict
+        assert len(verdict.rows) == 9
+        assert (verdict.reference, verdict.aligned) == ("baseline", "full")
         mae = experiment.tables["mae"].set_index(["variant", "dimension"])
-        row = verdict["rows"][2]
-        assert row["dimension"] == "Data imputation"
+        row = verdict.rows[2]
+        assert row.dimension == "Data imputation"
         base = mae.loc[("baseline", "data_imputation")]
-        assert row["reference_mae"].startswith(
+        assert row.reference_mae.startswith(
             f"{base.mae:.2f} [{base.mae_ci_low:.2f}, {base.mae_ci_high:.2f}]; "
             f"{100 * base.failure_rate:.0f}% failed")
 
@@ -72,13 +72,13 @@ class TestVerdict:
         improvement = experiment.tables["improvement"].query(
             "kind == 'improvement' and variant == 'full'")
         better = int((improvement.significant & (improvement.improvement > 0)).sum())
-        assert f"on {better} of 9 dimensions" in context["verdict"]["summary"]
-        flags = [row["significant"] for row in context["verdict"]["rows"]]
+        assert f"on {better} of 9 dimensions" in context.verdict.summary
+        flags = [row.significant for row in context.verdict.rows]
         assert flags.count("yes, better") == better
-        assert context["verdict"]["rule"] == (
+        assert context.verdict.rule == (
             "holm-adjusted sign-flip p < 0.05, adjusted over every dimension of every "
             "comparison (controls the family-wise error at 0.05)")
-        assert context["verdict"]["intervals"].startswith(
+        assert context.verdict.intervals.startswith(
             "95% expanded (MAE, bias) and studentized (improvements) bootstrap intervals, "
             "500 resamples of 14 notebooks out of 14")
 
@@ -91,96 +91,96 @@ class TestVerdict:
 
     def test_baseline_only(self, baseline):
         context = build_context(baseline, {})
-        assert context["verdict"]["aligned"] == "—"
-        assert context["verdict"]["summary"].startswith("Only the baseline judge has been run")
-        assert all(row["aligned_mae"] == "—" for row in context["verdict"]["rows"])
-        assert context["ablation"] is None
+        assert context.verdict.aligned == "—"
+        assert context.verdict.summary.startswith("Only the baseline judge has been run")
+        assert all(row.aligned_mae == "—" for row in context.verdict.rows)
+        assert context.ablation is None
         assert any("Skipped: contrast full vs semantic_only" in note
-                   for note in context["limitations"])
+                   for note in context.limitations)
 
     def test_without_judgments(self, unjudged):
         context = build_context(unjudged, {})
-        assert context["verdict"]["summary"].startswith("no judgments exist yet")
-        assert all(row["reference_mae"] == "—" for row in context["verdict"]["rows"])
-        assert context["agreement"] == [] and context["disagreements"] == []
+        assert context.verdict.summary.startswith("no judgments exist yet")
+        assert all(row.reference_mae == "—" for row in context.verdict.rows)
+        assert context.agreement == () and context.disagreements == ()
 
 
 class TestProvenance:
     def test_notebooks_labels_and_judgments(self, context):
-        facts = context["provenance"]
-        assert facts["notebooks"] == (
+        facts = context.provenance
+        assert facts.notebooks == (
             "14 notebooks: 2 imported from a folder of notebooks; 12 generated procedurally "
             "(runnable code with known quality levels).")
-        assert facts["execution"] == ("Executed in a sandboxed kernel: 3 stopped with an "
+        assert facts.execution == ("Executed in a sandboxed kernel: 3 stopped with an "
                                       "error, 11 ran to the end. Outputs the judges read: 14 "
                                       "from this run.")
-        assert facts["cut"] == []   # no judgment of the fixture was cut
-        assert facts["labels"].startswith("162 labels from 2 raters on 14 notebooks (4 graded")
-        assert "not graded by people" in facts["labels"]
-        assert facts["judgments"][0] == "baseline: 123 ok, 3 failed"
+        assert facts.cut == ()   # no judgment of the fixture was cut
+        assert facts.labels.startswith("162 labels from 2 raters on 14 notebooks (4 graded")
+        assert "not graded by people" in facts.labels
+        assert facts.judgments[0] == "baseline: 123 ok, 3 failed"
 
     def test_human_labels(self, baseline):
-        assert "graded by human experts" in build_context(baseline, {})["provenance"]["labels"]
+        assert "graded by human experts" in build_context(baseline, {}).provenance.labels
 
     def test_judge(self, context):
-        assert context["judge"]["model"] == "smollm2-135m-instruct"
-        assert context["judge"]["smoke"] and "smoke-test" in context["judge"]["note"]
+        assert context.judge.model == "smollm2-135m-instruct"
+        assert context.judge.smoke and "smoke-test" in context.judge.note
 
 
 class TestSections:
     def test_figures_and_contents_follow_what_was_drawn(self, context):
-        assert context["figures"]["forest"]["uri"] == "data:image/png;base64,AA"
-        assert context["figures"]["forest"]["caption"].startswith("Judge error per dimension")
-        anchors = [anchor for anchor, _ in context["contents"]]
+        assert context.figures["forest"].uri == "data:image/png;base64,AA"
+        assert context.figures["forest"].caption.startswith("Judge error per dimension")
+        anchors = [anchor for anchor, _ in context.contents]
         assert anchors[0] == "improvement" and "guidelines" in anchors
 
     def test_agreement_tables_per_variant(self, context):
-        assert [t["variant"] for t in context["agreement"]] == ["baseline", "full",
+        assert [t.variant for t in context.agreement] == ["baseline", "full",
                                                                 "semantic_only"]
-        assert len(context["agreement"][0]["rows"]) == 9
-        failed = sum(int(r["n_failed"]) for r in context["agreement"][0]["rows"])
+        assert len(context.agreement[0].rows) == 9
+        failed = sum(int(r.n_failed) for r in context.agreement[0].rows)
         assert failed == 3
 
     def test_ablation_and_contrast(self, context):
-        ablation = context["ablation"]
-        assert ablation["variants"] == ["baseline", "full", "semantic_only"]
-        assert ablation["contrasts"] == ["MAE semantic_only − MAE full"]
-        assert len(ablation["rows"][0]["mae"]) == 3
+        ablation = context.ablation
+        assert ablation.variants == ("baseline", "full", "semantic_only")
+        assert ablation.contrasts == ("MAE semantic_only − MAE full",)
+        assert len(ablation.rows[0].mae) == 3
 
     def test_ceiling_and_power(self, experiment, context):
-        ceiling = context["ceiling"]
-        assert ceiling["has_power"] and len(ceiling["rows"]) == 9
-        statuses = {row["status"] for row in ceiling["rows"]}
+        ceiling = context.ceiling
+        assert ceiling.has_power and len(ceiling.rows) == 9
+        statuses = {row.status for row in ceiling.rows}
         assert statuses <= {"ok", "raters disagree", "too few ratings"}
 
     def test_guidelines_with_fold_counts(self, context):
-        guidelines = context["guidelines"]
-        assert guidelines["variant"] == "full" and guidelines["threshold"] == 0.5
-        imputation = next(s for s in guidelines["sections"]
-                          if s["dimension"] == "Data imputation")
-        assert [g["folds"] for g in imputation["groups"]] == [
+        guidelines = context.guidelines
+        assert guidelines.variant == "full" and guidelines.threshold == 0.5
+        imputation = next(s for s in guidelines.sections
+                          if s.dimension == "Data imputation")
+        assert [g.folds for g in imputation.groups] == [
             "3 of 4", "3 of 4", "2 of 4", "1 of 4", "1 of 4", "1 of 4"]
-        assert imputation["more"] == 1
-        assert [row["variant"] for row in context["alignment"]] == ["full", "semantic_only"]
+        assert imputation.more == 1
+        assert [row.variant for row in context.alignment] == ["full", "semantic_only"]
 
     def test_disagreements_with_rationales_and_excerpts(self, context):
-        rows = context["disagreements"]
+        rows = context.disagreements
         assert len(rows) == 10
-        distances = [float(r["distance"]) for r in rows]
+        distances = [float(r.distance) for r in rows]
         assert distances == sorted(distances, reverse=True)
         first = rows[0]
-        assert first["ratings"][0]["rationale"] and first["judge_rationale"]
-        assert first["excerpt"]["text"]
+        assert first.ratings[0].rationale and first.judge_rationale
+        assert first.excerpt is not None and first.excerpt.text
 
     def test_settings(self, experiment, context):
-        settings = context["settings"]
-        assert settings["seed"] == 7
-        assert "n_resamples: 500" in settings["params_yaml"]
-        assert dict(settings["packages"])["numpy"] == experiment.provenance.packages["numpy"]
-        assert "500 resamples of 14 notebooks" in settings["bootstrap"]
+        settings = context.settings
+        assert settings.seed == "7"
+        assert "n_resamples: 500" in settings.params_yaml
+        assert dict(settings.packages)["numpy"] == experiment.provenance.packages["numpy"]
+        assert "500 resamples of 14 notebooks" in settings.bootstrap
 
     def test_limitations_name_the_weak_spots(self, context):
-        text = " ".join(context["limitations"])
+        text = " ".join(context.limitations)
         assert "smoke-test model" in text and "Simulated labels" in text
         assert "9 judgments failed" in text
         assert "largest error possible" in text
@@ -188,11 +188,11 @@ class TestSections:
 
     def test_missing_alignment_is_a_limitation(self, experiment):
         context = build_context(dataclasses.replace(experiment, alignment=()), {})
-        assert context["guidelines"] is None and context["alignment"] == []
-        assert any("No alignment audit files" in note for note in context["limitations"])
+        assert context.guidelines is None and context.alignment == ()
+        assert any("No alignment audit files" in note for note in context.limitations)
 
     def test_context_is_plain_data(self, context):
-        json.dumps(context)
+        json.dumps(dataclasses.asdict(context))
 
 
 def test_settings_are_checked():
@@ -216,27 +216,27 @@ class TestWhatTheNumbersMean:
     def test_four_notebooks_show_ranges_and_exact_p_never_a_significant_interval(self, tiny):
         context = build_context(tiny, {})
         assert any("Too few notebooks for an interval (4 notebooks; intervals need 50 "
-                   "notebooks)" in line for line in context["warnings"])
-        rows = context["verdict"]["rows"]
+                   "notebooks)" in line for line in context.warnings)
+        rows = context.verdict.rows
         # No interval for the MAE either: the MAE and its failure rate alone.
-        assert all("[" not in row["reference_mae"] for row in rows), rows[0]
-        assert all(row["significant"] in ("no", "—") for row in rows)
-        assert all("no interval" in row["improvement"] and "range" in row["improvement"]
-                   for row in rows if row["improvement"] != "—")
-        assert context["verdict"]["intervals"].startswith("too few notebooks for an interval")
+        assert all("[" not in row.reference_mae for row in rows), rows[0]
+        assert all(row.significant in ("no", "—") for row in rows)
+        assert all("no interval" in row.improvement and "range" in row.improvement
+                   for row in rows if row.improvement != "—")
+        assert context.verdict.intervals.startswith("too few notebooks for an interval")
         improvement = tiny.tables["improvement"]
         assert improvement.ci_low.isna().all() and improvement.exact_test.all()
         assert not improvement.significant.any()
 
     def test_failure_rates_stand_next_to_every_mae(self, context):
-        for row in context["verdict"]["rows"]:
-            assert row["reference_mae"].endswith(("failed", "failed ⚑"))
-        assert all(r["failure_rate"].endswith("%") for t in context["agreement"]
-                   for r in t["rows"])
+        for row in context.verdict.rows:
+            assert row.reference_mae.endswith(("failed", "failed ⚑"))
+        assert all(r.failure_rate.endswith("%") for t in context.agreement
+                   for r in t.rows)
 
     def test_na_precision_and_recall_are_in_the_agreement_tables(self, context):
-        row = context["agreement"][0]["rows"][0]
-        assert row["na_precision"] != "" and row["na_recall"] != ""
+        row = context.agreement[0].rows[0]
+        assert row.na_precision != "" and row.na_recall != ""
 
     def test_a_variant_that_fails_more_is_flagged_first_page(self, experiment):
         metrics = dict(experiment.metrics, flags=[
@@ -250,13 +250,13 @@ class TestWhatTheNumbersMean:
                                                     na_policy="exclude"))
         context = build_context(dataclasses.replace(experiment, params=params), {})
         assert any("answers N/A when unsure loses nothing" in note
-                   for note in context["limitations"])
+                   for note in context.limitations)
 
     def test_repeat_spread_stands_next_to_the_interval(self, experiment):
         improvement = experiment.tables["improvement"].copy()
-        improvement["repeat_sd"] = 0.2
-        improvement["repeat_spread_flag"] = True
+        improvement.repeat_sd = 0.2
+        improvement.repeat_spread_flag = True
         tables = dict(experiment.tables, improvement=improvement)
         context = build_context(dataclasses.replace(experiment, tables=tables), {})
-        assert context["verdict"]["rows"][0]["improvement"].endswith(
+        assert context.verdict.rows[0].improvement.endswith(
             "± 0.20 over CV repeats ⚑")

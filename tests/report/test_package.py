@@ -10,8 +10,10 @@ PACKAGE = Path(nbjudge.report.__file__).parent
 
 
 def test_imports_no_judge_llm_client_or_mlflow():
-    # The statistics' settings type gives the report its defaults; stats is pure too.
-    assert_imports_only_schemas(PACKAGE, also=("nbjudge.stats",))
+    # The statistics' settings type gives the report its defaults; stats is pure too, and
+    # the exception root imports nothing.
+    for folder in (PACKAGE, PACKAGE / "sections"):
+        assert_imports_only_schemas(folder, also=("nbjudge.stats", "nbjudge.errors"))
 
 
 def test_templates_ship_inside_the_package():

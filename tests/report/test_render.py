@@ -1,5 +1,6 @@
 """The HTML page and the PDF printer, without drawing the full set of figures."""
 
+import dataclasses
 import re
 import shutil
 
@@ -42,8 +43,11 @@ class TestHtml:
 
     def test_text_is_escaped(self, experiment):
         context = build_context(experiment, {})
-        context["disagreements"][0]["ratings"][0]["rationale"] = "<b>bold</b>"
-        page = render_html(context)
+        first = context.disagreements[0]
+        rating = dataclasses.replace(first.ratings[0], rationale="<b>bold</b>")
+        first = dataclasses.replace(first, ratings=(rating, *first.ratings[1:]))
+        page = render_html(dataclasses.replace(
+            context, disagreements=(first, *context.disagreements[1:])))
         assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
 
     def test_baseline_only_has_no_improvement_columns(self, baseline):

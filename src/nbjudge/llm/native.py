@@ -34,8 +34,6 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from nbjudge.errors import BackendError
-
 __all__ = ["ProviderHTTPError", "compatible", "send_once", "single_attempts"]
 
 _logger = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ _SIGNATURE = ("endpoint", "headers", "payload", "num_retries")
 _warned = False
 
 
-class ProviderHTTPError(BackendError):
+class ProviderHTTPError(Exception):
     """A provider's HTTP error: status, message and the response's headers.
 
     Built as a subclass of MLflow's ``ChatCompletionError`` (see
@@ -68,9 +66,9 @@ def _error_class() -> Any:
 
 
 def _http_error(status_code: int, message: str, headers: Mapping[str, str],
-                *, context_window: bool) -> ProviderHTTPError:
-    error: ProviderHTTPError = _error_class()(status_code=status_code, message=message,
-                                              is_context_window_error=context_window)
+                *, context_window: bool) -> Exception:
+    error: Any = _error_class()(status_code=status_code, message=message,
+                                is_context_window_error=context_window)
     error.headers = dict(headers)
     return error
 
@@ -87,8 +85,7 @@ def send_once(endpoint: str, headers: dict[str, str], payload: dict[str, Any],
     from mlflow.environment_variables import MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS
 
     errors: Any = importlib.import_module(_ERRORS)
-    setting: Any = MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS   # MLflow's settings are untyped
-    timeout = setting.get()
+    timeout = MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS.get()
     try:
         response = requests.post(url=endpoint,
                                  headers={"Content-Type": "application/json", **headers},
@@ -102,8 +99,7 @@ def send_once(endpoint: str, headers: dict[str, str], payload: dict[str, Any],
         raise _http_error(
             response.status_code, message, response.headers,
             context_window=response.status_code == 400 and errors.is_context_window_error(message))
-    answer: dict[str, Any] = response.json()
-    return answer
+    return response.json()
 
 
 def compatible() -> str | None:

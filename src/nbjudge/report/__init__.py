@@ -6,9 +6,9 @@ no LLM client and no MLflow. :func:`load_inputs` reads the pipeline's files,
 figure files.
 """
 
-from .context import ReportSettings
 from .inputs import ReportInputs, load_inputs
 from .render import PdfError, ReportFiles, draw_figures, html_to_pdf, render_html, write_report
+from .view import ReportSettings
 
 __all__ = [
     "PdfError",

@@ -45,7 +45,7 @@ class GuidelineGroup:
     variant: str
     dimension: str
     text: str
-    folds: tuple[tuple[int, int], ...]
+    folds: tuple[tuple[int, int | None], ...]
     n_folds: int
     n_members: int
     source_ids: tuple[str, ...]
@@ -67,7 +67,7 @@ def token_jaccard(texts: Sequence[str]) -> np.ndarray:
         return np.eye(len(texts))
     empty = ~tokens.any(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        similarity = 1.0 - pairwise_distances(tokens, metric="jaccard")
+        similarity: np.ndarray = 1.0 - pairwise_distances(tokens, metric="jaccard")
     similarity[empty, :] = 0.0
     similarity[:, empty] = 0.0
     np.fill_diagonal(similarity, 1.0)
@@ -87,7 +87,7 @@ def group_guidelines(
     by_key: dict[tuple[str, str], list[AlignmentAudit]] = {}
     for run in runs:
         by_key.setdefault((run.variant, run.dimension), []).append(run)
-    groups = []
+    groups: list[GuidelineGroup] = []
     for (variant, dimension), members in sorted(by_key.items()):
         members.sort(key=lambda r: (r.repeat, r.fold))
         items = [((run.repeat, run.fold), g) for run in members for g in run.guidelines]

@@ -106,10 +106,10 @@ def largest_disagreements(
     for label in labels:
         ratings.setdefault((label.notebook_id, label.dimension), []).append(label)
     rank = {name: i for i, name in enumerate(variants)}
-    best: dict[tuple[str, str], tuple[tuple, Disagreement]] = {}
+    best: dict[tuple[str, str], tuple[tuple[float, int, str, int], Disagreement]] = {}
     for j in judgments:
         key = (j.notebook_id, j.dimension)
-        if j.status != "ok" or key not in ratings:
+        if j.status != "ok" or j.score is None or key not in ratings:
             continue
         scores = [_encode(label.score) for label in ratings[key]]
         if na_policy == "exclude":

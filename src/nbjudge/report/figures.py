@@ -14,15 +14,18 @@ import base64
 import functools
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ParamSpec
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.typing import RcKeyType
 
 from nbjudge.schemas import DIMENSIONS
 
@@ -42,7 +45,7 @@ __all__ = [
 ]
 
 WIDTH = 7.0  # inches: the printable width of an A4 page with 15 mm margins
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 8.5,
     "axes.titlesize": 9,
@@ -74,7 +77,7 @@ _VARIANT_STYLES = (
 _CONTROL_MARKERS = ("X", "P", "d", "*")
 
 
-def _control_style(index: int) -> dict:
+def _control_style(index: int) -> dict[str, Any]:
     return {"marker": _CONTROL_MARKERS[index % len(_CONTROL_MARKERS)], "markersize": 5,
             "markerfacecolor": "white", "markeredgecolor": "0.6", "color": "0.7",
             "linestyle": "none"}
@@ -85,7 +88,7 @@ def dimension_label(dimension: str) -> str:
     return dimension.replace("_", " ").capitalize().replace("Mlflow", "MLflow")
 
 
-def _variant_style(index: int) -> dict:
+def _variant_style(index: int) -> dict[str, Any]:
     return dict(_VARIANT_STYLES[index % len(_VARIANT_STYLES)], markersize=6,
                 markeredgecolor="black", linestyle="none")
 
@@ -98,11 +101,14 @@ def _dimensions(frame: pd.DataFrame, dimensions: Sequence[str] | None) -> list[s
     return known + sorted(present - set(known))
 
 
-def _styled(function):
+_P = ParamSpec("_P")
+
+
+def _styled(function: Callable[_P, Figure]) -> Callable[_P, Figure]:
     """Build the figure under :data:`STYLE`: artists read rcParams when they are created."""
 
     @functools.wraps(function)
-    def build(*args, **kwargs):
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
         with matplotlib.rc_context(STYLE):
             return function(*args, **kwargs)
 
@@ -113,13 +119,13 @@ def _new_figure(height: float, width: float = WIDTH) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _zero_based(ax) -> None:
+def _zero_based(ax: Axes) -> None:
     """An axis of errors starts at 0, with room for a marker sitting on it."""
     high = ax.get_xlim()[1]
     ax.set_xlim(-0.03 * high, high)
 
 
-def _dimension_axis(ax, dimensions: Sequence[str]) -> None:
+def _dimension_axis(ax: Axes, dimensions: Sequence[str]) -> None:
     ax.set_yticks(range(len(dimensions)), [dimension_label(d) for d in dimensions])
     ax.set_ylim(len(dimensions) - 0.5, -0.5)  # first dimension at the top
     ax.tick_params(axis="y", length=0)
@@ -128,14 +134,15 @@ def _dimension_axis(ax, dimensions: Sequence[str]) -> None:
             ax.axhspan(y - 0.5, y + 0.5, color="0.94", zorder=0, linewidth=0)
 
 
-def _interval(ax, y, estimate, low, high, style) -> None:
+def _interval(ax: Axes, y: float, estimate: float, low: float, high: float,
+              style: Mapping[str, Any]) -> None:
     if not (math.isnan(low) or math.isnan(high)):
         ax.hlines(y, low, high, color=style["color"], linewidth=1.3, zorder=2)
     if not math.isnan(estimate):
         ax.plot([estimate], [y], zorder=3, **style)
 
 
-def _row(frame: pd.DataFrame, **where) -> pd.Series | None:
+def _row(frame: pd.DataFrame, **where: object) -> pd.Series | None:
     mask = np.ones(len(frame), dtype=bool)
     for column, value in where.items():
         mask &= (frame[column] == value).to_numpy()
@@ -377,9 +384,10 @@ def bias_figure(
     the raters agree too little for it to be trusted). Without judgments only
     the ceiling is drawn.
     """
-    has_judge = mae is not None and not mae.empty
-    dimensions = _dimensions(mae if has_judge else ceiling, dimensions)
-    variants = list(variants or (dict.fromkeys(mae["variant"]) if has_judge else []))
+    judged = mae if mae is not None and not mae.empty else None
+    has_judge = judged is not None
+    dimensions = _dimensions(ceiling if judged is None else judged, dimensions)
+    variants = list(variants or ([] if judged is None else dict.fromkeys(judged["variant"])))
     fig = _new_figure(0.36 * len(dimensions) + 1.3)
     if has_judge:
         bias_ax, mae_ax = fig.subplots(1, 2, sharey=True)
@@ -391,7 +399,7 @@ def bias_figure(
         offset = (v - (len(variants) - 1) / 2) * width
         style = _variant_style(v)
         for y, dimension in enumerate(dimensions):
-            row = _row(mae, variant=name, dimension=dimension)
+            row = None if judged is None else _row(judged, variant=name, dimension=dimension)
             _interval(bias_ax, y + offset, _value(row, "bias"), _value(row, "bias_ci_low"),
                       _value(row, "bias_ci_high"), style)
             _interval(mae_ax, y + offset, _value(row, "mae"), math.nan, math.nan, style)

@@ -12,16 +12,15 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import markupsafe
 from matplotlib.figure import Figure
 
 from .alignment import alignment_costs
-from .context import ReportSettings, ReportView, build_context, report_view
+from .context import ReportContext, build_context
 from .figures import (
     ablation_figure,
     alignment_cost_figure,
@@ -32,6 +31,7 @@ from .figures import (
     save_figure,
 )
 from .inputs import ReportInputs
+from .view import ReportSettings, ReportView, report_view
 
 __all__ = [
     "CHROMIUM_INSTALL",
@@ -69,12 +69,12 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
     tables, dimensions = inputs.tables, view.dimensions
     mae = tables.get("mae")
     figures: dict[str, Figure] = {}
-    level = view.stats["level"]
+    level = view.stats.level
     if mae is not None and not mae.empty:
         if view.aligned is not None:
             figures["forest"] = forest_figure(
                 mae, tables["improvement"], reference=view.reference, variant=view.aligned,
-                correction=view.stats["correction"], alpha=1 - view.stats["level"],
+                correction=view.stats.correction, alpha=view.stats.alpha,
                 dimensions=dimensions,
                 controls=[c for c in ("majority", "calibrated") if c in view.controls])
         if len(view.variants) >= 2:
@@ -122,9 +122,10 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def render_html(context: dict[str, Any]) -> str:
+def render_html(context: ReportContext) -> str:
     """The report page for a context from :func:`~nbjudge.report.context.build_context`."""
-    return _environment().get_template("report.html").render(**context)
+    variables = {field.name: getattr(context, field.name) for field in fields(context)}
+    return _environment().get_template("report.html").render(**variables)
 
 
 def find_chromium() -> str | None:
@@ -187,7 +188,8 @@ def write_report(
     figure_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*figure_dir.glob("*.png"), *figure_dir.glob("*.svg")]:
         stale.unlink()
-    uris, paths = {}, []
+    uris: dict[str, str] = {}
+    paths: list[Path] = []
     for name, figure in draw_figures(inputs, view).items():
         saved = save_figure(figure, figure_dir, name, formats=formats)
         uris[name] = saved.data_uri
@@ -195,6 +197,7 @@ def write_report(
     page = render_html(build_context(inputs, uris, settings))
     html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(page, encoding="utf-8")
-    printed = html_to_pdf(html, pdf) if pdf is not None else None
-    return ReportFiles(html=html, pdf=None if printed is None else Path(pdf),
+    if pdf is not None:
+        html_to_pdf(html, pdf)
+    return ReportFiles(html=html, pdf=None if pdf is None else Path(pdf),
                        figures=tuple(paths))
