@@ -19,6 +19,7 @@ from nbjudge.alignment.memalign import (
     round_half_up,
     with_consensus,
 )
+from nbjudge.llm.usage import UsageLog
 from nbjudge.schemas import DIMENSIONS, AlignmentAudit, Label
 from nbjudge.stats.tables import build_table, consensus
 from testing.scripted_alignment import judge_or_guideline
@@ -127,7 +128,7 @@ def test_memalign_sees_one_human_grade_the_store_keeps_all(trace, monkeypatch):
 
     monkeypatch.setattr("mlflow.genai.judges.optimizers.MemAlignOptimizer", Optimizer)
     result = align_dimension(Judge(), [trace], settings=MemAlignSettings(retrieval_k=1),
-                             reflection_model="m", embedding_model="e",
+                             reflection_model="m", embedding_model="e", usage=UsageLog(),
                              human={trace.info.trace_id: grade})
     assert [sum(a.source.source_type == "HUMAN" for a in t.info.assessments)
             for t in seen] == [1]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from nbjudge.config import compose_params, load_params
+from nbjudge.config import compose_params, read_params_mapping
 from nbjudge.llm.backends import (
     Backend,
     BackendConfigError,
@@ -96,13 +96,13 @@ def test_openai_compatible_file_left_unfilled_is_a_clear_error():
 
 def test_composed_without_overrides_the_mandatory_values_are_a_clear_error(tmp_path):
     compose_params(tmp_path / "params.yaml", ["llm=openai_compatible"], ROOT / "conf")
-    llm = OmegaConf.to_container(load_params(tmp_path / "params.yaml", "llm").llm)
+    llm = read_params_mapping(tmp_path / "params.yaml")["llm"]
     with pytest.raises(BackendConfigError, match=r"llm\.model and llm\.base_url must be set"):
         LLMConfig.from_mapping(llm)
 
     compose_params(tmp_path / "params.yaml", ["llm=openai_compatible", "llm.model=qwen",
                                               "llm.base_url=http://gpu:8000/v1"], ROOT / "conf")
-    llm = OmegaConf.to_container(load_params(tmp_path / "params.yaml", "llm").llm)
+    llm = read_params_mapping(tmp_path / "params.yaml")["llm"]
     assert LLMConfig.from_mapping(llm).base_url == "http://gpu:8000/v1"
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from nbjudge.llm.backends import BackendConfigError, LLMConfig
-from nbjudge.llm.calls import RetryPolicy, RunSummary, retry_after_seconds, run_calls
+from nbjudge.llm.calls import CallRunner, RetryPolicy, RunSummary, retry_after_seconds
 from nbjudge.llm.limits import (
     AdaptiveConcurrency,
     Budget,
@@ -274,8 +274,9 @@ def send(requests, cache, limits, *, concurrency=1, retry=FAST, summary=None, lo
             log.append(limits.clock.monotonic())
         return call(request)
 
-    return run_calls(requests, timed, cache=cache, concurrency=concurrency, retry=retry,
-                     progress=False, limits=limits, summary=summary)
+    runner = CallRunner(timed, cache, concurrency=concurrency, retry=retry, progress=False,
+                        limits=limits)
+    return runner.run(requests, summary)
 
 
 @pytest.mark.slow
@@ -287,7 +288,7 @@ def test_retry_after_in_seconds_is_waited_on_the_clock_not_slept(cache):
         started = time.monotonic()
         [outcome] = send(requests, cache, Limits(clock=clock))
         assert server.count == 2
-    assert outcome["status"] == "ok"
+    assert outcome.status == "ok"
     assert clock.sleeps == [120.0]
     assert clock.now == pytest.approx(120.0)
     assert time.monotonic() - started < 60.0      # timed, not slept
@@ -301,7 +302,7 @@ def test_retry_after_as_an_http_date_on_a_503(cache):
     with FaultServer([unavailable, unavailable, score(3)]) as server:
         [outcome] = send(judged(server, 1), cache, Limits(clock=clock))
         assert server.count == 3
-    assert outcome["status"] == "ok"
+    assert outcome.status == "ok"
     # The second 503 names the same moment, which is by then 0 s away.
     assert clock.sleeps == [30.0, 0.0]
 
@@ -314,7 +315,7 @@ def test_without_retry_after_the_backoff_is_exponential_with_jitter(cache):
     with FaultServer([rate_limited()] * 4 + [score(2)]) as server:
         [outcome] = send(judged(server, 1), cache, Limits(clock=clock), retry=retry)
         assert server.count == 5
-    assert outcome["status"] == "ok"
+    assert outcome.status == "ok"
     assert len(clock.sleeps) == 4
     # Full jitter: after attempt k a uniform wait in [0, 2**(k-1)] seconds.
     assert all(0 <= s <= 2 ** (k - 1) for k, s in enumerate(clock.sleeps, start=1))
@@ -339,7 +340,7 @@ def test_rpm_paces_requests_sent_to_the_server(cache):
     with FaultServer() as server:
         outcomes = send(judged(server, 5), cache, Limits(rpm=30, clock=clock), log=sent)
         assert server.count == 5
-    assert all(o["status"] == "ok" for o in outcomes)
+    assert all(o.status == "ok" for o in outcomes)
     assert sent == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0])
 
 
@@ -368,7 +369,7 @@ def test_repeated_429s_lower_concurrency_and_successes_restore_it(cache):
                         summary=summary)
         assert server.count == 30
         assert server.max_in_flight >= 2            # it did run concurrently
-    assert all(o["status"] == "ok" for o in outcomes)
+    assert all(o.status == "ok" for o in outcomes)
     lowered = [n for n in summary.notes if "lowered" in n]
     assert lowered[0].endswith("concurrency lowered to 2 of 4")
     assert lowered[-1].endswith("concurrency lowered to 1 of 4")
@@ -400,7 +401,7 @@ def test_a_request_cap_stops_mid_stage_and_the_rerun_resends_nothing_answered(ca
         outcomes = send(requests, cache, Limits(clock=clock), concurrency=3)
         resent = [b["messages"][-1]["content"] for b in server.bodies[bodies_before:]]
     assert len(resent) == 7                          # 0 answered requests re-sent
-    assert all(o["status"] == "ok" for o in outcomes)
+    assert all(o.status == "ok" for o in outcomes)
     for request in requests:
         was_answered = request.key in answered
         carried = any(request.payload[1][:40].replace("\n", "\\n") in text for text in resent)
@@ -433,7 +434,7 @@ def test_a_cost_cap_stops_before_passing_the_cap(cache):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("offline")
-def test_an_open_backend_applies_the_stage_caps_to_judging(cache, tmp_path):
+def test_an_open_backend_holds_the_caps_of_its_requests(cache, tmp_path):
     from nbjudge.judges.requests import run_requests
     from nbjudge.llm.backends import open_backend
     from tests.llm.test_calls import MODEL, call
@@ -445,12 +446,17 @@ def test_an_open_backend_applies_the_stage_caps_to_judging(cache, tmp_path):
             "max_retries": 2, "temperature": 0.0, "max_output_tokens": 60,
             "rationale_max_chars": 80, "max_requests": 3})
         requests = judged(server, 4)
-        with open_backend(config, cache_dir=tmp_path), pytest.raises(BudgetExceededError):
+        with open_backend(config, cache_dir=tmp_path) as first, \
+                pytest.raises(BudgetExceededError):
             run_requests(requests, call, model=f"hosted_vllm:/{MODEL}", cache=cache,
-                         concurrency=2, progress=False, retry=FAST)
+                         concurrency=2, progress=False, retry=FAST, limits=first.limits)
         assert server.count == 3
-        # The same stage (process) has spent its budget: nothing more is sent.
-        with open_backend(config, cache_dir=tmp_path), pytest.raises(BudgetExceededError):
+        # A backend opened with the same limits shares the spent budget: nothing is sent.
+        with open_backend(config, cache_dir=tmp_path, limits=first.limits) as second, \
+                pytest.raises(BudgetExceededError):
             run_requests(requests, call, model=f"hosted_vllm:/{MODEL}", cache=cache,
-                         concurrency=2, progress=False, retry=FAST)
+                         concurrency=2, progress=False, retry=FAST, limits=second.limits)
         assert server.count == 3
+        # A backend of its own starts with the whole budget again.
+        with open_backend(config, cache_dir=tmp_path) as third:
+            assert third.limits is not first.limits and third.limits.budget.sent == 0

@@ -17,7 +17,7 @@ from nbjudge.judges.dimension import make_dimension_judge
 from nbjudge.judges.requests import JudgeRequest
 from nbjudge.llm.backends import LLMConfig, open_backend
 from nbjudge.llm.cache import request_key
-from nbjudge.llm.calls import BackendFatalError, RetryPolicy, RunSummary, run_calls
+from nbjudge.llm.calls import BackendFatalError, CallRunner, RetryPolicy, RunSummary
 from nbjudge.llm.limits import BudgetExceededError, Limits
 from nbjudge.llm.native import compatible, send_once, single_attempts
 from nbjudge.rubrics import load_rubric
@@ -49,7 +49,8 @@ def native_config(backend: str, **changes) -> LLMConfig:
 
 @contextlib.contextmanager
 def provider(backend: str, server: FaultServer, monkeypatch, tmp_path, **changes):
-    """``llm=<backend>`` opened against the scripted server; yields the judge requests."""
+    """``llm=<backend>`` opened against the scripted server; yields the judge requests and
+    the open backend."""
     if backend == "openai":
         monkeypatch.setenv("OPENAI_API_KEY", SECRET)
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
@@ -75,12 +76,12 @@ def provider(backend: str, server: FaultServer, monkeypatch, tmp_path, **changes
             requests.append(JudgeRequest(notebook_id=f"nb{i:02d}", dimension=DIMENSION,
                                          variant="baseline", key=key, prompt_tokens=500,
                                          payload=(judge, outputs)))
-        yield requests
+        yield requests, backend_
 
 
-def send(requests, cache, limits=None, summary=None):
-    return run_calls(requests, call, cache=cache, concurrency=1, retry=RETRY, progress=False,
-                     limits=limits, summary=summary)
+def send(requests, cache, limits, summary=None):
+    runner = CallRunner(call, cache, concurrency=1, retry=RETRY, progress=False, limits=limits)
+    return runner.run(requests, summary)
 
 
 # -- the replacement itself --------------------------------------------------------------
@@ -137,12 +138,12 @@ NATIVE = ["openai", "databricks", "anthropic"]
 def test_retry_after_is_honoured_on_the_clock(backend, cache, monkeypatch, tmp_path):
     clock = FakeClock()
     with FaultServer([rate_limited(retry_after=120), score(2, "imputer fit on train")]) as server, \
-            provider(backend, server, monkeypatch, tmp_path) as requests:
+            provider(backend, server, monkeypatch, tmp_path) as (requests, _):
         summary = RunSummary()
         [outcome] = send(requests[:1], cache, Limits(clock=clock), summary)
         assert server.count == 2          # MLflow alone: its own retry after 1 s
-    assert outcome["status"] == "ok", outcome
-    assert outcome["value"] == 2
+    assert outcome.status == "ok", outcome
+    assert outcome.details["value"] == 2
     assert clock.sleeps == [120.0]
     assert summary.sent == 2
 
@@ -151,30 +152,30 @@ def test_an_http_date_on_a_503_is_honoured(cache, monkeypatch, tmp_path):
     clock = FakeClock(wall=1_800_000_000)
     unavailable = status(503, headers={"Retry-After": http_date(clock.time() + 30)})
     with FaultServer([unavailable, score(3)]) as server, \
-            provider("openai", server, monkeypatch, tmp_path) as requests:
+            provider("openai", server, monkeypatch, tmp_path) as (requests, _):
         [outcome] = send(requests[:1], cache, Limits(clock=clock))
         assert server.count == 2
-    assert outcome["status"] == "ok"
+    assert outcome.status == "ok"
     assert clock.sleeps == [pytest.approx(30.0, abs=1.0)]
 
 
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])
 def test_every_attempt_counts_against_the_request_cap(backend, cache, monkeypatch, tmp_path):
     with FaultServer([server_error(), server_error()], default=score(2)) as server, \
-            provider(backend, server, monkeypatch, tmp_path, max_requests=2) as requests:
+            provider(backend, server, monkeypatch, tmp_path, max_requests=2) as (requests, opened):
         with pytest.raises(BudgetExceededError):
-            send(requests, cache)
+            send(requests, cache, opened.limits)
         assert server.count == 2          # MLflow alone: 11 before giving up
     assert not any(r.key in cache for r in requests)
 
 
 def test_a_timeout_is_retried_by_the_runner(cache, monkeypatch, tmp_path):
     with FaultServer([hang(), score(1)]) as server, \
-            provider("openai", server, monkeypatch, tmp_path, timeout=1) as requests:
+            provider("openai", server, monkeypatch, tmp_path, timeout=1) as (requests, _):
         [outcome] = send(requests[:1], cache, Limits(clock=FakeClock()))
         assert server.count == 2
-    assert outcome["status"] == "ok"
-    assert outcome["value"] == 1
+    assert outcome.status == "ok"
+    assert outcome.details["value"] == 1
 
 
 @pytest.mark.parametrize("backend", NATIVE)
@@ -183,9 +184,9 @@ def test_a_rejected_key_stops_at_once_and_is_never_shown(backend, cache, monkeyp
     rejected = status(401, {"error": {"message": "Incorrect API key provided",
                                       "type": "invalid_request_error"}})
     with FaultServer([rejected]) as server, \
-            provider(backend, server, monkeypatch, tmp_path) as requests:
+            provider(backend, server, monkeypatch, tmp_path) as (requests, opened):
         with pytest.raises(BackendFatalError) as caught:
-            send(requests, cache)
+            send(requests, cache, opened.limits)
         assert server.count == 1
     assert "Incorrect API key" in str(caught.value)
     assert SECRET not in str(caught.value)

@@ -131,7 +131,7 @@ def cross_validate(
                 result = align_dimension(
                     base[dimension].judge, teach, settings=settings,
                     reflection_model=backend.judge_model,
-                    embedding_model=backend.embedding_model,
+                    embedding_model=backend.embedding_model, usage=backend.usage,
                     human={traces[n].info.trace_id: human[n, dimension] for n in training
                            if (n, dimension) in human and n in traces})
                 aligned[dimension] = result

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nbjudge.judges.dimension import judge_instructions, make_dimension_judge
@@ -22,16 +23,12 @@ from nbjudge.judges.requests import (
     call_request,
     run_requests,
 )
-from nbjudge.llm.backends import (
-    Backend,
-    LLMConfig,
-    backend_if_needed,
-    inference_params,
-    judge_model_uri,
-)
+from nbjudge.llm.backends import Backend, backend_if_needed
 from nbjudge.llm.cache import AnswerCache, cache_path
 from nbjudge.llm.calls import RetryPolicy, RunSummary
+from nbjudge.llm.config import LLMConfig, check_credentials, inference_params, judge_model_uri
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens
+from nbjudge.params import Params, need
 from nbjudge.rubrics import load_rubric
 from nbjudge.schemas import DIMENSIONS, Judgment, Label
 
@@ -126,7 +123,8 @@ def judge_views(
             requests, call_request, model=model, cache=cache,
             concurrency=llm.concurrency, context_tokens=llm.context_size,
             retry=RetryPolicy(max_retries=llm.max_retries), progress=progress,
-            description=f"{variant}{fold_text} judges", summary=summary)
+            description=f"{variant}{fold_text} judges", summary=summary,
+            limits=active.limits if active is not None else None)
     return results, summary
 
 
@@ -155,11 +153,11 @@ class JudgingInputs:
         return {n: mlflow.get_trace(t) for n, t in self.trace_ids.items()}
 
 
-def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> JudgingInputs:
+def load_judging_inputs(params: Params, *, index: str | Path, cases: str | Path,
+                        labels: str | Path) -> JudgingInputs:
     """Check the ``llm`` settings and credentials (before any work), say when the model is
     the smoke model, render the notebooks, read the labels, and log notebooks and labels
     as MLflow traces (idempotent)."""
-    from nbjudge.config import as_plain
     from nbjudge.judges.requests import load_views
     from nbjudge.judges.tracing import (
         NotebookTrace,
@@ -169,17 +167,15 @@ def load_judging_inputs(params: Any, *, index: str, cases: str, labels: str) -> 
         resolve_tracking_uri,
         setup_tracking,
     )
-    from nbjudge.llm.backends import check_credentials
     from nbjudge.schemas import Case, Notebook, read_records
 
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    llm, judge = need(params.llm, "llm"), params.judge_settings()
     check_credentials(llm)
     if llm.banner:
         print(llm.banner)
-    judge = as_plain(params.judge)
     # Baseline and aligned judges read the same text: the budget leaves room for the
     # examples an aligned judge retrieves whichever stage renders it.
-    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
+    retrieval_k = params.memalign.retrieval_k if params.memalign else 0
     inputs = JudgingInputs(
         llm, judge,
         load_views(read_records(index, Notebook), read_records(cases, Case),

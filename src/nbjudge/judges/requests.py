@@ -6,7 +6,7 @@ all nine judges, for the MLflow trace and for MemAlign's memory);
 whose keys cover everything that decides the prompt, ordered dimension by
 dimension so that consecutive prompts share the rubric as a prefix (servers
 with a prompt cache, like llama-server, then evaluate only the notebook);
-:func:`run_requests` sends them through :func:`nbjudge.llm.calls.run_calls`
+:func:`run_requests` sends them through :class:`nbjudge.llm.calls.CallRunner`
 and turns each answer into a :class:`~nbjudge.schemas.Judgment`: a score the
 rubric allows, or a failed judgment that keeps the raw answer.
 """
@@ -22,7 +22,8 @@ import nbformat
 
 from nbjudge.judges.dimension import InvalidScoreError, call_judge, notebook_outputs, parse_score
 from nbjudge.llm.cache import AnswerCache, request_key
-from nbjudge.llm.calls import Answer, RetryPolicy, RunSummary, run_calls
+from nbjudge.llm.calls import Answer, CallRunner, Outcome, RetryPolicy, RunSummary
+from nbjudge.llm.limits import Limits
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render
 from nbjudge.schemas import DIMENSIONS, Case, Judgment, Notebook
 
@@ -172,24 +173,31 @@ def run_requests(
     description: str = "judging",
     context_hint: str = "lower llm.notebook_tokens or raise llm.context_size",
     summary: RunSummary | None = None,
+    limits: Limits | None = None,
 ) -> list[Judgment]:
     """Judge every request; the result is in ``requests`` order, one record each.
 
-    Raises :class:`BackendFatalError` or :class:`BackendUnavailableError`
-    (every answer received before is in ``cache``); Ctrl-C stops sending and
-    keeps the answers received so far.
+    ``limits`` (the open backend's) pace and cap the requests. Raises
+    :class:`BackendFatalError` or :class:`BackendUnavailableError` (every
+    answer received before is in ``cache``); Ctrl-C stops sending and keeps
+    the answers received so far.
     """
-    outcomes = run_calls(requests, call, cache=cache, interpret=_judgment_outcome,
-                         concurrency=concurrency, context_tokens=context_tokens, retry=retry,
-                         progress=progress, description=description, unit="judgment",
-                         context_hint=context_hint, summary=summary)
-    return [
-        Judgment(notebook_id=request.notebook_id, dimension=request.dimension,
-                 variant=request.variant, fold=request.fold, repeat=request.repeat,
-                 model=model, prompt_sha256=request.key, notebook_tokens=request.notebook_tokens,
-                 notebook_cut=request.notebook_cut, **outcome)
-        for request, outcome in zip(requests, outcomes, strict=True)
-    ]
+    runner = CallRunner(call, cache, interpret=_judgment_outcome, concurrency=concurrency,
+                        context_tokens=context_tokens, retry=retry or RetryPolicy(),
+                        limits=limits or Limits(), context_hint=context_hint,
+                        progress=progress, description=description, unit="judgment")
+    return [_judgment(request, outcome, model)
+            for request, outcome in zip(requests, runner.run(requests, summary), strict=True)]
+
+
+def _judgment(request: JudgeRequest, outcome: Outcome, model: str) -> Judgment:
+    return Judgment(notebook_id=request.notebook_id, dimension=request.dimension,
+                    variant=request.variant, fold=request.fold, repeat=request.repeat,
+                    model=model, prompt_sha256=request.key,
+                    notebook_tokens=request.notebook_tokens, notebook_cut=request.notebook_cut,
+                    status=outcome.status, error=outcome.error, tokens_in=outcome.tokens_in,
+                    tokens_out=outcome.tokens_out, latency_s=outcome.latency_s,
+                    **outcome.details)
 
 
 def _judgment_outcome(answer: Answer) -> dict[str, Any]:

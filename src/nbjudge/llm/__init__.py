@@ -1,7 +1,9 @@
 """Talking to models: every request nbjudge sends to an LLM goes through here.
 
-- :mod:`~nbjudge.llm.backends`: the Hydra group ``llm`` (the local server or a
-  provider) turned into a reachable model, keys from the environment only;
+- :mod:`~nbjudge.llm.config`: the Hydra group ``llm`` as settings, and what follows
+  from them alone (the model's name, request parameters, keys needed);
+- :mod:`~nbjudge.llm.backends`: those settings (the local server or a provider)
+  turned into a reachable model, keys from the environment only;
 - :mod:`~nbjudge.llm.server`: the offline llama-server's lifecycle;
 - :mod:`~nbjudge.llm.embeddings`: the in-process embedder for MemAlign;
 - :mod:`~nbjudge.llm.cache`: the content-addressed answer cache;
@@ -14,44 +16,45 @@
 Judges (:mod:`nbjudge.judges`), MemAlign (:mod:`nbjudge.alignment`) and the
 notebook writer (:mod:`nbjudge.writer`) build their requests and use
 these; nothing else in nbjudge opens a connection to a model.
+
+The names below are imported from their modules when first used, so that
+importing :mod:`nbjudge.llm.config` alone (the typed parameters and the
+statistics do) does not run the rest of the layer.
 """
 
-from nbjudge.llm.backends import (
-    Backend,
-    BackendConfigError,
-    LLMConfig,
-    check_credentials,
-    open_backend,
-)
-from nbjudge.llm.cache import AnswerCache
-from nbjudge.llm.calls import (
-    Answer,
-    BackendFatalError,
-    BackendUnavailableError,
-    RetryPolicy,
-    RunSummary,
-    run_calls,
-)
-from nbjudge.llm.limits import BudgetExceededError, Limits
-from nbjudge.llm.server import LocalServer, LocalServerError
-from nbjudge.llm.usage import price_per_token
+import importlib
+from typing import Any
 
-__all__ = [
-    "Answer",
-    "AnswerCache",
-    "Backend",
-    "BackendConfigError",
-    "BackendFatalError",
-    "BackendUnavailableError",
-    "BudgetExceededError",
-    "LLMConfig",
-    "Limits",
-    "LocalServer",
-    "LocalServerError",
-    "RetryPolicy",
-    "RunSummary",
-    "check_credentials",
-    "open_backend",
-    "price_per_token",
-    "run_calls",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "Answer": "nbjudge.llm.calls",
+    "AnswerCache": "nbjudge.llm.cache",
+    "Backend": "nbjudge.llm.backends",
+    "BackendConfigError": "nbjudge.llm.config",
+    "BackendFatalError": "nbjudge.llm.calls",
+    "BackendUnavailableError": "nbjudge.llm.calls",
+    "BudgetExceededError": "nbjudge.llm.limits",
+    "CallRunner": "nbjudge.llm.calls",
+    "LLMConfig": "nbjudge.llm.config",
+    "Limits": "nbjudge.llm.limits",
+    "LocalServer": "nbjudge.llm.server",
+    "LocalServerError": "nbjudge.llm.server",
+    "Outcome": "nbjudge.llm.calls",
+    "RetryPolicy": "nbjudge.llm.calls",
+    "RunSummary": "nbjudge.llm.calls",
+    "check_credentials": "nbjudge.llm.config",
+    "open_backend": "nbjudge.llm.backends",
+    "price_per_token": "nbjudge.llm.usage",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nbjudge.llm' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,31 +1,43 @@
-"""LLM backends: the Hydra group ``llm`` turned into working settings.
+"""LLM backends: the Hydra group ``llm`` (:mod:`nbjudge.llm.config`) made reachable.
 
 ``local`` (the offline default) starts llama.cpp's ``llama-server`` on
 127.0.0.1 for the duration of a run; ``openai``, ``anthropic``, ``databricks``
 and ``openai_compatible`` reach a provider through MLflow's judge adapters
-(litellm underneath). Keys are read from the environment variable that the
-configuration *names*; no key is ever part of the configuration, so none can
-reach ``params.yaml``, ``dvc.lock``, MLflow params or a report.
-
-A missing key, an unset ``base_url`` or an unknown backend is a
-:class:`BackendConfigError` raised before any work starts.
+(litellm underneath). :func:`open_backend` is a context manager and every
+change it makes to the process (environment variables, MLflow's judge
+client, litellm's usage callback) is undone when it exits; the rate limits,
+spending caps and token counts of the requests sent through it belong to the
+:class:`Backend` it yields.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from nbjudge.llm.cache import CACHE_ROOT, AnswerCache
-from nbjudge.schemas import describe
+from nbjudge.llm.config import (
+    BACKENDS,
+    LITELLM_ROUTED,
+    MLFLOW_ATTEMPTS,
+    BackendConfigError,
+    LLMConfig,
+    check_credentials,
+    inference_params,
+    judge_model_uri,
+    offline_settings,
+    result_schema,
+)
+from nbjudge.llm.embeddings import HASHING_MODEL, register_hashing_embeddings
+from nbjudge.llm.limits import Limits
+from nbjudge.llm.native import single_attempts
+from nbjudge.llm.server import LocalServer, ServerOptions
+from nbjudge.llm.usage import UsageLog, price_per_token
 
 __all__ = [
     "BACKENDS",
@@ -41,191 +53,6 @@ __all__ = [
     "result_schema",
 ]
 
-BACKENDS = ("local", "openai", "anthropic", "databricks", "openai_compatible")
-# Placeholder for servers that check no key; OpenAI clients insist on one.
-NO_KEY = "local-no-key"
-_SMOKE_BANNER = ("SMOKE TEST: scores from a tiny offline model (SmolLM2-135M); "
-                 "they mean nothing about judge quality")
-
-
-class BackendConfigError(ValueError):
-    """The ``llm`` settings or the environment they need are wrong; the message says the fix."""
-
-
-class LLMConfig(BaseModel):
-    """The ``llm`` section of ``params.yaml`` (one file of ``conf/llm/``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    backend: Literal["local", "openai", "anthropic", "databricks", "openai_compatible"]
-    model: str = Field(min_length=1)
-    smoke: bool = False
-    base_url: str | None = None
-    api_key_env: str | None = None
-    context_size: int = Field(ge=256)
-    notebook_tokens: int | None = Field(ge=100)  # None: what the context leaves
-    concurrency: int = Field(ge=1, le=256)
-    timeout: float = Field(gt=0)
-    max_retries: int = Field(ge=0, le=50)
-    temperature: float = Field(ge=0, le=2)
-    max_output_tokens: int = Field(ge=16)
-    reflection_max_tokens: int = Field(default=1024, ge=64)
-    rationale_max_chars: int = Field(ge=20)
-    structured_output: Literal["json_schema", "none"] = "json_schema"
-    rubric_detail: Literal["full", "summary"] = "full"
-    embedding_model: str = "hashing"   # hashing, or a "provider:/model" string
-    # Pacing and caps of one stage run (nbjudge.llm.limits); None: no limit.
-    rpm: int | None = Field(default=None, ge=1)          # requests per minute
-    tpm: int | None = Field(default=None, ge=1)          # tokens per minute (prompt + reply cap)
-    max_requests: int | None = Field(default=None, ge=1)  # requests sent per stage run
-    max_cost: float | None = Field(default=None, gt=0)    # money per stage run (price list)
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
-        # OmegaConf's mandatory marker survives composition into params.yaml as text.
-        unset = [f"llm.{name}" for name, value in mapping.items() if value == "???"]
-        if unset:
-            raise BackendConfigError(
-                f"{' and '.join(unset)} must be set (??? in conf/llm/"
-                f"{mapping.get('backend')}.yaml): pass "
-                + " ".join(f"-S {name}=..." for name in unset)
-            )
-        try:
-            config = cls.model_validate(dict(mapping))
-        except ValidationError as error:
-            raise BackendConfigError(
-                f"invalid llm settings: {describe(error, prefix='llm.', whole='llm')}. "
-                "Fix conf/llm/*.yaml or the -S override."
-            ) from None
-        if config.backend == "openai_compatible" and not config.base_url:
-            raise BackendConfigError(
-                "llm=openai_compatible needs the server's address: "
-                "-S llm.base_url=http://HOST:PORT/v1 (and -S llm.model=NAME)"
-            )
-        return config
-
-    @property
-    def banner(self) -> str | None:
-        """The first line of every report made with this model, or None."""
-        return _SMOKE_BANNER if self.smoke else None
-
-    @property
-    def metrics_warning(self) -> str | None:
-        """The first entry of ``metrics.json`` made with this model, or None."""
-        if not self.smoke:
-            return None
-        return (f"SMOKE TEST: judgments from a tiny offline model ({self.model}); "
-                "these numbers mean nothing about judge quality")
-
-
-def result_schema(rationale_max_chars: int) -> dict[str, Any]:
-    """The JSON a judge must answer with: the score first, then a bounded rationale.
-
-    The score comes first so that a reply cut at ``max_tokens`` still carries
-    it; the ``maxLength`` keeps small models from rambling until the cap.
-    """
-    return {
-        "type": "object",
-        "properties": {
-            "result": {"enum": [1, 2, 3, "N/A"]},
-            "rationale": {"type": "string", "maxLength": rationale_max_chars},
-        },
-        "required": ["result", "rationale"],
-        "additionalProperties": False,
-    }
-
-
-# MLflow sends judges of the providers it knows natively (openai, anthropic,
-# databricks, ...) through its own HTTP client, which merges inference params
-# into the request body and waits MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS; while a
-# backend is open it sends each request once (nbjudge.llm.native), so that the
-# judging runner alone retries, honours Retry-After and counts every attempt.
-# Any other provider goes through litellm, which takes `timeout` and retry
-# settings as arguments. OpenAI-compatible servers (ours included) are reached
-# as litellm's `hosted_vllm`.
-_PROVIDERS = {"local": "hosted_vllm", "openai": "openai", "anthropic": "anthropic",
-              "databricks": "databricks", "openai_compatible": "hosted_vllm"}
-_LITELLM_ROUTED = frozenset({"local", "openai_compatible"})
-MLFLOW_ATTEMPTS = 3
-
-
-def judge_model_uri(config: LLMConfig) -> str:
-    """The ``make_judge`` model string for ``config``, known before anything is started."""
-    return f"{_PROVIDERS[config.backend]}:/{config.model}"
-
-
-def inference_params(config: LLMConfig) -> dict[str, Any]:
-    """Per-request settings for the judges.
-
-    For litellm-routed backends this also sets the request timeout and turns
-    litellm's own retries off (the judging runner retries, counting every
-    attempt). MLflow's native adapter would send such keys to the provider as
-    unknown fields, so native backends get only what the model reads; their
-    timeout is ``MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS`` (set by
-    :func:`open_backend`, which also makes MLflow's client send each request
-    once: :mod:`nbjudge.llm.native`).
-    """
-    params: dict[str, Any] = {
-        "temperature": config.temperature,
-        "max_tokens": config.max_output_tokens,
-    }
-    if config.backend in _LITELLM_ROUTED:
-        params |= {"timeout": config.timeout, "num_retries": 0,
-                   "retry_policy": {name: 0 for name in _RETRY_POLICY_FIELDS}}
-    if config.structured_output == "json_schema":
-        params["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "judgment", "strict": True,
-                            "schema": result_schema(config.rationale_max_chars)},
-        }
-    return params
-
-
-def _required_env(config: LLMConfig) -> list[str]:
-    if config.backend == "databricks":
-        return ["DATABRICKS_HOST", config.api_key_env or "DATABRICKS_TOKEN"]
-    if config.backend in ("openai", "anthropic"):
-        return [config.api_key_env or f"{config.backend.upper()}_API_KEY"]
-    return []
-
-
-def check_credentials(config: LLMConfig, environ: Mapping[str, str] | None = None) -> None:
-    """Fail before any work when a key the backend needs is not in the environment."""
-    environ = os.environ if environ is None else environ
-    missing = [name for name in _required_env(config) if not environ.get(name)]
-    if missing:
-        names = " and ".join(missing)
-        raise BackendConfigError(
-            f"llm={config.backend} needs {names} in the environment, and it is not set. "
-            f"Fix: export {missing[0]}=... before running (keys are read from the environment "
-            "only and never written to params.yaml, dvc.lock, MLflow or reports), or run "
-            "offline with -S llm=local."
-        )
-
-
-_LIMIT_FIELDS = {"rpm", "tpm", "max_requests", "max_cost"}
-
-
-def offline_settings(cache_dir: str | os.PathLike[str],
-                     config: LLMConfig | None = None) -> dict[str, str]:
-    """Environment that keeps MLflow, litellm and DSPy from reaching the internet.
-
-    DSPy caches MemAlign's distillation and embedding answers on disk; the
-    folder is keyed by the whole ``llm`` configuration, because settings that
-    never appear in a request (the local server's reply cap) change answers.
-    """
-    key = "default"
-    if config is not None:
-        # Pacing and caps change when requests are sent, never what is answered.
-        text = json.dumps(config.model_dump(exclude=_LIMIT_FIELDS), sort_keys=True)
-        key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return {
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "MLFLOW_MODEL_CATALOG_URI": "",
-        "DSPY_CACHEDIR": str(Path(cache_dir, "dspy", key).resolve()),
-        "LITELLM_LOG": os.environ.get("LITELLM_LOG", "ERROR"),
-    }
-
 
 @dataclass
 class Backend:
@@ -238,6 +65,10 @@ class Backend:
     api_base: str | None                 # litellm api_base for litellm/DSPy callers
     embedding_model: str | None = None   # MemAlign's embedding model, when started
     server_logs: list[Path] = field(default_factory=list)
+    # What paces and caps the requests sent through this backend (llm.rpm, llm.max_cost, ...).
+    limits: Limits = field(default_factory=Limits)
+    # litellm's reports of this backend's requests, for MemAlign's token counts.
+    usage: UsageLog = field(default_factory=UsageLog)
 
     @property
     def smoke(self) -> bool:
@@ -251,13 +82,6 @@ class Backend:
         if self.base_url is not None:
             kwargs["base_url"] = self.base_url
         return kwargs
-
-
-_RETRY_POLICY_FIELDS = (
-    "BadRequestErrorRetries", "AuthenticationErrorRetries", "TimeoutErrorRetries",
-    "RateLimitErrorRetries", "ContentPolicyViolationErrorRetries",
-    "InternalServerErrorRetries", "ServiceUnavailableErrorRetries",
-)
 
 
 @contextlib.contextmanager
@@ -276,11 +100,7 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 def _register_context(model: str, config: LLMConfig) -> None:
     """Tell litellm the model's context so MemAlign sizes its batches to it."""
-    import logging
-
     import litellm
-
-    from nbjudge.llm.usage import price_per_token
 
     # litellm warns at length that a registered model has no cache pricing.
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)
@@ -333,6 +153,7 @@ def open_backend(
     cache_dir: str | os.PathLike[str] = ".nbjudge-cache",
     log_dir: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
 ) -> Iterator[Backend]:
     """Make ``config``'s LLM reachable for the duration of the ``with`` block.
 
@@ -340,27 +161,23 @@ def open_backend(
     ``embeddings=True`` the backend also names MemAlign's embedding model:
     ``hashing`` registers the in-process one, anything else is used as given.
     Process environment changes (offline settings, the server's address) are
-    undone on exit, and so is MLflow's client sending each request once for the
-    providers it knows natively (:mod:`nbjudge.llm.native`). While it is open,
-    :func:`~nbjudge.llm.calls.run_calls` paces and caps requests with the
-    stage's limits of ``config`` (:func:`nbjudge.llm.limits.stage_limits`); a
-    cost cap without a known price is a :class:`BackendConfigError` here,
-    before anything starts.
-    """
-    from nbjudge.llm.limits import stage_limits, using_limits
+    undone on exit, and so are MLflow's client sending each request once for the
+    providers it knows natively (:mod:`nbjudge.llm.native`) and litellm's report
+    of each request to the backend's :class:`~nbjudge.llm.usage.UsageLog`.
 
+    Requests sent through the backend are paced and capped by ``limits`` (pass
+    the same object to several backends to cap them together), by default the
+    limits of ``config`` (:meth:`Limits.from_config`); a cost cap without a known
+    price is a :class:`BackendConfigError` here, before anything starts.
+    """
     environ = os.environ if environ is None else environ
     check_credentials(config, environ)
-    limits = stage_limits(config)
-    env = offline_settings(cache_dir, config)
+    limits = limits if limits is not None else Limits.from_config(config)
+    env = offline_settings(cache_dir, config, environ)
     env["MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS"] = str(int(config.timeout))
-    # MLflow re-sends a judge prompt after shrinking it or dropping response_format;
-    # on a prompt that never fits it would do so 30 times. Three attempts suffice.
     env["MLFLOW_JUDGE_MAX_ITERATIONS"] = str(MLFLOW_ATTEMPTS)
     with contextlib.ExitStack() as stack:
         if config.backend == "local":
-            from nbjudge.llm.server import LocalServer, ServerOptions
-
             # -n is the reply length of requests that set none: MemAlign's reflection
             # (DSPy) sends no max_tokens, the judges send their own.
             options = ServerOptions(context_size=config.context_size * config.concurrency,
@@ -375,20 +192,18 @@ def open_backend(
         else:
             backend, hosted_env = _hosted(config, environ)
             env.update(hosted_env)
-            if config.backend not in _LITELLM_ROUTED:
-                from nbjudge.llm.native import single_attempts
-
-                stack.enter_context(single_attempts())
+        backend.limits = limits
+        # First, so that litellm, imported below, reads its offline switch.
+        stack.enter_context(_environment(env))
+        if config.backend not in LITELLM_ROUTED:
+            stack.enter_context(single_attempts())
         if embeddings:
             if config.embedding_model == "hashing":
-                from nbjudge.llm.embeddings import HASHING_MODEL, register_hashing_embeddings
-
                 register_hashing_embeddings()
                 backend.embedding_model = HASHING_MODEL
             else:
                 backend.embedding_model = config.embedding_model
-        stack.enter_context(_environment(env))
-        stack.enter_context(using_limits(limits))
+        stack.enter_context(backend.usage.installed())
         _register_context(backend.litellm_model, config)
         yield backend
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nbjudge.config import project_root
+from nbjudge.paths import project_root
 
 __all__ = ["CACHE_ROOT", "AnswerCache", "cache_path", "content_key", "request_key"]
 

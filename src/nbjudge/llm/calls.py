@@ -23,14 +23,16 @@ after the requests in flight have finished, every answer cached.
 The LLM call itself is a function ``call(request) -> Answer``: judging passes
 one that runs an MLflow judge (:mod:`nbjudge.judges.requests`), the notebook
 writer one that asks for a notebook; tests pass scripted ones.
-:func:`run_calls` returns one outcome dict per request (``status`` ok or
-failed, ``error``, ``tokens_in``, ``tokens_out``, ``latency_s`` and whatever
-``interpret`` adds).
+:class:`CallRunner` holds the settings of a run and :meth:`CallRunner.run`
+returns one :class:`Outcome` per request. Which failure is fatal, worth a
+retry, or the model's own (cached) answer is decided by one pure function,
+:func:`classify_failure`.
 """
 
 from __future__ import annotations
 
 import email.utils
+import enum
 import sys
 import threading
 import time
@@ -38,33 +40,32 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+import tenacity
 from tqdm.auto import tqdm
 
+from nbjudge.errors import BackendError
 from nbjudge.llm.cache import AnswerCache
-from nbjudge.llm.limits import (
-    AdaptiveConcurrency,
-    BudgetExceededError,
-    Clock,
-    Limits,
-    active_limits,
-)
+from nbjudge.llm.limits import AdaptiveConcurrency, BudgetExceededError, Clock, Limits
 
 __all__ = [
     "Answer",
     "BackendFatalError",
     "BackendUnavailableError",
     "BudgetExceededError",
+    "CallRunner",
+    "Failure",
+    "Outcome",
     "PromptTooLongError",
     "Request",
     "RetryPolicy",
     "RunSummary",
+    "classify_failure",
     "is_fatal",
     "is_rate_limited",
     "is_transient",
     "retry_after_seconds",
-    "run_calls",
 ]
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -72,7 +73,7 @@ FATAL_STATUS = frozenset({401, 403, 404})
 
 
 class Request(Protocol):
-    """What :func:`run_calls` needs of a request."""
+    """What :class:`CallRunner` needs of a request."""
 
     @property
     def key(self) -> str: ...          # content key in the answer cache
@@ -96,15 +97,15 @@ class Answer:
     meta: dict[str, Any] = field(default_factory=dict)   # e.g. the reply's finish_reason
 
 
-class PromptTooLongError(ValueError):
+class PromptTooLongError(BackendError):
     """The prompt does not fit the model's context window."""
 
 
-class BackendFatalError(RuntimeError):
+class BackendFatalError(BackendError):
     """The backend refused in a way no retry fixes (bad key, unknown model)."""
 
 
-class BackendUnavailableError(RuntimeError):
+class BackendUnavailableError(BackendError):
     """The backend kept failing after retries; finished answers are cached."""
 
 
@@ -246,6 +247,65 @@ def _one_line(text: object, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class Failure(enum.Enum):
+    """What a failed request means, and so what the runner does with it."""
+
+    FATAL = "fatal"                  # every request would fail (bad key, no such model): stop
+    TRANSIENT = "transient"          # rate limit, 5xx, timeout, lost connection: retry
+    MLFLOW_GAVE_UP = "mlflow_gave_up"  # MLflow re-sent a prompt until its limit: not cached
+    TOO_LONG = "too_long"            # the prompt does not fit the context: not cached
+    REJECTED = "rejected"            # another HTTP 4xx: nothing came back, not cached
+    INVALID_ANSWER = "invalid_answer"  # the model answered unusably: its answer, cached
+
+    @property
+    def cached(self) -> bool:
+        """Whether the failure is the model's answer to the prompt, kept like any other."""
+        return self is Failure.INVALID_ANSWER
+
+
+def classify_failure(error: BaseException) -> Failure:
+    """What ``error`` (raised by a request's ``call``, causes included) means.
+
+    The order decides overlaps: a refused key is fatal even when its status
+    would be retried, and an HTTP 400 that names the context is too long, not
+    rejected.
+    """
+    if is_fatal(error):
+        return Failure.FATAL
+    if is_transient(error):
+        return Failure.TRANSIENT
+    if "iteration limit" in str(error).lower():
+        return Failure.MLFLOW_GAVE_UP
+    if _is_context_error(error):
+        return Failure.TOO_LONG
+    status = _first_status(error)
+    if status is not None and status >= 400:
+        return Failure.REJECTED
+    return Failure.INVALID_ANSWER
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request came to: an answer the caller's ``interpret`` made sense of, or a
+    failure that says why."""
+
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)   # what ``interpret`` added
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Outcome:
+        """The outcome of a stored record (the cache's format: one flat mapping)."""
+        fields = dict(record)
+        return cls(status=fields.pop("status"), error=fields.pop("error", None),
+                   tokens_in=fields.pop("tokens_in", None),
+                   tokens_out=fields.pop("tokens_out", None),
+                   latency_s=fields.pop("latency_s", None), details=fields)
+
+
 @dataclass
 class RunSummary:
     """Counts of one run, for the progress bar and the stage's last line."""
@@ -293,225 +353,237 @@ def _first_status(error: BaseException) -> int | None:
     return next((s for s in map(_status, _chain(error)) if s is not None), None)
 
 
-def run_calls(
-    requests: Sequence[Request],
-    call: Callable[[Any], Answer],
-    *,
-    cache: AnswerCache,
-    interpret: Callable[[Answer], dict[str, Any]] = _raw_outcome,
-    concurrency: int = 1,
-    context_tokens: int | None = None,
-    retry: RetryPolicy | None = None,
-    progress: bool = True,
-    description: str = "requests",
-    unit: str = "request",
-    context_hint: str = "shorten the prompt or raise llm.context_size",
-    summary: RunSummary | None = None,
-    limits: Limits | None = None,
-) -> list[dict[str, Any]]:
-    """Answer every request through ``call``: cached, concurrent, paced, retried.
+@dataclass
+class CallRunner:
+    """Answers requests through ``call``: cached, concurrent, paced, retried.
 
-    Returns one outcome dict per request, in ``requests`` order: ``status``
-    (ok or failed), ``error`` when failed, ``tokens_in``, ``tokens_out``,
-    ``latency_s``, and the fields ``interpret(answer)`` returns for an answer
-    (it may set ``status`` to failed itself; by default it keeps the raw
-    ``value``). Answers are cached under ``request.key`` as they arrive;
-    transient failures past the retry budget are not. ``limits`` (by default
-    those of the open backend, :func:`~nbjudge.llm.limits.active_limits`, else
-    none) pace and cap the requests; ``concurrency`` is the most in flight,
-    lowered for a while after repeated HTTP 429s. Raises
-    :class:`BackendFatalError` or :class:`BackendUnavailableError` like
-    a judging run, and :class:`BudgetExceededError` when a cap is reached.
+    ``interpret(answer)`` turns an answer into the fields of its outcome (it
+    may set ``status`` to failed itself; by default it keeps the raw ``value``
+    and ``meta``). Answers are cached under ``request.key`` as they arrive;
+    transient failures past the retry budget are not. ``limits`` (those of the
+    open backend, :attr:`nbjudge.llm.backends.Backend.limits`; none by default)
+    pace and cap the requests; ``concurrency`` is the most in flight, lowered
+    for a while after repeated HTTP 429s. A request longer than
+    ``context_tokens`` is not sent.
     """
-    import tenacity
 
-    retry = retry or RetryPolicy()
-    limits = limits if limits is not None else (active_limits() or Limits())
-    clock = limits.clock
-    budget, limiter = limits.budget, limits.limiter
-    summary = summary if summary is not None else RunSummary()
-    summary.total += len(requests)
-    started = time.monotonic()
-    counter_lock = threading.Lock()
-    gate = _Gate(retry.abort_after)
-    results: list[dict[str, Any] | None] = [None] * len(requests)
-    bar: Any = None
+    call: Callable[[Any], Answer]
+    cache: AnswerCache
+    interpret: Callable[[Answer], dict[str, Any]] = _raw_outcome
+    concurrency: int = 1
+    context_tokens: int | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: Limits = field(default_factory=Limits)
+    context_hint: str = "shorten the prompt or raise llm.context_size"
+    progress: bool = True
+    description: str = "requests"
+    unit: str = "request"
 
-    def note(message: str) -> None:
-        summary.notes.append(message)
-        tqdm.write(f"{description}: {message}", file=sys.stderr)
-        if bar is not None:
-            bar.set_postfix(concurrency=f"{slots.current}/{slots.configured}", refresh=False)
+    def run(self, requests: Sequence[Request], summary: RunSummary | None = None
+            ) -> list[Outcome]:
+        """One outcome per request, in ``requests`` order; ``summary`` (if given) adds this
+        run's counts to its own.
 
-    slots = AdaptiveConcurrency(concurrency, on_change=note)
+        Raises :class:`BackendFatalError` or :class:`BackendUnavailableError`
+        (every answer received before is cached), and :class:`BudgetExceededError`
+        when a cap is reached.
+        """
+        return _Run(self, requests, summary if summary is not None else RunSummary()).run()
 
-    def reply_tokens(request: Request) -> int:
-        return int(getattr(request, "reply_tokens", None) or limits.reply_tokens)
 
-    def attempt(request: Request) -> Answer:
-        replies = reply_tokens(request)
-        reserved = budget.reserve(request.prompt_tokens, replies)
+class _Run:
+    """The state of one :meth:`CallRunner.run`, shared by its worker threads."""
+
+    def __init__(self, runner: CallRunner, requests: Sequence[Request],
+                 summary: RunSummary) -> None:
+        self.runner = runner
+        self.requests = requests
+        self.summary = summary
+        self.gate = _Gate(runner.retry.abort_after)
+        self.bar: Any = None
+        self.slots = AdaptiveConcurrency(runner.concurrency, on_change=self._note)
+        self._count_lock = threading.Lock()
+        backoff = tenacity.wait_random_exponential(multiplier=runner.retry.base_delay,
+                                                   max=runner.retry.max_delay)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome is not None else None
+            waited = (retry_after_seconds(error, runner.limits.clock)
+                      if error is not None else None)
+            if waited is not None:
+                return min(waited, runner.retry.max_retry_after)
+            return float(backoff(state))
+
+        self.retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(runner.retry.max_retries + 1),
+            wait=wait,
+            sleep=runner.limits.clock.sleep,
+            retry=tenacity.retry_if_exception(is_transient),
+            reraise=True,
+        )
+
+    def _note(self, message: str) -> None:
+        self.summary.notes.append(message)
+        tqdm.write(f"{self.runner.description}: {message}", file=sys.stderr)
+        if self.bar is not None:
+            self.bar.set_postfix(concurrency=f"{self.slots.current}/{self.slots.configured}",
+                                 refresh=False)
+
+    def _attempt(self, request: Request) -> Answer:
+        """One request sent once, within the limits; the budget settled with its cost."""
+        limits = self.runner.limits
+        replies = int(getattr(request, "reply_tokens", None) or limits.reply_tokens)
+        reserved = limits.budget.reserve(request.prompt_tokens, replies)
         if reserved is None:
             raise _NotSent
         cost = reserved   # an attempt whose outcome is unknown counts as its worst case
         try:
-            with slots.slot():
-                limiter.acquire(request.prompt_tokens + replies)
-                with counter_lock:
-                    summary.sent += 1
+            with self.slots.slot():
+                limits.limiter.acquire(request.prompt_tokens + replies)
+                with self._count_lock:
+                    self.summary.sent += 1
                 try:
-                    answer = call(request)
+                    answer = self.runner.call(request)
                 except Exception as error:
                     status = _first_status(error)
                     if is_rate_limited(error):
-                        slots.rate_limited()
+                        self.slots.rate_limited()
                     if status is not None and status >= 400:
                         cost = 0.0        # refused by the server: nothing generated
-                    waited = retry_after_seconds(error, clock)
+                    waited = retry_after_seconds(error, limits.clock)
                     if waited is not None:
-                        limiter.pause(min(waited, retry.max_retry_after))
+                        limits.limiter.pause(min(waited, self.runner.retry.max_retry_after))
                     raise
-            slots.succeeded()
-            cost = budget.cost(answer.tokens_in or request.prompt_tokens,
-                               answer.tokens_out if answer.tokens_out is not None else replies)
+            self.slots.succeeded()
+            cost = limits.budget.cost(
+                answer.tokens_in or request.prompt_tokens,
+                answer.tokens_out if answer.tokens_out is not None else replies)
             return answer
         finally:
-            budget.settle(reserved, cost)
+            limits.budget.settle(reserved, cost)
 
-    backoff = tenacity.wait_random_exponential(multiplier=retry.base_delay, max=retry.max_delay)
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        waited = retry_after_seconds(error, clock) if error is not None else None
-        if waited is not None:
-            return min(waited, retry.max_retry_after)
-        return float(backoff(state))
-
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(retry.max_retries + 1),
-        wait=wait,
-        sleep=clock.sleep,
-        retry=tenacity.retry_if_exception(is_transient),
-        reraise=True,
-    )
-
-    def answer_one(request: Request) -> dict[str, Any] | None:
-        started_at = time.monotonic()
+    def _answer(self, request: Request) -> Outcome | None:
+        """The outcome of one request (None when a cap kept it from being sent)."""
+        started = time.monotonic()
         try:
-            answer = retrying(attempt, request)
+            answer = self.retrying(self._attempt, request)
         except _NotSent:
             return None
-        except Exception as error:  # classified below; nothing escapes silently
-            latency = round(time.monotonic() - started_at, 3)
-            if is_fatal(error):
-                raise BackendFatalError(
-                    f"the LLM backend refused {request.label}: "
-                    f"{_one_line(error)}. Check the API key variable and the model name "
-                    "(llm.api_key_env, llm.model)."
+        except Exception as error:  # classified; nothing escapes silently
+            return self._failed(request, error, round(time.monotonic() - started, 3))
+        self.gate.record(False)
+        record = {"tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
+                  "latency_s": round(time.monotonic() - started, 3)}
+        record |= self.runner.interpret(answer)
+        self.runner.cache.put(request.key, record)
+        return Outcome.from_record(record)
+
+    def _failed(self, request: Request, error: Exception, latency: float) -> Outcome:
+        runner = self.runner
+        kind = classify_failure(error)
+        if kind is Failure.FATAL:
+            raise BackendFatalError(
+                f"the LLM backend refused {request.label}: {_one_line(error)}. Check the "
+                "API key variable and the model name (llm.api_key_env, llm.model)."
+            ) from error
+        if kind is Failure.TRANSIENT:
+            message = (f"gave up after {runner.retry.max_retries + 1} attempts: "
+                       f"{_one_line(error)}")
+            if self.gate.record(True, message):
+                raise BackendUnavailableError(
+                    f"the LLM backend failed {self.gate.streak} requests in a row after "
+                    f"retries (last: {self.gate.last_error}). Answers received so far are "
+                    f"cached in {runner.cache.directory}; fix the backend and rerun to resume."
                 ) from error
-            if is_transient(error):
-                message = (f"gave up after {retry.max_retries + 1} attempts: "
-                           f"{_one_line(error)}")
-                if gate.record(True, message):
-                    raise BackendUnavailableError(
-                        f"the LLM backend failed {gate.streak} requests in a row after "
-                        f"retries (last: {gate.last_error}). Answers received so far are "
-                        f"cached in {cache.directory}; fix the backend and rerun to resume."
-                    ) from error
-                return {"status": "failed", "error": message, "latency_s": latency}
-            gate.record(False)
-            if "iteration limit" in str(error).lower():
-                message = (f"MLflow gave up on this prompt after re-sending it (shrunk, or "
-                           f"without response_format); most often the prompt (about "
-                           f"{request.prompt_tokens} tokens) does not fit the model's context: "
-                           f"{context_hint}")
-                return {"status": "failed", "error": message, "latency_s": latency}
-            if _is_context_error(error):
-                message = (f"the prompt (about {request.prompt_tokens} tokens) does not fit the "
-                           f"model's context: {context_hint}. Server said: {_one_line(error, 300)}")
-                return {"status": "failed", "error": message, "latency_s": latency}
-            status = _first_status(error)
-            if status is not None and status >= 400:
-                # The server refused the request (a 400 it does not explain): no answer
-                # came back, so nothing is cached and the next run asks again.
-                return {"status": "failed", "latency_s": latency,
-                        "error": f"the backend rejected the request (HTTP {status}): "
-                                 f"{_one_line(error)}"}
+            return Outcome("failed", message, latency_s=latency)
+        self.gate.record(False)
+        if kind is Failure.MLFLOW_GAVE_UP:
+            message = (f"MLflow gave up on this prompt after re-sending it (shrunk, or "
+                       f"without response_format); most often the prompt (about "
+                       f"{request.prompt_tokens} tokens) does not fit the model's context: "
+                       f"{runner.context_hint}")
+        elif kind is Failure.TOO_LONG:
+            message = (f"the prompt (about {request.prompt_tokens} tokens) does not fit the "
+                       f"model's context: {runner.context_hint}. Server said: "
+                       f"{_one_line(error, 300)}")
+        elif kind is Failure.REJECTED:
+            # No answer came back, so nothing is cached and the next run asks again.
+            message = (f"the backend rejected the request (HTTP {_first_status(error)}): "
+                       f"{_one_line(error)}")
+        else:
             # The model answered, but not with a usable judgment (unparsable JSON):
             # that is its answer to this prompt, so it is kept like any other.
-            outcome: dict[str, Any] = {
-                "status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",
-                "latency_s": latency}
-            cache.put(request.key, outcome)
-            return outcome
-        gate.record(False)
-        latency = round(time.monotonic() - started_at, 3)
-        outcome = {"tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
-                   "latency_s": latency}
-        outcome |= interpret(answer)
-        cache.put(request.key, outcome)
-        return outcome
+            record = {"status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",
+                      "latency_s": latency}
+            runner.cache.put(request.key, record)
+            return Outcome.from_record(record)
+        return Outcome("failed", message, latency_s=latency)
 
-    pending: list[int] = []
-    for i, request in enumerate(requests):
-        stored = cache.get(request.key)
+    def _not_sent(self, request: Request) -> Outcome | None:
+        """The outcome known without sending: a cached answer, or a prompt too long."""
+        stored = self.runner.cache.get(request.key)
         if stored is not None:
-            results[i] = stored
-            summary.cached += 1
-        elif context_tokens is not None and request.prompt_tokens > context_tokens:
-            results[i] = {"status": "failed", "error": (
+            self.summary.cached += 1
+            return Outcome.from_record(stored)
+        limit = self.runner.context_tokens
+        if limit is not None and request.prompt_tokens > limit:
+            return Outcome("failed", (
                 f"the prompt (about {request.prompt_tokens} tokens) does not fit the model's "
-                f"context of {context_tokens} tokens: {context_hint}; not sent")}
-        else:
-            pending.append(i)
+                f"context of {limit} tokens: {self.runner.context_hint}; not sent"))
+        return None
 
-    bar = tqdm(total=len(requests), desc=description, unit=unit, disable=not progress,
-               initial=len(requests) - len(pending), dynamic_ncols=True)
+    def run(self) -> list[Outcome]:
+        runner, requests, summary = self.runner, self.requests, self.summary
+        summary.total += len(requests)
+        started = time.monotonic()
+        results: list[Outcome | None] = [self._not_sent(r) for r in requests]
+        pending = [i for i, outcome in enumerate(results) if outcome is None]
+        failed = sum(1 for r in results if r is not None and r.status == "failed")
+        self.bar = tqdm(total=len(requests), desc=runner.description, unit=runner.unit,
+                        disable=not runner.progress, initial=len(requests) - len(pending),
+                        dynamic_ncols=True)
+        executor = ThreadPoolExecutor(max_workers=max(1, runner.concurrency),
+                                      thread_name_prefix="nbjudge-llm")
+        futures: dict[Future[Outcome | None], int] = {}
+        queue = iter(pending)
+        try:
+            for i in queue:
+                futures[executor.submit(self._answer, requests[i])] = i
+                if len(futures) >= runner.concurrency:
+                    break
+            while futures:
+                done, _ = wait_for(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = futures.pop(future)
+                    outcome = future.result()
+                    if outcome is not None:
+                        results[i] = outcome
+                        failed += outcome.status == "failed"
+                        self._advance(failed)
+                    if runner.limits.budget.stopped is None:
+                        nxt = next(queue, None)
+                        if nxt is not None:
+                            futures[executor.submit(self._answer, requests[nxt])] = nxt
+        finally:
+            for future in futures:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+            self.bar.close()
 
-    failed = sum(1 for r in results if r is not None and r["status"] == "failed")
+        final = [r for r in results if r is not None]
+        summary.ok += sum(r.status == "ok" for r in final)
+        summary.failed += sum(r.status == "failed" for r in final)
+        summary.seconds += time.monotonic() - started
+        if len(final) < len(requests):
+            budget = runner.limits.budget
+            assert budget.stopped is not None
+            raise BudgetExceededError(budget.message(not_sent=len(requests) - len(final),
+                                                     cache_dir=runner.cache.directory))
+        return final
 
-    def finish(i: int, outcome: dict[str, Any]) -> None:
-        nonlocal failed
-        results[i] = outcome
-        failed += outcome["status"] == "failed"
-        bar.update(1)
-        postfix: dict[str, Any] = {"failed": failed, "cached": summary.cached}
-        if slots.current < slots.configured:
-            postfix["concurrency"] = f"{slots.current}/{slots.configured}"
-        bar.set_postfix(postfix, refresh=False)
-
-    executor = ThreadPoolExecutor(max_workers=max(1, concurrency),
-                                  thread_name_prefix="nbjudge-llm")
-    futures: dict[Future[dict[str, Any] | None], int] = {}
-    queue = iter(pending)
-    try:
-        for i in queue:
-            futures[executor.submit(answer_one, requests[i])] = i
-            if len(futures) >= concurrency:
-                break
-        while futures:
-            done, _ = wait_for(futures, return_when=FIRST_COMPLETED)
-            for future in done:
-                i = futures.pop(future)
-                outcome = future.result()
-                if outcome is not None:
-                    finish(i, outcome)
-                if budget.stopped is None:
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        futures[executor.submit(answer_one, requests[nxt])] = nxt
-    finally:
-        for future in futures:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
-        bar.close()
-
-    final = [r for r in results if r is not None]
-    summary.ok += sum(r["status"] == "ok" for r in final)
-    summary.failed += sum(r["status"] == "failed" for r in final)
-    summary.seconds += time.monotonic() - started
-    if len(final) < len(requests):
-        assert budget.stopped is not None
-        raise BudgetExceededError(budget.message(not_sent=len(requests) - len(final),
-                                                 cache_dir=cache.directory))
-    return final
+    def _advance(self, failed: int) -> None:
+        self.bar.update(1)
+        postfix: dict[str, Any] = {"failed": failed, "cached": self.summary.cached}
+        if self.slots.current < self.slots.configured:
+            postfix["concurrency"] = f"{self.slots.current}/{self.slots.configured}"
+        self.bar.set_postfix(postfix, refresh=False)

@@ -18,7 +18,7 @@ __all__ = ["chat_completion"]
 def chat_completion(backend: Backend, messages: Sequence[Mapping[str, Any]],
                     params: Mapping[str, Any] | None = None) -> Answer:
     """Send ``messages`` once through litellm (no retries of its own: the caller's
-    :func:`~nbjudge.llm.calls.run_calls` retries and counts every attempt)."""
+    :class:`~nbjudge.llm.calls.CallRunner` retries and counts every attempt)."""
     import litellm
 
     kwargs: dict[str, Any] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["HASHING_MODEL", "PROVIDER", "register_hashing_embeddings"]
@@ -41,16 +42,18 @@ def embed_texts(texts: list[str], n_features: int = 512) -> list[list[float]]:
 def register_hashing_embeddings() -> None:
     """Make ``nbjudge-hashing/<name>`` an embedding model for litellm (idempotent)."""
     import litellm
-    from litellm import CustomLLM
-    from litellm.types.utils import Embedding, Usage
+    from litellm.llms.custom_llm import CustomLLM
+    from litellm.types.utils import Embedding, EmbeddingResponse, Usage
 
     if any(p.get("provider") == PROVIDER for p in litellm.custom_provider_map):
         return
 
     class _Hashing(CustomLLM):
-        def embedding(self, model, input, model_response, print_verbose, logging_obj,
-                      optional_params, api_key=None, api_base=None, timeout=None,
-                      litellm_params=None):
+        def embedding(self, model: str, input: Any, model_response: EmbeddingResponse,
+                      print_verbose: Callable[..., Any], logging_obj: Any,
+                      optional_params: dict[str, Any], api_key: str | None = None,
+                      api_base: str | None = None, timeout: Any = None,
+                      litellm_params: Any = None) -> EmbeddingResponse:
             started = time.monotonic()
             texts = [input] if isinstance(input, str) else list(input)
             size = int(optional_params.get("dimensions") or 512)
@@ -64,8 +67,13 @@ def register_hashing_embeddings() -> None:
             model_response._response_ms = (time.monotonic() - started) * 1000
             return model_response
 
-        async def aembedding(self, *args, **kwargs):
-            return self.embedding(*args, **kwargs)
+        async def aembedding(self, model: str, input: Any, model_response: EmbeddingResponse,
+                             print_verbose: Callable[..., Any], logging_obj: Any,
+                             optional_params: dict[str, Any], api_key: str | None = None,
+                             api_base: str | None = None, timeout: Any = None,
+                             litellm_params: Any = None) -> EmbeddingResponse:
+            return self.embedding(model, input, model_response, print_verbose, logging_obj,
+                                  optional_params, api_key, api_base, timeout, litellm_params)
 
     litellm.custom_provider_map = [*litellm.custom_provider_map,
                                    {"provider": PROVIDER, "custom_handler": _Hashing()}]

@@ -1,8 +1,9 @@
 """What a stage may send, and how fast: rate limits, adaptive concurrency, spending caps.
 
-One :class:`Limits` per stage process and ``llm`` configuration
-(:func:`stage_limits`), shared by every :func:`~nbjudge.llm.calls.run_calls`
-of the stage and by all of their concurrent workers:
+One :class:`Limits` per open backend (:func:`~nbjudge.llm.backends.open_backend`
+creates it from the ``llm`` configuration, or takes the caller's), shared by
+every :class:`~nbjudge.llm.calls.CallRunner` given it and by all of their
+concurrent workers:
 
 - :class:`RateLimiter` paces requests to ``llm.rpm`` requests and ``llm.tpm``
   tokens per minute. A request counts its prompt-token estimate plus the reply
@@ -31,15 +32,15 @@ Time comes from a :class:`Clock`, so tests run all of this against a fake one.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from nbjudge.llm.backends import LLMConfig
+from nbjudge.errors import BudgetError
+from nbjudge.llm.config import BackendConfigError, LLMConfig, judge_model_uri
+from nbjudge.llm.usage import backend_price
 
 __all__ = [
     "AdaptiveConcurrency",
@@ -49,9 +50,6 @@ __all__ = [
     "Limits",
     "RateLimiter",
     "SystemClock",
-    "active_limits",
-    "stage_limits",
-    "using_limits",
 ]
 
 
@@ -79,7 +77,7 @@ class SystemClock:
             time.sleep(seconds)
 
 
-class BudgetExceededError(RuntimeError):
+class BudgetExceededError(BudgetError):
     """A spending cap (``llm.max_requests`` or ``llm.max_cost``) stopped the run; every
     answer received is cached, and the next run resumes from there."""
 
@@ -203,8 +201,6 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.max_cost is not None and self.price is None:
-            from nbjudge.llm.backends import BackendConfigError
-
             raise BackendConfigError(
                 f"llm.max_cost={self.max_cost:g} is set, but litellm's price list has no price "
                 f"for {self.model or 'this model'}, so the cost cap cannot be enforced (an "
@@ -282,45 +278,10 @@ class Limits:
 
     @classmethod
     def from_config(cls, config: LLMConfig, clock: Clock | None = None) -> Limits:
-        from nbjudge.llm.backends import judge_model_uri
-        from nbjudge.llm.usage import backend_price
-
+        """The limits of ``config``; a cost cap without a known price is a
+        :class:`~nbjudge.llm.config.BackendConfigError`."""
         return cls(rpm=config.rpm, tpm=config.tpm,
                    max_requests=config.max_requests, max_cost=config.max_cost,
                    price=backend_price(config) if config.max_cost is not None else None,
                    reply_tokens=config.max_output_tokens, model=judge_model_uri(config),
                    clock=clock or SystemClock())
-
-
-_STAGE: dict[str, Limits] = {}
-_ACTIVE: list[Limits] = []
-_REGISTRY_LOCK = threading.Lock()
-
-
-def stage_limits(config: LLMConfig) -> Limits:
-    """The limits of ``config`` in this process (a stage is one process): created on first
-    use, then shared, so caps count every request the stage sends with this model."""
-    key = json.dumps(config.model_dump(), sort_keys=True)
-    with _REGISTRY_LOCK:
-        if key not in _STAGE:
-            _STAGE[key] = Limits.from_config(config)
-        return _STAGE[key]
-
-
-@contextlib.contextmanager
-def using_limits(limits: Limits) -> Iterator[Limits]:
-    """Make ``limits`` the ones :func:`~nbjudge.llm.calls.run_calls` applies when it is
-    given none (:func:`~nbjudge.llm.backends.open_backend` does this for its backend)."""
-    with _REGISTRY_LOCK:
-        _ACTIVE.append(limits)
-    try:
-        yield limits
-    finally:
-        with _REGISTRY_LOCK:
-            _ACTIVE.remove(limits)
-
-
-def active_limits() -> Limits | None:
-    """The innermost limits made active by :func:`using_limits`, if any."""
-    with _REGISTRY_LOCK:
-        return _ACTIVE[-1] if _ACTIVE else None

@@ -34,6 +34,8 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from nbjudge.errors import BackendError
+
 __all__ = ["ProviderHTTPError", "compatible", "send_once", "single_attempts"]
 
 _logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ _SIGNATURE = ("endpoint", "headers", "payload", "num_retries")
 _warned = False
 
 
-class ProviderHTTPError(Exception):
+class ProviderHTTPError(BackendError):
     """A provider's HTTP error: status, message and the response's headers.
 
     Built as a subclass of MLflow's ``ChatCompletionError`` (see
@@ -66,9 +68,9 @@ def _error_class() -> Any:
 
 
 def _http_error(status_code: int, message: str, headers: Mapping[str, str],
-                *, context_window: bool) -> Exception:
-    error: Any = _error_class()(status_code=status_code, message=message,
-                                is_context_window_error=context_window)
+                *, context_window: bool) -> ProviderHTTPError:
+    error: ProviderHTTPError = _error_class()(status_code=status_code, message=message,
+                                              is_context_window_error=context_window)
     error.headers = dict(headers)
     return error
 
@@ -85,7 +87,8 @@ def send_once(endpoint: str, headers: dict[str, str], payload: dict[str, Any],
     from mlflow.environment_variables import MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS
 
     errors: Any = importlib.import_module(_ERRORS)
-    timeout = MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS.get()
+    setting: Any = MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS   # MLflow's settings are untyped
+    timeout = setting.get()
     try:
         response = requests.post(url=endpoint,
                                  headers={"Content-Type": "application/json", **headers},
@@ -99,7 +102,8 @@ def send_once(endpoint: str, headers: dict[str, str], payload: dict[str, Any],
         raise _http_error(
             response.status_code, message, response.headers,
             context_window=response.status_code == 400 and errors.is_context_window_error(message))
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def compatible() -> str | None:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from nbjudge.errors import BackendError
+
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "LocalServer",
@@ -67,7 +69,7 @@ _CHILD_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class LocalServerError(RuntimeError):
+class LocalServerError(BackendError):
     """The local LLM server could not be found, started or reached."""
 
 

@@ -1,8 +1,10 @@
 """Tokens and calls counted as litellm reports them, and what tokens cost.
 
 MemAlign's distillation goes through DSPy, which calls litellm itself; a
-process-wide litellm callback is the one place that sees those calls. A
-:class:`TokenCounter` counts what arrives while it is active.
+litellm callback is the one place that sees those calls. Each open backend
+holds a :class:`UsageLog` whose callback litellm calls while the backend is
+open; a :class:`TokenCounter` of that log counts what arrives while it is
+active.
 
 :func:`price_per_token` reads litellm's bundled price list (the JSON file
 shipped inside the litellm package: offline, and untouched by models this
@@ -12,17 +14,19 @@ process registers with litellm); a model it does not list has no price
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nbjudge.llm.backends import LLMConfig
+from nbjudge.llm.config import LLMConfig, judge_model_uri
 
-__all__ = ["TokenCounter", "backend_price", "price_per_token"]
+__all__ = ["TokenCounter", "UsageLog", "backend_price", "bundled_models", "listing_keys",
+           "price_per_token"]
 
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 
@@ -79,14 +83,77 @@ def backend_price(config: LLMConfig) -> tuple[float, float] | None:
         return (0.0, 0.0)
     if config.backend == "openai_compatible":
         return None
-    from nbjudge.llm.backends import judge_model_uri
-
     return price_per_token(judge_model_uri(config))
 
 
-_ACTIVE: list[TokenCounter] = []
-_CHANGED = threading.Condition()   # guards _ACTIVE and every counter's pending calls
-_LOGGER_INSTALLED = False
+class UsageLog:
+    """What litellm reports about the requests of one open backend, fed to the
+    :class:`TokenCounter` objects active on it.
+
+    MemAlign's distillation goes through DSPy, which calls litellm itself, so a
+    litellm callback is the one place that sees those calls. While
+    :meth:`installed` (the backend's ``with`` block, :func:`nbjudge.llm.backends.open_backend`)
+    the log's callback is in litellm's lists; on exit it is taken out of every
+    list litellm copies callbacks into, so nothing of it outlives the backend.
+    """
+
+    def __init__(self) -> None:
+        self._counters: list[TokenCounter] = []
+        self._changed = threading.Condition()   # guards the counters and their pending calls
+
+    def started(self, kwargs: Any) -> None:
+        """litellm is about to send a request (called in the sending thread)."""
+        call = _call_id(kwargs)
+        with self._changed:
+            for counter in self._counters:
+                if not counter._closing and call is not None:
+                    counter._pending.add(call)
+
+    def finished(self, kwargs: Any, prompt: int = 0, completion: int = 0, *, ok: bool) -> None:
+        """litellm logged a request's end (in its logging thread, possibly after the caller
+        went on): counted by the counters it started under."""
+        call = _call_id(kwargs)
+        with self._changed:
+            for counter in self._counters:
+                if call is None:      # no id to match: counted where it lands, as litellm logs it
+                    if ok and not counter._closing:
+                        counter.add(prompt, completion)
+                elif call in counter._pending:
+                    counter._pending.discard(call)
+                    if ok:
+                        counter.add(prompt, completion)
+            self._changed.notify_all()
+
+    def counter(self, settle_seconds: float = 10.0) -> TokenCounter:
+        """A counter of the requests that start while it is active (a ``with`` block)."""
+        return TokenCounter(self, settle_seconds)
+
+    def _activate(self, counter: TokenCounter) -> None:
+        with self._changed:
+            counter._closing = False
+            self._counters.append(counter)
+
+    def _deactivate(self, counter: TokenCounter) -> None:
+        with self._changed:
+            counter._closing = True          # no new request joins
+            self._changed.wait_for(lambda: not counter._pending, timeout=counter.settle_seconds)
+            counter._pending.clear()
+            if counter in self._counters:
+                self._counters.remove(counter)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[UsageLog]:
+        """litellm reports to this log for the ``with`` block."""
+        import litellm
+
+        logger = _litellm_logger(self)
+        litellm.callbacks = [*litellm.callbacks, logger]
+        try:
+            yield self
+        finally:
+            # litellm promotes callbacks into lists of its own on first use.
+            litellm.logging_callback_manager.remove_callback_from_all_lists(
+                logger, require_self=False)
 
 
 def _call_id(kwargs: Any) -> str | None:
@@ -94,58 +161,30 @@ def _call_id(kwargs: Any) -> str | None:
     return str(call) if call else None
 
 
-def _started(kwargs: Any) -> None:
-    """litellm is about to send a request (called in the sending thread)."""
-    call = _call_id(kwargs)
-    with _CHANGED:
-        for counter in _ACTIVE:
-            if not counter._closing and call is not None:
-                counter._pending.add(call)
+def _litellm_logger(log: UsageLog) -> Any:
+    """A litellm ``CustomLogger`` that reports to ``log``."""
+    from litellm.integrations.custom_logger import CustomLogger
 
+    class _TokenLogger(CustomLogger):
+        def __init__(self) -> None:
+            super().__init__()
+            # litellm skips a logger whose class and public fields equal one it holds.
+            self.log_id = f"nbjudge-usage-{id(log)}"
 
-def _finished(kwargs: Any, prompt: int = 0, completion: int = 0, *, ok: bool) -> None:
-    """litellm logged a request's end (in its logging thread, possibly after the caller
-    went on): counted by the counters it started under."""
-    call = _call_id(kwargs)
-    with _CHANGED:
-        for counter in _ACTIVE:
-            if call is None:      # no id to match: counted where it lands, as litellm logs it
-                if ok and not counter._closing:
-                    counter.add(prompt, completion)
-            elif call in counter._pending:
-                counter._pending.discard(call)
-                if ok:
-                    counter.add(prompt, completion)
-        _CHANGED.notify_all()
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            log.started(kwargs)
 
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            usage = getattr(response_obj, "usage", None)
+            log.finished(kwargs, int(getattr(usage, "prompt_tokens", 0) or 0),
+                         int(getattr(usage, "completion_tokens", 0) or 0), ok=True)
 
-def _install_logger() -> None:
-    """One litellm callback for the whole process; it feeds the active counters.
+        def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            log.finished(kwargs, ok=False)
 
-    litellm keeps callbacks it has seen, so counters cannot come and go as
-    callbacks of their own.
-    """
-    global _LOGGER_INSTALLED
-    with _CHANGED:
-        if _LOGGER_INSTALLED:
-            return
-        import litellm
-        from litellm.integrations.custom_logger import CustomLogger
-
-        class _TokenLogger(CustomLogger):
-            def log_pre_api_call(self, model, messages, kwargs):
-                _started(kwargs)
-
-            def log_success_event(self, kwargs, response_obj, start_time, end_time):
-                usage = getattr(response_obj, "usage", None)
-                _finished(kwargs, int(getattr(usage, "prompt_tokens", 0) or 0),
-                          int(getattr(usage, "completion_tokens", 0) or 0), ok=True)
-
-            def log_failure_event(self, kwargs, response_obj, start_time, end_time):
-                _finished(kwargs, ok=False)
-
-        litellm.callbacks = [*litellm.callbacks, _TokenLogger()]
-        _LOGGER_INSTALLED = True
+    return _TokenLogger()
 
 
 class TokenCounter:
@@ -159,7 +198,8 @@ class TokenCounter:
     ``with`` block waits (at most ``settle_seconds``) for the ones still unlogged.
     """
 
-    def __init__(self, settle_seconds: float = 10.0) -> None:
+    def __init__(self, log: UsageLog, settle_seconds: float = 10.0) -> None:
+        self.log = log
         self.prompt = 0
         self.completion = 0
         self.calls = 0
@@ -173,19 +213,11 @@ class TokenCounter:
         self.completion += completion
 
     def __enter__(self) -> TokenCounter:
-        _install_logger()
-        with _CHANGED:
-            self._closing = False
-            _ACTIVE.append(self)
+        self.log._activate(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        with _CHANGED:
-            self._closing = True          # no new request joins
-            _CHANGED.wait_for(lambda: not self._pending, timeout=self.settle_seconds)
-            self._pending.clear()
-            if self in _ACTIVE:
-                _ACTIVE.remove(self)
+        self.log._deactivate(self)
 
     def as_dict(self) -> dict[str, int]:
         return {"calls": self.calls, "prompt": self.prompt, "completion": self.completion}
