@@ -164,6 +164,26 @@ def test_an_opened_backend_keeps_the_key_in_the_environment_only(tmp_path, monke
     assert os.environ["HOSTED_VLLM_API_KEY"] == "the caller's own"  # restored on exit
 
 
+@pytest.mark.slow
+def test_a_closed_backend_leaves_the_process_as_it_found_it(tmp_path):
+    """Environment and litellm's callbacks are the backend's only while it is open; its
+    limits and token counts are its own, not the process's."""
+    import litellm
+
+    callbacks = litellm.logging_callback_manager.get_all_callbacks
+    environment, registered, listed = dict(os.environ), callbacks(), len(litellm.callbacks)
+    config = LLMConfig.from_mapping(compatible(max_requests=5))
+    with open_backend(config, cache_dir=tmp_path) as first:
+        assert os.environ["HOSTED_VLLM_API_BASE"] == "http://gpu:8000/v1"
+        assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+        assert len(litellm.callbacks) == listed + 1    # its usage log
+        with open_backend(config, cache_dir=tmp_path) as second:
+            assert second.limits is not first.limits and second.usage is not first.usage
+            assert second.limits.budget.max_requests == 5
+    assert dict(os.environ) == environment
+    assert callbacks() == registered
+
+
 # -- what every request carries -------------------------------------------------------
 def backend(**changes) -> Backend:
     config = LLMConfig.from_mapping({**conf("local"), **changes})

@@ -38,6 +38,7 @@ from nbjudge.llm.limits import Limits
 from nbjudge.llm.native import single_attempts
 from nbjudge.llm.server import LocalServer, ServerOptions
 from nbjudge.llm.usage import UsageLog, price_per_token
+from nbjudge.offline import environment
 
 __all__ = [
     "BACKENDS",
@@ -82,20 +83,6 @@ class Backend:
         if self.base_url is not None:
             kwargs["base_url"] = self.base_url
         return kwargs
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _register_context(model: str, config: LLMConfig) -> None:
@@ -194,7 +181,7 @@ def open_backend(
             env.update(hosted_env)
         backend.limits = limits
         # First, so that litellm, imported below, reads its offline switch.
-        stack.enter_context(_environment(env))
+        stack.enter_context(environment(env))
         if config.backend not in LITELLM_ROUTED:
             stack.enter_context(single_attempts())
         if embeddings:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbjudge.errors import ConfigError
+from nbjudge.offline import OFFLINE_SWITCHES
 from nbjudge.schemas import describe
 
 __all__ = [
@@ -228,8 +229,7 @@ def offline_settings(cache_dir: str | os.PathLike[str],
         text = json.dumps(config.model_dump(exclude=_LIMIT_FIELDS), sort_keys=True)
         key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return {
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "MLFLOW_MODEL_CATALOG_URI": "",
+        **OFFLINE_SWITCHES,
         "DSPY_CACHEDIR": str(Path(cache_dir, "dspy", key).resolve()),
         "LITELLM_LOG": environ.get("LITELLM_LOG", "ERROR"),
     }

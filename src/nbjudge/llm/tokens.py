@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nbjudge.llm.usage import bundled_models, listing_keys
+from nbjudge.offline import environment
 
 __all__ = ["Tokenizer", "model_output_cap", "tokenizer_for"]
 
@@ -37,13 +38,14 @@ def _bundled_cache() -> str | None:
 
 @functools.cache
 def _encoding(name: str) -> Any:
-    cache = _bundled_cache()
-    if cache is not None:
-        # tiktoken downloads encodings it does not find here; litellm ships them.
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", cache)
     import tiktoken
 
-    return tiktoken.get_encoding(name)
+    cache = _bundled_cache()
+    # tiktoken downloads encodings it does not find in this folder; litellm ships them.
+    folder = ({"TIKTOKEN_CACHE_DIR": cache}
+              if cache is not None and "TIKTOKEN_CACHE_DIR" not in os.environ else {})
+    with environment(folder):
+        return tiktoken.get_encoding(name)
 
 
 @dataclass(frozen=True)
