@@ -234,7 +234,7 @@ def _body(entry: BlueprintEntry, score: int | str, reservation: str) -> str:
     level = entry.level
     if level == "N/A":
         return seen if score == "N/A" else f"{seen}; nothing to fault here"
-    if score == "N/A":
+    if isinstance(score, str):  # "N/A"
         return f"as I read it this does not apply: {seen}"
     if level == 3 and not issues:
         # Good code has no defect to name; a harsher rater voices a reservation.

@@ -1,0 +1,318 @@
+"""Building cases and index entries from a folder's notebooks, and copying their files.
+
+Notebooks are grouped into cases (by ``case_id``, else by prompt); each case
+takes the settings its notebooks agree on and infers the rest from its
+tables (:mod:`~nbjudge.benchmark.importer.inferring`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from pydantic import ValidationError
+
+from nbjudge.notebooks.render import RenderOptions, render
+from nbjudge.schemas import TASK_TYPES, Case, DatasetProperties, Notebook, describe
+
+from .inferring import dataset_name, infer_target, infer_task_type, read_properties, table_roles
+from .reading import (
+    CASE_KEYS,
+    NotebookImportError,
+    Source,
+    data_files,
+    read_sources,
+    read_table,
+)
+
+__all__ = [
+    "DATASETS_DIR",
+    "NOTEBOOKS_DIR",
+    "ImportCheck",
+    "ImportedNotebooks",
+    "check_folder",
+    "copy_case_data",
+    "copy_notebooks",
+    "import_notebooks",
+    "read_notebook_folder",
+]
+
+NOTEBOOKS_DIR = "data/notebooks/generated"
+DATASETS_DIR = "data/cases/datasets"
+
+
+@dataclass(frozen=True)
+class ImportedNotebooks:
+    """The records of an imported folder, and where their files come from."""
+
+    folder: Path
+    cases: list[Case]
+    notebooks: list[Notebook]
+    sources: dict[str, str]  # notebook_id -> notebook file name in the folder
+    data: dict[str, list[str]]  # case_id -> data files, relative to the folder
+    prompt_sources: dict[str, str] = field(default_factory=dict)  # notebook_id -> where from
+    repaired: dict[str, bytes] = field(default_factory=dict)  # notebook_id -> imported bytes
+
+
+def _group(sources: list[Source], problems: list[str]) -> dict[str, list[Source]]:
+    """Notebooks per case: by explicit case_id, else by prompt; keyed by case id."""
+    groups: dict[tuple[str, str], list[Source]] = {}
+    for source in sources:
+        case_id = source.settings.get("case_id")
+        if case_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", str(case_id)):
+            problems.append(
+                f"{source.file}: case_id {case_id!r} may hold only letters, digits, '_' and '-'"
+            )
+            continue
+        key = ("id", str(case_id)) if case_id is not None else ("prompt", source.prompt)
+        groups.setdefault(key, []).append(source)
+    taken = {value for kind, value in groups if kind == "id"}
+    cases = {}
+    for (kind, value), members in groups.items():
+        case_id = value
+        if kind == "prompt":
+            base, number = members[0].notebook_id, 2
+            case_id = base
+            while case_id in taken:
+                case_id, number = f"{base}_{number}", number + 1
+            taken.add(case_id)
+        cases[case_id] = members
+    return cases
+
+
+def _agreed(case_id: str, members: list[Source], key: str, problems: list[str]) -> Any:
+    """The one value the case's notebooks give for ``key``, or ``None``."""
+    given = {s.file: s.settings[key] for s in members if s.settings.get(key) is not None}
+    distinct = {json.dumps(value, sort_keys=True, default=str) for value in given.values()}
+    if len(distinct) > 1:
+        problems.append(
+            f"case {case_id!r}: its notebooks disagree on {key}: "
+            + "; ".join(f"{file}: {value!r}" for file, value in given.items())
+        )
+        return None
+    return next(iter(given.values()), None)
+
+
+def _case_settings(
+    case_id: str, members: list[Source], all_data: list[str], problems: list[str]
+) -> tuple[dict[str, Any], str, list[str]] | None:
+    """The settings the case's notebooks agree on, its prompt and its data files."""
+    found = len(problems)
+    value = {
+        key: _agreed(case_id, members, key, problems)
+        for key in CASE_KEYS
+        if key not in ("prompt", "case_id")
+    }
+    explicit = {s.file: s.prompt for s in members if s.explicit_prompt}
+    if len(set(explicit.values())) > 1:
+        problems.append(
+            f"case {case_id!r}: its notebooks were given different prompts: "
+            + "; ".join(f"{file}: {prompt!r}" for file, prompt in explicit.items())
+        )
+    prompt = next(iter(explicit.values()), members[0].prompt)
+    data = value["data"]
+    if isinstance(data, str):
+        data = [data]
+    if data is None:
+        data = all_data
+    elif not isinstance(data, list):
+        problems.append(f"case {case_id!r}: data must be a list of file names, got {data!r}")
+    elif absent := [str(f) for f in data if str(f) not in all_data]:
+        problems.append(
+            f"case {case_id!r}: data file(s) {', '.join(absent)} not found in the folder"
+        )
+    for key in ("tables", "properties"):
+        if value[key] is not None and not isinstance(value[key], dict):
+            problems.append(f"case {case_id!r}: {key} must be a mapping, got {value[key]!r}")
+    if len(problems) > found:
+        return None
+    return value, prompt, [str(f) for f in data]
+
+
+def _build_case(
+    folder: Path,
+    case_id: str,
+    members: list[Source],
+    all_data: list[str],
+    suite: str,
+    problems: list[str],
+) -> tuple[Case, list[str]] | None:
+    found = len(problems)
+    settings = _case_settings(case_id, members, all_data, problems)
+    if settings is None:
+        return None
+    value, prompt, data = settings
+    roles = table_roles(data, value["tables"])
+    frames = {role: read_table(folder, file, problems) for role, file in roles.items()}
+    if len(problems) > found:
+        return None
+    train = frames.get("train")
+    other = frames.get("test", frames.get("future"))
+    target = value["target"] or (infer_target(train, other) if train is not None else None)
+    target = target or "unknown"
+    task_type = value["task_type"] or infer_task_type(prompt, train, target, "future" in frames)
+    if task_type not in TASK_TYPES:
+        problems.append(
+            f"case {case_id!r}: task_type {task_type!r} is not one of {', '.join(TASK_TYPES)}"
+        )
+        return None
+    inferred = (
+        read_properties(train, task_type, target, value["id_column"]) if train is not None else {}
+    )
+    given = value["properties"] or {}
+    properties = None  # unknown: the tables are not here, and nothing needs them to judge
+    if train is not None or given:
+        try:
+            properties = DatasetProperties(**{**inferred, **given})
+        except ValidationError as exc:
+            problems.append(f"case {case_id!r}: properties: {describe(exc)}")
+            return None
+    tables = value["tables"] or {role: Path(file).stem for role, file in roles.items()}
+    try:
+        case = Case(
+            case_id=case_id,
+            suite=suite,
+            prompt=prompt,
+            task_type=task_type,
+            dataset=value["dataset"] or dataset_name(list(roles.values())) or case_id,
+            tables=tables,
+            target=target,
+            id_column=value["id_column"],
+            horizon=value["horizon"],
+            notebooks=len(members),
+            properties=properties,
+        )
+    except ValidationError as exc:
+        problems.append(f"case {case_id!r}: {describe(exc)}")
+        return None
+    return case, data
+
+
+def read_notebook_folder(
+    folder: str | Path, *, notebooks_dir: str | Path = NOTEBOOKS_DIR, suite: str = "import"
+) -> ImportedNotebooks:
+    """Check a folder of notebooks and build its records; copy and write nothing.
+
+    Index entries point at ``<notebooks_dir>/<notebook_id>.ipynb``. Raises
+    :class:`NotebookImportError` listing every problem: a notebook that is
+    not JSON or not valid nbformat, a prompt that cannot be found, a
+    malformed ``cases.yaml``, notebooks of one case that disagree, a table
+    that cannot be read.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotebookImportError(folder, [f"{folder}: not a folder of notebooks"])
+    problems: list[str] = []
+    sources = read_sources(folder, problems)
+    groups = _group(sources, problems)
+    all_data = data_files(folder)
+    cases, data = [], {}
+    for case_id, members in groups.items():
+        built = _build_case(folder, case_id, members, all_data, suite, problems)
+        if built is not None:
+            cases.append(built[0])
+            data[case_id] = built[1]
+    if problems:
+        raise NotebookImportError(folder, problems)
+    notebooks = [
+        Notebook(
+            notebook_id=source.notebook_id,
+            case_id=case_id,
+            path=(Path(notebooks_dir) / f"{source.notebook_id}.ipynb").as_posix(),
+            sha256=source.sha256,
+            origin="import",
+        )
+        for case_id, members in groups.items()
+        for source in members
+    ]
+    notebooks.sort(key=lambda n: n.notebook_id)
+    cases.sort(key=lambda c: c.case_id)
+    sources_by_id = {s.notebook_id: s.file for s in sources}
+    return ImportedNotebooks(folder, cases, notebooks, sources_by_id, data,
+                             {s.notebook_id: s.prompt_source for s in sources},
+                             {s.notebook_id: s.repaired for s in sources if s.repaired})
+
+
+@dataclass(frozen=True)
+class ImportCheck:
+    """What importing one notebook would give, before any judgment is paid for."""
+
+    file: str
+    notebook_id: str
+    case_id: str
+    prompt_source: str       # metadata, cases.yaml or first markdown cell
+    task_type: str
+    code_cells: int
+    cells_with_outputs: int  # 0: the judges would see code only (execute.mode decides)
+    tokens: int              # the whole notebook as judges read it
+    judged_tokens: int       # within the judge's budget
+    cuts: tuple[str, ...]    # what the budget shortens, in order
+
+
+def check_folder(folder: str | Path, options: RenderOptions) -> list[ImportCheck]:
+    """Per notebook of ``folder``: prompt source, task type, outputs, rendered tokens and
+    what the judge's budget (``options``) would cut. Raises like :func:`read_notebook_folder`."""
+    imported = read_notebook_folder(folder)
+    case_of = {n.notebook_id: n.case_id for n in imported.notebooks}
+    task_type = {c.case_id: c.task_type for c in imported.cases}
+    rows = []
+    for notebook_id, file in sorted(imported.sources.items()):
+        repaired = imported.repaired.get(notebook_id)
+        notebook = (nbformat.reads(repaired.decode(), as_version=4) if repaired
+                    else nbformat.read(imported.folder / file, as_version=4))
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        rendered = render(notebook, options)
+        rows.append(ImportCheck(
+            file=file, notebook_id=notebook_id, case_id=case_of[notebook_id],
+            prompt_source=imported.prompt_sources[notebook_id],
+            task_type=task_type[case_of[notebook_id]], code_cells=len(code),
+            cells_with_outputs=sum(bool(c.get("outputs")) for c in code),
+            tokens=rendered.full_tokens, judged_tokens=rendered.tokens, cuts=rendered.cuts))
+    return rows
+
+
+def import_notebooks(
+    folder: str | Path,
+    notebooks_dir: str | Path = NOTEBOOKS_DIR,
+    datasets_dir: str | Path = DATASETS_DIR,
+    *,
+    suite: str = "import",
+) -> ImportedNotebooks:
+    """Import a folder of notebooks: check it whole, then copy its files.
+
+    Copies each notebook byte for byte to ``<notebooks_dir>/<notebook_id>.ipynb``
+    and each case's data files to ``<datasets_dir>/<case_id>/`` (relative
+    paths kept). Returns the records; the caller writes ``notebooks`` as the
+    notebook index, ``cases`` as the cases file and an empty blueprint.
+    Nothing is copied when the folder has a problem.
+    """
+    imported = read_notebook_folder(folder, notebooks_dir=notebooks_dir, suite=suite)
+    copy_notebooks(imported, notebooks_dir)
+    copy_case_data(imported, datasets_dir)
+    return imported
+
+
+def copy_notebooks(imported: ImportedNotebooks, notebooks_dir: str | Path) -> None:
+    """Copy each notebook to ``<notebooks_dir>/<notebook_id>.ipynb``: byte for byte, or as
+    repaired (a code cell's missing ``outputs`` filled in, ...) where it needed that."""
+    for notebook in imported.notebooks:
+        target = Path(notebooks_dir) / f"{notebook.notebook_id}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if notebook.notebook_id in imported.repaired:
+            target.write_bytes(imported.repaired[notebook.notebook_id])
+        else:
+            shutil.copyfile(imported.folder / imported.sources[notebook.notebook_id], target)
+
+
+def copy_case_data(imported: ImportedNotebooks, datasets_dir: str | Path) -> None:
+    """Copy each case's data files to ``<datasets_dir>/<case_id>/``, relative paths kept."""
+    for case_id, files in imported.data.items():
+        for file in files:
+            target = Path(datasets_dir) / case_id / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(imported.folder / file, target)

@@ -1,0 +1,273 @@
+"""Reading an import folder: its notebooks, ``cases.yaml`` and data files.
+
+Every problem is appended to the caller's ``problems`` list rather than raised,
+so that one run of the import names all of them (:class:`NotebookImportError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pandas as pd
+import yaml
+
+__all__ = [
+    "CASES_FILE",
+    "CASE_KEYS",
+    "NotebookImportError",
+    "Source",
+    "data_files",
+    "notebook_ids",
+    "read_sources",
+    "read_table",
+]
+
+CASES_FILE = "cases.yaml"
+CASE_KEYS: tuple[str, ...] = (
+    "prompt",
+    "case_id",
+    "task_type",
+    "dataset",
+    "tables",
+    "target",
+    "id_column",
+    "horizon",
+    "data",
+    "properties",
+)
+_REPORTED = 20
+
+
+class NotebookImportError(ValueError):
+    """A notebook folder cannot be imported; ``problems`` lists every reason."""
+
+    def __init__(self, folder: Path, problems: list[str]) -> None:
+        self.folder = folder
+        self.problems = problems
+        lines = [f"{folder}: {len(problems)} problem(s); nothing was imported. Fix them and rerun:"]
+        lines += [f"  {problem}" for problem in problems[:_REPORTED]]
+        if len(problems) > _REPORTED:
+            lines.append(f"  ... and {len(problems) - _REPORTED} more")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Source:
+    file: str
+    notebook_id: str
+    sha256: str
+    settings: dict[str, Any]
+    prompt: str
+    explicit_prompt: bool
+    prompt_source: str = "first markdown cell"
+    repaired: bytes | None = None   # the notebook as imported, when it needed a repair
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_-") or "notebook"
+
+
+def notebook_ids(file_names: list[str]) -> dict[str, str]:
+    """Map notebook file names to unique ids, in sorted file-name order."""
+    ids: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in sorted(file_names):
+        base = _sanitize(Path(name).stem)
+        candidate, number = base, 2
+        while candidate in taken:
+            candidate, number = f"{base}_{number}", number + 1
+        taken.add(candidate)
+        ids[name] = candidate
+    return ids
+
+
+def _validation_message(exc: Exception) -> str:
+    message = " ".join(getattr(exc, "message", str(exc)).split())
+    if len(message) > 200:
+        # jsonschema quotes the whole offending cell first; its verdict comes last.
+        message = f"{message[:80]} ... {message[-100:]}"
+    where = "/".join(str(part) for part in getattr(exc, "absolute_path", []))
+    return f"at {where}: {message}" if where else message
+
+
+def _repair(data: dict[str, Any]) -> bool:
+    """Fill in what Jupyter itself tolerates missing (a code cell's ``outputs`` and
+    ``execution_count``, a cell's ``metadata``; cell ids in a format before 4.5);
+    True when anything changed. Nothing a judge reads is touched."""
+    if data.get("nbformat") != 4 or not isinstance(data.get("cells"), list):
+        return False
+    changed = False
+    for cell in data["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        missing: dict[str, Any] = {"metadata": {}}
+        if cell.get("cell_type") == "code":
+            missing |= {"outputs": [], "execution_count": None}
+        for key, value in missing.items():
+            if key not in cell:
+                cell[key] = value
+                changed = True
+        if "id" in cell and data.get("nbformat_minor", 0) < 5:
+            data["nbformat_minor"] = 5
+            changed = True
+    return changed
+
+
+def _read_notebook(path: Path, problems: list[str]
+                   ) -> tuple[nbformat.NotebookNode, bool] | None:
+    """The notebook at ``path`` (as nbformat 4) and whether it needed :func:`_repair`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path.name}: not UTF-8 text ({exc.reason}); is this really a notebook?")
+        return None
+    except json.JSONDecodeError as exc:
+        problems.append(
+            f"{path.name}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "re-save it from Jupyter"
+        )
+        return None
+    except OSError as exc:
+        problems.append(f"{path.name}: cannot be read ({exc.strerror})")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path.name}: not a notebook (the JSON is a {type(data).__name__})")
+        return None
+    if "nbformat" not in data:
+        problems.append(f"{path.name}: not a notebook (JSON without an 'nbformat' version)")
+        return None
+    repaired = _repair(data)
+    with warnings.catch_warnings():
+        # nbformat warns about fixable trifles (missing cell ids); only errors count here.
+        warnings.simplefilter("ignore")
+        try:
+            nbformat.validate(data)
+            return nbformat.reads(json.dumps(data) if repaired else text, as_version=4), repaired
+        except nbformat.ValidationError as exc:
+            problems.append(
+                f"{path.name}: not a valid notebook: nbformat says {_validation_message(exc)}"
+            )
+        except Exception as exc:  # nbformat raises bare errors for unknown versions
+            problems.append(f"{path.name}: not a valid notebook: nbformat says {exc}")
+    return None
+
+
+def _first_markdown(notebook: nbformat.NotebookNode) -> str | None:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.strip():
+            return " ".join(cell.source.split())
+    return None
+
+
+def _read_cases_file(folder: Path, names: list[str],
+                     problems: list[str]) -> dict[str, dict[str, Any]]:
+    path = folder / CASES_FILE
+    if not path.exists():
+        return {}
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        problems.append(f"{CASES_FILE}: not valid YAML: {' '.join(str(exc).split())}")
+        return {}
+    if not isinstance(content, dict):
+        problems.append(f"{CASES_FILE}: expected a mapping of notebook file name -> settings")
+        return {}
+    entries = {}
+    for key, settings in content.items():
+        if key != "*" and key not in names:
+            problems.append(
+                f"{CASES_FILE}: {key!r} is not a notebook in the folder; "
+                f"keys are notebook file names ({', '.join(names)}) or '*'"
+            )
+        elif not isinstance(settings, dict):
+            problems.append(f"{CASES_FILE}: {key!r}: expected a mapping of settings")
+        elif unknown := sorted(set(settings) - set(CASE_KEYS)):
+            problems.append(
+                f"{CASES_FILE}: {key!r}: unknown key(s) {', '.join(map(str, unknown))}; "
+                f"allowed: {', '.join(CASE_KEYS)}"
+            )
+        else:
+            entries[key] = settings
+    return entries
+
+
+def data_files(folder: Path) -> list[str]:
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if (
+            path.is_file()
+            and not any(part.startswith(".") for part in relative.parts)
+            and "__pycache__" not in relative.parts
+            and path.suffix != ".ipynb"
+            and relative.as_posix() != CASES_FILE
+        ):
+            files.append(relative.as_posix())
+    return files
+
+
+def read_sources(folder: Path, problems: list[str]) -> list[Source]:
+    files = sorted(
+        p.name for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith(".")
+    )
+    if not files:
+        problems.append(f"{folder}: no .ipynb notebooks at the top of the folder")
+        return []
+    cases_file = _read_cases_file(folder, files, problems)
+    ids = notebook_ids(files)
+    sources = []
+    for name in files:
+        path = folder / name
+        read = _read_notebook(path, problems)
+        if read is None:
+            continue
+        notebook, repaired = read
+        metadata = notebook.metadata.get("nbjudge", {})
+        if not isinstance(metadata, Mapping):
+            problems.append(f"{name}: metadata 'nbjudge' must be a mapping, got {metadata!r}")
+            continue
+        # Metadata keys other than CASE_KEYS are left alone: other tools may keep state there.
+        settings = {
+            **cases_file.get("*", {}),
+            **cases_file.get(name, {}),
+            **{k: v for k, v in metadata.items() if k in CASE_KEYS},
+        }
+        if settings.get("prompt") is not None and not isinstance(settings["prompt"], str):
+            problems.append(f"{name}: the prompt must be text, got {settings['prompt']!r}")
+            continue
+        explicit = bool((settings.get("prompt") or "").strip())
+        prompt = " ".join(settings["prompt"].split()) if explicit else _first_markdown(notebook)
+        if prompt is None:
+            problems.append(
+                f"{name}: no task prompt: set metadata nbjudge.prompt, give 'prompt' for it in "
+                f"{CASES_FILE}, or start the notebook with a markdown cell stating the task"
+            )
+            continue
+        # A repaired notebook is imported as nbformat writes it, the rest byte for byte.
+        content = nbformat.writes(notebook).encode() if repaired else path.read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
+        origin = ("metadata" if str(metadata.get("prompt") or "").strip()
+                  else CASES_FILE if explicit else "first markdown cell")
+        sources.append(Source(name, ids[name], sha, settings, prompt, explicit, origin,
+                               content if repaired else None))
+    return sources
+
+
+def read_table(folder: Path, file: str, problems: list[str]) -> pd.DataFrame | None:
+    path = folder / file
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except Exception as exc:  # pandas raises many types; the message is what helps
+        problems.append(f"{file}: cannot read this table ({' '.join(str(exc).split())})")
+        return None
