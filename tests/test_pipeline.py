@@ -1,15 +1,7 @@
-"""The DVC pipeline end to end on a tiny suite, in a scratch copy of the repository.
-
-The judges talk to a scripted OpenAI-compatible server (``llm=openai_compatible``)
-so that every stage, MemAlign included, runs in seconds; the real offline model
-is exercised by tests/llm/test_server.py and by ``make repro``.
-"""
+"""The DVC pipeline end to end on a tiny suite, in a scratch copy of the repository
+(testing/pipeline_runs.py), the judges answered by a scripted server."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,27 +9,10 @@ import pytest
 from nbjudge.config import compose_params
 from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Judgment, Label, Notebook, read_records
 from testing.fault_server import FaultServer
+from testing.pipeline_runs import TINY_OVERRIDES, dvc, scratch_repo
 from testing.scripted_alignment import judge_or_guideline
-from testing.stage_runs import TINY_SUITE
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # dvc repro, a FaultServer and notebook kernels
-
-
-
-TINY_OVERRIDES = [
-    "suite.name=tiny",
-    "suite.path=data/suites/tiny.yaml",
-    "stats.bootstrap.n_resamples=500",
-    "stats.permutation.n_resamples=200",
-    "stats.power.n_simulations=50",
-    "execute.cache_dir=null",
-    "cv.k=2",
-    "llm=openai_compatible",
-    "llm.model=scripted",
-    "judge.cache_dir=.nbjudge-cache/judgments",
-    "curve.fractions=[0.5,1.0]",  # off by default; on here so that the curve stage runs
-]
 
 
 _script = judge_or_guideline("Prefer imputers fit on the training split")
@@ -49,34 +24,9 @@ def llm_server():
         yield server
 
 
-def dvc(repo: Path, *args: str, open_log: Path | None = None) -> str:
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "MLFLOW_MODEL_CATALOG_URI": ""}
-    env.pop("MLFLOW_TRACKING_URI", None)  # the scratch repository keeps its own store
-    if open_log is not None:
-        # Every stage process records the files it touches (tests/open_audit).
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT / "tests" / "open_audit"), *filter(None, [env.get("PYTHONPATH")])])
-        env["NBJUDGE_OPEN_LOG"] = str(open_log)
-    result = subprocess.run([str(bin_dir / "dvc"), *args], cwd=repo, capture_output=True,
-                            text=True, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, llm_server):
-    repo = tmp_path_factory.mktemp("repo")
-    overrides = [*TINY_OVERRIDES, f"llm.base_url={llm_server.base_url}"]
-    for name in ("conf", "stages", "src", "data/suites", "rubrics", "prompts"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, repo / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    (repo / "data/suites/tiny.yaml").write_text(TINY_SUITE)
-    compose_params(repo / "params.yaml", overrides, repo / "conf")
-    dvc(repo, "init", "--no-scm", "-q")
+    repo = scratch_repo(tmp_path_factory.mktemp("repo"), llm_server.base_url)
     (repo / ".opened").mkdir()
     dvc(repo, "repro", open_log=repo / ".opened")
     return repo

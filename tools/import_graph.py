@@ -12,6 +12,7 @@ every module of the package, single files otherwise.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imported_names(path: Path) -> set[str]:
+@functools.cache  # each stage's walk parses the same shared modules again
+def _imported_names(path: Path) -> frozenset[str]:
     """Absolute module names ``path`` imports (``from x import y`` may import x.y)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = _module_name(path) if path.name == "__init__.py" else \
@@ -57,7 +59,7 @@ def _imported_names(path: Path) -> set[str]:
                 module = node.module or ""
             names.add(module)
             names.update(f"{module}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 def closure(entry: Path) -> set[Path]:

@@ -28,8 +28,8 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('grading') / 'mlflow.db'}"
+def store(tmp_path_factory, new_mlflow_store):
+    uri = new_mlflow_store(tmp_path_factory.mktemp("grading"))
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     yield uri
