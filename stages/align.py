@@ -19,39 +19,30 @@ report, and stops when the plan goes over `llm.max_requests` or `llm.max_cost`.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-from pathlib import Path
 
 from nbjudge.alignment import read_folds
 from nbjudge.alignment.crossval import cross_validate
-from nbjudge.alignment.memalign import MEMORY_VARIANTS, ConsensusRule, MemAlignSettings
-from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.alignment.memalign import MEMORY_VARIANTS, ConsensusRule
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
 from nbjudge.llm.backends import open_backend
 from nbjudge.llm.cache import CACHE_ROOT
 from nbjudge.plan import announce
 from nbjudge.plan.judging import Fold, alignment_plan
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import write_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--memory", required=True, choices=list(MEMORY_VARIANTS))
-    parser.add_argument("--folds", required=True)
-    parser.add_argument("--index", required=True)
-    parser.add_argument("--cases", required=True)
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--audit", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "llm", "judge", "memalign", "stats")
-    settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
-    consensus_rule = ConsensusRule.from_mapping(as_plain(params.stats))
+    stage = (StageCommand("align", __doc__).option("--memory", required=True,
+                                                   choices=list(MEMORY_VARIANTS))
+             .path("--folds").path("--index").path("--cases").path("--labels").path("--out")
+             .path("--audit"))
+    args, params = stage.parse(argv, "llm", "judge", "memalign", "stats")
+    settings, stats = params.memalign, params.stats
     assignments = read_folds(args.folds)
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
 
@@ -66,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
             inputs.views, inputs.traces(), inputs.labelled(), assignments,
             variant=args.memory, llm=inputs.llm, judge=inputs.judge, settings=settings,
             backend=backend, audit_root=args.audit, labels=inputs.labels,
-            consensus_rule=consensus_rule)
-    write_records(args.out, judgments)
+            consensus_rule=ConsensusRule(stats.consensus, stats.consensus_na, stats.na_policy))
+    write_records(args.out, set_aside(judgments, args.out))
     log_judgments(judgments, inputs.trace_ids)
     seconds = sum(a.seconds for a in audits)
     print(f"align@{args.memory}: {len(audits)} alignments in {seconds:.0f} s "

@@ -10,36 +10,30 @@ Writes `<out>/cases.jsonl` and one folder of tables per case under
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-from pathlib import Path
 
 from nbjudge.benchmark.importer import copy_case_data, read_notebook_folder
 from nbjudge.benchmark.suites import build_cases
-from nbjudge.config import load_params, run_stage
 from nbjudge.schemas import write_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "suite", "seed", "generate")
+    stage = StageCommand("cases", __doc__).path("--out")
+    args, params = stage.parse(argv, "suite", "seed", "generate")
     shutil.rmtree(args.out / "datasets", ignore_errors=True)
     if params.generate.backend == "import":
         imported = read_notebook_folder(params.generate.input)
         copy_case_data(imported, args.out / "datasets")
         cases, source = imported.cases, f"folder {params.generate.input}"
     else:
-        cases = build_cases(params.suite.path, int(params.seed), args.out / "datasets")
+        cases = build_cases(params.suite.path, params.seed, args.out / "datasets")
         source = f"suite {params.suite.name!r}"
     write_records(args.out / "cases.jsonl", cases)
     notebooks = sum(case.notebooks for case in cases)
-    print(f"cases: {len(cases)} cases from {source}, {notebooks} notebooks -> "
-          f"{args.out}/cases.jsonl")
+    stage.done(f"{len(cases)} cases from {source}, {notebooks} notebooks -> "
+               f"{args.out}/cases.jsonl")
 
 
 if __name__ == "__main__":

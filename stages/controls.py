@@ -15,33 +15,23 @@ calibration maps) and the seconds it took to `--run`. The logic lives in
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from nbjudge.alignment import read_folds
-from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.controls import CALIBRATED_FROM, ControlSettings, run_controls
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import Judgment, Label, read_records, write_json_record, write_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--folds", required=True)
-    parser.add_argument("--labels", type=Path, required=True)
-    parser.add_argument("--judgments", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--run", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "controls", "stats", "seed")
-    stats = as_plain(params.stats)
+    stage = (StageCommand("controls", __doc__).path("--folds").path("--labels")
+             .path("--judgments").path("--out").path("--run"))
+    args, params = stage.parse(argv, "controls", "stats", "seed")
+    stats = params.stats
     settings = ControlSettings(
-        variants=tuple(as_plain(params.controls.variants) or ()), seed=int(params.seed),
-        consensus=stats.get("consensus", "mean"),
-        consensus_na=stats.get("consensus_na", "majority"),
-        na_policy=stats.get("na_policy", "zero"))
+        variants=params.controls.variants, seed=params.seed, consensus=stats.consensus,
+        consensus_na=stats.consensus_na, na_policy=stats.na_policy)
     sources = {CALIBRATED_FROM[v] for v in settings.variants if v in CALIBRATED_FROM}
     judgments = [j for source in sorted(sources)
                  if (args.judgments / f"{source}.jsonl").exists()
@@ -49,10 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     records, run = run_controls(read_records(args.labels, Label), judgments,
                                 read_folds(args.folds), settings)
     write_records(args.out, records)
-    write_json_record(args.run, run)
+    write_json_record(args.run, set_aside([run], args.run)[0])
     skipped = f"; skipped {'; '.join(run.skipped)}" if run.skipped else ""
-    print(f"controls: {len(records)} judgments of {', '.join(run.variants) or 'no control'} "
-          f"in {run.seconds:.2f} s, no LLM call{skipped} -> {args.out}")
+    stage.done(f"{len(records)} judgments of {', '.join(run.variants) or 'no control'} "
+               f"in {run.seconds:.2f} s, no LLM call{skipped} -> {args.out}")
 
 
 if __name__ == "__main__":

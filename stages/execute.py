@@ -13,39 +13,34 @@ running notebooks unsandboxed (that is `execute.sandbox=none`, asked for).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from pathlib import Path
 
-from nbjudge.config import as_plain, load_params, run_stage
 from nbjudge.notebooks.batch import Engine, OutputPolicy, execute_index, plan_jobs
-from nbjudge.notebooks.execute import SandboxSettings
+from nbjudge.notebooks.execute import SandboxLimits, SandboxSettings
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import Case, Notebook, read_records, write_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--cases", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "execute").execute
-    sandbox = SandboxSettings.from_params(as_plain(params))
-    policy = OutputPolicy.from_params(as_plain(params))
-    engine = Engine.from_params(as_plain(params))
+    stage = StageCommand("execute", __doc__).path("--index").path("--cases").path("--out")
+    args, params = stage.parse(argv, "execute")
+    execute = params.execute
+    sandbox = SandboxSettings(execute.sandbox, SandboxLimits(**execute.limits.model_dump()))
+    policy = OutputPolicy(execute.mode, execute.on_environment_failure)
+    engine = Engine(execute.engine, execute.address)
     if sandbox.mode == "none":
-        print("execute: WARNING: execute.sandbox=none: notebooks run unsandboxed, with the "
-              "network and every file this user can reach (the report will say so)")
+        stage.done("WARNING: execute.sandbox=none: notebooks run unsandboxed, with the "
+                   "network and every file this user can reach (the report will say so)")
     index = read_records(args.index, Notebook)
     cases = read_records(args.cases / "cases.jsonl", Case)
     jobs = plan_jobs(index, cases, args.cases / "datasets", args.out, Path("."))
-    executed = execute_index(jobs, timeout=int(params.timeout), workers=int(params.workers),
-                             cache_dir=Path(params.cache_dir) if params.cache_dir else None,
+    executed = execute_index(jobs, timeout=execute.timeout, workers=execute.workers,
+                             cache_dir=Path(execute.cache_dir) if execute.cache_dir else None,
                              sandbox=sandbox, policy=policy, engine=engine)
-    write_records(args.out / "index.jsonl", executed)
+    write_records(args.out / "index.jsonl", set_aside(executed, args.out / "index.jsonl"))
     runs = [entry.execution for entry in executed if entry.execution]
     counts = Counter(run.status for run in runs)
     sources = Counter(run.outputs for run in runs)
@@ -54,10 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     where = f", on dask {engine.address or '(local cluster)'}" if engine.name == "dask" else ""
     how = (f"{ran} run in sandbox {sandbox.mode}{where}, {seconds:.0f} s of kernel time" if ran
            else "none run")
-    print(f"execute: {len(executed)} notebooks ({how}; "
-          + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
-          + f") -> {args.out}/")
-    print("execute: outputs the judges read: " + ", ".join(
+    stage.done(f"{len(executed)} notebooks ({how}; "
+               + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+               + f") -> {args.out}/")
+    stage.done("outputs the judges read: " + ", ".join(
         f"{count} {_SOURCES[source]}" for source, count in sorted(sources.items())))
     for entry in executed:
         run = entry.execution

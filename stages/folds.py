@@ -9,33 +9,26 @@ type where the cases allow; repeat r uses a fold seed derived from (seed, r).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from nbjudge.alignment import assign_folds, write_folds
-from nbjudge.config import load_params, run_stage
 from nbjudge.schemas import Case, Notebook, read_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--cases", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "cv", "seed")
+    stage = StageCommand("folds", __doc__).path("--index").path("--cases").path("--out")
+    args, params = stage.parse(argv, "cv", "seed")
     task_type = {c.case_id: c.task_type for c in read_records(args.cases, Case)}
     notebooks = [(n.notebook_id, n.case_id, task_type[n.case_id])
                  for n in read_records(args.index, Notebook)]
-    assignments = [assign_folds(notebooks, int(params.cv.k), seed=int(params.seed), repeat=r)
-                   for r in range(int(params.cv.repeats))]
+    assignments = [assign_folds(notebooks, params.cv.k, seed=params.seed, repeat=r)
+                   for r in range(params.cv.repeats)]
     write_folds(args.out, assignments)
     sizes = [len(assignments[0].test_ids(f)) for f in range(assignments[0].k)]
-    print(f"folds: {len(notebooks)} notebooks, {len({n[1] for n in notebooks})} cases, "
-          f"k={assignments[0].k}, {len(assignments)} repeat(s); fold sizes {sizes} -> {args.out}")
+    stage.done(f"{len(notebooks)} notebooks, {len({n[1] for n in notebooks})} cases, "
+               f"k={assignments[0].k}, {len(assignments)} repeat(s); fold sizes {sizes} "
+               f"-> {args.out}")
 
 
 if __name__ == "__main__":

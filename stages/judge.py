@@ -19,42 +19,34 @@ report, and stops when the plan goes over `llm.max_requests` or `llm.max_cost`.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from nbjudge.config import load_params, run_stage
 from nbjudge.judges.batch import judge_views, load_judging_inputs
 from nbjudge.judges.tracing import log_judgments
-from nbjudge.llm.backends import judge_model_uri
+from nbjudge.llm.config import judge_model_uri
 from nbjudge.plan import announce
 from nbjudge.plan.judging import judging_plan
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import JudgeRun, write_json_record, write_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", required=True)
-    parser.add_argument("--cases", required=True)
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--plan", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "llm", "judge")
+    stage = (StageCommand("judge", __doc__).path("--index").path("--cases").path("--labels")
+             .path("--out").path("--run").path("--plan"))
+    args, params = stage.parse(argv, "llm", "judge")
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
     llm = inputs.llm
     announce(judging_plan(inputs.views, llm, inputs.judge), llm, args.plan)
     judgments, summary = judge_views(inputs.views, llm, inputs.judge, variant="baseline")
-    write_records(args.out, judgments)
+    write_records(args.out, set_aside(judgments, args.out))
     log_judgments(judgments, inputs.trace_ids)
     write_json_record(args.run, JudgeRun(
         model=judge_model_uri(llm), backend=llm.backend, smoke=llm.smoke, banner=llm.banner,
+        metrics_warning=llm.metrics_warning,
         notebooks=len(inputs.views), judgments=summary.total, ok=summary.ok,
         failed=summary.failed))
-    print(f"judge: {summary.line()} -> {args.out}")
+    stage.done(f"{summary.line()} -> {args.out}")
 
 
 if __name__ == "__main__":

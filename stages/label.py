@@ -14,42 +14,34 @@ holds the digest of those grades. Prints a one-line summary.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from nbjudge.benchmark.labels import import_labels, summarize_labels
 from nbjudge.benchmark.panel import panel_labels
-from nbjudge.config import ConfigError, as_plain, load_params, run_stage
 from nbjudge.schemas import Notebook, read_records, write_records
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "labels", "seed")
+    stage = StageCommand("label", __doc__).path("--index").path("--out")
+    args, params = stage.parse(argv, "labels", "seed")
     config = params.labels
     if config.source == "panel":
-        labels = panel_labels(config.input, args.index, as_plain(config.panel), int(params.seed))
+        labels = panel_labels(config.input, args.index,
+                              config.panel.model_dump(exclude_unset=True), params.seed)
         write_records(args.out, labels)
     elif config.source == "file":
         notebooks = read_records(args.index, Notebook)
         labels = import_labels(config.path, [n.notebook_id for n in notebooks], args.out,
                                index_path=args.index)
-    elif config.source == "mlflow":
+    else:
         from nbjudge.grading import import_grades, resolve_tracking_uri
 
         notebooks = read_records(args.index, Notebook)
         labels = import_grades(resolve_tracking_uri(config.tracking_uri), config.experiment,
                                [n.notebook_id for n in notebooks], args.out,
                                digest_path=config.input)
-    else:
-        raise ConfigError(f"labels.source must be panel, file or mlflow, got {config.source!r}")
-    print(f"label: {summarize_labels(labels)} -> {args.out}")
+    stage.done(f"{summarize_labels(labels)} -> {args.out}")
 
 
 if __name__ == "__main__":

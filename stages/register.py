@@ -13,40 +13,34 @@ anything it prints its plan (an upper bound) and stops when the plan goes over
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from nbjudge.alignment.final import align_final, log_registration_run, register_judges
-from nbjudge.alignment.memalign import ConsensusRule, MemAlignSettings
-from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.alignment.memalign import ConsensusRule
 from nbjudge.judges.batch import load_judging_inputs
 from nbjudge.llm.backends import open_backend
 from nbjudge.llm.cache import CACHE_ROOT
 from nbjudge.plan import announce
 from nbjudge.plan.judging import registration_plan
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import Registration, write_json_record
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--index", required=True)
-    parser.add_argument("--cases", required=True)
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "llm", "judge", "memalign", "stats")
-    settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
+    stage = (StageCommand("register", __doc__).path("--index").path("--cases").path("--labels")
+             .path("--out"))
+    args, params = stage.parse(argv, "llm", "judge", "memalign", "stats")
+    settings, stats = params.memalign, params.stats
     inputs = load_judging_inputs(params, index=args.index, cases=args.cases, labels=args.labels)
     llm = inputs.llm
     announce(registration_plan(inputs.views, inputs.labels, llm, settings), llm)
     with open_backend(llm, embeddings=True, cache_dir=CACHE_ROOT,
                       log_dir=CACHE_ROOT / "logs") as backend:
-        aligned = align_final(inputs.traces(), inputs.labelled(), llm=llm, backend=backend,
-                              settings=settings, labels=inputs.labels,
-                              consensus_rule=ConsensusRule.from_mapping(as_plain(params.stats)))
+        aligned = align_final(
+            inputs.traces(), inputs.labelled(), llm=llm, backend=backend, settings=settings,
+            labels=inputs.labels, experiment_id=inputs.experiment_id,
+            consensus_rule=ConsensusRule(stats.consensus, stats.consensus_na, stats.na_policy))
     registration = Registration(
         params={"judge_model": f"{llm.backend}:{llm.model}", "smoke": llm.smoke,
                 "notebooks": len(inputs.views), "labels": len(inputs.labels),
@@ -54,10 +48,10 @@ def main(argv: list[str] | None = None) -> None:
                 "reflection_model": settings.reflection_model or "the judge's model"},
         judges=register_judges(aligned, inputs.experiment_id))
     log_registration_run(registration, llm.banner)
-    write_json_record(args.out, registration)
+    write_json_record(args.out, set_aside([registration], args.out)[0])
     names = ", ".join(judge.name for judge in registration.judges[:2])
-    print(f"register: {len(registration.judges)} aligned judges registered ({names}, ...) "
-          f"-> {args.out}")
+    stage.done(f"{len(registration.judges)} aligned judges registered ({names}, ...) "
+               f"-> {args.out}")
 
 
 if __name__ == "__main__":

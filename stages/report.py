@@ -15,38 +15,29 @@ Chromium, the PDF. The logic lives in `nbjudge.report`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.config import read_params_mapping
 from nbjudge.report import load_inputs, write_report
 from nbjudge.run_params import result_params
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--stats", type=Path, required=True)
-    parser.add_argument("--labels", type=Path, required=True)
-    parser.add_argument("--judgments", type=Path, nargs="+", required=True,
-                        help="judgment folders: the judges' (with run.json), the controls'")
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--executed-index", type=Path, required=True)
-    parser.add_argument("--alignment", type=Path, required=True)
-    parser.add_argument("--curve", type=Path, required=True,
-                        help="the curve stage's folder (curve.csv; empty when the curve is off)")
-    parser.add_argument("--root", type=Path, default=Path("."),
-                        help="folder the notebook paths of the indexes are relative to")
-    parser.add_argument("--html", type=Path, required=True)
-    parser.add_argument("--pdf", type=Path, required=True)
-    parser.add_argument("--figures", type=Path, required=True)
-    parser.add_argument("--no-pdf", action="store_true", help="write the HTML only")
-    args = parser.parse_args(argv)
-
+    stage = (StageCommand("report", __doc__).path("--metrics").path("--stats").path("--labels")
+             .path("--judgments", nargs="+",
+                   help="judgment folders: the judges' (with run.json), the controls'")
+             .path("--index").path("--executed-index").path("--alignment")
+             .path("--curve", help="the curve stage's folder (curve.csv; empty when the curve "
+                                   "is off)")
+             .path("--root", default=Path("."),
+                   help="folder the notebook paths of the indexes are relative to")
+             .path("--html").path("--pdf").path("--figures")
+             .option("--no-pdf", action="store_true", help="write the HTML only"))
+    args, _ = stage.parse(argv)
     # Run-only keys (execute.workers, ...) change no result: dvc.yaml does not list them.
-    params = result_params(as_plain(load_params(args.params)))
+    params = result_params(read_params_mapping(args.params))
     inputs = load_inputs(
         params, metrics=args.metrics, stats=args.stats, labels=args.labels,
         judgments=args.judgments, notebook_index=args.index,
@@ -55,8 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
                          figures=args.figures)
     written = [files.html, *([files.pdf] if files.pdf else [])]
-    print(f"report: wrote {', '.join(map(str, written))} and {len(files.figures)} figure files "
-          f"under {args.figures}")
+    stage.done(f"wrote {', '.join(map(str, written))} and {len(files.figures)} figure files "
+               f"under {args.figures}")
 
 
 if __name__ == "__main__":

@@ -11,38 +11,34 @@ so `mlflow ui` shows all three together.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from nbjudge.config import as_plain, load_params, run_stage
+from nbjudge.config import read_params_mapping
 from nbjudge.judges.tracing import resolve_tracking_uri
-from nbjudge.llm.backends import LLMConfig
 from nbjudge.mlflow_run import log_experiment_run
 from nbjudge.run_params import result_params
+from nbjudge.runlog import log_values
 from nbjudge.schemas import read_json, write_json
+from nbjudge.stage import StageCommand, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--artifact", type=Path, action="append", default=[])
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-
-    params = load_params(args.params, "llm", "judge")
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
-    judge = as_plain(params.judge)
+    stage = (StageCommand("track", __doc__).path("--metrics")
+             .path("--artifact", action="append", default=[]).path("--out"))
+    args, params = stage.parse(argv, "llm", "judge")
     metrics = read_json(args.metrics, "metrics file")
     run = log_experiment_run(
-        tracking_uri=resolve_tracking_uri(judge.get("tracking_uri")),
-        experiment=judge["experiment"], params=result_params(as_plain(params)), metrics=metrics,
-        artifacts=[args.metrics, *args.artifact], banner=llm.banner)
-    # The URI holds the machine's path: keep it out of the tracked file.
-    write_json(args.out, {k: v for k, v in run.items() if k != "tracking_uri"})
-    print(f"track: MLflow run {run['run_name']} ({run['run_id']}) in experiment "
-          f"{run['experiment']} -> {args.out}")
+        tracking_uri=resolve_tracking_uri(params.judge.tracking_uri),
+        experiment=params.judge.experiment,
+        # Run-only keys (execute.workers, ...) change no result: dvc.yaml does not list them.
+        params=result_params(read_params_mapping(args.params)),
+        metrics=metrics, artifacts=[args.metrics, *args.artifact], banner=params.llm.banner)
+    # The run's id is new on every run, the URI holds the machine's path: both stay out of
+    # the tracked file.
+    write_json(args.out, {k: v for k, v in run.items() if k not in ("run_id", "tracking_uri")})
+    log_values(args.out, [{"run_id": run["run_id"]}])
+    stage.done(f"MLflow run {run['run_name']} ({run['run_id']}) in experiment "
+               f"{run['experiment']} -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nbjudge.config import as_plain, load_params
+from nbjudge.errors import InputError, NbjudgeError
+from nbjudge.params import load_params, need
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -35,21 +36,21 @@ def _score(args: argparse.Namespace) -> int:
     from nbjudge.judges.batch import render_options
     from nbjudge.judges.dimension import notebook_outputs
     from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
-    from nbjudge.llm.backends import LLMConfig, check_credentials, open_backend
+    from nbjudge.llm.backends import check_credentials, open_backend
     from nbjudge.llm.cache import CACHE_ROOT
     from nbjudge.notebooks.render import render_notebook
 
     params = load_params(args.params, "llm", "judge")
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
+    llm = need(params.llm, "llm")
     check_credentials(llm)
-    judge = as_plain(params.judge)
+    judge = params.judge_settings()
     try:
         notebook = nbformat.read(args.notebook, as_version=4)
     except FileNotFoundError:
-        raise ValueError(f"{args.notebook}: no such notebook") from None
+        raise InputError(f"{args.notebook}: no such notebook") from None
     except Exception as error:  # nbformat raises several types for malformed files
-        raise ValueError(f"{args.notebook}: not a readable notebook ({error})") from None
-    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
+        raise InputError(f"{args.notebook}: not a readable notebook ({error})") from None
+    retrieval_k = params.memalign.retrieval_k if params.memalign else 0
     outputs = notebook_outputs(args.prompt, render_notebook(
         notebook, render_options(judge, llm, retrieval_k)))
     experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
@@ -72,7 +73,7 @@ def _labels_template(args: argparse.Namespace) -> int:
     from nbjudge.schemas import DIMENSIONS, Notebook, read_records
 
     if not args.index.is_file():
-        raise ValueError(f"{args.index}: no notebook index (run `dvc repro generate` first)")
+        raise InputError(f"{args.index}: no notebook index (run `dvc repro generate` first)")
     notebooks = read_records(args.index, Notebook)
     rows = write_label_template([n.notebook_id for n in notebooks], args.out,
                                 rater_id=args.rater)
@@ -85,12 +86,11 @@ def _labels_template(args: argparse.Namespace) -> int:
 def _import_check(args: argparse.Namespace) -> int:
     from nbjudge.benchmark.importer import check_folder
     from nbjudge.judges.batch import render_options
-    from nbjudge.llm.backends import LLMConfig
 
     params = load_params(args.params, "llm", "judge")
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
-    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
-    options = render_options(as_plain(params.judge), llm, retrieval_k)
+    llm = need(params.llm, "llm")
+    retrieval_k = params.memalign.retrieval_k if params.memalign else 0
+    options = render_options(params.judge_settings(), llm, retrieval_k)
     rows = check_folder(args.folder, options)
     print(f"{len(rows)} notebook(s) in {args.folder}; the judge ({llm.backend}:{llm.model}) "
           f"reads {options.max_tokens:,} tokens of each")
@@ -125,8 +125,8 @@ def _plan(args: argparse.Namespace) -> int:
             compose_params(path, list(args.set))
         params = load_params(path, "llm", "judge", "memalign")
     plans, notes = plan_pipeline(params)
-    llm = params.llm
-    print(f"plan for llm={llm.backend} ({llm.model}), suite {params.suite.name}: what each "
+    llm, suite = need(params.llm, "llm"), need(params.suite, "suite")
+    print(f"plan for llm={llm.backend} ({llm.model}), suite {suite.name}: what each "
           "stage will send that the answer cache does not hold")
     print(format_plans(plans))
     for note in notes:
@@ -138,7 +138,7 @@ def _grading_notebook_ids(index: Path) -> list[str]:
     from nbjudge.schemas import Notebook, read_records
 
     if not index.is_file():
-        raise ValueError(f"{index}: no notebook index (run `dvc repro execute` first)")
+        raise InputError(f"{index}: no notebook index (run `dvc repro execute` first)")
     return [n.notebook_id for n in read_records(index, Notebook)]
 
 
@@ -151,7 +151,7 @@ def _grading_start(args: argparse.Namespace) -> int:
     from nbjudge.schemas import Case, Notebook, read_records
 
     if not args.index.is_file():
-        raise ValueError(f"{args.index}: no notebook index (run `dvc repro execute` first)")
+        raise InputError(f"{args.index}: no notebook index (run `dvc repro execute` first)")
     prompts = {c.case_id: c.prompt for c in read_records(args.cases, Case)}
     notebooks = [notebook_for_grading(n, prompts.get(n.case_id, "(no task prompt)"))
                  for n in read_records(args.index, Notebook)]
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:
+    except NbjudgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

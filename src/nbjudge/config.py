@@ -1,4 +1,9 @@
-"""Reading the composed experiment parameters (``params.yaml``)."""
+"""The composed experiment parameters (``params.yaml``) as a file, and running a stage.
+
+Validating them is :func:`nbjudge.params.load_params`; a stage's command line is
+:class:`nbjudge.stage.StageCommand`. This module imports nothing of nbjudge but its
+errors, paths and offline switches, so that any module may use it.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
+
+from nbjudge.errors import ConfigError, NbjudgeError
+from nbjudge.offline import offline
+from nbjudge.paths import project_root  # re-exported: stages import it from here
 
 __all__ = [
     "ConfigError",
-    "as_plain",
     "compose_params",
-    "load_params",
     "project_root",
+    "read_params_mapping",
     "run_stage",
+    "stage_name",
 ]
 
 
-class ConfigError(ValueError):
-    """The parameters are missing or malformed; the message says how to fix them."""
-
-
-def load_params(path: str | Path = "params.yaml", *sections: str) -> DictConfig:
-    """Load ``params.yaml`` and check that ``sections`` are present."""
+def read_params_mapping(path: str | os.PathLike[str] = "params.yaml") -> dict[str, Any]:
+    """``params.yaml`` as plain data, unvalidated (what MLflow logs and the report
+    prints verbatim); a missing or unreadable file is a :class:`ConfigError`."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} not found: run `make params` (or `dvc exp run`), which "
@@ -34,54 +40,37 @@ def load_params(path: str | Path = "params.yaml", *sections: str) -> DictConfig:
         params = OmegaConf.load(path)
     except Exception as exc:  # omegaconf raises several yaml/grammar errors
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(params, DictConfig):
+    plain = OmegaConf.to_container(params, resolve=True)
+    if not isinstance(plain, dict):
         raise ConfigError(f"{path} is not a mapping of sections: recompose it from conf/ "
                           "with `make params`")
-    missing = [s for s in sections if s not in params]
-    if missing:
-        raise ConfigError(f"{path} has no {', '.join(missing)} section: recompose it from "
-                          "conf/ with `make params`")
-    return params
+    return {str(key): value for key, value in plain.items()}
+
+
+def stage_name(main: Callable[..., object]) -> str:
+    """The stage ``main`` belongs to: ``stats`` for ``stages.stats``, also when the module
+    runs as ``__main__`` (``python -m stages.stats``), whose spec keeps the real name."""
+    module = sys.modules.get(main.__module__)
+    spec = getattr(module, "__spec__", None)
+    name = spec.name if main.__module__ == "__main__" and spec is not None else main.__module__
+    return name.rsplit(".", 1)[-1]
 
 
 def run_stage(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
-    """Run a stage's ``main``; a known problem exits 1 with its message, no traceback.
+    """Run a stage's ``main``: 0 when it finishes, 1 with one line for an nbjudge error.
 
-    Every nbjudge error about bad input (records, configuration, suites,
-    notebooks, label files) is a ``ValueError`` whose message names the
-    problem and the fix, and every exception class nbjudge defines (a server
-    that did not start, a backend that keeps failing, no Chromium for the
-    PDF) says the same; anything else is a bug and keeps its traceback.
+    Only :class:`~nbjudge.errors.NbjudgeError` (whose message names the problem and
+    the fix) becomes ``<stage>: error: <message>``; anything else is a bug and
+    propagates with its traceback (Python exits 1). litellm and MLflow stay offline
+    while it runs (:func:`nbjudge.offline.offline`).
     """
-    stage = main.__module__.rsplit(".", 1)[-1]
     try:
-        main(argv)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"{stage}: error: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:
-        if not type(error).__module__.startswith("nbjudge."):
-            raise
-        print(f"{stage}: error: {error}", file=sys.stderr)
+        with offline():
+            main(argv)
+    except NbjudgeError as error:
+        print(f"{stage_name(main)}: error: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The repository folder, also from inside a queued experiment's temporary copy."""
-    path = Path(start or Path.cwd()).resolve()
-    parts = path.parts
-    for i in range(len(parts) - 2):
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return path
-
-
-def as_plain(node: Any) -> Any:
-    """A DictConfig/ListConfig as plain Python containers."""
-    if isinstance(node, DictConfig) or OmegaConf.is_list(node):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
 
 
 def compose_params(output: str | Path = "params.yaml", overrides: list[str] | None = None,

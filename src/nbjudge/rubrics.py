@@ -39,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 
+from nbjudge.errors import InputError
 from nbjudge.schemas import DIMENSIONS, TASK_TYPES, describe
 
 __all__ = [
@@ -64,7 +65,7 @@ _TASK_TYPE_NAMES = {
 }
 
 
-class RubricError(ValueError):
+class RubricError(InputError):
     """A rubric file is missing or malformed; the message names the file and the field."""
 
 

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from nbjudge.errors import InputError
+
 __all__ = [
     "DIMENSIONS",
     "SCHEMA_VERSION",
@@ -539,7 +541,7 @@ class StagePlan(Record):
 R = TypeVar("R", bound=BaseModel)
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A record file is malformed; the message names file, line and field."""
 
 

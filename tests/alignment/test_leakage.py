@@ -2,6 +2,7 @@ import pytest
 
 from nbjudge.alignment import LeakageError, assert_no_leakage, assign_folds, check_leakage
 from nbjudge.alignment.leakage import Leak
+from nbjudge.errors import NbjudgeError
 
 from ._inputs import notebooks
 
@@ -55,7 +56,7 @@ def test_planted_leaks_are_named_with_the_fold(folds, case_of):
     assert f"{planted} in memory (held out, case {case})" in message
     assert f"{sibling} in retrieval for {judged} (held out, case {case})" in message
     assert info.value.fold == FOLD
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, NbjudgeError)  # a stage prints it as one line
     assert info.value.leaks == [
         Leak(planted, "memory", None, "held_out", planted, case),
         Leak(sibling, "retrieval", judged, "held_out", sibling, case),

@@ -11,6 +11,7 @@ import pytest
 from mlflow.entities import AssessmentSource, AssessmentSourceType
 
 from nbjudge.benchmark.labels import read_label_file
+from nbjudge.errors import InputError
 from nbjudge.grading import (
     GradeError,
     export_grades,
@@ -145,7 +146,7 @@ def test_judge_feedback_and_notebooks_outside_the_index(store):
 
 def test_an_empty_experiment(store, tmp_path):
     experiment = f"empty-{next(_names)}"
-    with pytest.raises(ValueError, match=r"no MLflow experiment.*grading start"):
+    with pytest.raises(InputError, match=r"no MLflow experiment.*grading start"):
         read_grades(store, experiment, NOTEBOOKS)
     mlflow.MlflowClient(store).create_experiment(experiment)
     grades = read_grades(store, experiment, NOTEBOOKS)

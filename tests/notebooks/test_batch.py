@@ -51,7 +51,6 @@ def test_bad_engine_settings():
         Engine("ray")
     with pytest.raises(ValueError, match=r"execute\.address is the Dask scheduler's address"):
         Engine("local", "tcp://127.0.0.1:8786")
-    assert Engine.from_params({"engine": "dask", "address": None}) == Engine("dask")
 
 
 @pytest.mark.slow

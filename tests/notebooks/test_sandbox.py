@@ -98,15 +98,14 @@ def bwrap_works():
 # --- settings, classification, cache key (no kernel) ------------------------------------
 
 
-def test_settings_from_params_and_their_checks():
-    settings = SandboxSettings.from_params({"sandbox": "bwrap", "limits": {"memory_mb": 512}})
+def test_settings_and_their_checks():
+    # Unknown keys of execute.limits are refused when params.yaml is read (test_params.py).
+    settings = SandboxSettings("bwrap", SandboxLimits(memory_mb=512))
     assert settings.mode == "bwrap" and settings.limits.memory_mb == 512
     assert settings.limits.processes == SandboxLimits().processes
-    assert SandboxSettings.from_params({}).mode == "bwrap"  # old params files: sandboxed
+    assert SandboxSettings().mode == "bwrap"  # sandboxed unless asked otherwise
     with pytest.raises(ValueError, match=r"execute\.sandbox must be one of bwrap, none"):
-        SandboxSettings.from_params({"sandbox": None})  # unsandboxed only when asked for
-    with pytest.raises(ValueError, match=r"unknown settings \['memroy_mb'\]"):
-        SandboxSettings.from_params({"limits": {"memroy_mb": 1}})
+        SandboxSettings(None)  # unsandboxed only when asked for
     with pytest.raises(ValueError, match=r"limits\.cpu_seconds must be a positive"):
         SandboxLimits(cpu_seconds=0)
     assert SandboxLimits(wall_seconds=None).wall_seconds is None

@@ -31,6 +31,7 @@ from nbjudge.schemas import (
 )
 from nbjudge.stats import StatsConfig, analyze_experiment
 
+CONF = Path(__file__).resolve().parents[2] / "conf"
 VARIANTS = ("baseline", "full", "semantic_only")
 FLIPS = {"baseline": 0.55, "full": 0.25, "semantic_only": 0.35}
 RATIONALES = {1: "Weak: the imputer is fit on the full data before the split.",
@@ -153,11 +154,14 @@ def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
             notebooks=n, judgments=len(judgments), ok=len(judgments), failed=0))
     if alignment:
         _alignment(root, rng, dimensions)
-    params = {"seed": 7, "stats": stats,
-              "llm": {"backend": "local" if smoke else "openai",
-                      "model": "smollm2-135m-instruct" if smoke else "gpt-4o-mini",
-                      "smoke": smoke},
-              "labels": {"source": "panel" if source == "simulated" else "file"}}
+    # Whole sections of conf/, as params.yaml holds them: every stage validates all of it.
+    llm = yaml.safe_load((CONF / "llm" / ("local.yaml" if smoke else "openai.yaml")).read_text())
+    if smoke:
+        llm["model"] = "smollm2-135m-instruct"
+    labels = ({"source": "panel", "input": "data/blueprint/blueprint.jsonl"}
+              if source == "simulated" else
+              {"source": "file", "path": "labels.jsonl", "input": "labels.jsonl"})
+    params = {"seed": 7, "stats": stats, "llm": llm, "labels": labels}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = analyze_experiment(labels, judgments, StatsConfig.from_mapping(stats),
                                 seed=params["seed"])

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from nbjudge.errors import ConfigError
 from nbjudge.schemas import Notebook, write_records
 from stages import stats as stage
 
@@ -14,7 +15,7 @@ from ._simulate import records
 
 LIGHT_PARAMS = {
     "seed": 7,
-    "other_stage": {"ignored": True},
+    "cv": {"k": 4, "repeats": 1},  # another stage's section
     "stats": {"bootstrap": {"n_resamples": 300}, "permutation": {"n_resamples": 99},
               "power": {"n_simulations": 100, "max_notebooks": 200}},
 }
@@ -84,5 +85,6 @@ def test_without_judgments_reports_labels_and_ceiling(workspace):
 def test_a_typo_in_params_is_an_error(workspace):
     params = dict(LIGHT_PARAMS, stats={"bootstrap": {"n_resampels": 10}})
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(ValueError, match="unknown stats setting"):
+    with pytest.raises(ConfigError, match=r"`stats.bootstrap.n_resampels`: did you mean "
+                                          r"`n_resamples`\?"):
         run(workspace)

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from nbjudge.params import Params, need
 from nbjudge.schemas import Judgment, Label
 
 from .folds import FoldAssignment
 
-__all__ = ["CURVE_VARIANTS", "curve_splits", "curve_subsets", "label_efficiency",
-           "labelled_per_fold"]
+__all__ = ["CURVE_VARIANTS", "curve_judgments", "curve_splits", "curve_subsets",
+           "label_efficiency", "labelled_per_fold"]
 
 CURVE_VARIANTS = ("full", "semantic_only", "calibrated")
 
@@ -132,3 +133,54 @@ def label_efficiency(
                 judgments += [j.model_copy(update={"variant": f"{variant}@{name}"})
                               for j in records]
     return judgments, {q: float(np.mean(v)) for q, v in sizes.items()}
+
+
+def curve_judgments(params: Params, *, folds: Path, index: Path, cases: Path, labels: Path,
+                    judgments: Path, out: Path) -> tuple[list[Judgment], dict[float, float]]:
+    """What the curve stage computes before its statistics: the judgments of every
+    fraction and variant of ``curve`` and the labelled notebooks per fold (nothing, and
+    no model started, when it is off).
+
+    A variant that needs a model prints and checks its plan first, as ``align`` does
+    (written to ``out``/plan.json); ``calibrated`` calibrates the baseline judgments in
+    ``judgments``/baseline.jsonl; the alignment audits go under ``out``/alignment.
+    """
+    import contextlib
+
+    from nbjudge.controls import ControlSettings
+    from nbjudge.judges.batch import load_judging_inputs
+    from nbjudge.llm.backends import open_backend
+    from nbjudge.llm.cache import CACHE_ROOT
+    from nbjudge.plan import announce
+    from nbjudge.plan.judging import curve_plan
+    from nbjudge.schemas import read_records
+
+    from .folds import read_folds
+    from .memalign import ConsensusRule
+
+    curve, stats, seed = need(params.curve, "curve"), need(params.stats, "stats"), need(
+        params.seed, "seed")
+    fractions, variants = list(curve.fractions or []), curve.variants
+    if not fractions or not variants:
+        return [], {}
+    settings = need(params.memalign, "memalign")
+    inputs = load_judging_inputs(params, index=index, cases=cases, labels=labels)
+    baseline = (read_records(judgments / "baseline.jsonl", Judgment)
+                if "calibrated" in variants else [])
+    controls = ControlSettings(seed=seed, consensus=stats.consensus,
+                               consensus_na=stats.consensus_na, na_policy=stats.na_policy)
+    needs_model = any(v != "calibrated" for v in variants)
+    assignments = read_folds(folds)
+    if needs_model:
+        announce(curve_plan(inputs.views, inputs.labels,
+                            curve_splits(assignments, fractions, seed=seed),
+                            variants, inputs.llm, settings), inputs.llm, out / "plan.json")
+    backend_context = (open_backend(inputs.llm, embeddings=True, cache_dir=CACHE_ROOT,
+                                    log_dir=CACHE_ROOT / "logs") if needs_model
+                       else contextlib.nullcontext(None))  # calibration needs no model
+    with backend_context as backend:
+        return label_efficiency(
+            inputs, assignments, fractions, variants=variants, baseline=baseline,
+            settings=settings, controls=controls, backend=backend,
+            audit_root=out / "alignment", seed=seed,
+            consensus_rule=ConsensusRule(stats.consensus, stats.consensus_na, stats.na_policy))

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from nbjudge.errors import NbjudgeError
+
 from .folds import FoldAssignment
 
 __all__ = ["Leak", "LeakageError", "assert_no_leakage", "check_leakage"]
@@ -47,7 +49,7 @@ class Leak:
         return f"{self.notebook_id} in {where} ({why})"
 
 
-class LeakageError(ValueError):
+class LeakageError(NbjudgeError):
     """A fold's memory or retrievals contain held-out notebooks; the message names them."""
 
     def __init__(self, fold: int, repeat: int, leaks: list[Leak]) -> None:

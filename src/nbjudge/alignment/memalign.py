@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nbjudge.llm.usage import TokenCounter
+from nbjudge.params import MemAlignSettings  # the `memalign` section
 from nbjudge.schemas import Label
 from nbjudge.stats.tables import round_half_up
 
@@ -55,31 +56,6 @@ MEMORY_VARIANTS = ("full", "semantic_only")
 
 
 @dataclass(frozen=True)
-class MemAlignSettings:
-    """The ``memalign`` section of ``params.yaml``."""
-
-    retrieval_k: int = 5
-    embedding_dim: int = 512
-    reflection_model: str | None = None   # None: the judge's own model
-
-    def __post_init__(self) -> None:
-        if self.retrieval_k < 1:
-            raise ValueError(f"memalign.retrieval_k must be at least 1 (MemAlign refuses 0; "
-                             f"the semantic_only variant is the no-examples ablation), "
-                             f"got {self.retrieval_k}")
-        if self.embedding_dim < 1:
-            raise ValueError(f"memalign.embedding_dim must be positive, got {self.embedding_dim}")
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> MemAlignSettings:
-        known = {"retrieval_k", "embedding_dim", "reflection_model"}
-        unknown = set(mapping) - known
-        if unknown:
-            raise ValueError(f"unknown memalign settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**dict(mapping))
-
-
-@dataclass(frozen=True)
 class ConsensusRule:
     """How several raters' grades become the one MemAlign learns (the ``stats`` section's
     ``consensus``, ``consensus_na`` and ``na_policy``, as the statistics use them)."""
@@ -87,12 +63,6 @@ class ConsensusRule:
     consensus: str = "mean"
     consensus_na: str = "majority"
     na_policy: str = "zero"
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> ConsensusRule:
-        return cls(str(mapping.get("consensus", "mean")),
-                   str(mapping.get("consensus_na", "majority")),
-                   str(mapping.get("na_policy", "zero")))
 
     def describe(self) -> str:
         return (f"{self.consensus} (N/A: {self.consensus_na}, na_policy {self.na_policy}), "

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from nbjudge.errors import ConfigError
 from nbjudge.schemas import DIMENSIONS, BlueprintEntry, Label, Notebook, read_records
 
 __all__ = [
@@ -310,13 +311,14 @@ def panel_labels(blueprint_path: str | os.PathLike[str], index_path: str | os.Pa
     """The simulated panel's labels for the blueprint at ``blueprint_path``.
 
     An empty blueprint (notebooks imported or written by a model) is a
-    ``ValueError`` that says why, from the origins in the notebook index.
+    :class:`~nbjudge.errors.ConfigError` (labels=panel cannot grade them) that says why,
+    from the origins in the notebook index.
     """
     blueprint = read_records(blueprint_path, BlueprintEntry)
     if not blueprint:
         origins = ({n.origin for n in read_records(index_path, Notebook)}
                    if Path(index_path).exists() else set())
-        raise ValueError(empty_blueprint_message(origins))
+        raise ConfigError(empty_blueprint_message(origins))
     return simulate_panel(blueprint, panel_config(**panel), np.random.default_rng(seed))
 
 

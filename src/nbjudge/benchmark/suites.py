@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from nbjudge.benchmark.datasets import Dataset, DatasetSpec, build_dataset
+from nbjudge.errors import InputError
 from nbjudge.schemas import Case, DatasetProperties
 
 __all__ = ["SuiteError", "build_cases", "load_suite", "table_path"]
@@ -18,7 +19,7 @@ _CLASSIFICATION = ("binary", "binary_imbalanced", "multiclass")
 _SPEC_KEYS = {f.name for f in fields(DatasetSpec)}
 
 
-class SuiteError(ValueError):
+class SuiteError(InputError):
     """A suite file is malformed; the message names the file, the case and the fix."""
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from nbjudge.benchmark.labels import LABEL_COLUMNS
+from nbjudge.errors import InputError
 from nbjudge.grading.traces import UI_ANONYMOUS, GradingTrace, grading_traces
 from nbjudge.schemas import DIMENSIONS, Label, RecordError, normalize_score, write_records
 
@@ -267,7 +268,7 @@ def export_grades(grades: GradeSet, out: str | Path, experiment: str) -> int:
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".tsv", ".jsonl"):
-        raise ValueError(f"{out}: export to .csv, .tsv or .jsonl")
+        raise InputError(f"{out}: export to .csv, .tsv or .jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     columns = (*LABEL_COLUMNS, "source")
     if suffix == ".jsonl":

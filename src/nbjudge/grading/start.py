@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nbjudge.config import project_root
+from nbjudge.errors import InputError
 from nbjudge.grading.traces import (
     DEFAULT_EXPERIMENT,
     TAG_GRADING,
@@ -65,9 +66,9 @@ def start_grading(
 
     raters = tuple(dict.fromkeys(r.strip() for r in raters if r.strip()))
     if not raters:
-        raise ValueError("name at least one rater (--raters expert_1,expert_2)")
+        raise InputError("name at least one rater (--raters expert_1,expert_2)")
     if UI_ANONYMOUS & set(raters):
-        raise ValueError(f"{sorted(UI_ANONYMOUS & set(raters))} cannot be a rater: it is the "
+        raise InputError(f"{sorted(UI_ANONYMOUS & set(raters))} cannot be a rater: it is the "
                          "name MLflow's UI gives every grade")
     client = MlflowClient(tracking_uri)
     exp_id = experiment_id(client, experiment, create=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbjudge.config import project_root
+from nbjudge.errors import InputError
 from nbjudge.schemas import DIMENSIONS
 
 __all__ = [
@@ -91,14 +92,14 @@ def grading_traces(tracking_uri: str, experiment: str) -> tuple[list[GradingTrac
 
     Returns ``(grading, others)``: ``others`` are ``(trace_id, assessments)`` of traces
     that are not grading traces but carry feedback (never imported). Raises
-    ``ValueError`` when the experiment does not exist.
+    :class:`~nbjudge.errors.InputError` when the experiment does not exist.
     """
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
     exp_id = experiment_id(client, experiment, create=False)
     if exp_id is None:
-        raise ValueError(
+        raise InputError(
             f"no MLflow experiment {experiment!r} at {tracking_uri}; make it with "
             f"`python -m nbjudge grading start --experiment {experiment}`"
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from nbjudge.errors import BackendError
 from nbjudge.llm.calls import Answer
 from nbjudge.rubrics import Rubric, render_rubric
 from nbjudge.schemas import normalize_score
@@ -50,7 +51,7 @@ decided it.
 """
 
 
-class InvalidScoreError(ValueError):
+class InvalidScoreError(BackendError):
     """The judge returned something other than 1, 2, 3 or "N/A"."""
 
 

@@ -68,11 +68,6 @@ class OutputPolicy:
                              "when the notebook came with outputs); got "
                              f"{self.on_environment_failure!r}")
 
-    @classmethod
-    def from_params(cls, execute: dict) -> OutputPolicy:
-        return cls(mode=execute.get("mode"),
-                   on_environment_failure=execute.get("on_environment_failure"))
-
     def mode_for(self, entry: Notebook, came_with_outputs: bool) -> str:
         """``run`` or ``keep`` for this notebook."""
         mode = self.mode or ("keep" if entry.origin == "import" else "run")
@@ -202,10 +197,6 @@ class Engine:
         if self.name == "local" and self.address:
             raise ValueError("execute.address is the Dask scheduler's address: set "
                              "execute.engine=dask with it, or leave it null")
-
-    @classmethod
-    def from_params(cls, execute: dict) -> Engine:
-        return cls(execute.get("engine") or "local", execute.get("address"))
 
     @contextmanager
     def executor(self, workers: int, sandbox: SandboxSettings) -> Iterator[Executor]:

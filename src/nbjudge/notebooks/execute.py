@@ -35,6 +35,8 @@ from typing import Any
 
 import nbformat
 
+from nbjudge.errors import NbjudgeError
+
 __all__ = [
     "ExecutionResult",
     "SandboxError",
@@ -58,7 +60,7 @@ _WALL_GRACE = 60  # seconds past the wall-clock limit before the parent kills th
 _MODES = ("bwrap", "none")
 
 
-class SandboxError(RuntimeError):
+class SandboxError(NbjudgeError):
     """The sandbox cannot run notebooks here; the message says why and how to fix it."""
 
 
@@ -103,17 +105,6 @@ class SandboxSettings:
         if self.mode not in _MODES:
             raise ValueError(f"execute.sandbox must be one of {', '.join(_MODES)}; "
                              f"got {self.mode!r}")
-
-    @classmethod
-    def from_params(cls, execute: Mapping[str, Any]) -> SandboxSettings:
-        """From ``params.yaml``'s ``execute`` section (``sandbox``, ``limits``)."""
-        limits = dict(execute.get("limits") or {})
-        known = {item.name for item in fields(SandboxLimits)}
-        unknown = sorted(set(limits) - known)
-        if unknown:
-            raise ValueError(f"execute.limits has unknown settings {unknown}; known: "
-                             f"{sorted(known)}")
-        return cls(mode=execute.get("sandbox", "bwrap"), limits=SandboxLimits(**limits))
 
     def fingerprint(self) -> str:
         """The settings as text, for the execution cache key."""

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from nbjudge.errors import BudgetError
 from nbjudge.llm.backends import LLMConfig
 from nbjudge.llm.cache import AnswerCache
 from nbjudge.llm.usage import backend_price, price_per_token
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-class PlanExceedsBudgetError(ValueError):
+class PlanExceedsBudgetError(BudgetError):
     """The plan of a stage goes over ``llm.max_requests`` or ``llm.max_cost``; nothing
     was sent. The message carries the plan's numbers and the fix."""
 

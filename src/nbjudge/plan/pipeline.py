@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbjudge.config import as_plain
 from nbjudge.judges.batch import render_options
 from nbjudge.judges.dimension import notebook_outputs
 from nbjudge.judges.requests import NotebookView, load_views
-from nbjudge.llm.backends import LLMConfig
+from nbjudge.llm.config import LLMConfig
+from nbjudge.params import LlmGenerateParams, MemAlignSettings, Params, need
 from nbjudge.plan.judging import (
     Bound,
     Fold,
@@ -59,22 +59,21 @@ class PipelinePaths:
         return PipelinePaths(*(root / getattr(self, name) for name in self.__dataclass_fields__))
 
 
-def _suite_notebooks(params: Any) -> list[tuple[str, str, int]]:
+def _suite_notebooks(params: Params) -> list[tuple[str, str, int]]:
     """(case_id, prompt, notebooks) of every case of the configured suite."""
     from nbjudge.benchmark.suites import load_suite
 
-    suite = load_suite(params.suite.path)
-    per_case = None
-    if params.generate.backend == "llm":
-        per_case = (params.generate.get("notebooks_per_case"))
+    suite = load_suite(need(params.suite, "suite").path)
+    generate = params.generate
+    per_case = generate.notebooks_per_case if isinstance(generate, LlmGenerateParams) else None
     return [(c["case_id"], str(c["prompt"]), int(per_case or c.get("notebooks", 1)))
             for c in suite["cases"]]
 
 
-def _views(params: Any, llm: LLMConfig, judge: Mapping[str, Any], paths: PipelinePaths,
+def _views(params: Params, llm: LLMConfig, judge: Mapping[str, Any], paths: PipelinePaths,
            root: Path) -> tuple[list[NotebookView], Bound, str]:
     """The notebooks as the judges will read them, the bound, and how they were found."""
-    retrieval_k = int((params.get("memalign") or {}).get("retrieval_k", 0))
+    retrieval_k = params.memalign.retrieval_k if params.memalign else 0
     options = render_options(judge, llm, retrieval_k)
     if paths.executed_index.is_file() and paths.cases.is_file():
         views = load_views(read_records(paths.executed_index, Notebook),
@@ -108,13 +107,14 @@ def _labels(views: Sequence[NotebookView], paths: PipelinePaths) -> tuple[list[L
             "no labels yet: one label per notebook and dimension assumed, with no rationale")
 
 
-def _assignments(params: Any, views: Sequence[NotebookView], paths: PipelinePaths
+def _assignments(params: Params, views: Sequence[NotebookView], paths: PipelinePaths
                  ) -> tuple[list[FoldAssignment], str]:
     from nbjudge.alignment.folds import FoldAssignment, assign_folds, read_folds
 
     if paths.folds.is_file():
         return read_folds(paths.folds), ""
-    k, repeats, seed = int(params.cv.k), int(params.cv.repeats), int(params.seed)
+    cv = need(params.cv, "cv")
+    k, repeats, seed = cv.k, cv.repeats, need(params.seed, "seed")
     if paths.cases.is_file():
         task = {c.case_id: c.task_type for c in read_records(paths.cases, Case)}
         triples = [(v.notebook_id, v.case_id, task.get(v.case_id, "unknown")) for v in views]
@@ -129,30 +129,28 @@ def _assignments(params: Any, views: Sequence[NotebookView], paths: PipelinePath
     return assignments, f"no folds yet: the suite's cases dealt round-robin to {k} folds"
 
 
-def _curve(params: Any, views: Sequence[NotebookView], labels: Sequence[Label],
-           assignments: Sequence[FoldAssignment], llm: LLMConfig, settings: Any
+def _curve(params: Params, views: Sequence[NotebookView], labels: Sequence[Label],
+           assignments: Sequence[FoldAssignment], llm: LLMConfig, settings: MemAlignSettings
            ) -> list[StagePlan]:
-    curve = (params.get("curve") or {})
-    fractions = [float(q) for q in curve.get("fractions") or []]
-    variants = [str(v) for v in curve.get("variants") or []]
+    fractions = list(params.curve.fractions or []) if params.curve else []
+    variants = list(params.curve.variants) if params.curve else []
     if not fractions or all(v == "calibrated" for v in variants):
         return []
     from nbjudge.alignment.curve import curve_splits
 
-    splits = curve_splits(assignments, fractions, seed=int(params.seed))
+    splits = curve_splits(assignments, fractions, seed=need(params.seed, "seed"))
     return [curve_plan(views, labels, splits, variants, llm, settings)]
 
 
-def _writing(params: Any, paths: PipelinePaths) -> tuple[list[StagePlan], list[str]]:
-    if params.generate.backend != "llm":
+def _writing(params: Params, paths: PipelinePaths) -> tuple[list[StagePlan], list[str]]:
+    generate = params.generate
+    if not isinstance(generate, LlmGenerateParams):
         return [], []
     from nbjudge.plan.writing import writing_plan
     from nbjudge.writer import WriterSettings, writer_config
 
-    generate = as_plain(params.generate)
-    settings = WriterSettings.from_params(generate, int(params.seed))
-    config = writer_config(as_plain(params.llm), generate.get("writer"),
-                           settings.max_output_tokens)
+    settings = WriterSettings.from_params(generate, need(params.seed, "seed"))
+    config = writer_config(need(params.llm, "llm"), generate.writer, settings.max_output_tokens)
     if not paths.cases.is_file():
         return [], ["generate: the cases are not built yet (`dvc repro cases`, no model "
                     "involved): the notebook writer's requests are not counted"]
@@ -160,16 +158,15 @@ def _writing(params: Any, paths: PipelinePaths) -> tuple[list[StagePlan], list[s
                          paths.datasets)], []
 
 
-def plan_pipeline(params: Any, *, root: str | Path = ".",
+def plan_pipeline(params: Params, *, root: str | Path = ".",
                   paths: PipelinePaths | None = None) -> tuple[list[StagePlan], list[str]]:
     """The plan of every stage that calls a model, in pipeline order, and notes on what
-    was estimated. ``params`` is ``params.yaml`` as loaded by :func:`load_params`."""
-    from nbjudge.alignment.memalign import MemAlignSettings
-
+    was estimated. ``params`` is ``params.yaml`` as :func:`~nbjudge.params.load_params`
+    reads it."""
     root = Path(root)
     paths = (paths or PipelinePaths()).under(root)
-    llm = LLMConfig.from_mapping(as_plain(params.llm))
-    judge = as_plain(params.judge)
+    llm = need(params.llm, "llm")
+    judge = params.judge_settings()
     plans, notes = _writing(params, paths)
     views, bound, how = _views(params, llm, judge, paths, root)
     plans.append(judging_plan(views, llm, judge, bound=bound,
@@ -179,8 +176,8 @@ def plan_pipeline(params: Any, *, root: str | Path = ".",
     folds = [Fold(a.repeat, f, a.train_ids(f), a.test_ids(f))
              for a in assignments for f in range(a.k)]
     notes += [n for n in (label_note, fold_note) if n]
-    settings = MemAlignSettings.from_mapping(as_plain(params.memalign))
-    variants = list((params.get("ablation") or {}).get("memory_variants") or [])
+    settings = need(params.memalign, "memalign")
+    variants = list(params.ablation.memory_variants) if params.ablation else []
     for variant in variants:
         plans.append(alignment_plan(views, labels, folds, llm, settings, variant))
     plans += _curve(params, views, labels, assignments, llm, settings)

@@ -19,6 +19,8 @@ import jinja2
 import markupsafe
 from matplotlib.figure import Figure
 
+from nbjudge.errors import NbjudgeError
+
 from .alignment import alignment_costs
 from .context import ReportContext, build_context
 from .figures import (
@@ -48,7 +50,7 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 CHROMIUM_INSTALL = "sudo apt-get install -y --no-install-recommends chromium"
 
 
-class PdfError(RuntimeError):
+class PdfError(NbjudgeError):
     """The PDF could not be printed; the message says why and how to fix it."""
 
 

@@ -29,6 +29,8 @@ from typing import Any, Literal
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from nbjudge.errors import BackendError
+
 __all__ = ["Cell", "ParsedAnswer", "UnusableAnswerError", "build_notebook", "parse_answer"]
 
 CellType = Literal["markdown", "code"]
@@ -40,7 +42,7 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]{0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<lan
 _JSON_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[ \t]*json[^\n]*\n", re.IGNORECASE)
 
 
-class UnusableAnswerError(ValueError):
+class UnusableAnswerError(BackendError):
     """The answer holds no complete code cell; the message says what was wrong."""
 
 

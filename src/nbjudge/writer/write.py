@@ -36,6 +36,7 @@ from nbjudge.llm.cache import CACHE_ROOT, AnswerCache, cache_path, content_key
 from nbjudge.llm.calls import Answer, RetryPolicy, RunSummary, run_calls
 from nbjudge.llm.chat import chat_completion
 from nbjudge.notebooks.render import estimate_tokens
+from nbjudge.params import LlmGenerateParams
 from nbjudge.schemas import Case, Generation, GenerationAttempt, Notebook
 from nbjudge.writer.parse import UnusableAnswerError, build_notebook, parse_answer
 from nbjudge.writer.prompt import (
@@ -88,16 +89,12 @@ class WriterSettings:
             raise ValueError("generate.sample_rows must not be negative")
 
     @classmethod
-    def from_params(cls, generate: Mapping[str, Any], seed: int) -> WriterSettings:
-        known = {"notebooks_per_case", "temperature", "temperatures", "seeds",
-                 "max_output_tokens", "template", "sample_rows", "cache_dir"}
-        values = {k: v for k, v in generate.items() if k in known and v is not None}
-        for name in ("temperatures", "seeds"):
-            if name in values:
-                values[name] = tuple(values[name])
-        if "notebooks_per_case" in generate and generate["notebooks_per_case"] is None:
-            values["notebooks_per_case"] = None
-        return cls(seed=int(seed), **values)
+    def from_params(cls, generate: LlmGenerateParams, seed: int) -> WriterSettings:
+        """From the validated ``generate`` section; a null there is this class's default,
+        except ``notebooks_per_case`` (null: the suite's count)."""
+        values = generate.model_dump(
+            exclude={"backend", "input", "writer", "notebooks_per_case"}, exclude_none=True)
+        return cls(seed=seed, **values, notebooks_per_case=generate.notebooks_per_case)
 
     def samples(self, case: Case) -> int:
         return self.notebooks_per_case if self.notebooks_per_case is not None else case.notebooks
@@ -114,7 +111,7 @@ class WriterSettings:
         return float(temperature), self.seed + sample - 1
 
 
-def writer_config(llm: Mapping[str, Any], writer: Mapping[str, Any] | None,
+def writer_config(llm: LLMConfig | Mapping[str, Any], writer: Mapping[str, Any] | None,
                   max_output_tokens: int) -> LLMConfig:
     """The writer's LLM: the ``llm`` settings, or ``writer``'s over them.
 
@@ -123,7 +120,7 @@ def writer_config(llm: Mapping[str, Any], writer: Mapping[str, Any] | None,
     structured output, ...) are not carried over and take their defaults.
     The reply cap is ``max_output_tokens`` (``generate.max_output_tokens``).
     """
-    settings = dict(llm)
+    settings = llm.model_dump(exclude_unset=True) if isinstance(llm, LLMConfig) else dict(llm)
     if writer:
         writer = dict(writer)
         if writer.get("backend", settings.get("backend")) != settings.get("backend"):

@@ -19,6 +19,8 @@ import nbformat
 import pandas as pd
 import yaml
 
+from nbjudge.errors import InputError
+
 __all__ = [
     "CASES_FILE",
     "CASE_KEYS",
@@ -46,7 +48,7 @@ CASE_KEYS: tuple[str, ...] = (
 _REPORTED = 20
 
 
-class NotebookImportError(ValueError):
+class NotebookImportError(InputError):
     """A notebook folder cannot be imported; ``problems`` lists every reason."""
 
     def __init__(self, folder: Path, problems: list[str]) -> None:

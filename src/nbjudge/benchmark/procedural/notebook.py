@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import numpy as np
@@ -75,13 +74,6 @@ class LevelDistribution:
             if len(probs) != 3 or any(p < 0 for p in probs) or abs(sum(probs) - 1) > 1e-6:
                 raise ValueError(f"levels.{name}: expected three probabilities for levels 1, 2, 3 "
                                  f"summing to 1, got {list(probs)}")
-
-    @classmethod
-    def from_mapping(cls, levels: Mapping[str, Any]) -> LevelDistribution:
-        """The ``generate.levels`` section: ``default`` and optional ``per_dimension``."""
-        return cls(default=tuple(levels["default"]),
-                   per_dimension={k: tuple(v)
-                                  for k, v in (levels.get("per_dimension") or {}).items()})
 
     def probabilities(self, dimension: str) -> tuple[float, float, float]:
         return (self.per_dimension or {}).get(dimension, self.default)
