@@ -80,9 +80,9 @@ def test_it_is_the_statistics_consensus_rounded():
 
 
 @pytest.fixture
-def trace(tmp_path):
+def trace(tmp_path, new_mlflow_store):
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(new_mlflow_store(tmp_path))
     try:
         with mlflow.start_span(name="notebook a") as span:
             span.set_inputs({"task": "t"})
