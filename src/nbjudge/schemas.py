@@ -185,7 +185,8 @@ class Execution(BaseModel):
     # resource_limit: stopped at one of execute.limits (which one: ``limit``);
     # not_run: execute.mode keep, the notebook is judged with the outputs it came with
     status: Literal["ok", "error", "timeout", "resource_limit", "not_run"]
-    seconds: float = Field(ge=0.0)
+    # Wall-clock time of the run; None in the pipeline's outputs (nbjudge.runlog keeps it)
+    seconds: float | None = Field(default=None, ge=0.0)
     error: str | None = None
     path: NonEmpty  # the executed notebook, relative to the repository root
     limit: Literal["memory", "cpu", "processes", "file_size", "open_files", "disk",
@@ -320,8 +321,8 @@ class Judgment(Record):
     prompt_sha256: str | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
-    latency_s: float | None = None
-    retrieved_ids: list[str] = Field(default_factory=list)
+    latency_s: float | None = None  # None in the pipeline's outputs: nbjudge.runlog keeps it
+    retrieved_ids: list[str] = Field(default_factory=list)  # notebooks an aligned judge read
     notebook_tokens: int | None = Field(default=None, ge=0)  # of the notebook text it read
     notebook_cut: bool | None = None  # the notebook was shortened to fit the judge's budget
 
@@ -384,7 +385,7 @@ class AlignmentAudit(Record):
     guidelines: list[Guideline] = Field(default_factory=list)
     episodic_ids: list[NonEmpty] = Field(default_factory=list)
     retrievals: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
-    seconds: float = Field(ge=0.0)
+    seconds: float | None = Field(default=None, ge=0.0)  # None in outputs: nbjudge.runlog
     tokens: dict[NonEmpty, Annotated[int, Field(ge=0)]] | None = None
     reflection_model: NonEmpty
     embedding_model: NonEmpty | None = None
@@ -466,7 +467,7 @@ class ControlsRun(Record):
 
     variants: list[NonEmpty]
     skipped: list[str] = Field(default_factory=list)
-    seconds: float = Field(ge=0.0)
+    seconds: float | None = Field(default=None, ge=0.0)  # None in outputs: nbjudge.runlog
     seed: int
     consensus: NonEmpty
     consensus_na: NonEmpty
@@ -484,7 +485,7 @@ class RegisteredJudge(BaseModel):
     version: int | None = None
     guidelines: int = Field(ge=0)
     episodic_examples: int = Field(ge=0)
-    seconds: float = Field(ge=0.0)
+    seconds: float | None = Field(default=None, ge=0.0)  # None in outputs: nbjudge.runlog
 
 
 class Registration(Record):

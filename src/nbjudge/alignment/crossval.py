@@ -31,6 +31,7 @@ from nbjudge.judges.requests import DimensionJudge, NotebookView
 from nbjudge.llm.backends import Backend, LLMConfig
 from nbjudge.llm.calls import RunSummary
 from nbjudge.rubrics import load_rubric
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import (
     DIMENSIONS,
     AlignmentAudit,
@@ -141,7 +142,10 @@ def cross_validate(
                 views, llm, judge, variant=variant, judges=fold_judges, backend=backend,
                 fold=fold, repeat=assignment.repeat, notebook_ids=held_out, summary=summary,
                 progress=progress)
-            judgments += fold_results
+            # Retrieved examples by notebook: trace ids are new in every fresh store.
+            judgments += [j.model_copy(update={
+                "retrieved_ids": _notebook_ids(j.retrieved_ids, notebook_of)})
+                for j in fold_results]
             for dimension, result in aligned.items():
                 retrievals = {j.notebook_id: _notebook_ids(j.retrieved_ids, notebook_of)
                               for j in fold_results if j.dimension == dimension}
@@ -163,7 +167,7 @@ def cross_validate(
                                       for t, raters in result.consensus_raters.items()},
                     consensus_rule=rule.describe() if result.consensus_raters else None)
                 path = audit_path(audit_root, fold, dimension, assignment.repeat)
-                write_json_record(path, audit)
+                write_json_record(path, set_aside([audit], path)[0])
                 audits.append(audit)
     return judgments, summary, audits
 

@@ -186,7 +186,7 @@ def log_judgments(judgments: Iterable[Judgment], trace_ids: Mapping[str, str]) -
         metadata = {META_KEY: key, "nbjudge.variant": j.variant, "nbjudge.fold": str(j.fold),
                     "nbjudge.repeat": str(j.repeat)}
         if j.retrieved_ids:
-            metadata["retrieved_example_trace_ids"] = ",".join(j.retrieved_ids)
+            metadata["retrieved_notebook_ids"] = ",".join(j.retrieved_ids)
         error = (AssessmentError(error_code="JUDGE_FAILED", error_message=j.error or "")
                  if j.status == "failed" else None)
         mlflow.log_feedback(

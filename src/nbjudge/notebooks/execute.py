@@ -567,8 +567,12 @@ def _classify(outcome: Mapping[str, Any], timeout: int,
 
 
 def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
-    """Replace machine-specific paths in outputs so judges see the same text anywhere."""
+    """Replace machine-specific paths and the run's clock times in outputs, and join each
+    stream's consecutive chunks (the kernel splits a stream where timing happens to), so
+    that judges see the same text anywhere and a rerun writes the same bytes."""
     for cell in notebook.cells:
+        if "outputs" in cell:
+            cell["outputs"] = _joined_streams(cell["outputs"])
         for output in cell.get("outputs", []):
             if "text" in output:
                 output["text"] = _scrub(output["text"])
@@ -593,7 +597,27 @@ _MACHINE_PATHS = [
 ]
 
 
+# Log lines of the run itself: MLflow's "2026/12/06 13:15:25 INFO ..." and the logging
+# module's default "2026-12-06 13:15:25,123". Data shows dates, rarely in these forms.
+_CLOCK_TIMES = re.compile(r"\b\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\b"
+                          r"|\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}\b")
+
+
 def _scrub(text: str) -> str:
     for pattern, replacement in _MACHINE_PATHS:
         text = pattern.sub(replacement, text)
-    return text
+    return _CLOCK_TIMES.sub("<time>", text)
+
+
+def _joined_streams(outputs: list[Any]) -> list[Any]:
+    """Consecutive outputs of one stream (stdout or stderr) as one output."""
+    joined: list[Any] = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (previous is not None and output.get("output_type") == "stream"
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):
+            previous["text"] += output["text"]
+        else:
+            joined.append(output)
+    return joined

@@ -8,6 +8,7 @@ The PDF is that HTML printed by headless Chromium: one layout for both.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -160,14 +161,22 @@ def html_to_pdf(html: str | Path, pdf: str | Path, *, chromium: str | None = Non
                    "--disable-extensions", "--no-pdf-header-footer",
                    f"--user-data-dir={profile}", f"--print-to-pdf={pdf}", html.as_uri()]
         try:
+            # TZ=UTC: the dates Chromium stamps (set to one value below) have one length.
             result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                    check=False, env=dict(os.environ))
+                                    check=False, env={**os.environ, "TZ": "UTC"})
         except subprocess.TimeoutExpired:
             raise PdfError(f"Chromium did not print {pdf.name} within {timeout:g} s") from None
     if not pdf.exists() or pdf.read_bytes()[:5] != b"%PDF-":
         messages = "\n".join((result.stderr or "").strip().splitlines()[-5:])
         raise PdfError(f"Chromium exited with {result.returncode} and wrote no PDF:\n{messages}")
+    pdf.write_bytes(_PRINT_TIME.sub(rb"/\1 (D:19700101000000", pdf.read_bytes()))
     return pdf
+
+
+# The time of printing in /CreationDate and /ModDate is all that differs between two prints
+# of one page; replaced by the Unix epoch, same length, so that the file's offsets hold and
+# `dvc repro` writes the same report.pdf on every run.
+_PRINT_TIME = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}")
 
 
 def write_report(
