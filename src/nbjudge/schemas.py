@@ -142,7 +142,7 @@ class Record(BaseModel):
     """Base of every stage-boundary record: strict fields, a schema version."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = SCHEMA_VERSION  # the record's format; readers check it
 
 
 class DatasetProperties(BaseModel):
@@ -163,16 +163,16 @@ class DatasetProperties(BaseModel):
 class Case(Record):
     """One test case: a task as a user would type it, and its dataset."""
 
-    case_id: NonEmpty
+    case_id: NonEmpty  # unique in its suite; generated notebooks are <case_id>__01, __02, ...
     suite: NonEmpty
-    prompt: NonEmpty
+    prompt: NonEmpty   # the task as a user would type it; judges read it with the notebook
     task_type: TaskType
-    dataset: NonEmpty
+    dataset: NonEmpty  # the dataset's name: churn, titanic, co2, ...
     tables: dict[str, NonEmpty]  # role -> table name: "train", "test" (or "future")
-    target: NonEmpty
-    id_column: str | None = None
-    horizon: int | None = None
-    notebooks: int = Field(ge=1)
+    target: NonEmpty                # the column to predict
+    id_column: str | None = None    # the rows' identifier, if the data has one
+    horizon: int | None = None      # forecasting: how many steps ahead
+    notebooks: int = Field(ge=1)    # notebooks per case
     # None: unknown (imported notebooks whose tables are not in the folder). Only the
     # report's description of the dataset reads them; nothing needs them to judge.
     properties: DatasetProperties | None = None
@@ -299,10 +299,10 @@ class Label(Record):
 
     notebook_id: NonEmpty
     dimension: Dimension
-    score: Score
-    rationale: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    score: Score  # 1 bad, 2 average, 3 good, or N/A
+    rationale: Annotated[str, Field(min_length=1, pattern=r"\S")]  # what the rater saw
     rater_id: NonEmpty
-    source: Literal["human", "simulated"]
+    source: Literal["human", "simulated"]  # simulated: the panel of labels=panel
 
 
 class Judgment(Record):
@@ -311,13 +311,13 @@ class Judgment(Record):
     notebook_id: NonEmpty
     dimension: Dimension
     variant: NonEmpty  # baseline, full, semantic_only, ...
-    fold: int | None = None
-    repeat: int = 0
-    status: Literal["ok", "failed"]
+    fold: int | None = None  # the cross-validation fold it was held out in (None: baseline)
+    repeat: int = 0          # the cross-validation repeat
+    status: Literal["ok", "failed"]  # failed: no score, the error instead, never a made-up one
     score: Score | None = None
-    rationale: str | None = None
-    error: str | None = None
-    model: NonEmpty
+    rationale: str | None = None  # the judge's reason for its score
+    error: str | None = None      # why the judgment failed
+    model: NonEmpty               # as MLflow names it; control:<variant> for the controls
     prompt_sha256: str | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
