@@ -198,3 +198,19 @@ def test_loading_the_parameters_loads_no_model_client():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_defaults_of_a_section_are_the_libraries_own():
+    """A small params file leaves keys out; the section's default must then be what the
+    library would have used."""
+    from nbjudge.benchmark.panel import panel_config
+    from nbjudge.notebooks.execute import SandboxLimits
+    from nbjudge.stats import StatsConfig
+    from nbjudge.writer import WriterSettings
+
+    assert StatsConfig.from_mapping(typed.StatsParams().model_dump(exclude_none=True)) == (
+        StatsConfig())
+    assert SandboxLimits(**typed.LimitParams().model_dump()) == SandboxLimits()
+    assert WriterSettings.from_params(typed.LlmGenerateParams(backend="llm", input="x"),
+                                      seed=0) == WriterSettings(seed=0)
+    assert panel_config(**typed.PanelParams().model_dump(exclude_none=True)) == panel_config()
