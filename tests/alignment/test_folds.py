@@ -7,6 +7,7 @@ from sklearn.model_selection import GroupKFold
 
 from nbjudge.alignment import FoldAssignment, assign_folds, read_folds, write_folds
 from nbjudge.alignment.folds import fold_seed
+from nbjudge.errors import ConfigError
 from nbjudge.schemas import RecordError
 
 from ._inputs import TYPES, notebooks
@@ -111,7 +112,6 @@ def test_another_repeat_or_seed_draws_other_folds():
 @pytest.mark.parametrize(
     ("rows", "kwargs", "message"),
     [
-        (notebooks(0, n_cases=3), {"k": 4}, r"only 3 cases for k=4 folds.*lower k to 3"),
         (notebooks(0), {"k": 1}, r"k must be an integer of at least 2"),
         (
             [("nb-1", "c1", "binary"), ("nb-1", "c2", "binary"), ("nb-2", "c3", "binary")],
@@ -133,6 +133,11 @@ def test_invalid_input_is_refused_with_the_fix(rows, kwargs, message):
     kwargs.setdefault("seed", 0)
     with pytest.raises(ValueError, match=message):
         assign_folds(rows, **kwargs)
+
+
+def test_too_few_cases_for_k_is_a_configuration_error():
+    with pytest.raises(ConfigError, match=r"only 3 cases for k=4 folds.*lower k to 3"):
+        assign_folds(notebooks(0, n_cases=3), k=4, seed=0)
 
 
 def test_accessors_check_their_arguments():

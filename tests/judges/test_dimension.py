@@ -6,6 +6,7 @@ import pytest
 from mlflow.entities import AssessmentError, Feedback
 from mlflow.tracing.constant import AssessmentMetadataKey
 
+from nbjudge.errors import ConfigError
 from nbjudge.judges.dimension import (
     InvalidScoreError,
     call_judge,
@@ -119,5 +120,5 @@ def test_the_notebook_budget_is_what_the_context_leaves():
     fixed = LLMConfig.from_mapping({**settings, "notebook_tokens": 300})
     assert notebook_budget(fixed, retrieval_k=5) == 300
     tiny = LLMConfig.from_mapping({**settings, "context_size": 2000})
-    with pytest.raises(ValueError, match=r"lower memalign\.retrieval_k, or set llm\.notebook_tok"):
+    with pytest.raises(ConfigError, match=r"lower memalign\.retrieval_k, or set llm\.notebook_tok"):
         notebook_budget(tiny, retrieval_k=5)

@@ -2,6 +2,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from nbjudge.errors import InputError
 from nbjudge.notebooks.batch import NotebookJob, execute_index, plan_jobs
 from nbjudge.schemas import Notebook
 
@@ -40,7 +41,7 @@ def test_bad_settings_and_unknown_case(tmp_path):
         execute_index([job], workers=0)
     with pytest.raises(ValueError, match="timeout must be at least 1"):
         execute_index([job], timeout=0)
-    with pytest.raises(ValueError, match="not in the cases file"):
+    with pytest.raises(InputError, match="not in the cases file"):
         plan_jobs([job.entry], [], tmp_path, tmp_path, tmp_path)
 
 

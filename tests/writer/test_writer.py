@@ -11,6 +11,7 @@ import pytest
 
 from nbjudge.benchmark.suites import build_cases
 from nbjudge.config import compose_params
+from nbjudge.errors import ConfigError
 from nbjudge.llm.backends import BackendConfigError, LLMConfig
 from nbjudge.llm.calls import RetryPolicy
 from nbjudge.schemas import GenerationAttempt, Notebook, read_records
@@ -228,7 +229,7 @@ def test_temperatures_and_seeds_per_sample(cases, tmp_path):
     assert sent == sorted([(0.2, 7), (1.0, 8), (0.2, 9)] * 2)
     assert [(n.generation.temperature, n.generation.seed) for n in result.notebooks[:3]] == [
         (0.2, 7), (1.0, 8), (0.2, 9)]
-    with pytest.raises(ValueError, match="one seed per notebook"):
+    with pytest.raises(ConfigError, match="one seed per notebook"):
         settings_for(tmp_path, notebooks_per_case=4, seeds=(1, 2)).sample_settings(3)
 
 

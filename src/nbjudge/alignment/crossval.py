@@ -25,6 +25,7 @@ from nbjudge.alignment.memalign import (
     align_dimension,
     human_consensus,
 )
+from nbjudge.errors import InputError
 from nbjudge.judges.batch import attach_judges, baseline_judges, judge_views
 from nbjudge.judges.dimension import make_dimension_judge
 from nbjudge.judges.requests import DimensionJudge, NotebookView
@@ -126,7 +127,7 @@ def cross_validate(
                 teach = [traces[n] for n in training if n in labelled.get(dimension, set())
                          and (not labels or (n, dimension) in human)]
                 if not teach:
-                    raise ValueError(f"fold {fold}: no labelled training notebook for "
+                    raise InputError(f"fold {fold}: no labelled training notebook for "
                                      f"{dimension}{_consensus_hint(labels, rule)}; label more "
                                      "notebooks or lower cv.k")
                 result = align_dimension(

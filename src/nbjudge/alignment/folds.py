@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sklearn.model_selection import StratifiedGroupKFold
 
+from nbjudge.errors import ConfigError
 from nbjudge.schemas import (
     TASK_TYPES,
     FoldRepeat,
@@ -184,7 +185,7 @@ def _validate(
     if mixed:
         raise ValueError(f"cases with more than one task type: {mixed}; a case has one task type")
     if len(types_of_case) < k:
-        raise ValueError(
+        raise ConfigError(
             f"only {len(types_of_case)} cases for k={k} folds: grouped folds need at least k "
             f"cases; lower k to {max(len(types_of_case), 2)} or add cases"
         )

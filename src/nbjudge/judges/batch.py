@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbjudge.errors import ConfigError
 from nbjudge.judges.dimension import judge_instructions, make_dimension_judge
 from nbjudge.judges.requests import (
     EXAMPLE_OVERHEAD_TOKENS,
@@ -55,7 +56,7 @@ def notebook_budget(llm: LLMConfig, retrieval_k: int = 0) -> int:
             - retrieval_k * EXAMPLE_OVERHEAD_TOKENS)
     budget = int(0.9 * free) // (1 + retrieval_k)
     if budget < 100:
-        raise ValueError(
+        raise ConfigError(
             f"llm.context_size={llm.context_size} leaves {budget} tokens per notebook after "
             f"the rubric, the reply and {retrieval_k} retrieved example(s): raise "
             "llm.context_size, lower memalign.retrieval_k, or set llm.notebook_tokens")
@@ -74,7 +75,7 @@ def render_options(judge: Mapping[str, Any], llm: LLMConfig | None = None,
     try:
         return RenderOptions(**render)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"invalid judge.render settings {render}: {error}") from None
+        raise ConfigError(f"invalid judge.render settings {render}: {error}") from None
 
 
 def baseline_judges(llm: LLMConfig, dimensions: Iterable[str] = DIMENSIONS

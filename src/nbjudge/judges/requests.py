@@ -20,6 +20,7 @@ from typing import Any
 
 import nbformat
 
+from nbjudge.errors import InputError
 from nbjudge.judges.dimension import InvalidScoreError, call_judge, notebook_outputs, parse_score
 from nbjudge.llm.cache import AnswerCache, request_key
 from nbjudge.llm.calls import Answer, CallRunner, Outcome, RetryPolicy, RunSummary
@@ -101,15 +102,15 @@ def load_views(index: Sequence[Notebook], cases: Iterable[Case], options: Render
     views = []
     for entry in index:
         if entry.case_id not in prompts:
-            raise ValueError(f"notebook {entry.notebook_id} belongs to case {entry.case_id!r}, "
+            raise InputError(f"notebook {entry.notebook_id} belongs to case {entry.case_id!r}, "
                              "which is not in the cases file: rerun the cases stage")
         path = _notebook_path(entry, root)
         try:
             notebook = nbformat.read(path, as_version=4)
         except FileNotFoundError:
-            raise ValueError(f"{path}: notebook not found; rerun the execute stage") from None
+            raise InputError(f"{path}: notebook not found; rerun the execute stage") from None
         except Exception as error:  # nbformat raises several types for malformed files
-            raise ValueError(f"{path}: not a readable notebook ({error}); "
+            raise InputError(f"{path}: not a readable notebook ({error}); "
                              "regenerate or re-import it") from None
         rendered = render(notebook, options)
         views.append(NotebookView(entry.notebook_id, entry.case_id, prompts[entry.case_id],

@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
+from nbjudge.errors import ConfigError, InputError
 from nbjudge.notebooks.execute import SandboxSettings, check_sandbox, execute_notebook
 from nbjudge.schemas import Case, Execution, Notebook
 
@@ -213,7 +214,7 @@ class Engine:
                 try:
                     client = stack.enter_context(Client(self.address, timeout="30s"))
                 except OSError as exc:
-                    raise ValueError(
+                    raise ConfigError(
                         f"cannot reach the Dask scheduler at {self.address} ({exc}): start "
                         "it (`dask scheduler`, then `dask worker <address>` on each machine) "
                         "or fix execute.address") from None
@@ -235,7 +236,7 @@ def plan_jobs(
     for entry in index:
         case = by_case.get(entry.case_id)
         if case is None:
-            raise ValueError(f"notebook {entry.notebook_id} belongs to case {entry.case_id!r}, "
+            raise InputError(f"notebook {entry.notebook_id} belongs to case {entry.case_id!r}, "
                              "which is not in the cases file: rerun the cases stage")
         data_dir = datasets_dir / case.case_id
         jobs.append(NotebookJob(entry, root / entry.path, data_dir if data_dir.is_dir() else None,

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from nbjudge.errors import InputError
 from nbjudge.schemas import (
     AlignmentAudit,
     JudgeRun,
@@ -197,7 +198,7 @@ def _check_tables(tables: Mapping[str, pd.DataFrame], metrics: Mapping[str, Any]
         needed += ["agreement", "confusion", "mae", "improvement", "power"]
     missing = [f"{name}.csv" for name in needed if name not in tables]
     if missing:
-        raise ValueError(f"{folder} lacks {', '.join(missing)}: rerun the stats stage "
+        raise InputError(f"{folder} lacks {', '.join(missing)}: rerun the stats stage "
                          "(`dvc repro stats`)")
 
 

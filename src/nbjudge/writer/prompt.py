@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import yaml
 
+from nbjudge.errors import ConfigError, InputError
+
 __all__ = [
     "CELLS_SCHEMA",
     "PromptTemplate",
@@ -72,7 +74,7 @@ def describe_tables(dataset_dir: str | os.PathLike[str], sample_rows: int = 3
 
     folder = Path(dataset_dir)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: the case's tables are missing; run the cases stage first")
+        raise InputError(f"{folder}: the case's tables are missing; run the cases stage first")
     tables = []
     for path in sorted(folder.glob("*.csv")):
         frame = pd.read_csv(path)
@@ -104,10 +106,10 @@ def load_template(path: str | os.PathLike[str]) -> PromptTemplate:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{path}: prompt template not found (generate.template)") from None
+        raise ConfigError(f"{path}: prompt template not found (generate.template)") from None
     if not isinstance(data, dict) or not all(
             isinstance(data.get(part), str) and data[part].strip() for part in ("system", "user")):
-        raise ValueError(f"{path}: a prompt template needs the text keys 'system' and 'user'")
+        raise InputError(f"{path}: a prompt template needs the text keys 'system' and 'user'")
     return PromptTemplate(path.as_posix(), data["system"], data["user"])
 
 
@@ -126,7 +128,7 @@ def render_messages(template: PromptTemplate, *, prompt: str, tables: Sequence[T
         system = environment.from_string(template.system).render(values)
         user = environment.from_string(template.user).render(values)
     except jinja2.TemplateError as error:
-        raise ValueError(f"{template.path}: the prompt template does not render: {error}"
+        raise InputError(f"{template.path}: the prompt template does not render: {error}"
                          ) from None
     return [{"role": "system", "content": system.strip() + "\n"},
             {"role": "user", "content": user.strip() + "\n"}]

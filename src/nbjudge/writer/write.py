@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import nbformat
 
+from nbjudge.errors import ConfigError
 from nbjudge.llm.backends import (
     Backend,
     BackendConfigError,
@@ -105,8 +106,8 @@ class WriterSettings:
                        if self.temperatures else self.temperature)
         if self.seeds is not None:
             if sample > len(self.seeds):
-                raise ValueError(f"generate.seeds has {len(self.seeds)} seeds but notebook "
-                                 f"{sample} of a case needs one: give one seed per notebook")
+                raise ConfigError(f"generate.seeds has {len(self.seeds)} seeds but notebook "
+                                  f"{sample} of a case needs one: give one seed per notebook")
             return float(temperature), int(self.seeds[sample - 1])
         return float(temperature), self.seed + sample - 1
 
