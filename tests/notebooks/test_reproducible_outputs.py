@@ -15,16 +15,22 @@ def _run(*outputs) -> nbformat.NotebookNode:
     return notebook
 
 
-def test_stream_chunks_are_joined_however_the_kernel_split_them():
+def test_stream_chunks_are_joined_however_the_kernel_split_and_interleaved_them():
+    figure = new_output("display_data", data={"text/plain": "<Figure>"})
     one = _run(new_output("stream", name="stdout", text="epoch 1\nepoch 2\n"),
                new_output("stream", name="stderr", text="warning\n"),
-               new_output("stream", name="stdout", text="done\n"))
+               new_output("stream", name="stdout", text="done\n"),
+               figure,
+               new_output("stream", name="stderr", text="late\n"))
     other = _run(new_output("stream", name="stdout", text="epoch 1\n"),
-                 new_output("stream", name="stdout", text="epoch 2\n"),
+                 new_output("stream", name="stdout", text="epoch 2\ndone\n"),
                  new_output("stream", name="stderr", text="warning\n"),
-                 new_output("stream", name="stdout", text="done\n"))
+                 figure,
+                 new_output("stream", name="stderr", text="late\n"))
     assert one.cells[0].outputs == other.cells[0].outputs
-    assert [o["name"] for o in one.cells[0].outputs] == ["stdout", "stderr", "stdout"]
+    assert [(o["output_type"], o.get("name"), o.get("text")) for o in one.cells[0].outputs] == [
+        ("stream", "stdout", "epoch 1\nepoch 2\ndone\n"), ("stream", "stderr", "warning\n"),
+        ("display_data", None, None), ("stream", "stderr", "late\n")]
 
 
 def test_log_times_are_replaced_and_data_dates_kept():

@@ -567,9 +567,9 @@ def _classify(outcome: Mapping[str, Any], timeout: int,
 
 
 def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
-    """Replace machine-specific paths and the run's clock times in outputs, and join each
-    stream's consecutive chunks (the kernel splits a stream where timing happens to), so
-    that judges see the same text anywhere and a rerun writes the same bytes."""
+    """Replace machine-specific paths and the run's clock times in outputs, and join the
+    stream chunks between two other outputs (:func:`_joined_streams`), so that judges see
+    the same text anywhere and a rerun writes the same bytes."""
     for cell in notebook.cells:
         if "outputs" in cell:
             cell["outputs"] = _joined_streams(cell["outputs"])
@@ -610,14 +610,22 @@ def _scrub(text: str) -> str:
 
 
 def _joined_streams(outputs: list[Any]) -> list[Any]:
-    """Consecutive outputs of one stream (stdout or stderr) as one output."""
+    """Each run of stream outputs as at most two: all of its stdout, then all its stderr.
+
+    The kernel sends stdout and stderr on separate buffers flushed on a timer, so where
+    it splits a stream, and how the two interleave, changes from run to run.
+    """
     joined: list[Any] = []
-    for output in outputs:
-        previous = joined[-1] if joined else None
-        if (previous is not None and output.get("output_type") == "stream"
-                and previous.get("output_type") == "stream"
-                and previous.get("name") == output.get("name")):
-            previous["text"] += output["text"]
-        else:
+    run: dict[str, Any] = {}  # the current run of stream outputs, by stream name
+    for output in [*outputs, None]:
+        if output is not None and output.get("output_type") == "stream":
+            if output.get("name") in run:
+                run[output["name"]]["text"] += output["text"]
+            else:
+                run[output.get("name")] = output
+            continue
+        joined += [run[name] for name in sorted(run, key=lambda n: (n != "stdout", n))]
+        run = {}
+        if output is not None:
             joined.append(output)
     return joined
