@@ -431,7 +431,8 @@ class JudgeRun(Record):
     model: NonEmpty          # as MLflow names it: "hosted_vllm:/smollm2-..."
     backend: NonEmpty
     smoke: bool              # the offline smoke model: its scores mean nothing
-    banner: str | None = None
+    banner: str | None = None            # the report's first line when smoke
+    metrics_warning: str | None = None   # metrics.json's first entry when smoke
     notebooks: int = Field(ge=0)
     judgments: int = Field(ge=0)
     ok: int = Field(ge=0)
