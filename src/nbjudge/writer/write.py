@@ -2,7 +2,7 @@
 
 For every case and sample the writer is sent the prompt template filled with
 the case's task and tables (:mod:`nbjudge.writer.prompt`). Requests go
-through :func:`nbjudge.llm.calls.run_calls`: the
+through :class:`nbjudge.llm.calls.CallRunner`: the
 same content-addressed answer cache, concurrency, retries with backoff on
 429/5xx/timeouts and the same stop when the backend keeps failing. The
 answer cached is the model's raw text, so a rerun sends nothing and parsing
@@ -34,8 +34,9 @@ from nbjudge.llm.backends import (
     judge_model_uri,
 )
 from nbjudge.llm.cache import CACHE_ROOT, AnswerCache, cache_path, content_key
-from nbjudge.llm.calls import Answer, RetryPolicy, RunSummary, run_calls
+from nbjudge.llm.calls import Answer, CallRunner, Outcome, RetryPolicy, RunSummary
 from nbjudge.llm.chat import chat_completion
+from nbjudge.llm.limits import Limits
 from nbjudge.notebooks.render import estimate_tokens
 from nbjudge.params import LlmGenerateParams
 from nbjudge.schemas import Case, Generation, GenerationAttempt, Notebook
@@ -205,7 +206,7 @@ def build_generation_requests(
 
 
 def call_writer(backend: Backend) -> Callable[[GenerationRequest], Answer]:
-    """The ``call`` of :func:`~nbjudge.llm.calls.run_calls`: one chat completion each."""
+    """The ``call`` of :class:`~nbjudge.llm.calls.CallRunner`: one chat completion each."""
 
     def call(request: GenerationRequest) -> Answer:
         return chat_completion(backend, request.messages, request.params)
@@ -252,14 +253,15 @@ def write_notebooks(
     with (AnswerCache(cache_path(settings.cache_dir, ".nbjudge-cache/generations")) as cache,
           backend_if_needed(config, requests, cache, backend) as active):
         call = call_writer(active) if active is not None else _nothing_to_send
-        outcomes = run_calls(
-            requests, call, cache=cache, concurrency=config.concurrency,
+        runner = CallRunner(
+            call, cache, concurrency=config.concurrency,
             context_tokens=config.context_size - config.max_output_tokens,
             retry=retry or RetryPolicy(max_retries=config.max_retries),
-            progress=progress, description="writing notebooks", unit="notebook",
+            limits=active.limits if active is not None else Limits(),
             context_hint="raise the writer's context_size, or lower "
                          "generate.max_output_tokens or generate.sample_rows",
-            summary=summary)
+            progress=progress, description="writing notebooks", unit="notebook")
+        outcomes = runner.run(requests, summary)
     model = f"{judge_model_uri(config).replace(':/', '/', 1)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     notebooks, attempts = [], []
@@ -275,7 +277,7 @@ def _nothing_to_send(request: GenerationRequest) -> Answer:
     raise RuntimeError(f"{request.label} is not cached and no backend is open")
 
 
-def _record(request: GenerationRequest, outcome: Mapping[str, Any], settings: WriterSettings,
+def _record(request: GenerationRequest, outcome: Outcome, settings: WriterSettings,
             config: LLMConfig, model: str, out_dir: Path, root: Path
             ) -> tuple[GenerationAttempt, Notebook | None]:
     provenance = {
@@ -283,20 +285,20 @@ def _record(request: GenerationRequest, outcome: Mapping[str, Any], settings: Wr
         "prompt_sha256": request.prompt_sha256, "sample": request.sample,
         "temperature": request.temperature, "seed": request.seed,
         "max_output_tokens": config.max_output_tokens,
-        "tokens_in": outcome.get("tokens_in"), "tokens_out": outcome.get("tokens_out"),
-        "latency_s": outcome.get("latency_s"),
+        "tokens_in": outcome.tokens_in, "tokens_out": outcome.tokens_out,
+        "latency_s": outcome.latency_s,
     }
     base = {"notebook_id": request.notebook_id, "case_id": request.case_id}
-    if outcome["status"] != "ok":
-        return GenerationAttempt(**base, status="failed", error=outcome.get("error") or "failed",
+    if outcome.status != "ok":
+        return GenerationAttempt(**base, status="failed", error=outcome.error or "failed",
                                  raw=None, generation=Generation(**provenance)), None
-    raw = outcome.get("value") or ""
+    raw = outcome.details.get("value") or ""
     try:
         parsed = parse_answer(raw)
     except UnusableAnswerError as error:
         return GenerationAttempt(**base, status="failed", error=f"unusable answer: {error}",
                                  raw=raw, generation=Generation(**provenance)), None
-    finish = (outcome.get("meta") or {}).get("finish_reason")
+    finish = (outcome.details.get("meta") or {}).get("finish_reason")
     problem = parsed.problem
     if finish == "length" and not parsed.truncated:
         problem = "the reply hit max_output_tokens after its last complete cell"
