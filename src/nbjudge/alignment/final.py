@@ -58,6 +58,7 @@ def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
         aligned[dimension] = align_dimension(
             base[dimension].judge, teach, settings=settings,
             reflection_model=backend.judge_model, embedding_model=str(backend.embedding_model),
+            usage=backend.usage,
             human={traces[n].info.trace_id: human[n, dimension] for n in traces
                    if (n, dimension) in human})
     return aligned

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nbjudge.llm.usage import TokenCounter
+from nbjudge.llm.usage import UsageLog
 from nbjudge.params import MemAlignSettings  # the `memalign` section
 from nbjudge.schemas import Label
 from nbjudge.stats.tables import round_half_up
@@ -198,13 +198,16 @@ def align_dimension(
     settings: MemAlignSettings,
     reflection_model: str,
     embedding_model: str,
+    usage: UsageLog,
     human: Mapping[str, HumanConsensus] | None = None,
 ) -> AlignedJudge:
     """Align ``base_judge`` on ``traces`` (each with HUMAN feedback named after the judge).
 
     ``human`` maps trace ids to the consensus grade MemAlign learns for them instead of
     the trace's own HUMAN feedback (:func:`with_consensus`); traces it does not name are
-    used as they are.
+    used as they are. ``usage`` is the open backend's
+    (:attr:`nbjudge.llm.backends.Backend.usage`): the alignment's calls and tokens
+    are counted from it.
     """
     from mlflow.genai.judges.optimizers import MemAlignOptimizer
 
@@ -217,7 +220,7 @@ def align_dimension(
                                   embedding_model=embedding_model,
                                   embedding_dim=settings.embedding_dim)
     started = time.monotonic()
-    with TokenCounter() as counter:
+    with usage.counter() as counter:
         aligned = base_judge.align(traces=list(traces), optimizer=optimizer)
     seconds = time.monotonic() - started
     return AlignedJudge(base_judge.name, aligned, memory_snapshot(aligned), round(seconds, 3),
