@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nbjudge.errors import InputError, NbjudgeError
+from nbjudge.offline import offline
 from nbjudge.params import load_params, need
 
 
@@ -266,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.set_defaults(run=_plan)
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with offline():   # litellm and MLflow fetch nothing
+            return args.run(args)
     except NbjudgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
