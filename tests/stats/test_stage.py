@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from nbjudge.errors import ConfigError
-from nbjudge.schemas import Notebook, write_records
+from nbjudge.schemas import JudgeRun, Notebook, write_json_record, write_records
 from stages import stats as stage
 
 from ._simulate import records
@@ -88,3 +88,15 @@ def test_a_typo_in_params_is_an_error(workspace):
     with pytest.raises(ConfigError, match=r"`stats.bootstrap.n_resampels`: did you mean "
                                           r"`n_resamples`\?"):
         run(workspace)
+
+
+def test_the_judge_stages_run_record_says_what_the_numbers_are_worth(workspace):
+    """The warning comes from the judge's record (data/judgments/run.json), not from the
+    llm settings: the stats stage reads no LLM configuration."""
+    assert "warning" not in run(workspace)
+    warning = "SMOKE TEST: judgments from a tiny offline model (smollm2); they mean nothing"
+    write_json_record(workspace / "data/judgments/run.json", JudgeRun(
+        model="hosted_vllm:/smollm2", backend="local", smoke=True, metrics_warning=warning,
+        notebooks=12, judgments=0, ok=0, failed=0))
+    metrics = run(workspace)
+    assert next(iter(metrics)) == "warning" and metrics["warning"] == warning
