@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,8 @@ class Dataset:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def _split(frame: pd.DataFrame, target: str, share: float, rng: np.random.Generator):
+def _split(frame: pd.DataFrame, target: str, share: float,
+           rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     order = rng.permutation(len(frame))
     n_test = max(10, round(len(frame) * share))
     test = frame.iloc[np.sort(order[:n_test])].drop(columns=[target]).reset_index(drop=True)
@@ -277,8 +279,13 @@ def _co2(spec: DatasetSpec, rng: np.random.Generator) -> Dataset:
                    horizon, missing_mechanism=mechanism)
 
 
-def _sklearn_table(loader: Callable, target: str, id_column: str, rename: Callable | None,
-                   target_map: Callable | None):
+def _sklearn_table(
+    loader: Callable[..., Any],
+    target: str,
+    id_column: str,
+    rename: Callable[[pd.DataFrame], pd.DataFrame] | None,
+    target_map: Callable[[pd.Series], pd.Series] | None,
+) -> Callable[[DatasetSpec, np.random.Generator], Dataset]:
     def build(spec: DatasetSpec, rng: np.random.Generator) -> Dataset:
         bunch = loader(as_frame=True)
         frame = bunch.frame.copy()
@@ -321,7 +328,7 @@ def _wine(spec: DatasetSpec, rng: np.random.Generator) -> Dataset:
 def _diabetes(spec: DatasetSpec, rng: np.random.Generator) -> Dataset:
     from sklearn.datasets import load_diabetes
 
-    def load(as_frame: bool):
+    def load(as_frame: bool) -> Any:
         return load_diabetes(as_frame=as_frame, scaled=False)
 
     return _sklearn_table(load, "disease_progression", "patient_id", None, None)(spec, rng)

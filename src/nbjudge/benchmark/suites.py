@@ -34,8 +34,8 @@ def load_suite(path: str | Path) -> dict[str, Any]:
         suite = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SuiteError(f"{path}: not valid YAML: {exc}") from None
-    cases = suite.get("cases") if isinstance(suite, dict) else None
-    if not isinstance(cases, list) or not cases:
+    if not isinstance(suite, dict) or not isinstance(suite.get("cases"), list) \
+            or not suite["cases"]:
         raise SuiteError(f"{path}: expected a mapping with a non-empty 'cases' list")
     seen: set[str] = set()
     for index, case in enumerate(suite["cases"], start=1):
@@ -84,7 +84,7 @@ def _properties(dataset: Dataset, task_type: str, missing_mechanism: str) -> Dat
     )
 
 
-def _is_numeric(series) -> bool:
+def _is_numeric(series: object) -> bool:
     import pandas as pd
 
     return bool(pd.api.types.is_numeric_dtype(series))

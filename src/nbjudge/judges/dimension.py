@@ -72,7 +72,7 @@ def notebook_outputs(task_prompt: str, notebook_text: str) -> str:
 
 def parse_score(value: Any) -> int | str:
     """``1 | 2 | 3 | "N/A"`` from a judge's value, or :class:`InvalidScoreError`."""
-    score = normalize_score(value)
+    score: int | str = normalize_score(value)
     if isinstance(score, bool) or score not in (1, 2, 3, "N/A"):
         raise InvalidScoreError(f"judge answered {value!r}, which is not 1, 2, 3 or \"N/A\"")
     return score

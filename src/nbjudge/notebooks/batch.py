@@ -30,6 +30,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from tqdm import tqdm
@@ -132,7 +133,7 @@ def _cache_key(task: _Task, timeout: int, sandbox: SandboxSettings) -> str:
     return digest.hexdigest()
 
 
-def run_task(task: _Task, timeout: int, sandbox: SandboxSettings) -> tuple[str, dict]:
+def run_task(task: _Task, timeout: int, sandbox: SandboxSettings) -> tuple[str, dict[str, Any]]:
     """Run one notebook on a worker (a local process or a Dask worker); returns the
     executed notebook's text and the run's fields of ``Execution``."""
     with tempfile.TemporaryDirectory(prefix="nbjudge-tables-") as folder:
@@ -151,7 +152,7 @@ def run_task(task: _Task, timeout: int, sandbox: SandboxSettings) -> tuple[str, 
     return nbformat.writes(result.notebook) + "\n", info
 
 
-def _cached(cache_dir: Path | None, key: str | None) -> tuple[str, dict] | None:
+def _cached(cache_dir: Path | None, key: str | None) -> tuple[str, dict[str, Any]] | None:
     if cache_dir is None or key is None:
         return None
     notebook, record = cache_dir / f"{key}.ipynb", cache_dir / f"{key}.json"
@@ -160,7 +161,7 @@ def _cached(cache_dir: Path | None, key: str | None) -> tuple[str, dict] | None:
     return None
 
 
-def _store(cache_dir: Path | None, key: str | None, text: str, info: dict) -> None:
+def _store(cache_dir: Path | None, key: str | None, text: str, info: dict[str, Any]) -> None:
     """Notebook first, record last, each by an atomic rename: a reader (another
     experiment of a queued sweep) sees a whole entry or none."""
     if cache_dir is None or key is None:
@@ -278,7 +279,7 @@ def execute_index(
         check_sandbox(sandbox)   # a cluster's workers check their own (Engine.executor)
     for job in jobs:
         job.target.parent.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for job in jobs:
         if modes[job.entry.notebook_id] == "keep":
             job.target.write_bytes(job.source.read_bytes())
@@ -286,7 +287,7 @@ def execute_index(
                 "status": "not_run", "seconds": 0.0, "mode": "keep",
                 "outputs": "original" if came_with[job.entry.notebook_id] else "none"}
 
-    def finish(job: NotebookJob, text: str, info: dict) -> None:
+    def finish(job: NotebookJob, text: str, info: dict[str, Any]) -> None:
         job.target.write_text(text, encoding="utf-8")
         info = {**info, "mode": "run", "outputs": "run"}
         if (info.get("failure") == "environment"

@@ -240,13 +240,14 @@ def _preview(value: Any, limit: int = 80) -> str:
 def build_notebook(parsed: ParsedAnswer,
                    metadata: Mapping[str, Any] | None = None) -> nbformat.NotebookNode:
     """A valid nbformat 4 notebook of ``parsed``'s cells (``nbformat.validate`` passes)."""
-    notebook = new_notebook(metadata={
+    notebook: nbformat.NotebookNode = new_notebook(metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
         **({"nbjudge": dict(metadata)} if metadata else {}),
     })
     for index, cell in enumerate(parsed.cells):
-        make = new_code_cell if cell.cell_type == "code" else new_markdown_cell
-        notebook.cells.append(make(cell.source, id=f"cell-{index:03d}"))
+        cell_id = f"cell-{index:03d}"
+        notebook.cells.append(new_code_cell(cell.source, id=cell_id) if cell.cell_type == "code"
+                              else new_markdown_cell(cell.source, id=cell_id))
     nbformat.validate(notebook)
     return notebook

@@ -33,13 +33,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 STARTED = "nbjudge-runner-started"
 _PR_SET_DUMPABLE = 4
 
 
-def _private_stdout():
+def _private_stdout() -> TextIO:
     """The result channel: a copy of fd 1; fd 1 itself then points at stderr."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
@@ -51,7 +51,7 @@ def _not_dumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def _set_limits(limits: dict) -> None:
+def _set_limits(limits: dict[str, Any]) -> None:
     """Per-process limits, inherited by the kernel and everything it starts.
 
     Soft and hard are equal, so the notebook cannot raise them; the CPU hard limit
@@ -85,7 +85,7 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip()
 
 
-def run(request: dict) -> dict:
+def run(request: dict[str, Any]) -> dict[str, Any]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -103,12 +103,12 @@ def run(request: dict) -> dict:
     cell_timeout = int(request["timeout"])
     state: dict[str, Any] = {"cell": None, "wall_bound": False, "kernel": None}
 
-    def timeout_func(cell) -> int:
+    def timeout_func(cell: object) -> int:
         remaining = deadline - time.monotonic()
         state["wall_bound"] = remaining < cell_timeout
         return max(1, int(min(cell_timeout, remaining) + 0.999))
 
-    def on_cell_start(cell, cell_index):
+    def on_cell_start(cell: object, cell_index: int) -> None:
         state["cell"] = cell_index
         if state["kernel"] is None and client.km is not None:
             state["kernel"] = getattr(client.km.provisioner, "process", None)
@@ -127,7 +127,7 @@ def run(request: dict) -> dict:
         resources={"metadata": {"path": workdir}},
         on_cell_start=on_cell_start,
     )
-    outcome: dict = {"status": "ok", "error": None}
+    outcome: dict[str, Any] = {"status": "ok", "error": None}
     try:
         client.execute(cwd=workdir, env=dict(os.environ),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
