@@ -140,6 +140,7 @@ EXPORTED = {
         "ControlsRun",
         "DIMENSIONS",
         "DatasetProperties",
+        "EpisodicExample",
         "Execution",
         "FoldRepeat",
         "FoldsFile",

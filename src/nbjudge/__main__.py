@@ -3,8 +3,11 @@
 ``python -m nbjudge score NOTEBOOK.ipynb``: grade a notebook with the registered judges.
 
 Reads the ``llm`` and ``judge`` sections of ``params.yaml`` (the same model and
-tracking store the pipeline used), starts the local server when the backend is
-``local``, and prints the nine scores with their rationales.
+tracking store the pipeline used), loads the judge versions that
+``data/registered/judges.json`` records, checks that each rebuilds from the tracking
+store the episodic examples it was aligned with (count and labels; it stops when they
+are gone or changed), starts the local server when the backend is ``local``, and prints
+each judge's memory and the nine scores with their rationales.
 
 ``python -m nbjudge labels-template OUT.csv``: a label file for experts to fill,
 one row per notebook of ``data/notebooks/index.jsonl`` and dimension.
@@ -33,13 +36,18 @@ from nbjudge.params import load_params, need
 def _score(args: argparse.Namespace) -> int:
     import nbformat
 
-    from nbjudge.alignment.final import load_registered_judges, score_notebook
+    from nbjudge.alignment.final import (
+        load_registered_judges,
+        score_notebook,
+        verify_registered_judges,
+    )
     from nbjudge.judges.batch import render_options
     from nbjudge.judges.dimension import notebook_outputs
     from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
     from nbjudge.llm.backends import check_credentials, open_backend
     from nbjudge.llm.cache import CACHE_ROOT
     from nbjudge.notebooks.render import render_notebook
+    from nbjudge.schemas import Registration, read_json_record
 
     params = load_params(args.params, "llm", "judge")
     llm = need(params.llm, "llm")
@@ -56,9 +64,18 @@ def _score(args: argparse.Namespace) -> int:
         notebook, render_options(judge, llm, retrieval_k)))
     experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
                                    judge["experiment"])
-    judges = load_registered_judges(experiment_id)
+    if not args.registration.is_file():
+        raise InputError(f"{args.registration}: no registration record (run the pipeline "
+                         "first, `make repro`, stage `register`; or pass --registration)")
+    registration = read_json_record(args.registration, Registration)
+    judges = load_registered_judges(
+        experiment_id, dimensions=[j.dimension for j in registration.judges],
+        versions={j.dimension: j.version for j in registration.judges})
+    examples = verify_registered_judges(judges, registration)
     if llm.banner:
         print(llm.banner)
+    print(f"episodic examples rebuilt from the tracking store, as {args.registration} records "
+          "them (count and labels): " + ", ".join(f"{d} {n}" for d, n in examples.items()))
     with open_backend(llm, embeddings=True, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs"):
         rows = score_notebook(judges, outputs)
     width = max(len(r["dimension"]) for r in rows)
@@ -246,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--prompt", default="(no task prompt given)",
                        help="the task the notebook was written for")
     score.add_argument("--params", default="params.yaml")
+    score.add_argument("--registration", type=Path,
+                       default=Path("data/registered/judges.json"),
+                       help="the register stage's record: judge versions and the episodic "
+                            "examples they were aligned with")
     score.set_defaults(run=_score)
     template = sub.add_parser("labels-template",
                               help="a CSV of every notebook and dimension for experts to grade")

@@ -40,6 +40,7 @@ __all__ = [
     "Case",
     "ControlsRun",
     "DatasetProperties",
+    "EpisodicExample",
     "Execution",
     "FoldRepeat",
     "FoldsFile",
@@ -477,8 +478,25 @@ class ControlsRun(Record):
     calibrations: list[CalibrationMap] = Field(default_factory=list)
 
 
+class EpisodicExample(BaseModel):
+    """One example of a registered judge's episodic memory: the consensus grade it learned,
+    on the MLflow trace it is rebuilt from when the judge is loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    notebook_id: NonEmpty
+    trace_id: NonEmpty
+    label: NonEmpty              # as MemAlign stores it: "1", "2", "3" or "n/a"
+    raters: list[NonEmpty]       # whose grades the consensus came from
+
+
 class RegisteredJudge(BaseModel):
-    """One aligned judge registered in MLflow for production use."""
+    """One aligned judge registered in MLflow for production use.
+
+    ``examples`` are what the alignment taught; ``rebuilt_examples`` and ``labels_match``
+    what MLflow's load path rebuilt from the tracking store right after registration
+    (the register stage fails when they differ). Records written before these fields
+    existed leave them empty.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     dimension: Dimension
@@ -487,6 +505,9 @@ class RegisteredJudge(BaseModel):
     guidelines: int = Field(ge=0)
     episodic_examples: int = Field(ge=0)
     seconds: float | None = Field(default=None, ge=0.0)  # None in outputs: nbjudge.runlog
+    examples: list[EpisodicExample] = Field(default_factory=list)  # what alignment taught
+    rebuilt_examples: int | None = Field(default=None, ge=0)  # rebuilt by MLflow's load path
+    labels_match: bool | None = None     # the rebuilt labels are the taught ones
 
 
 class Registration(Record):

@@ -83,6 +83,7 @@ def test_it_is_the_statistics_consensus_rounded():
 def trace(tmp_path, new_mlflow_store):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(new_mlflow_store(tmp_path))
+    mlflow.set_experiment("consensus")   # not the experiment id an earlier test left active
     try:
         with mlflow.start_span(name="notebook a") as span:
             span.set_inputs({"task": "t"})

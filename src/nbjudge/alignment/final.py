@@ -3,99 +3,330 @@
 Cross-validation measures how well aligned judges generalise; the judges a
 team then uses are aligned once more on all labels and registered under
 stable names (``nbjudge_<dimension>``) in the experiment's scorer registry.
-:func:`load_registered_judges` gets them back (MemAlign re-reads its episodic
-examples from the same tracking store), and :func:`score_notebook` grades a
+:func:`load_registered_judges` gets them back and :func:`score_notebook` grades a
 new notebook with them.
+
+A registered MemAlign judge stores the trace ids of its episodic examples, not the
+examples: loading it re-reads every HUMAN assessment named after the judge on those
+traces, and where raters disagree MLflow keeps the majority label (on a tie, the latest
+rater's), not the consensus the statistics score against. So the final judges are
+aligned on *consensus traces* (:func:`consensus_traces`): one per notebook, holding the
+notebook's inputs and outputs and one HUMAN assessment per dimension, the raters'
+consensus, whose source names them. The notebook traces keep each rater's own grade.
+:func:`check_episodic_memory` rebuilds a registered judge's examples as MLflow's load
+path does and compares them, count and labels, with what the alignment taught; the
+``register`` stage and ``nbjudge score`` stop when they differ.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbjudge.alignment.memalign import (
     AlignedJudge,
     ConsensusRule,
+    HumanConsensus,
     MemAlignSettings,
     align_dimension,
     human_consensus,
+    memalign_label,
+    memory_snapshot,
 )
+from nbjudge.errors import InputError
 from nbjudge.judges.batch import attach_judges, baseline_judges
-from nbjudge.judges.dimension import call_judge, parse_score
+from nbjudge.judges.dimension import call_judge, judge_name, parse_score
 from nbjudge.llm.backends import Backend, LLMConfig
-from nbjudge.schemas import DIMENSIONS, Label, RegisteredJudge, Registration
+from nbjudge.schemas import (
+    DIMENSIONS,
+    EpisodicExample,
+    Label,
+    RegisteredJudge,
+    Registration,
+)
 
 __all__ = [
+    "RegisteredJudgeError",
     "align_final",
+    "check_episodic_memory",
+    "consensus_traces",
     "load_registered_judges",
     "log_registration_run",
+    "rebuilt_labels",
     "register_judges",
     "registered_name",
     "score_notebook",
+    "verify_registered_judges",
 ]
+
+TAG_CONSENSUS_OF = "nbjudge.consensus_of"            # the notebook trace it summarises
+TAG_CONSENSUS_NOTEBOOK = "nbjudge.consensus_notebook_id"
+TAG_CONSENSUS_SHA = "nbjudge.consensus_sha256"       # of the source trace and its grades
+META_RATERS = "nbjudge.raters"
+META_RULE = "nbjudge.consensus_rule"
+
+_RERUN = ("re-run the `register` stage (`dvc repro register`) to align and register the "
+          "judges again on this tracking store")
+
+
+class RegisteredJudgeError(InputError):
+    """The registered judges in the tracking store are not the ones the registration record
+    describes: a judge is missing, or its episodic memory, as MLflow rebuilds it from the
+    store, is not the memory it was aligned with (traces gone or changed)."""
 
 
 def registered_name(dimension: str, prefix: str = "nbjudge") -> str:
     return f"{prefix}_{dimension}"
 
 
+def _root_span(trace: Any) -> Any:
+    roots = [span for span in trace.data.spans if span.parent_id is None]
+    if not roots:
+        raise InputError(f"trace {trace.info.trace_id} has no root span: it holds no "
+                         "notebook (was it logged by nbjudge?)")
+    return roots[0]
+
+
+def _human_feedback(trace: Any, name: str) -> list[Any]:
+    """The HUMAN assessments MemAlign reads for the judge ``name`` (its name rule:
+    stripped, case-insensitive)."""
+    from mlflow.entities import AssessmentSourceType
+
+    wanted = name.strip().lower()
+    return [a for a in trace.info.assessments or []
+            if (a.name or "").strip().lower() == wanted
+            and a.source.source_type == AssessmentSourceType.HUMAN]
+
+
+def _carries_exactly(trace: Any, grades: Mapping[str, HumanConsensus]) -> bool:
+    """Whether ``trace`` holds one HUMAN assessment per graded dimension, the consensus."""
+    for dimension, grade in grades.items():
+        found = _human_feedback(trace, judge_name(dimension))
+        if len(found) != 1 or found[0].feedback is None \
+                or memalign_label(found[0].feedback.value) != memalign_label(grade.score):
+            return False
+    return True
+
+
+def _consensus_digest(source_trace_id: str, grades: Mapping[str, HumanConsensus]) -> str:
+    rows = [[dimension, str(grade.score), list(grade.raters), grade.rationale]
+            for dimension, grade in sorted(grades.items())]
+    text = json.dumps([source_trace_id, rows], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def consensus_traces(traces: Mapping[str, Any],
+                     grades: Mapping[tuple[str, str], HumanConsensus],
+                     experiment_id: str, rule: ConsensusRule) -> dict[str, str]:
+    """Notebook id -> the id of its consensus trace in ``experiment_id``.
+
+    A consensus trace repeats the notebook trace's inputs and outputs and carries one
+    HUMAN assessment per dimension with a consensus in ``grades``: the consensus score,
+    its rationale, source ``consensus:<rater>+<rater>``, the raters and ``rule`` in its
+    metadata. One with the same source trace and grades that still carries exactly them
+    is reused, so a rerun adds nothing; an edited one is left alone and replaced.
+    """
+    import mlflow
+    from mlflow.entities import AssessmentSource, AssessmentSourceType
+
+    by_notebook: dict[str, dict[str, HumanConsensus]] = {}
+    for (notebook_id, dimension), grade in grades.items():
+        if notebook_id in traces:
+            by_notebook.setdefault(notebook_id, {})[dimension] = grade
+    existing: dict[str, list[Any]] = {}
+    for trace in mlflow.search_traces(locations=[experiment_id], return_type="list",
+                                      max_results=100_000):
+        digest = (trace.info.tags or {}).get(TAG_CONSENSUS_SHA)
+        if digest:
+            existing.setdefault(digest, []).append(trace)
+    mlflow.set_experiment(experiment_id=experiment_id)   # where the new traces go
+    ids: dict[str, str] = {}
+    created: list[tuple[str, dict[str, HumanConsensus]]] = []
+    for notebook_id, mine in sorted(by_notebook.items()):
+        source = traces[notebook_id]
+        digest = _consensus_digest(source.info.trace_id, mine)
+        reusable = [t for t in existing.get(digest, []) if _carries_exactly(t, mine)]
+        if reusable:
+            ids[notebook_id] = reusable[0].info.trace_id
+            continue
+        root = _root_span(source)
+        with mlflow.start_span(name=f"consensus {notebook_id}") as span:
+            span.set_inputs(root.inputs)
+            span.set_outputs(root.outputs)
+            mlflow.update_current_trace(tags={TAG_CONSENSUS_OF: source.info.trace_id,
+                                              TAG_CONSENSUS_NOTEBOOK: notebook_id,
+                                              TAG_CONSENSUS_SHA: digest})
+            ids[notebook_id] = span.trace_id
+        created.append((notebook_id, mine))
+    mlflow.flush_trace_async_logging()
+    for notebook_id, mine in created:
+        for dimension, grade in sorted(mine.items()):
+            mlflow.log_feedback(
+                trace_id=ids[notebook_id], name=judge_name(dimension), value=grade.score,
+                rationale=grade.rationale or None,
+                source=AssessmentSource(source_type=AssessmentSourceType.HUMAN,
+                                        source_id="consensus:" + "+".join(grade.raters)),
+                metadata={META_RATERS: ",".join(grade.raters), META_RULE: rule.describe()})
+    return ids
+
+
 def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
                 llm: LLMConfig, backend: Backend, settings: MemAlignSettings,
-                dimensions: Sequence[str] = DIMENSIONS, labels: Sequence[Label] = (),
+                labels: Sequence[Label], experiment_id: str,
+                dimensions: Sequence[str] = DIMENSIONS,
                 consensus_rule: ConsensusRule | None = None) -> dict[str, AlignedJudge]:
-    """Each dimension's judge aligned on every notebook labelled for it; with ``labels``,
-    on one HUMAN grade per notebook, the raters' consensus (as in cross-validation)."""
-    human = human_consensus(labels, consensus_rule or ConsensusRule()) if labels else {}
+    """Each dimension's judge aligned on every notebook labelled for it, one HUMAN grade per
+    notebook, the raters' consensus (as in cross-validation), read from the notebooks'
+    consensus traces (:func:`consensus_traces`) so that the registered judge rebuilds it."""
+    import mlflow
+
+    rule = consensus_rule or ConsensusRule()
+    human = human_consensus(labels, rule)
+    consensus_ids = consensus_traces(traces, human, experiment_id, rule)
+    consensus = {n: mlflow.get_trace(t) for n, t in consensus_ids.items()}
     base = baseline_judges(llm, dimensions)
     attach_judges(base, backend)
     aligned = {}
     for dimension in dimensions:
-        # as in cross-validation: with labels, only notebooks with a consensus grade teach
-        teach = [traces[n] for n in sorted(labelled.get(dimension, set())) if n in traces
-                 and (not labels or (n, dimension) in human)]
+        # as in cross-validation: only notebooks with a consensus grade teach
+        teach = [n for n in sorted(labelled.get(dimension, set()))
+                 if n in consensus and (n, dimension) in human]
         if not teach:
-            raise ValueError(f"no labelled notebook for {dimension}: nothing to align on")
+            raise InputError(f"no labelled notebook for {dimension}: nothing to align on")
         aligned[dimension] = align_dimension(
-            base[dimension].judge, teach, settings=settings,
+            base[dimension].judge, [consensus[n] for n in teach], settings=settings,
             reflection_model=backend.judge_model, embedding_model=str(backend.embedding_model),
             usage=backend.usage,
-            human={traces[n].info.trace_id: human[n, dimension] for n in traces
-                   if (n, dimension) in human})
+            human={consensus_ids[n]: human[n, dimension] for n in teach}, human_in_store=True)
     return aligned
+
+
+def rebuilt_labels(judge: Any) -> dict[str, list[str] | None]:
+    """Trace id -> the labels of the episodic examples MLflow rebuilds from that trace when
+    ``judge`` (a registered MemAlign judge) is loaded; ``None``: the trace is gone.
+
+    It is the conversion MLflow's load path runs on each stored trace id
+    (``trace_to_dspy_example``), without building the embedding index.
+    """
+    import mlflow
+    from mlflow.genai.judges.optimizers.dspy_utils import trace_to_dspy_example
+
+    rebuilt: dict[str, list[str] | None] = {}
+    for trace_id in memory_snapshot(judge).episodic_ids:
+        trace = mlflow.get_trace(trace_id, silent=True)
+        rebuilt[trace_id] = None if trace is None else [
+            str(example.result) for example in trace_to_dspy_example(trace, judge)]
+    return rebuilt
+
+
+def check_episodic_memory(judge: Any, registered: RegisteredJudge) -> int:
+    """The number of episodic examples ``judge`` rebuilds from the tracking store; raises
+    :class:`RegisteredJudgeError` unless they are, trace for trace and label for label,
+    the examples ``registered`` says its alignment taught."""
+    if not registered.examples:
+        raise RegisteredJudgeError(
+            f"the registration record of {registered.name} lists no episodic examples (it "
+            f"was written before records named them), so its memory cannot be checked: "
+            f"{_RERUN}")
+    expected = {example.trace_id: example for example in registered.examples}
+    rebuilt = rebuilt_labels(judge)
+    problems = []
+    if set(rebuilt) != set(expected):
+        problems.append(f"it names {len(rebuilt)} example trace(s) where the alignment "
+                        f"taught {len(expected)} (not taught: "
+                        f"{sorted(set(rebuilt) - set(expected))[:3]}, left out: "
+                        f"{sorted(set(expected) - set(rebuilt))[:3]})")
+    for trace_id, labels in rebuilt.items():
+        example = expected.get(trace_id)
+        where = f"trace {trace_id}" + (f" (notebook {example.notebook_id})" if example else "")
+        if labels is None:
+            problems.append(f"{where} is gone from the tracking store")
+        elif example is not None and labels != [example.label]:
+            problems.append(f"{where} rebuilds as {labels} where the alignment taught "
+                            f"[{example.label!r}]")
+    if problems:
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise RegisteredJudgeError(
+            f"registered judge {registered.name} (version {registered.version}) does not "
+            f"rebuild the episodic memory it was aligned with: {'; '.join(problems[:5])}{more}."
+            f" The traces it names were deleted, or their human feedback is not the consensus "
+            f"the alignment taught; {_RERUN}")
+    return sum(len(labels or []) for labels in rebuilt.values())
+
+
+def _taught_examples(result: AlignedJudge) -> list[EpisodicExample]:
+    missing = [t for t in result.snapshot.episodic_ids if t not in result.taught]
+    if missing:
+        raise ValueError(f"{result.dimension}: episodic examples {missing[:3]} were not "
+                         "aligned on a consensus grade; align with align_final")
+    return [EpisodicExample(notebook_id=result.taught[t].notebook_id or t, trace_id=t,
+                            label=memalign_label(result.taught[t].score),
+                            raters=list(result.taught[t].raters))
+            for t in result.snapshot.episodic_ids]
 
 
 def register_judges(aligned: Mapping[str, AlignedJudge], experiment_id: str,
                     prefix: str = "nbjudge") -> list[RegisteredJudge]:
-    """Register every aligned judge; returns name, version and memory size of each."""
+    """Register every aligned judge, load it back through MLflow's public path and check
+    that it rebuilds the examples it was aligned with (count and labels); returns name,
+    version, memory size and those examples of each."""
+    from mlflow.genai.scorers import get_scorer
+
     registered = []
     for dimension, result in aligned.items():
         name = registered_name(dimension, prefix)
         scorer = result.aligned.register(name=name, experiment_id=experiment_id)
-        registered.append(RegisteredJudge(
-            dimension=dimension, name=name,
-            version=getattr(scorer, "version", None) or getattr(scorer, "_version", None),
+        entry = RegisteredJudge(
+            dimension=dimension, name=name, version=scorer.scorer_version,
             guidelines=len(result.snapshot.guidelines),
             episodic_examples=len(result.snapshot.episodic_ids),
-            seconds=result.seconds))
+            seconds=result.seconds, examples=_taught_examples(result))
+        loaded = get_scorer(name=name, experiment_id=experiment_id, version=entry.version)
+        rebuilt = check_episodic_memory(loaded, entry)
+        registered.append(entry.model_copy(update={"rebuilt_examples": rebuilt,
+                                                   "labels_match": True}))
     return registered
 
 
 def load_registered_judges(experiment_id: str, prefix: str = "nbjudge",
-                           dimensions: Sequence[str] = DIMENSIONS) -> dict[str, Any]:
-    """The registered judges by dimension; a clear error names any that is missing."""
+                           dimensions: Sequence[str] = DIMENSIONS,
+                           versions: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+    """The registered judges by dimension (at ``versions[dimension]`` where given, else the
+    latest); a clear error names any that is missing."""
     from mlflow.genai.scorers import get_scorer
 
+    versions = versions or {}
     judges, missing = {}, []
     for dimension in dimensions:
+        name = registered_name(dimension, prefix)
+        version = versions.get(dimension)
         try:
-            judges[dimension] = get_scorer(name=registered_name(dimension, prefix),
-                                           experiment_id=experiment_id)
+            judges[dimension] = get_scorer(name=name, experiment_id=experiment_id,
+                                           version=version)
         except Exception:  # MLflow raises its own exception types for a missing scorer
-            missing.append(registered_name(dimension, prefix))
+            missing.append(name if version is None else f"{name} version {version}")
     if missing:
-        raise ValueError(f"no registered judge named {', '.join(missing)} in this tracking "
-                         "store: run the pipeline first (`make repro`, stage `register`)")
+        raise RegisteredJudgeError(f"no registered judge named {', '.join(missing)} in this "
+                                   "tracking store: run the pipeline first (`make repro`, "
+                                   "stage `register`)")
     return judges
+
+
+def verify_registered_judges(judges: Mapping[str, Any],
+                             registration: Registration) -> dict[str, int]:
+    """Dimension -> episodic examples of each loaded judge, checked against the record of
+    its registration (:func:`check_episodic_memory`)."""
+    recorded: dict[str, RegisteredJudge] = {judge.dimension: judge
+                                            for judge in registration.judges}
+    counts: dict[str, int] = {}
+    for dimension, judge in judges.items():
+        if dimension not in recorded:
+            raise RegisteredJudgeError(f"the registration record names no judge for "
+                                        f"{dimension}: {_RERUN}")
+        counts[dimension] = check_episodic_memory(judge, recorded[dimension])
+    return counts
 
 
 def score_notebook(judges: Mapping[str, Any], outputs: str) -> list[dict[str, Any]]:

@@ -19,9 +19,12 @@ consensus the statistics compare the judges with (``stats.consensus``,
 :func:`nbjudge.stats.tables.consensus`), rounded to the scale half up (1.5 is 2,
 2.5 is 3, as the agreement statistics round it), N/A where the consensus is N/A.
 Its rationale quotes every rater's. The traces in the store keep each rater's own
-feedback; MemAlign gets copies whose HUMAN feedback for the judge is replaced by
-the consensus (otherwise it keeps one of two conflicting raters, whichever it
-resolves first). The audit records which raters each consensus came from.
+feedback; in cross-validation MemAlign gets copies whose HUMAN feedback for the judge
+is replaced by the consensus (otherwise it keeps one of two conflicting raters, whichever
+it resolves first), and those judges live in memory only. A registered judge rebuilds its
+episodic memory from the tracking store when it is loaded, so it is aligned on stored
+traces that carry the consensus alone (:mod:`nbjudge.alignment.final`). The audit records
+which raters each consensus came from.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "MemorySnapshot",
     "align_dimension",
     "human_consensus",
+    "memalign_label",
     "memory_snapshot",
     "round_half_up",
     "with_consensus",
@@ -76,6 +80,12 @@ class HumanConsensus:
     score: int | str           # 1, 2, 3 or "N/A"
     raters: tuple[str, ...]    # whose grades it came from
     rationale: str
+    notebook_id: str = ""
+
+
+def memalign_label(score: int | str) -> str:
+    """The label MemAlign stores for a HUMAN grade (``str(value).lower()``: "2", "n/a")."""
+    return str(score).lower()
 
 
 def human_consensus(labels: Iterable[Label], rule: ConsensusRule
@@ -115,7 +125,8 @@ def human_consensus(labels: Iterable[Label], rule: ConsensusRule
             rationale = (f"Consensus of {len(graded)} raters ({rule.describe()}): "
                          + " | ".join(f"{lb.rater_id} gave {lb.score}: {lb.rationale}"
                                       for lb in graded))
-        result[key] = HumanConsensus(score, tuple(lb.rater_id for lb in graded), rationale)
+        result[key] = HumanConsensus(score, tuple(lb.rater_id for lb in graded), rationale,
+                                     notebook_id=key[0])
     return result
 
 
@@ -187,8 +198,13 @@ class AlignedJudge:
     snapshot: MemorySnapshot
     seconds: float
     tokens: dict[str, int] = field(default_factory=dict)
-    # trace id -> the raters whose consensus was the HUMAN grade MemAlign learned
-    consensus_raters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # trace id -> the consensus that was the HUMAN grade MemAlign learned from it
+    taught: dict[str, HumanConsensus] = field(default_factory=dict)
+
+    @property
+    def consensus_raters(self) -> dict[str, tuple[str, ...]]:
+        """Trace id -> the raters whose consensus MemAlign learned from that trace."""
+        return {trace_id: grade.raters for trace_id, grade in self.taught.items()}
 
 
 def align_dimension(
@@ -200,20 +216,24 @@ def align_dimension(
     embedding_model: str,
     usage: UsageLog,
     human: Mapping[str, HumanConsensus] | None = None,
+    human_in_store: bool = False,
 ) -> AlignedJudge:
     """Align ``base_judge`` on ``traces`` (each with HUMAN feedback named after the judge).
 
     ``human`` maps trace ids to the consensus grade MemAlign learns for them instead of
     the trace's own HUMAN feedback (:func:`with_consensus`); traces it does not name are
-    used as they are. ``usage`` is the open backend's
+    used as they are. With ``human_in_store`` the stored traces already carry exactly
+    that grade and are aligned on as they are, so that a judge rebuilt from the store
+    learns what this one learned. ``usage`` is the open backend's
     (:attr:`nbjudge.llm.backends.Backend.usage`): the alignment's calls and tokens
     are counted from it.
     """
     from mlflow.genai.judges.optimizers import MemAlignOptimizer
 
     human = human or {}
-    traces = [with_consensus(t, base_judge.name, human[t.info.trace_id])
-              if t.info.trace_id in human else t for t in traces]
+    if not human_in_store:
+        traces = [with_consensus(t, base_judge.name, human[t.info.trace_id])
+                  if t.info.trace_id in human else t for t in traces]
 
     optimizer = MemAlignOptimizer(reflection_lm=settings.reflection_model or reflection_model,
                                   retrieval_k=settings.retrieval_k,
@@ -225,7 +245,7 @@ def align_dimension(
     seconds = time.monotonic() - started
     return AlignedJudge(base_judge.name, aligned, memory_snapshot(aligned), round(seconds, 3),
                         counter.as_dict(),
-                        {t.info.trace_id: human[t.info.trace_id].raters
+                        {t.info.trace_id: human[t.info.trace_id]
                          for t in traces if t.info.trace_id in human})
 
 
