@@ -246,8 +246,8 @@ class BootstrapParams(Section):
     level: float = Field(default=0.95, gt=0, lt=1)
     method: BootstrapMethod = "auto"
     sample_size: Positive | Literal["original_study"] | None = None
-    min_notebooks: int = Field(default=50, ge=0)
-    min_cases: int = Field(default=10, ge=0)
+    min_notebooks: int = Field(default=20, ge=0)
+    min_cases: int = Field(default=20, ge=0)
     batch: Positive | None = None
 
 
@@ -276,7 +276,7 @@ class StatsParams(Section):
     reference: str = "baseline"
     contrasts: tuple[tuple[str, str], ...] | None = None   # [candidate, other] pairs
     controls: tuple[str, ...] | None = None
-    na_policy: NaPolicy = "zero"
+    na_policy: NaPolicy = "worst"
     failure_policy: FailurePolicy = "worst"
     failure_margin: Share = 0.05
     consensus: Consensus = "mean"

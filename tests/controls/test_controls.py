@@ -72,7 +72,8 @@ class TestPrior:
     def test_exact_expected_mae_matches_a_simulation(self):
         probabilities = {"N/A": 0.1, "1": 0.2, "2": 0.3, "3": 0.4}
         humans = np.array([0.0, 1.0, 1.5, 2.0, 3.0, 2.5])
-        exact = np.mean([expected_absolute_error(h, probabilities) for h in humans])
+        exact = np.mean([expected_absolute_error(h, probabilities, na_policy="zero")
+                         for h in humans])
         rng = np.random.default_rng(7)
         n = 40_000
         errors = []

@@ -90,7 +90,8 @@ class TestAgreement:
     def test_metrics_match_their_references(self):
         rng = np.random.default_rng(3)
         human, judge = scores(rng, n=40, n_dimensions=2, flips=(0.5, 0.2))
-        result = agreement(human, judge, variants=["baseline", "full"], dimensions=["a", "b"])
+        result = agreement(human, judge, variants=["baseline", "full"], dimensions=["a", "b"],
+                           na_policy="zero")
         for v in range(2):
             for d in range(2):
                 h, j = human[:, d], judge[v, :, d]

@@ -47,7 +47,8 @@ class TestAgainstScipy:
         # as bootstrap_agreement does: with one seed both see the same resamples.
         rng = np.random.default_rng(0)
         human, judge = scores(rng, n=40, n_dimensions=3)
-        result = bootstrap_agreement(human, judge, variants=VARIANTS, comparisons=COMPARISONS,
+        result = bootstrap_agreement(human, judge, na_policy="zero", variants=VARIANTS,
+                                     comparisons=COMPARISONS,
                                      n_resamples=2000, rng=np.random.default_rng(1))
         for d in range(3):
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -72,7 +73,8 @@ class TestAgainstScipy:
     def test_same_index_draws_give_the_same_bca_interval(self):
         rng = np.random.default_rng(1)
         human, judge = scores(rng, n=30, n_dimensions=2)
-        result = bootstrap_agreement(human, judge, variants=VARIANTS, comparisons=COMPARISONS,
+        result = bootstrap_agreement(human, judge, na_policy="zero", variants=VARIANTS,
+                                     comparisons=COMPARISONS,
                                      method="bca", n_resamples=2000,
                                      rng=np.random.default_rng(2))
         bca = [i for i, m in enumerate(result.method) if m == "bca"]
@@ -93,7 +95,8 @@ class TestAgainstScipy:
         rng = np.random.default_rng(2)
         human, judge = fine_grained(rng)
         n_resamples = 10_000
-        result = bootstrap_agreement(human, judge[:2], variants=VARIANTS[:2], method=method,
+        result = bootstrap_agreement(human, judge[:2], na_policy="zero", variants=VARIANTS[:2],
+                                     method=method,
                                      n_resamples=n_resamples, rng=np.random.default_rng(3))
         # scipy on per-notebook errors (repeats averaged), an independent seed.
         errors = np.abs(judge[:2] - human).mean(axis=1)
@@ -148,7 +151,8 @@ def coverage(rng, n_experiments, n_notebooks, n_resamples, method):
     covered = np.zeros(true_improvement.size)
     for _ in range(n_experiments):
         sample = rng.integers(0, human.shape[0], n_notebooks)
-        result = bootstrap_agreement(human[sample], judge[:, sample], method=method,
+        result = bootstrap_agreement(human[sample], judge[:, sample], na_policy="zero",
+                                     method=method,
                                      n_resamples=n_resamples, rng=rng)
         rows = [s.kind == "improvement" for s in result.statistics]
         low, high = (bound[rows] for bound in result.confidence_interval)
@@ -200,7 +204,8 @@ class TestTheory:
     def test_standard_error_of_a_mean_is_sd_over_sqrt_n(self):
         rng = np.random.default_rng(10)
         human, judge = fine_grained(rng, n=100, n_dimensions=1)
-        result = bootstrap_agreement(human, judge[:1], n_resamples=20_000, rng=rng)
+        result = bootstrap_agreement(human, judge[:1], na_policy="zero", n_resamples=20_000,
+                                     rng=rng)
         errors = np.abs(judge[0] - human).mean(axis=0)[:, 0]
         expected = errors.std(ddof=0) / np.sqrt(errors.size)
         assert_allclose(result.standard_error[0], expected, rtol=0.03)
@@ -266,14 +271,14 @@ class TestResult:
         assert set(frame.columns) >= {"kind", "variant", "reference", "dimension", "estimate",
                                       "ci_low", "ci_high", "method", "n_notebooks"}
 
-    def test_auto_takes_expanded_for_levels_and_studentized_for_comparisons(self):
+    def test_auto_takes_expanded_for_levels_and_cr2_for_comparisons(self):
         human, judge = scores(np.random.default_rng(16), n=30, n_dimensions=2)
         common = dict(variants=VARIANTS, n_resamples=400)
         auto = bootstrap_agreement(human, judge, rng=np.random.default_rng(1), **common)
         assert {(s.kind, m) for s, m in zip(auto.statistics, auto.method, strict=True)} == {
-            ("mae", "expanded"), ("bias", "expanded"), ("improvement", "studentized"),
+            ("mae", "expanded"), ("bias", "expanded"), ("improvement", "cr2"),
             ("relative_reduction", "studentized")}
-        for method in ("expanded", "studentized"):
+        for method in ("expanded", "studentized", "cr2"):
             alone = bootstrap_agreement(human, judge, method=method,
                                         rng=np.random.default_rng(1), **common)
             chosen = np.array([m == method for m in auto.method])
@@ -284,7 +289,8 @@ class TestResult:
 
     def test_estimates_are_the_plain_statistics(self):
         human, judge = scores(np.random.default_rng(15), n=25, n_dimensions=1)
-        result = bootstrap_agreement(human, judge, variants=VARIANTS, comparisons=COMPARISONS,
+        result = bootstrap_agreement(human, judge, na_policy="zero", variants=VARIANTS,
+                                     comparisons=COMPARISONS,
                                      n_resamples=10, rng=np.random.default_rng(0))
         assert_allclose(result.estimate, scipy_statistic(human[:, 0], *judge[:, :, 0]),
                         rtol=1e-12)
@@ -335,7 +341,7 @@ class TestValidation:
         ({"level": True}, "level must be .* got True"),
         ({"n_resamples": 0}, "n_resamples must be an integer >= 1; got 0"),
         ({"n_resamples": 10.5}, "n_resamples must be an integer >= 1; got 10.5"),
-        ({"method": "basic"}, "method must be one of 'auto', 'studentized', 'expanded', "
+        ({"method": "basic"}, "method must be one of 'auto', 'cr2', 'studentized', 'expanded', "
                               "'percentile', 'bca'; got 'basic'"),
         ({"sample_size": 10}, "method 'auto' needs sample_size equal to the number of "
                               "notebooks \\(5\\); got 10: only the percentile"),
@@ -346,7 +352,7 @@ class TestValidation:
         ({"method": "bca", "sample_size": 10},
          "method 'bca' needs sample_size equal to the number of notebooks \\(5\\); got 10"),
         ({"batch": 0}, "batch must be an integer >= 1; got 0"),
-        ({"na_policy": "drop"}, "na_policy must be one of 'zero', 'exclude'; got 'drop'"),
+        ({"na_policy": "drop"}, "na_policy must be one of 'worst', 'zero', 'exclude'; got 'drop'"),
         ({"variants": ["a"]}, "1 variant names given for an axis of length 2"),
         ({"dimensions": ["a", "a"]}, "dimension names must be unique"),
         ({"variants": ["a", "b"], "comparisons": [("a", "c")]},

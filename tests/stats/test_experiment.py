@@ -48,10 +48,10 @@ class TestConfig:
         ({"failure_policy": "drop"}, "failure_policy must be one of 'worst', 'exclude'"),
         ({"consensus_na": "mean"}, "consensus_na must be one of 'majority', 'zero'"),
         ({"bootstrap": {"method": "basic"}},
-         "bootstrap.method must be one of 'auto', 'studentized'"),
+         "bootstrap.method must be one of 'auto', 'cr2', 'studentized'"),
         ({"bootstrap": {"sample_size": "twice"}},
          "bootstrap.sample_size must be null, an integer or 'original_study'; got 'twice'"),
-        ({"na_policy": "one"}, "na_policy must be one of 'zero', 'exclude'; got 'one'"),
+        ({"na_policy": "one"}, "na_policy must be one of 'worst', 'zero', 'exclude'; got 'one'"),
         ({"permutation": {"correction": "bonferroni"}},
          "permutation.correction must be one of 'holm', 'fdr_bh'"),
         ({"contrasts": [["full"]]}, r"a contrast is a \[candidate, other\] pair"),
@@ -85,17 +85,18 @@ class TestAnalyze:
         entry = metrics["improvement"]["full"]["model_training"]
         assert set(entry) == {"value", "ci_low", "ci_high", "ci_method", "relative", "p",
                               "p_adjusted", "significant", "n_notebooks", "simultaneous_low",
-                              "simultaneous_high", "observed_low", "observed_high",
+                              "simultaneous_high", "standard_error", "test_method",
                               "significant_unadjusted_ci", "reference_mae", "variant_mae",
                               "repeat_sd"}
         assert metrics["intervals"] | {"conditions_on": ""} == {
-            "method": "expanded (MAE, bias) and studentized (improvements)", "level": 0.95,
+            "method": "expanded (MAE, bias), cr2 (improvements) and studentized (relative "
+                      "reductions)", "level": 0.95,
             "n_resamples": 400, "sample_size": 20,
             "resampling_unit": "notebook", "n_units": 20, "n_notebooks": 20, "n_cases": 20,
-            "note": "", "shown": True, "min_notebooks": 20, "min_cases": 10,
-            "conditions_on": "",
+            "note": "", "shown": True, "n_without_interval": 0, "smallest_units": 20,
+            "min_notebooks": 20, "min_cases": 20, "conditions_on": "",
             "significance": "test", "correction": "holm", "family_size": 27,
-            "failure_policy": "worst", "na_policy": "zero", "consensus_na": "majority"}
+            "failure_policy": "worst", "na_policy": "worst", "consensus_na": "majority"}
         assert "fold assignment" in metrics["intervals"]["conditions_on"]
         assert metrics["skipped"] == []
         assert list(metrics)[:2] == ["status", "summary"]  # first in dvc exp show

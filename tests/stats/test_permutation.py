@@ -140,6 +140,63 @@ class TestSignFlip:
             sign_flip_test(np.ones(5), rng=np.random.RandomState(0))
 
 
+class TestCases:
+    """Several notebooks per case: the case is flipped as one."""
+
+    def test_exact_equals_scipy_on_case_sums(self):
+        rng = np.random.default_rng(20)
+        differences = rng.integers(-2, 3, 24).astype(float)
+        clusters = np.repeat(np.arange(8), 3).astype(str)
+        result = sign_flip_test(differences[:, np.newaxis], clusters=clusters)
+        assert result.exact[0] and result.n_cases[0] == 8
+        sums = differences.reshape(8, 3).sum(axis=1)
+        assert result.pvalue[0] == pytest.approx(scipy_sign_flip(sums, "two-sided"))
+        assert result.statistic[0] == pytest.approx(differences.mean())
+
+    def test_labels_say_exact_or_monte_carlo(self):
+        rng = np.random.default_rng(21)
+        differences = rng.normal(size=(40, 2))
+        clusters = np.repeat(np.arange(10), 4).astype(str)
+        by_case = sign_flip_test(differences, clusters=clusters, n_resamples=2000, rng=rng)
+        by_notebook = sign_flip_test(differences, n_resamples=2000, rng=rng)
+        assert by_case.describe().tolist() == ["exact (1024 sign patterns)"] * 2
+        assert by_notebook.describe().tolist() == ["Monte Carlo, 2000 sign patterns"] * 2
+        assert by_notebook.n_patterns.tolist() == [2000, 2000]
+
+    def test_batches_do_not_change_the_p_value_distribution(self):
+        rng = np.random.default_rng(22)
+        differences = rng.normal(0.1, 1, (20, 1))
+        exact = scipy_sign_flip(differences[:, 0], "two-sided")
+        n = 50_000  # several batches of random patterns
+        result = sign_flip_test(differences, n_resamples=n, rng=rng)
+        assert abs(result.pvalue[0] - exact) <= 4 * np.sqrt(exact * (1 - exact) / n) + 1 / n
+
+    @pytest.mark.slow
+    def test_familywise_error_holds_under_a_case_by_judge_interaction(self):
+        """Nine null dimensions, cases of 2-6 notebooks whose paired differences share a case
+        effect (the judges differ per case, not on average): Holm over case flips stays at
+        the level; flipping notebooks, which the bootstrap does not resample, does not."""
+        rng = np.random.default_rng(23)
+        n_experiments, alpha = 400, 0.05
+        flagged = {"case": 0, "notebook": 0}
+        for _ in range(n_experiments):
+            sizes = rng.integers(2, 7, 12)
+            case = np.repeat(np.arange(sizes.size), sizes)
+            effect = 0.5 * rng.standard_normal((sizes.size, 9))[case]
+            differences = np.round(effect + 0.5 * rng.standard_normal((case.size, 9)))
+            for unit, clusters in (("case", case.astype(str)), ("notebook", None)):
+                p = sign_flip_test(differences, clusters=clusters, n_resamples=999,
+                                   rng=rng).pvalue
+                flagged[unit] += bool(np.any(adjust_pvalues(p, "holm") < alpha))
+        assert stats.binomtest(flagged["case"], n_experiments, alpha,
+                               alternative="greater").pvalue > 0.01
+        assert flagged["notebook"] / n_experiments > 0.1
+
+    def test_clusters_must_match(self):
+        with pytest.raises(ValueError, match="clusters names 2 cases for 3 notebooks"):
+            sign_flip_test(np.zeros(3), clusters=["a", "b"])
+
+
 class TestAdjust:
     def test_hand_worked_values(self):
         # R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") and (..., "BH").

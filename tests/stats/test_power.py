@@ -3,7 +3,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from nbjudge.stats import power_analysis
+from nbjudge.stats import adjust_pvalues, power_analysis, sign_flip_test
 
 
 def empirical_sd(differences):
@@ -46,6 +46,72 @@ class TestAgainstNormalTheory:
         assert_allclose(result.notebooks_needed, expected, rtol=0.1)
 
 
+class TestThePrintedVerdict:
+    """The verdict adjusts over a family and treats cases as units; so does its power."""
+
+    def test_family_size_sets_the_test_level(self):
+        rng = np.random.default_rng(10)
+        differences = rng.standard_normal(100)
+        result = power_analysis(differences, family_size=9, rng=rng)
+        t = stats.t.ppf(1 - 0.05 / 18, 99)
+        expected = (t + stats.norm.ppf(0.8)) * empirical_sd(differences) / 10
+        assert_allclose(result.minimal_detectable_improvement, expected, rtol=0.05)
+        assert result.to_frame().test_level.iloc[0] == pytest.approx(0.05 / 9)
+        assert result.family_size == 9
+
+    def test_cases_are_the_units(self):
+        rng = np.random.default_rng(11)
+        n_cases, size = 40, 5
+        case = np.repeat(np.arange(n_cases), size)
+        differences = rng.standard_normal(n_cases)[case] + 0.3 * rng.standard_normal(case.size)
+        clustered = power_analysis(differences, clusters=case.astype(str),
+                                   target_improvement=0.4, rng=rng)
+        naive = power_analysis(differences, rng=rng)
+        means = differences.reshape(n_cases, size).mean(axis=1)
+        expected = (stats.t.ppf(0.975, n_cases - 1) + stats.norm.ppf(0.8)) * means.std() \
+            / np.sqrt(n_cases)
+        assert_allclose(clustered.minimal_detectable_improvement, expected, rtol=0.08)
+        assert naive.minimal_detectable_improvement < 0.6 * expected
+        assert clustered.n_cases == n_cases
+        assert clustered.notebooks_needed == size * clustered.cases_needed
+
+    def test_power_at_target_is_the_share_detected(self):
+        rng = np.random.default_rng(12)
+        differences = rng.standard_normal(60)
+        mdi = float(power_analysis(differences, rng=rng).minimal_detectable_improvement)
+        result = power_analysis(differences, target_improvement=mdi, n_simulations=4000,
+                                rng=rng)
+        assert result.power_at_target == pytest.approx(0.8, abs=0.03)
+
+    @pytest.mark.slow
+    def test_prediction_matches_holm_over_case_sign_flips(self):
+        """One improved dimension among nine, cases of 1-5 with a case effect: the predicted
+        power at the true improvement equals the rate at which Holm over case-level sign
+        flips detects it (what the stats stage prints)."""
+        rng = np.random.default_rng(13)
+        delta, n_experiments = 0.45, 300
+
+        def experiment():
+            sizes = rng.integers(1, 6, 25)
+            case = np.repeat(np.arange(sizes.size), sizes)
+            noise = (0.6 * rng.standard_normal((sizes.size, 9))[case]
+                     + 0.8 * rng.standard_normal((case.size, 9)))
+            differences = np.round(noise * 2) / 2
+            differences[:, 0] += delta
+            return differences, case.astype(str)
+
+        detected, predicted = 0, []
+        for _ in range(n_experiments):
+            differences, clusters = experiment()
+            p = sign_flip_test(differences, clusters=clusters, n_resamples=1999,
+                               rng=rng).pvalue
+            detected += bool(adjust_pvalues(p, "holm")[0] < 0.05)
+            predicted.append(float(power_analysis(
+                differences[:, :1] - delta, clusters=clusters, family_size=9,
+                target_improvement=delta, n_simulations=500, rng=rng).power_at_target[0]))
+        assert detected / n_experiments == pytest.approx(np.mean(predicted), abs=0.08)
+
+
 def test_columns_are_independent_analyses():
     rng = np.random.default_rng(3)
     differences = np.stack([rng.normal(0, 0.5, 50), rng.normal(0, 1.0, 50)], axis=1)
@@ -55,7 +121,7 @@ def test_columns_are_independent_analyses():
     small, large = result.minimal_detectable_improvement
     assert small < large
     assert result.notebooks_needed[0] < result.notebooks_needed[1]
-    assert result.to_frame().shape == (2, 6)
+    assert result.to_frame().shape == (2, 11)
 
 
 def test_undefined_cases():

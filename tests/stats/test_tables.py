@@ -160,7 +160,7 @@ class TestConsensus:
             consensus(self.ratings, how, raters=raters)
 
     def test_invalid_policy_and_shape(self):
-        with pytest.raises(ValueError, match="na_policy must be one of 'zero', 'exclude'"):
+        with pytest.raises(ValueError, match="na_policy must be one of 'worst', 'zero', 'exclude'"):
             consensus(self.ratings, na_policy="drop")
         with pytest.raises(ValueError, match="ratings must be 3-D"):
             consensus(self.ratings[0])

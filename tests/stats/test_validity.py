@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from scipy import stats
 
-from nbjudge.schemas import Judgment, Label
+from nbjudge.schemas import DIMENSIONS, Judgment, Label
 from nbjudge.stats import (
     Statistic,
     StatsConfig,
@@ -19,6 +19,7 @@ from nbjudge.stats import (
     agreement,
     analyze_experiment,
     bootstrap_agreement,
+    score_distance,
     sign_flip_test,
 )
 from nbjudge.stats.tables import comparison_differences, impute_failures, paired_errors
@@ -156,6 +157,60 @@ class TestNotApplicable:
         assert any("na_policy=exclude" in flag for flag in result.metrics["flags"])
         entry = result.metrics["mae"]["aligned"]["model_training"]
         assert entry["value"] == 0 and entry["na_precision"] == 0
+
+
+class TestNoNaLoophole:
+    """The evasive judge of the statistics issue: where an honest lenient judge answers 3
+    against a human 1, it answers N/A instead. Coded 0 that is one point from the human,
+    half the honest judge's error."""
+
+    def judges(self, rng, n, n_dimensions=9):
+        human = rng.integers(1, 4, (n, n_dimensions)).astype(float)
+        honest = np.where(rng.random(human.shape) < 0.15, np.minimum(human + 1, 3), human)
+        honest[(human == 1) & (rng.random(human.shape) < 0.4)] = 3.0
+        evasive = np.where((human == 1) & (honest == 3), 0.0, honest)
+        return human, np.stack([honest, evasive])
+
+    def test_na_costs_at_least_the_worst_wrong_score(self):
+        for h in (1.0, 4 / 3, 1.5, 2.0, 2.5, 3.0):
+            worst_wrong = max(abs(s - h) for s in (1.0, 2.0, 3.0))
+            assert score_distance(h, 0.0) >= worst_wrong
+            assert score_distance(0.0, h) >= worst_wrong
+            assert score_distance(h, 0.0) == score_distance(0.0, h) == max(h, 3 - h)
+        assert score_distance(0.0, 0.0) == 0
+        assert score_distance(1.0, 0.0, na_policy="zero") == 1
+
+    def test_under_zero_the_evasive_judge_wins(self):
+        human, judge = self.judges(np.random.default_rng(30), 150)
+        absolute, _ = paired_errors(human, judge, na_policy="zero")
+        assert np.all(absolute[1].mean(axis=0) < absolute[0].mean(axis=0))
+
+    @pytest.mark.parametrize("n", [20, 50, 150])
+    def test_the_evasive_judge_is_never_better_under_the_defaults(self, n):
+        human, judge = self.judges(np.random.default_rng(31 + n), n)
+        labels, judgments = [], []
+        dimensions = DIMENSIONS[:human.shape[1]]
+        for i in range(n):
+            for d, dimension in enumerate(dimensions):
+                labels.append(Label(notebook_id=f"nb-{i:03d}", dimension=dimension,
+                                    score=int(human[i, d]), rationale="r", rater_id="alice",
+                                    source="human"))
+                for v, variant in enumerate(("honest", "evasive")):
+                    score = judge[v, i, d]
+                    judgments.append(Judgment(
+                        notebook_id=f"nb-{i:03d}", dimension=dimension, variant=variant,
+                        model="m", status="ok", score="N/A" if score == 0 else int(score)))
+        config = StatsConfig.from_mapping({
+            "reference": "honest", "contrasts": [],
+            "bootstrap": {"n_resamples": 400}, "permutation": {"n_resamples": 999},
+            "power": {"n_simulations": 50, "max_notebooks": 100}})
+        result = analyze_experiment(labels, judgments, config, seed=0)
+        improvement = result.frames["improvement"]
+        assert (improvement.improvement <= 0).all()
+        assert not (improvement.significant & (improvement.improvement > 0)).any()
+        assert result.metrics["summary"]["evasive"]["better"] == 0
+        mae = result.frames["mae"].set_index(["variant", "dimension"]).mae
+        assert (mae["evasive"] >= mae["honest"]).all()
 
 
 def null_experiments(rng, n_experiments, n=50, n_dimensions=9):
@@ -301,6 +356,8 @@ class TestIntervalLabels:
 
 class TestSmallSamples:
     def test_four_notebooks_get_no_interval_and_no_significance_from_one(self):
+        """Below the smallest validated size: a standard error and a labelled p-value, not the
+        range of the per-notebook differences (which says nothing about the mean)."""
         human = np.array([[1.0], [2.0], [3.0], [2.0]])
         judge = np.stack([human + np.array([[1], [1], [-1], [1]]), human])
         labels, judgments = to_records(human, judge, np.zeros(judge.shape, dtype=bool))
@@ -310,11 +367,13 @@ class TestSmallSamples:
             row = result.frames["improvement"].iloc[0]
             assert np.isnan(row.ci_low) and np.isnan(row.simultaneous_low)
             assert row.ci_method == "none (too few units for an interval)"
-            assert (row.observed_low, row.observed_high) == (1, 1)
+            assert "observed_low" not in result.frames["improvement"]
+            assert row.standard_error == 0  # every difference is 1
             assert row.exact_test and row.p_value == pytest.approx(0.125)  # 2 of 16 patterns
+            assert row.test_method == "exact (16 sign patterns)"
             assert not row.significant
             assert not result.metrics["intervals"]["shown"]
-            assert any("too few notebooks for an interval" in flag
+            assert any("rest on fewer than 50 notebooks" in flag
                        for flag in result.metrics["flags"])
 
 
@@ -377,4 +436,6 @@ def test_one_case_holding_every_notebook_gives_no_interval():
                                 seed=0, cases=cases)
     assert not result.metrics["intervals"]["shown"]
     assert result.frames["improvement"].ci_low.isna().all()
-    assert any("in 10 cases" in flag for flag in result.metrics["flags"])
+    assert any("rest on fewer than 20 cases after N/A exclusion and failures (the smallest "
+               "on 1)" in flag for flag in result.metrics["flags"])
+    assert result.frames["improvement"].test_method.iloc[0] == "exact (2 sign patterns)"

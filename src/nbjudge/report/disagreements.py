@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 
 from nbjudge.schemas import Judgment, Label
+from nbjudge.stats import NA_POLICIES, score_distance
 
 __all__ = [
     "DIMENSION_KEYWORDS",
@@ -98,8 +99,9 @@ def largest_disagreements(
     skipped, as in the statistics. Pairs where judge and humans agree are
     never listed.
     """
-    if na_policy not in ("zero", "exclude"):
-        raise ValueError(f"na_policy must be 'zero' or 'exclude'; got {na_policy!r}")
+    if na_policy not in NA_POLICIES:
+        raise ValueError(f"na_policy must be one of {', '.join(map(repr, NA_POLICIES))}; "
+                         f"got {na_policy!r}")
     if n < 0:
         raise ValueError(f"n must be non-negative; got {n}")
     ratings: dict[tuple[str, str], list[Label]] = {}
@@ -117,7 +119,7 @@ def largest_disagreements(
                 continue
             scores = [s for s in scores if s != 0]
         human = sum(scores) / len(scores)
-        distance = abs(_encode(j.score) - human)
+        distance = float(score_distance(human, _encode(j.score), na_policy=na_policy))
         if distance == 0:
             continue
         order = (-distance, rank.get(j.variant, len(rank)), j.variant, j.repeat)

@@ -182,8 +182,8 @@ def forest_figure(
     aligned judge is closer to the humans. A filled diamond marks an
     improvement the stats stage calls significant (its configured rule); a
     star follows the adjusted p-value when it is below ``alpha``. Where the
-    stats stage showed no interval (too few units), a dotted line spans the
-    observed range of the per-notebook improvements instead.
+    stats stage showed no interval (too few units), a dotted line spans one
+    standard error either side instead.
     """
     dimensions = _dimensions(mae, dimensions)
     fig = _new_figure(0.36 * len(dimensions) + 1.5)
@@ -204,10 +204,11 @@ def forest_figure(
         style = dict(_variant_style(1), marker="D", markersize=6,
                      markerfacecolor="black" if significant else "white")
         low, high = _value(row, "ci_low"), _value(row, "ci_high")
-        if math.isnan(low) and not math.isnan(_value(row, "observed_low")):
-            # Too few units for an interval: the observed range of the per-notebook
-            # improvements, dotted, so that it is not read as one.
-            right.hlines(y, _value(row, "observed_low"), _value(row, "observed_high"),
+        if math.isnan(low) and not math.isnan(_value(row, "standard_error")):
+            # Too few units for an interval: plus or minus one standard error, dotted, so
+            # that it is not read as one.
+            centre, se = _value(row, "improvement"), _value(row, "standard_error")
+            right.hlines(y, centre - se, centre + se,
                          color=style["color"], linewidth=1.0, linestyle=":", zorder=2)
         _interval(right, y, _value(row, "improvement"), low, high, style)
         p = _value(row, f"p_{correction}")

@@ -27,7 +27,9 @@ __all__ = [
     "to_units",
 ]
 
-NA_POLICIES = ("zero", "exclude")
+# worst: N/A on one side only costs the largest error against the other side's score, as a
+# failure does; zero: N/A scored as 0 (the original study); exclude: pairs with N/A dropped.
+NA_POLICIES = ("worst", "zero", "exclude")
 NA_RULES = ("majority", "zero")  # how a consensus treats raters who said N/A
 FAILURE_POLICIES = ("worst", "exclude")  # a failed judgment: largest error, or dropped
 

@@ -194,7 +194,7 @@ def agreement(
     *,
     variants: Sequence[str] | None = None,
     dimensions: Sequence[str] | None = None,
-    na_policy: str = "zero",
+    na_policy: str = "worst",
     failed: np.ndarray | None = None,
     failure_policy: str = "worst",
 ) -> AgreementResult:
@@ -209,7 +209,8 @@ def agreement(
         the MAE and bias average a notebook's repeats first, as the bootstrap does.
     variants, dimensions : sequence of str, optional
         Axis labels.
-    na_policy : {"zero", "exclude"}
+    na_policy : {"worst", "zero", "exclude"}
+        How a pair with N/A on one side is scored (:func:`~nbjudge.stats.tables.paired_errors`).
     failed : array_like of bool, optional
         Same shape as ``judge``: failed judgments, counted in ``n_failed``
         and in the confusion matrix's last column.

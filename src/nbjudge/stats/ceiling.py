@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from ._checks import NA_POLICIES, check_choice, check_names
 from .agreement import krippendorff_alpha
+from .tables import score_distance
 
 __all__ = ["CeilingResult", "gap_closed", "human_ceiling"]
 
@@ -63,7 +64,7 @@ def human_ceiling(
     ratings: np.ndarray,
     *,
     dimensions: Sequence[str] | None = None,
-    na_policy: str = "zero",
+    na_policy: str = "worst",
     min_alpha: float = 0.667,
 ) -> CeilingResult:
     """Human-human MAE and alpha per dimension, with a low-agreement flag.
@@ -73,8 +74,10 @@ def human_ceiling(
     ratings : array_like, shape (rater, notebook, dimension)
         0 (N/A) to 3, NaN where a rater did not grade.
     dimensions : sequence of str, optional
-    na_policy : {"zero", "exclude"}
-        With ``"exclude"`` N/A ratings are left out, as in the judge comparison.
+    na_policy : {"worst", "zero", "exclude"}
+        How two raters' N/A and score are compared, as a judge and the humans
+        are (:func:`~nbjudge.stats.tables.score_distance`); with ``"exclude"``
+        N/A ratings are left out.
     min_alpha : float
         Alpha below which a dimension is flagged; 0.667 is Krippendorff's
         lowest limit for tentative conclusions.
@@ -99,8 +102,8 @@ def human_ceiling(
     # Mean |a - b| over the rater pairs of each notebook: sum over ordered
     # pairs of rated cells, divided by the number of ordered pairs.
     values = np.nan_to_num(ratings)
-    pair_sum = np.abs(values[:, np.newaxis] - values[np.newaxis, :]) * (
-        rated[:, np.newaxis] & rated[np.newaxis, :])
+    pair_sum = score_distance(values[:, np.newaxis], values[np.newaxis, :],
+                              na_policy=na_policy) * (rated[:, np.newaxis] & rated[np.newaxis, :])
     k = rated.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_notebook = np.where(multi, pair_sum.sum(axis=(0, 1)) / (k * (k - 1)), np.nan)

@@ -4,7 +4,8 @@ The ``prior`` control gives each held-out notebook a score drawn from its
 training folds' label distribution; its observed MAE depends on the draw.
 Its expected MAE does not: for a human score ``h`` and draw probabilities
 ``p(s)`` it is ``sum_s p(s) |h - s|`` per notebook (N/A scored as 0 under
-``na_policy="zero"``), averaged over a notebook's CV repeats and then over
+``na_policy="zero"``; under ``"worst"`` the distance of
+:func:`~nbjudge.stats.tables.score_distance`), averaged over a notebook's CV repeats and then over
 the notebooks, as every MAE of the stats stage is. Under ``"exclude"`` a
 pair with N/A on either side does not count: the value is then
 ``sum_{s != N/A} p(s) |h - s| / P(s != N/A)`` per notebook with a numeric
@@ -21,6 +22,7 @@ import numpy as np
 from nbjudge.schemas import PriorDistribution
 
 from ._checks import NA_POLICIES, check_choice
+from .tables import score_distance
 
 __all__ = ["expected_absolute_error", "prior_expected_mae"]
 
@@ -28,7 +30,7 @@ _VALUE = {"N/A": 0.0, "1": 1.0, "2": 2.0, "3": 3.0}
 
 
 def expected_absolute_error(human: float, probabilities: Mapping[Any, float], *,
-                            na_policy: str = "zero") -> float:
+                            na_policy: str = "worst") -> float:
     """``E|human - S|`` for ``S`` drawn from ``probabilities`` (keys ``"N/A"``, ``"1"``,
     ``"2"``, ``"3"``); ``human`` is a consensus score, 0 for N/A. NaN where nothing counts."""
     check_choice(na_policy, "na_policy", NA_POLICIES)
@@ -42,12 +44,15 @@ def expected_absolute_error(human: float, probabilities: Mapping[Any, float], *,
     mass = sum(p for _, p in terms)
     if mass <= 0:
         return float("nan")
-    return sum(p * abs(human - value) for value, p in terms) / mass
+    values = np.array([value for value, _ in terms])
+    weights = np.array([p for _, p in terms])
+    return float(weights @ score_distance(np.full(values.shape, human), values,
+                                          na_policy=na_policy)) / mass
 
 
 def prior_expected_mae(human: np.ndarray, notebooks: Sequence[str], dimensions: Sequence[str],
                        priors: Iterable[PriorDistribution], *,
-                       na_policy: str = "zero") -> dict[str, float]:
+                       na_policy: str = "worst") -> dict[str, float]:
     """Per dimension, the ``prior`` control's expected MAE (NaN where no pair counts).
 
     ``human`` has shape (notebook, dimension), ordered as ``notebooks`` and

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 SIGNIFICANCE_RULES = ("test", "simultaneous", "ci", "both")
 # The original study drew 100 notebooks per resample out of its 50.
+# Random sign patterns drawn at most, when a Holm decision sits near the level.
+MAX_SIGN_PATTERNS = 999_999
 ORIGINAL_STUDY_SAMPLE_SIZE = 100
 _Settings = TypeVar("_Settings", bound="DataclassInstance")
 
@@ -62,18 +64,19 @@ _Settings = TypeVar("_Settings", bound="DataclassInstance")
 class BootstrapSettings:
     """``sample_size``: units per resample, None for all of them, or ``"original_study"``
     (100 draws with percentile intervals, as the original study did: not 95% intervals).
-    Below ``min_notebooks`` notebooks, or ``min_cases`` cases when cases are resampled,
-    no interval is shown (the observed range and the exact permutation p-value are) and
-    none decides significance: the smallest sizes at which bench/validate_intervals.py
-    found the default interval at (or above) its nominal coverage."""
+    A statistic resting on fewer than ``min_notebooks`` notebooks (independent notebooks)
+    or ``min_cases`` cases (when cases are resampled), counted after N/A exclusion and
+    failures, gets no interval: its standard error and the permutation p-value (exact or
+    Monte Carlo, as labelled) are shown instead, and no interval decides significance.
+    The defaults are the smallest sizes simulated in bench/validate_intervals.py."""
 
     n_resamples: int = 10_000
     level: float = 0.95
     method: str = "auto"
     sample_size: int | str | None = None
     batch: int | None = None
-    min_notebooks: int = 50
-    min_cases: int = 10
+    min_notebooks: int = 20
+    min_cases: int = 20
 
     def __post_init__(self) -> None:
         check_choice(self.method, "bootstrap.method", METHODS)
@@ -130,7 +133,7 @@ class StatsConfig:
         ("baseline", "majority"), ("full", "calibrated"), ("semantic_only", "calibrated"),
         ("full", "semantic_only"))
     controls: tuple[str, ...] = ("majority", "prior", "calibrated", "calibrated_full")
-    na_policy: str = "zero"
+    na_policy: str = "worst"
     failure_policy: str = "worst"
     failure_margin: float = 0.05
     consensus: str = "mean"
@@ -285,7 +288,7 @@ def _mae_frame(boot: pd.DataFrame, agreed: pd.DataFrame, repeats: pd.DataFrame,
     keys = ["variant", "dimension"]
     boot = _interval_columns(boot)
     mae = boot[boot.kind == "mae"][[*keys, "estimate", "ci_low", "ci_high", "n_notebooks",
-                                    *_INTERVAL]].rename(columns={
+                                    "n_cases", *_INTERVAL]].rename(columns={
         "estimate": "mae", "ci_low": "mae_ci_low", "ci_high": "mae_ci_high",
         "ci_method": "mae_ci_method"})
     bias = boot[boot.kind == "bias"][[*keys, "estimate", "ci_low", "ci_high", "ci_method"]].rename(
@@ -324,23 +327,11 @@ def _common_maes(absolute: np.ndarray, variants: Sequence[str],
                 np.where(common, candidate, 0).sum(axis=1) / count)
 
 
-def _observed_range(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest per-notebook improvement, shape (comparison, dimension)."""
-    present = ~np.isnan(differences).all(axis=0)
-    low = np.full(differences.shape[1:], np.nan)
-    high = np.full(differences.shape[1:], np.nan)
-    low[present] = np.nanmin(differences[:, present], axis=0)
-    high[present] = np.nanmax(differences[:, present], axis=0)
-    return low, high
-
-
-def _enough(n_notebooks: Any, table: ScoreTable, config: StatsConfig) -> Any:
-    """Enough notebooks, and cases when a case holds several notebooks, for an interval
-    to mean what its level says."""
-    n_cases = len(set(table.cases))
-    clustered = n_cases < len(table.notebooks)
-    return (n_notebooks >= config.bootstrap.min_notebooks) & (
-        not clustered or n_cases >= config.bootstrap.min_cases)
+def _enough(n_units: Any, clustered: bool, config: StatsConfig) -> Any:
+    """Enough resampled units (cases, or notebooks when each case holds one) under one
+    statistic, after N/A exclusion and failures, for its interval to mean its level."""
+    return n_units >= (config.bootstrap.min_cases if clustered
+                       else config.bootstrap.min_notebooks)
 
 
 def _improvement_frame(boot: pd.DataFrame, tests: SignFlipResult, holm: np.ndarray,
@@ -348,13 +339,12 @@ def _improvement_frame(boot: pd.DataFrame, tests: SignFlipResult, holm: np.ndarr
                        dimensions: Sequence[str], config: StatsConfig, mae: pd.DataFrame,
                        ceiling: CeilingResult, table: ScoreTable,
                        common: tuple[np.ndarray, np.ndarray],
-                       observed: tuple[np.ndarray, np.ndarray],
                        repeats: pd.DataFrame) -> pd.DataFrame:
     keys = ["reference", "variant", "dimension"]
     boot = _interval_columns(boot)
     improvement = boot[boot.kind == "improvement"][
         [*keys, "estimate", "ci_low", "ci_high", "simultaneous_low", "simultaneous_high",
-         "n_notebooks", *_INTERVAL]
+         "n_notebooks", "n_cases", "standard_error", *_INTERVAL]
     ].rename(columns={"estimate": "improvement"})
     relative = boot[boot.kind == "relative_reduction"][
         [*keys, "estimate", "ci_low", "ci_high", "ci_method"]
@@ -363,14 +353,14 @@ def _improvement_frame(boot: pd.DataFrame, tests: SignFlipResult, holm: np.ndarr
     pairs = [(r, c, d) for r, c in comparisons for d in dimensions]
     tested = pd.DataFrame(pairs, columns=keys).assign(
         p_value=tests.pvalue.ravel(), p_holm=holm.ravel(), p_fdr_bh=bh.ravel(),
-        exact_test=tests.exact.ravel(), reference_mae=common[0].ravel(),
-        variant_mae=common[1].ravel(), observed_low=observed[0].ravel(),
-        observed_high=observed[1].ravel())
+        exact_test=tests.exact.ravel(), test_method=tests.describe().ravel(),
+        n_sign_patterns=tests.n_patterns.ravel(), reference_mae=common[0].ravel(),
+        variant_mae=common[1].ravel())
     frame = improvement.merge(relative, on=keys).merge(tested, on=keys)
     frame.insert(0, "kind", np.where(frame.reference == config.reference, "improvement",
                                      "contrast"))
-    # Too few units for an interval: the observed range and exact p stand in its place.
-    too_few = ~_enough(frame.n_notebooks, table, config)
+    # Too few units for an interval: the standard error and the p-value stand in its place.
+    too_few = ~_enough(frame.n_cases, _clustered(table), config)
     frame["interval_shown"] = ~too_few
     for column in ("ci_low", "ci_high", "simultaneous_low", "simultaneous_high",
                    "relative_ci_low", "relative_ci_high"):
@@ -451,7 +441,7 @@ def _comparison_metrics(row: Any, correction: str) -> dict[str, Any]:
         "ci_high": _number(row.ci_high), "ci_method": row.ci_method,
         "simultaneous_low": _number(row.simultaneous_low),
         "simultaneous_high": _number(row.simultaneous_high),
-        "observed_low": _number(row.observed_low), "observed_high": _number(row.observed_high),
+        "standard_error": _number(row.standard_error), "test_method": row.test_method,
         "relative": _number(row.relative_reduction), "p": _number(row.p_value),
         "p_adjusted": _number(getattr(row, f"p_{correction}")),
         "significant": bool(row.significant),
@@ -462,8 +452,13 @@ def _comparison_metrics(row: Any, correction: str) -> dict[str, Any]:
     }
 
 
+def _clustered(table: ScoreTable) -> bool:
+    """Whether cases, not notebooks, are the units (some case holds several notebooks)."""
+    return len(set(table.cases)) < len(table.notebooks)
+
+
 def _intervals_metrics(boot: pd.DataFrame, config: StatsConfig, table: ScoreTable,
-                       n_repeats: int) -> dict[str, Any]:
+                       n_repeats: int, improvement: pd.DataFrame) -> dict[str, Any]:
     """What every interval is: method, level, resamples, sample size, unit, and what it
     conditions on."""
     first = boot.iloc[0]
@@ -480,7 +475,8 @@ def _intervals_metrics(boot: pd.DataFrame, config: StatsConfig, table: ScoreTabl
     if first.sample_size != n_units:
         method = str(first.method)
     elif method == "auto":
-        method = "expanded (MAE, bias) and studentized (improvements)"
+        method = ("expanded (MAE, bias), cr2 (improvements) and studentized "
+                  "(relative reductions)")
     return {
         "method": method,
         "level": float(first.level),
@@ -491,7 +487,9 @@ def _intervals_metrics(boot: pd.DataFrame, config: StatsConfig, table: ScoreTabl
         "n_notebooks": len(table.notebooks),
         "n_cases": n_cases,
         "note": str(first.note),
-        "shown": bool(_enough(len(table.notebooks), table, config)),
+        "shown": bool(improvement.interval_shown.all()),
+        "n_without_interval": int((~improvement.interval_shown).sum()),
+        "smallest_units": int(improvement.n_cases.min()) if len(improvement) else None,
         "min_notebooks": config.bootstrap.min_notebooks,
         "min_cases": config.bootstrap.min_cases,
         "conditions_on": conditions,
@@ -527,14 +525,14 @@ def _flags(mae: pd.DataFrame, improvement: pd.DataFrame, config: StatsConfig,
                      "N/A, so a judge that answers N/A when unsure loses no MAE; read the N/A "
                      "precision and recall next to each MAE")
     if not intervals["shown"]:
-        clustered = intervals["resampling_unit"] == "case"
-        flags.append(f"too few notebooks for an interval ({intervals['n_notebooks']} notebooks"
-                     + (f" in {intervals['n_units']} cases" if clustered else "")
-                     + f"; intervals need {intervals['min_notebooks']} notebooks"
-                     + (f" in {intervals['min_cases']} cases" if
-                        intervals["n_cases"] < intervals["n_notebooks"] else "")
-                     + "): observed ranges "
-                     "and exact permutation p-values are shown instead")
+        clustered = intervals["n_cases"] < intervals["n_notebooks"]
+        unit = "cases" if clustered else "notebooks"
+        needed = intervals["min_cases"] if clustered else intervals["min_notebooks"]
+        flags.append(f"{intervals['n_without_interval']} comparison(s) rest on fewer than "
+                     f"{needed} {unit} after N/A exclusion and failures (the smallest on "
+                     f"{intervals['smallest_units']}), below the sizes at which the intervals "
+                     "were validated: they get no interval, only a standard error and the "
+                     "permutation p-value (exact or Monte Carlo, as labelled)")
     if intervals["note"]:
         flags.append(f"intervals: {intervals['note']}")
     spread = improvement[improvement.repeat_spread_flag]
@@ -543,6 +541,37 @@ def _flags(mae: pd.DataFrame, improvement: pd.DataFrame, config: StatsConfig,
                      f"the interval width on {len(spread)} comparison(s): the interval, which "
                      "conditions on the folds, understates the uncertainty there")
     return flags
+
+
+def _family_tests(differences: np.ndarray, clusters: Sequence[str] | None,
+                  config: StatsConfig, rng: np.random.Generator,
+                  ) -> tuple[SignFlipResult, tuple[np.ndarray, np.ndarray]]:
+    """Sign-flip tests of every dimension of every comparison (one family, improvements and
+    contrasts), with Holm- and BH-adjusted p-values, drawing ten times more random sign
+    patterns until no Monte Carlo p-value within its 99.9% band of error could change
+    the configured rule's decision (or :data:`MAX_SIGN_PATTERNS` is reached)."""
+    alpha = 1 - config.bootstrap.level
+    n_resamples = config.permutation.n_resamples
+    while True:
+        tests = sign_flip_test(differences, clusters=clusters, n_resamples=n_resamples,
+                               alternative=config.permutation.alternative, rng=rng)
+        family = tests.pvalue.ravel()
+        adjusted = (adjust_pvalues(family, "holm"), adjust_pvalues(family, "fdr_bh"))
+        if n_resamples >= MAX_SIGN_PATTERNS or _settled(tests, config.permutation.correction,
+                                                         alpha):
+            return tests, adjusted
+        n_resamples = min(10 * n_resamples + 9, MAX_SIGN_PATTERNS)
+
+
+def _settled(tests: SignFlipResult, correction: str, alpha: float) -> bool:
+    """The adjusted decision is the same at both ends of every Monte Carlo p-value's
+    99.9% band (the adjustments are monotone in each p-value)."""
+    p = tests.pvalue.ravel()
+    sampled = ~tests.exact.ravel() & ~np.isnan(p)
+    error = np.where(sampled, 3.3 * np.sqrt(p * (1 - p) / tests.n_patterns.ravel()), 0.0)
+    low = adjust_pvalues(np.clip(p - error, 0, 1), correction) < alpha
+    high = adjust_pvalues(np.clip(p + error, 0, 1), correction) < alpha
+    return bool(np.array_equal(low, high))
 
 
 def analyze_experiment(
@@ -612,12 +641,15 @@ def analyze_experiment(
     ).to_frame()
     if original:
         boot["note"] = "original study's 100 draws per resample: " + boot.note
+    if len(set(table.cases)) == 1:  # resampled as notebooks, but one case is one unit
+        boot["n_cases"] = 1
     absolute, _ = paired_errors(human, scored, na_policy=config.na_policy)
     differences = comparison_differences(absolute, variants, comparisons)
-    tests = sign_flip_test(differences, n_resamples=config.permutation.n_resamples,
-                           alternative=config.permutation.alternative, rng=test_rng)
+    clusters = table.cases if _clustered(table) else None
+    tests, adjusted = _family_tests(differences, clusters, config, test_rng)
     power = power_analysis(
-        differences, level=config.bootstrap.level, target_power=config.power.target_power,
+        differences, clusters=clusters, family_size=max(1, int(np.isfinite(adjusted[0]).sum())),
+        level=config.bootstrap.level, target_power=config.power.target_power,
         target_improvement=config.power.target_improvement,
         n_simulations=config.power.n_simulations, max_notebooks=config.power.max_notebooks,
         rng=power_rng)
@@ -634,18 +666,16 @@ def analyze_experiment(
     mae["expected_mae"] = [expected.get(d, np.nan) if v == "prior" else np.nan
                            for v, d in zip(mae.variant, mae.dimension, strict=True)]
     # Too few units: no interval for a variant's MAE and bias either (as for improvements).
-    too_few = ~_enough(mae.n_notebooks, table, config)
+    too_few = ~_enough(mae.n_cases, _clustered(table), config)
     for column in ("mae_ci_low", "mae_ci_high", "bias_ci_low", "bias_ci_high"):
         mae.loc[too_few, column] = np.nan
     for column in ("mae_ci_method", "bias_ci_method"):
         mae.loc[too_few, column] = "none (too few units for an interval)"
-    # One family: every dimension of every comparison (improvements and contrasts).
-    family = tests.pvalue.ravel()
     improvement = _improvement_frame(
-        boot, tests, adjust_pvalues(family, "holm").reshape(tests.pvalue.shape),
-        adjust_pvalues(family, "fdr_bh").reshape(tests.pvalue.shape),
+        boot, tests, adjusted[0].reshape(tests.pvalue.shape),
+        adjusted[1].reshape(tests.pvalue.shape),
         comparisons, table.dimensions, config, mae, ceiling, table,
-        _common_maes(absolute, variants, comparisons), _observed_range(differences), repeats)
+        _common_maes(absolute, variants, comparisons), repeats)
     pairs = [(r, c, d) for r, c in comparisons for d in table.dimensions]
     power_frame = pd.concat(
         [pd.DataFrame(pairs, columns=["reference", "variant", "dimension"]), power.to_frame()],
@@ -663,7 +693,8 @@ def analyze_experiment(
         | {"n_repeats": int(group.n_repeats.max())}
         for variant, group in frames["judgments"].groupby("variant", sort=False)
     }
-    intervals = _intervals_metrics(boot, config, table, int(table.repeats.sum(axis=1).max()))
+    intervals = _intervals_metrics(boot, config, table, int(table.repeats.sum(axis=1).max()),
+                                   improvement)
     metrics["intervals"] = intervals
     metrics["mae"] = {
         variant: {

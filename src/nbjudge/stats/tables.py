@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from nbjudge.schemas import DIMENSIONS, Judgment, Label
 
@@ -35,6 +36,7 @@ __all__ = [
     "label_counts",
     "paired_errors",
     "round_half_up",
+    "score_distance",
 ]
 
 
@@ -182,7 +184,7 @@ def consensus(
     how: str = "mean",
     *,
     raters: Sequence[str] | None = None,
-    na_policy: str = "zero",
+    na_policy: str = "worst",
     na_rule: str = "majority",
 ) -> np.ndarray:
     """The human score a judge is compared with, per (notebook, dimension).
@@ -196,7 +198,7 @@ def consensus(
         notebooks it did not grade have no consensus).
     raters : sequence of str, optional
         Rater ids along the first axis; needed for ``"rater:<id>"``.
-    na_policy : {"zero", "exclude"}
+    na_policy : {"worst", "zero", "exclude"}
         With ``na_rule="zero"`` and ``"exclude"``, N/A ratings do not enter
         the mean or median; a cell whose raters all said N/A stays N/A (0).
     na_rule : {"majority", "zero"}
@@ -245,14 +247,15 @@ def consensus(
 
 
 def impute_failures(human: np.ndarray, judge: np.ndarray, failed: np.ndarray, *,
-                    na_policy: str = "zero") -> np.ndarray:
+                    na_policy: str = "worst") -> np.ndarray:
     """Judge scores with each failed judgment replaced by the worst score it could have given.
 
     Intention to treat: a failure costs the largest error possible against
     that notebook's human score, so failing never beats answering. Under
-    ``na_policy="zero"`` the candidates are 0 (N/A), 1, 2, 3; under
-    ``"exclude"`` 1, 2, 3 (an N/A answer would drop the pair). Ties go to
-    the lower score. Unlabelled cells stay NaN.
+    ``na_policy="worst"`` or ``"zero"`` the candidates are 0 (N/A), 1, 2, 3
+    (either way the cost is ``max(h, 3 - h)``); under ``"exclude"`` 1, 2, 3
+    (an N/A answer would drop the pair). Ties go to the lower score.
+    Unlabelled cells stay NaN.
 
     Parameters
     ----------
@@ -266,14 +269,36 @@ def impute_failures(human: np.ndarray, judge: np.ndarray, failed: np.ndarray, *,
     failed = np.asarray(failed, dtype=bool).reshape(judge.shape)
     if np.any(failed & ~np.isnan(judge)):
         raise ValueError("a failed judgment carries no score: judge must be NaN where failed")
-    low = 0.0 if na_policy == "zero" else 1.0
+    low = 1.0 if na_policy == "exclude" else 0.0
     worst = np.where(human - low >= 3 - human, low, 3.0)
     imputed: np.ndarray = np.where(failed & ~np.isnan(human), worst, judge)
     return imputed
 
 
+def score_distance(human: ArrayLike, judge: ArrayLike, *,
+                   na_policy: str = "worst") -> np.ndarray:
+    """Absolute error of each pair (broadcast), N/A encoded as 0; NaN stays NaN.
+
+    ``"zero"``: ``|judge - human|``, so N/A against a human 1 costs 1 where a
+    wrong 3 costs 2, and a judge that answers N/A when unsure looks better.
+    ``"worst"``: N/A on exactly one side costs ``max(v, 3 - v)`` for the
+    other side's score ``v``, the largest error any answer can make against
+    it (what a failed judgment costs), so evading never pays. ``"exclude"``:
+    ``|judge - human|``; the caller drops pairs with an N/A.
+    """
+    check_choice(na_policy, "na_policy", NA_POLICIES)
+    h = np.asarray(human, dtype=float)
+    j = np.asarray(judge, dtype=float)
+    distance: np.ndarray = np.abs(j - h)
+    if na_policy == "worst":
+        other = j + h  # the one score present when the other side is N/A (0)
+        mismatch = (j == 0) != (h == 0)
+        distance = np.where(mismatch, np.maximum(other, 3 - other), distance)
+    return distance
+
+
 def paired_errors(
-    human: np.ndarray, judge: np.ndarray, *, na_policy: str = "zero"
+    human: np.ndarray, judge: np.ndarray, *, na_policy: str = "worst"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-notebook absolute and signed (judge minus human) errors.
 
@@ -281,9 +306,10 @@ def paired_errors(
     ----------
     human : array_like, shape (notebook, dimension)
     judge : array_like, shape (variant, [repeat,] notebook, dimension)
-    na_policy : {"zero", "exclude"}
-        ``"zero"`` scores N/A as 0; ``"exclude"`` drops pairs where either
-        side is N/A.
+    na_policy : {"worst", "zero", "exclude"}
+        How a pair with N/A on one side is scored (:func:`score_distance`);
+        ``"exclude"`` drops pairs where either side is N/A. The signed error
+        is ``judge - human`` with N/A as 0 under every policy.
 
     Returns
     -------
@@ -298,9 +324,10 @@ def paired_errors(
     if na_policy == "exclude":
         usable &= (judge != 0) & (human != 0)
     signed = np.where(usable, judge - human, 0.0)
+    absolute = np.where(usable, score_distance(human, judge, na_policy=na_policy), 0.0)
     count = usable.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        absolute = np.where(count > 0, np.abs(signed).sum(axis=1) / count, np.nan)
+        absolute = np.where(count > 0, absolute.sum(axis=1) / count, np.nan)
         signed = np.where(count > 0, signed.sum(axis=1) / count, np.nan)
     return absolute, signed
 

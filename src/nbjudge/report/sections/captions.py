@@ -25,7 +25,7 @@ def _captions(view: ReportView) -> dict[str, str]:
     return {
         "forest": (f"Judge error per dimension. Left: MAE of the {reference} and {aligned} "
                    f"judges against the human consensus, with {level} paired cluster "
-                   "bootstrap intervals (dotted: the observed range where there were too few "
+                   "intervals (dotted: one standard error either side where there were too few "
                    "units for an interval); in light gray, where they ran, the majority and "
                    "calibrated controls (no LLM), for scale. Right: the improvement (MAE "
                    f"{reference} − MAE {aligned}); filled when significant "

@@ -55,7 +55,12 @@ def _policy_notes(inputs: ReportInputs, view: ReportView) -> list[str]:
                      "least one of nine in about 30% of experiments); the "
                      f"{stats.correction}-adjusted p-values are shown next to it for that "
                      "reason.")
-    if stats.na_policy == "zero":
+    if stats.na_policy == "worst":
+        notes.append("N/A on one side only (the judge's N/A against a human score, or a "
+                     "score against the humans' N/A) costs the largest error possible "
+                     "against that score, as a failed judgment does, so answering N/A when "
+                     "unsure never lowers a judge's MAE.")
+    elif stats.na_policy == "zero":
         notes.append("N/A is scored as 0, so calling an applicable dimension N/A (or the "
                      "reverse) counts as a large error.")
     else:

@@ -78,9 +78,9 @@ def significance_rule(stats: StatsSettings) -> str:
                 else "the false discovery rate")
     test = (f"{correction}-adjusted sign-flip p < {alpha:.2g}, adjusted over every dimension "
             f"of every comparison (controls {controls} at {alpha:.2g})")
-    band = (f"the {stats.level_percent} simultaneous bootstrap band over every dimension "
-            f"of every comparison excludes 0 (aims at a family-wise error of {alpha:.2g}; "
-            "simulated 0.079 at 50 notebooks, see bench/validate_intervals.py)")
+    band = (f"the {stats.level_percent} simultaneous band (Bonferroni over CR2 intervals) "
+            f"over every dimension of every comparison excludes 0 (family-wise error at most "
+            f"{alpha:.2g} where each interval holds its level; bench/results/intervals.md)")
     ci = (f"the {stats.level_percent} per-dimension bootstrap CI excludes 0 "
           "(unadjusted: not corrected for the number of dimensions)")
     return {"ci": ci, "test": test, "simultaneous": band, "both": f"{ci} and {test}"}.get(
@@ -93,7 +93,7 @@ def interval_description(metrics: Mapping[str, Any]) -> str:
     if not intervals:
         return "bootstrap intervals"
     unit = intervals["resampling_unit"]
-    text = (f"{100 * intervals['level']:.0f}% {intervals['method']} bootstrap intervals, "
+    text = (f"{100 * intervals['level']:.0f}% {intervals['method']} intervals, "
             f"{fmt_int(intervals['n_resamples'])} resamples of {intervals['sample_size']} "
             f"{unit}s out of {intervals['n_units']}")
     if unit == "case":
@@ -102,13 +102,10 @@ def interval_description(metrics: Mapping[str, Any]) -> str:
     if intervals.get("note"):
         text += f"; {intervals['note']}"
     if not intervals.get("shown", True):
-        text = (f"too few notebooks for an interval ({intervals['n_notebooks']} notebooks"
-                + (f" in {intervals['n_units']} cases" if unit == "case" else "")
-                + f"; intervals need {intervals['min_notebooks']}"
-                + (f" in {intervals['min_cases']} cases"
-                   if intervals["n_cases"] < intervals["n_notebooks"] else "")
-                + "): observed ranges of the per-notebook values and exact permutation "
-                "p-values instead")
+        needed = intervals["min_cases"] if unit == "case" else intervals["min_notebooks"]
+        text += (f"; {intervals['n_without_interval']} comparison(s) rest on fewer than "
+                 f"{needed} {unit}s, the smallest size validated: their standard error and "
+                 "permutation p-value (exact or Monte Carlo, as labelled) instead")
     return str(text)
 
 
@@ -122,12 +119,11 @@ def _mae_cell(row: Row | None) -> str:
 
 
 def improvement_cell(change: Row | None) -> str:
-    """An improvement with its interval (or observed range), and its spread over repeats."""
+    """An improvement with its interval (or standard error), and its spread over repeats."""
     value = get(change, "improvement")
     if change is not None and not missing(value) and missing(get(change, "ci_low")) and \
-            not missing(get(change, "observed_low")):
-        text = (f"{fmt(value)} (range {fmt(get(change, 'observed_low'))} to "
-                f"{fmt(get(change, 'observed_high'))}; no interval)")
+            not missing(get(change, "standard_error")):
+        text = f"{fmt(value)} (SE {fmt(get(change, 'standard_error'))}; no interval)"
     else:
         text = fmt_ci(value, get(change, "ci_low"), get(change, "ci_high"))
     spread = get(change, "repeat_sd")
