@@ -187,10 +187,12 @@ def _grading_start(args: argparse.Namespace) -> int:
         base = f"http://127.0.0.1:{args.port}"
         if urlsplit(uri).scheme not in ("sqlite", "file", ""):
             print("  (or open the UI of the server behind that tracking URI)")
-    print(f"then open:     {base}/#/experiments/{result.experiment_id}/traces")
-    print("Each grader opens their traces (one per notebook; type the name in the search box)."
-          "\nA trace shows the notebook (Inputs: grader, task, notebook; Outputs: how it ran);"
-          "\nthe spans on the left are the nine dimensions: click one to read its rubric.")
+    forms = result.forms
+    print(f"review form: {forms.schemas_created} question(s) made (nine in all); "
+          f"{forms.items_added} trace(s) put in the raters' queues")
+    print(f"then open:     {base}/#/experiments/{result.experiment_id}/review-queue")
+    print("Each grader picks their queue (grading: <rater>) and presses Start review: the "
+          "notebook\non the left, the nine questions with their rubric lines on the right.")
     print(textwrap.fill(how_to_grade(), 92))
     print("`python -m nbjudge grading status` shows what is left; then "
           "`dvc exp run -S labels=mlflow`.")
@@ -289,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with offline():   # litellm and MLflow fetch nothing
-            return args.run(args)
+            code: int = args.run(args)
+            return code
     except NbjudgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

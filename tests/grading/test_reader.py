@@ -21,8 +21,8 @@ from nbjudge.grading import (
     status_lines,
     write_digest,
 )
-from nbjudge.grading.start import GradingNotebook, start_grading
-from nbjudge.schemas import Label, read_records
+from nbjudge.grading.start import GradingNotebook, request_preview, start_grading
+from nbjudge.schemas import DIMENSIONS, Label, read_records
 
 NOTEBOOKS = ("nb_a", "nb_b")
 _names = itertools.count()
@@ -195,3 +195,74 @@ def _location(uri: str, experiment: str):
 
     found = mlflow.MlflowClient(uri).get_experiment_by_name(experiment)
     return MlflowExperimentLocation(found.experiment_id)
+
+
+def test_start_makes_the_review_form_once(store):
+    from mlflow.genai.label_schemas import InputCategorical, list_label_schemas
+    from mlflow.genai.review_queues import get_review_queue, list_review_queue_items
+
+    experiment, traces = _start(store)
+    exp_id = mlflow.MlflowClient(store).get_experiment_by_name(experiment).experiment_id
+    schemas = [s for s in list_label_schemas(exp_id) if s.name != "Feedback"]
+    # MLflow lists (and the form asks) the newest schema first: the rubric's order.
+    assert [s.name for s in schemas] == list(DIMENSIONS)
+    imputation = schemas[DIMENSIONS.index("data_imputation")]
+    assert imputation.input == InputCategorical(options=["1", "2", "3", "N/A"])
+    assert imputation.enable_comment and imputation.type == "feedback"
+    assert imputation.instruction.startswith("3 good: Fill values learned from training data")
+    assert "\n\nN/A: " in imputation.instruction
+    for rater in ("expert_1", "expert_2"):
+        queue = get_review_queue(name=f"grading: {rater}", experiment_id=exp_id)
+        assert queue.users == [rater] and queue.queue_type == "custom"
+        assert set(queue.schema_ids) == {s.schema_id for s in schemas}   # no "Feedback"
+        items = {item.item_id for item in list_review_queue_items(queue.queue_id)}
+        assert items == {traces[n, rater] for n in NOTEBOOKS}
+    notebooks = [GradingNotebook(n, f"task of {n}", "x = 1\n", "ok") for n in NOTEBOOKS]
+    again = start_grading(notebooks, ["expert_1", "expert_2"], tracking_uri=store,
+                          experiment=experiment)
+    assert (again.created, again.forms.schemas_created, again.forms.items_added) == (0, 0, 0)
+
+
+def test_the_queue_shows_the_notebook_as_text():
+    notebook = GradingNotebook("nb_a", "Who churns?", "[cell 1: code]\nfor x in y:\n    f(x)\n",
+                               "ok")
+    text = request_preview(notebook, "expert_1")
+    assert "**Task:** Who churns?" in text
+    assert "\n~~~~~~~~\n[cell 1: code]\nfor x in y:\n    f(x)\n\n~~~~~~~~" in text
+    long = GradingNotebook("nb_a", "Who churns?", "x = 1\n" * 1000, "ok")
+    assert len(request_preview(long, "expert_1")) > 6000
+    cut = request_preview(long, "expert_1", whole=False)
+    assert len(cut) <= 1000 and cut.endswith("View full trace]\n~~~~~~~~")
+
+
+def test_two_raters_grading_one_notebook_in_their_queues(store):
+    experiment, traces = _start(store)
+    # The review form records "default" as the source and the option's text as the value.
+    _feedback(traces["nb_a", "expert_1"], "data_imputation", "1", "fillna first", "default")
+    _feedback(traces["nb_a", "expert_2"], "data_imputation", "3", "in the pipeline", "default")
+    _feedback(traces["nb_a", "expert_2"], "model_use", "N/A", "nothing used", "default")
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    assert not grades.problems
+    got = {(lb.notebook_id, lb.dimension, lb.rater_id): lb.score for lb in grades.labels}
+    assert got == {("nb_a", "data_imputation", "expert_1"): 1,
+                   ("nb_a", "data_imputation", "expert_2"): 3,
+                   ("nb_a", "model_use", "expert_2"): "N/A"}
+    assert grades.superseded == 0
+
+
+def test_partial_forms_and_the_builtin_question_are_flagged(store):
+    experiment, traces = _start(store, raters=("expert_1",))
+    for dimension in DIMENSIONS[:2]:
+        _feedback(traces["nb_a", "expert_1"], dimension, "2", "fine", "default")
+    for dimension in DIMENSIONS:
+        _feedback(traces["nb_b", "expert_1"], dimension, "3", "good", "default")
+    _feedback(traces["nb_b", "expert_1"], "Feedback", "3", "all good", "default")
+    grades = read_grades(store, experiment, NOTEBOOKS)
+    assert len(grades.labels) == 11
+    [problem] = grades.problems
+    assert "built-in question 'Feedback'" in str(problem)
+    assert "your queue, 'grading: expert_1'" in str(problem)
+    text = "\n".join(status_lines(grades, experiment))
+    assert "partial forms (1: fewer than 9 answers" in text
+    assert "  expert_1: nb_a has 2 of 9" in text
+    assert "nb_b has" not in text       # nine answers and the stray "Feedback": not partial

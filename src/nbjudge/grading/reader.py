@@ -1,10 +1,13 @@
 """Human grades given in MLflow's UI, read back as labels (``labels=mlflow``).
 
 Every HUMAN feedback on a grading trace (:mod:`nbjudge.grading.traces`) is one grade:
-its name is the dimension, its value the score (1, 2, 3 or N/A; the UI's Number 1.0 and
-the String ``"n/a"`` are read as such), its rationale the rater's reason. The rater is
-the feedback's source id, except for MLflow's UI, which records every grade as ``User``:
-such a grade belongs to the rater the trace was made for.
+its name is the dimension, its value the score (1, 2, 3 or N/A; the review form's
+``"3"``, the trace view's Number 1.0 and the String ``"n/a"`` are read as such), its
+rationale the rater's reason (the form's comment). The rater is the feedback's source id
+(the signed-in user's name), except when nobody signed in: MLflow's UI then records
+``User`` (trace view) or ``default`` (review queue), and the grade belongs to the rater
+the trace was made for, whose queue alone holds it. So two raters grading one notebook
+write on two traces and never replace each other's grade.
 
 One label per (notebook, dimension, rater): the rater's latest edit wins (an edit in the
 UI adds a feedback that overrides the old one, which MLflow marks invalid and which is
@@ -33,7 +36,7 @@ from typing import Any
 
 from nbjudge.benchmark.labels import LABEL_COLUMNS
 from nbjudge.errors import InputError
-from nbjudge.grading.traces import UI_ANONYMOUS, GradingTrace, grading_traces
+from nbjudge.grading.traces import QUEUE_PREFIX, UI_ANONYMOUS, GradingTrace, grading_traces
 from nbjudge.schemas import DIMENSIONS, Label, RecordError, normalize_score, write_records
 
 __all__ = [
@@ -49,6 +52,8 @@ __all__ = [
 ]
 
 _SCORES = (1, 2, 3, "N/A")
+# The question MLflow adds to every experiment with review queues (not one of ours).
+BUILTIN_SCHEMA = "Feedback"
 _REPORTED = 20
 DIGEST_VERSION = 1
 
@@ -125,7 +130,11 @@ def _check(assessment: Any, trace: GradingTrace, rater: str, notebooks: Collecti
     name = assessment.name or ""
     problems: list[str] = []
     dimension = _dimension(name)
-    if dimension not in DIMENSIONS:
+    if name == BUILTIN_SCHEMA:
+        problems.append("a grade on MLflow's built-in question 'Feedback', not on a dimension; "
+                        "delete it (Assess on the trace) and answer the dimension's question "
+                        "in your queue, '" + QUEUE_PREFIX + rater + "'")
+    elif dimension not in DIMENSIONS:
         close = difflib.get_close_matches(dimension, DIMENSIONS, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         problems.append(f"unknown name{hint}; delete it and add the feedback again named after a "

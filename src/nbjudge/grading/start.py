@@ -1,4 +1,5 @@
-"""``grading start``: one grading trace per notebook and rater in the grading experiment."""
+"""``grading start``: one grading trace per notebook and rater in the grading experiment,
+and the review form (:mod:`nbjudge.grading.forms`) that puts them in each rater's queue."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from nbjudge.config import project_root
 from nbjudge.errors import InputError
+from nbjudge.grading.forms import FormResult, make_forms
 from nbjudge.grading.traces import (
     DEFAULT_EXPERIMENT,
     TAG_GRADING,
@@ -22,7 +24,8 @@ from nbjudge.grading.traces import (
 )
 from nbjudge.schemas import DIMENSIONS
 
-__all__ = ["GradingNotebook", "StartResult", "notebook_for_grading", "start_grading"]
+__all__ = ["GradingNotebook", "StartResult", "notebook_for_grading", "request_preview",
+           "start_grading"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class StartResult:
     created: int              # traces logged now
     existing: int             # (notebook, rater) pairs that already had a trace
     raters: tuple[str, ...]
+    forms: FormResult         # the label schemas and each rater's review queue
 
 
 def _rubric_text(dimension: str, rubrics: Mapping[str, Any]) -> str:
@@ -58,12 +62,14 @@ def start_grading(
     experiment: str = DEFAULT_EXPERIMENT,
     rubrics_root: str | os.PathLike[str] | None = None,
 ) -> StartResult:
-    """Log one grading trace per notebook and rater; pairs that have one already keep it."""
+    """Log one grading trace per notebook and rater (pairs that have one already keep
+    it), then make the review form and put each rater's traces in their queue."""
     import mlflow
     from mlflow import MlflowClient
 
     from nbjudge.rubrics import load_rubrics
 
+    notebooks = list(notebooks)
     raters = tuple(dict.fromkeys(r.strip() for r in raters if r.strip()))
     if not raters:
         raise InputError("name at least one rater (--raters expert_1,expert_2)")
@@ -76,6 +82,7 @@ def start_grading(
     done = {(t.notebook_id, t.rater) for t in grading_traces(tracking_uri, experiment)[0]}
     rubrics = load_rubrics(rubrics_root)
     guide = how_to_grade()
+    whole = _whole_preview(tracking_uri)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
     created = existing = 0
@@ -85,16 +92,50 @@ def start_grading(
                 if (notebook.notebook_id, rater) in done:
                     existing += 1
                     continue
-                _log_trace(mlflow, exp_id, notebook, rater, rubrics, guide)
+                _log_trace(mlflow, exp_id, notebook, rater, rubrics, guide, whole)
                 created += 1
         mlflow.flush_trace_async_logging()
+        order = {notebook.notebook_id: i for i, notebook in enumerate(notebooks)}
+        found = sorted((order.get(t.notebook_id, len(order)), t.notebook_id, t.rater, t.trace_id)
+                       for t in grading_traces(tracking_uri, experiment)[0])
+        by_rater = {rater: [trace_id for *_, r, trace_id in found if r == rater]
+                    for rater in raters}
+        forms = make_forms(exp_id, by_rater, rubrics)
     finally:
         mlflow.set_tracking_uri(previous_uri)
-    return StartResult(exp_id, created, existing, raters)
+    return StartResult(exp_id, created, existing, raters, forms)
+
+
+# What MLflow's SQL store keeps of a request preview: the column is VARCHAR(1000), which
+# SQLite does not enforce (the whole notebook fits) and other databases do.
+_PREVIEW_LIMIT = 1000
+
+
+def _whole_preview(tracking_uri: str) -> bool:
+    return tracking_uri.startswith("sqlite:")
+
+
+def request_preview(notebook: GradingNotebook, rater: str, whole: bool = True) -> str:
+    """The plain text a review queue shows beside the form: the task, then the notebook.
+
+    MLflow would otherwise show the root span's inputs as JSON, with every line break
+    escaped, cut at 1,000 characters.
+    """
+    # The queue renders the preview as markdown: the notebook goes in a code fence so its
+    # lines and indentation stay as they are.
+    head = (f"**{notebook.notebook_id}** (for {rater}; it ran: {notebook.execution})\n\n"
+            f"**Task:** {notebook.task_prompt}\n\n")
+    fence = "~~~~~~~~"
+    body = notebook.text
+    cut = "\n[... cut here: the whole notebook is under View full trace]"
+    if not whole:
+        room = _PREVIEW_LIMIT - len(head) - 2 * len(fence) - len(cut) - 2
+        body = body if len(body) <= room else body[:max(room, 0)] + cut
+    return f"{head}{fence}\n{body}\n{fence}"
 
 
 def _log_trace(mlflow: Any, exp_id: str, notebook: GradingNotebook, rater: str,
-               rubrics: Mapping[str, Any], guide: str) -> None:
+               rubrics: Mapping[str, Any], guide: str, whole: bool) -> None:
     from mlflow.entities.trace_location import MlflowExperimentLocation
 
     with mlflow.start_span(name=f"{notebook.notebook_id} for {rater}",
@@ -105,10 +146,12 @@ def _log_trace(mlflow: Any, exp_id: str, notebook: GradingNotebook, rater: str,
         for dimension in DIMENSIONS:
             with mlflow.start_span(name=dimension) as span:
                 span.set_inputs({"rubric": _rubric_text(dimension, rubrics)})
-                span.set_outputs({"grade": f"Add feedback named {dimension}: 1, 2, 3 or N/A, "
+                span.set_outputs({"grade": f"the question {dimension} of the review form "
+                                           "(or Add feedback named so): 1, 2, 3 or N/A, "
                                            "with a rationale"})
         mlflow.update_current_trace(tags={TAG_GRADING: "1", TAG_NOTEBOOK: notebook.notebook_id,
-                                          TAG_RATER: rater})
+                                          TAG_RATER: rater},
+                                    request_preview=request_preview(notebook, rater, whole))
 
 
 def notebook_for_grading(index_entry: Any, prompt: str, root: Path | None = None

@@ -1,4 +1,5 @@
-"""``grading status``: what is graded, by whom, what is missing and what cannot be imported."""
+"""``grading status``: what is graded, by whom, what is missing, which forms were sent
+half-answered and what cannot be imported."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def status_lines(grades: GradeSet, experiment: str) -> list[str]:
                 more = len(missing) - _MISSING_SHOWN
                 text += f"  missing: {shown}" + (f" (+{more} more)" if more > 0 else "")
             lines.append(text)
+    lines += _partial_forms(grades)
     if grades.problems:
         lines.append(f"cannot be imported ({len(grades.problems)}; fix them in MLflow's UI):")
         lines += [f"  {problem}" for problem in grades.problems]
@@ -46,4 +48,24 @@ def status_lines(grades: GradeSet, experiment: str) -> list[str]:
     if grades.ignored:
         lines.append(f"{grades.ignored} human feedback(s) on traces that are not grading "
                      "traces: ignored")
+    return lines
+
+
+def _partial_forms(grades: GradeSet) -> list[str]:
+    """Notebooks a rater started but did not finish: the form's Submit takes any number
+    of answers, so a form sent with two of nine answered looks done in the queue."""
+    answered: dict[tuple[str, str], set[str]] = {}
+    for label in grades.labels:
+        answered.setdefault((label.rater_id, label.notebook_id), set()).add(label.dimension)
+    for problem in grades.problems:   # answered, if wrongly; other names answer nothing
+        if problem.name in DIMENSIONS:
+            answered.setdefault((problem.rater, problem.notebook_id), set()).add(problem.name)
+    partial = sorted((key, len(found)) for key, found in answered.items()
+                     if len(found) < len(DIMENSIONS))
+    if not partial:
+        return []
+    lines = [f"partial forms ({len(partial)}: fewer than {len(DIMENSIONS)} answers; open the "
+             "notebook again in the rater's queue, answer the rest and Submit):"]
+    lines += [f"  {rater}: {notebook} has {count} of {len(DIMENSIONS)}"
+              for (rater, notebook), count in partial]
     return lines

@@ -7,8 +7,10 @@ span per dimension holds that dimension's rubric (what it covers and one line pe
 so the span tree on the left of MLflow's trace view lists the nine dimensions
 (:mod:`nbjudge.grading.start` logs them).
 
-Graders add a Feedback per dimension in MLflow's UI (name = dimension, value 1, 2, 3 or
-N/A, a rationale); :mod:`nbjudge.grading.reader` reads them back.
+Graders answer one form per notebook in MLflow's review queue (nine questions, one per
+dimension, made by :mod:`nbjudge.grading.forms`), or add a Feedback per dimension in the
+trace view (name = dimension, value 1, 2, 3 or N/A, a rationale);
+:mod:`nbjudge.grading.reader` reads them back.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nbjudge.schemas import DIMENSIONS
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "QUEUE_PREFIX",
     "TAG_GRADING",
     "TAG_NOTEBOOK",
     "TAG_RATER",
@@ -39,9 +42,13 @@ DEFAULT_EXPERIMENT = "nbjudge-grading"
 TAG_GRADING = "nbjudge.grading"
 TAG_NOTEBOOK = "nbjudge.grading.notebook_id"
 TAG_RATER = "nbjudge.grading.rater"
-# The source id MLflow's open-source UI gives every feedback typed in it (it has no login);
-# such a grade belongs to the rater the trace was made for.
-UI_ANONYMOUS = frozenset({"", "User"})
+# Source ids MLflow's UI gives a feedback when nobody is signed in: "User" from the trace
+# view's Add feedback, "default" from a review queue's form. A grade carries no queue id,
+# but each grading trace sits in its own rater's queue only, so such a grade belongs to
+# the rater the trace was made for (with sign-in, the source id is the user name).
+UI_ANONYMOUS = frozenset({"", "User", "default"})
+# A rater's review queue is named QUEUE_PREFIX + rater ("default" is reserved by MLflow).
+QUEUE_PREFIX = "grading: "
 
 
 def resolve_tracking_uri(configured: str | None = None,
@@ -70,11 +77,13 @@ class GradingTrace:
 
 def how_to_grade(dimensions: Sequence[str] = DIMENSIONS) -> str:
     return (
-        "For each dimension: press Assess (top right of the trace), Add feedback > Human "
-        "feedback; Name: the dimension (" + ", ".join(dimensions) + "); Data Type: Number "
-        "(1, 2 or 3) or String (replace the value it shows with N/A); a rationale of one "
-        "sentence; Create. To change a grade, edit the feedback or add it again: the latest "
-        "wins."
+        "In the experiment's Review tab, open your queue ('" + QUEUE_PREFIX + "<your rater "
+        "id>'): one form per notebook, one question per dimension with its rubric; pick 1, "
+        "2, 3 or N/A, write the reason in the comment box, answer all nine, Submit; the next "
+        "notebook follows. To change a grade, answer the question again: the latest wins. "
+        "Without the queue: press Assess on the trace, Add feedback > Human feedback; Name: "
+        "the dimension (" + ", ".join(dimensions) + "); Data Type: Number (1, 2 or 3) or "
+        "String (N/A); a rationale of one sentence; Create."
     )
 
 
