@@ -22,7 +22,16 @@ from nbjudge.judges.requests import (
     NotebookView,
     build_requests,
     call_request,
+    load_views,
     run_requests,
+)
+from nbjudge.judges.tracing import (
+    NotebookTrace,
+    ensure_traces,
+    labels_digest,
+    log_human_labels,
+    resolve_tracking_uri,
+    setup_tracking,
 )
 from nbjudge.llm.backends import Backend, backend_if_needed
 from nbjudge.llm.cache import AnswerCache, cache_path
@@ -31,7 +40,7 @@ from nbjudge.llm.config import LLMConfig, check_credentials, inference_params, j
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens
 from nbjudge.params import Params, need
 from nbjudge.rubrics import load_rubric
-from nbjudge.schemas import DIMENSIONS, Judgment, Label
+from nbjudge.schemas import DIMENSIONS, Case, Judgment, Label, Notebook, read_records
 
 __all__ = [
     "JudgingInputs",
@@ -159,17 +168,6 @@ def load_judging_inputs(params: Params, *, index: str | Path, cases: str | Path,
     """Check the ``llm`` settings and credentials (before any work), say when the model is
     the smoke model, render the notebooks, read the labels, and log notebooks and labels
     as MLflow traces (idempotent)."""
-    from nbjudge.judges.requests import load_views
-    from nbjudge.judges.tracing import (
-        NotebookTrace,
-        ensure_traces,
-        labels_digest,
-        log_human_labels,
-        resolve_tracking_uri,
-        setup_tracking,
-    )
-    from nbjudge.schemas import Case, Notebook, read_records
-
     llm, judge = need(params.llm, "llm"), params.judge_settings()
     check_credentials(llm)
     if llm.banner:
