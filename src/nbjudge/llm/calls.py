@@ -15,7 +15,7 @@ failures; a bad key or an unknown model stops it at once
 (:class:`BackendFatalError`).
 
 Requests are paced, their concurrency adapted to rate limits, and the run
-capped by the stage's :class:`~nbjudge.llm.limits.Limits` (``llm.rpm``,
+capped by the open backend's :class:`~nbjudge.llm.limits.Limits` (``llm.rpm``,
 ``llm.tpm``, ``llm.max_requests``, ``llm.max_cost``): a cap that is reached
 stops the run cleanly with :class:`~nbjudge.llm.limits.BudgetExceededError`
 after the requests in flight have finished, every answer cached.
