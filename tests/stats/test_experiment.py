@@ -159,6 +159,20 @@ class TestAnalyze:
                     "simultaneous": by_band}[rule]
         assert frame.significant.equals(expected)
 
+    def test_more_sign_patterns_until_the_holm_decision_is_settled(self, experiment):
+        """With 19 random patterns a p-value can be anything from 0 to 0.3 for the same
+        data: the stage draws ten times more until no decision depends on the draw."""
+        labels, judgments = experiment
+        few = analyze_experiment(labels, judgments, light(permutation={"n_resamples": 19}),
+                                 seed=1).frames["improvement"]
+        sampled = few[~few.exact_test]
+        assert (sampled.n_sign_patterns > 19).all()
+        assert set(sampled.test_method) == {
+            f"Monte Carlo, {sampled.n_sign_patterns.iloc[0]} sign patterns"}
+        many = analyze_experiment(labels, judgments, light(permutation={"n_resamples": 99_999}),
+                                  seed=1).frames["improvement"]
+        assert few.significant.equals(many.significant)
+
     def test_record_order_does_not_change_any_number(self, experiment):
         labels, judgments = experiment
         rng = np.random.default_rng(2)
