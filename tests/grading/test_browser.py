@@ -1,5 +1,6 @@
-"""A grader in a real browser: MLflow's UI (headless Chromium) adds the grades, the
-``label`` stage with ``labels=mlflow`` imports them.
+"""A grader in a real browser: MLflow's UI (headless Chromium) adds the grades, through
+the review queue's form or the trace view's Add feedback; the ``label`` stage with
+``labels=mlflow`` imports them.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (scripts/bootstrap-system.sh) and
 ``selenium`` (the ``dev`` extra); nothing is downloaded at run time.
@@ -79,7 +80,7 @@ def _env(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, request):
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("no chromium/chromedriver: install Debian's chromium and chromium-driver "
                     "(make setup runs scripts/bootstrap-system.sh)")
@@ -88,7 +89,7 @@ def server(tmp_path):
     index, cases = _write_project(tmp_path)
     started = _cli(tmp_path, "grading", "start", "--experiment", EXPERIMENT,
                    "--tracking-uri", uri, "--index", str(index), "--cases", str(cases),
-                   "--raters", "expert_1")
+                   "--raters", getattr(request, "param", "expert_1"))
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
@@ -118,7 +119,7 @@ def server(tmp_path):
 
 
 class _Grader:
-    """A grader's browser, counting clicks."""
+    """A grader's browser, counting clicks and keys."""
 
     def __init__(self) -> None:
         from selenium import webdriver
@@ -131,6 +132,11 @@ class _Grader:
             options.add_argument(arg)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.clicks = 0
+        self.keys = 0
+
+    def type(self, element, text: str) -> None:
+        element.send_keys(text)
+        self.keys += len(text)
 
     def find(self, xpath: str, timeout: float = 20.0):
         from selenium.webdriver.common.by import By
@@ -235,3 +241,76 @@ def test_a_grade_given_in_mlflows_ui_becomes_a_label(server):
         == ("churn__01", 1, "expert_1", "human")
     assert "leakage" in imputation.rationale
     assert labels["mlflow_logging"].score == "N/A"
+
+
+def _answer_form(grader: _Grader, rater: str, rationale: str) -> None:
+    """One notebook's form with the mouse: per question open the dropdown, pick the
+    option, click the comment box and type; then Submit."""
+    for dimension, (value, _) in GRADES.items():
+        grader.click(f"//button[@role='combobox'][starts-with(@aria-label, '{dimension},')]")
+        grader.click(f"//*[@role='option'][normalize-space()='{value}']")
+        box = grader.click(f"(//textarea[@data-component-id="
+                           f"'mlflow.experiment-review-queue.focused-review.rationale'])"
+                           f"[{DIMENSIONS.index(dimension) + 1}]")
+        grader.type(box, f"{rater}: {rationale if dimension == 'data_imputation' else 'ok'}")
+    grader.click("//button[normalize-space()='Submit']")
+
+
+@pytest.mark.parametrize("server", ["expert_1,expert_2"], indirect=True)
+def test_two_raters_grade_one_notebook_in_their_review_queues(server):
+    assert "/review-queue" in server["started"] and "9 question(s) made" in server["started"]
+    experiment_id = server["started"].split("(id ", 1)[1].split(")", 1)[0]
+    shots = Path(tempfile.gettempdir()) / "nbjudge-grading"   # kept after the test
+    shots.mkdir(exist_ok=True)
+    measured = {}
+    for rater in ("expert_1", "expert_2"):
+        grader = _Grader()
+        try:
+            grader.driver.get(f"{server['url']}/#/experiments/{experiment_id}/review-queue")
+            grader.dismiss("//button[normalize-space()='Got it']")
+            grader.dismiss("//button[@aria-label='Close']")    # the assistant's side panel
+            grader.click(f"//*[normalize-space()='grading: {rater}']")
+            grader.click("//button[normalize-space()='Start review']")
+            # The notebook, as text, beside the form's nine questions in the rubric's order.
+            grader.find("//*[contains(normalize-space(), 'Task: Who will churn?')]")
+            grader.find("//code[contains(., \"df = df.fillna(df.mean())\")]"
+                        " | //pre[contains(., \"df = df.fillna(df.mean())\")]")
+            labels = [e.get_attribute("aria-label") for e in grader.driver.find_elements(
+                "xpath", "//button[@role='combobox']")]
+            assert [label.split(",")[0] for label in labels] == list(DIMENSIONS)
+            grader.driver.save_screenshot(str(shots / f"queue-form-{rater}.png"))
+            opened, started = grader.clicks, time.monotonic()
+            _answer_form(grader, rater, "fillna with the full-data mean before the split")
+            grader.find("//*[contains(normalize-space(), '1 of 1 reviewed') or contains("
+                        "normalize-space(), 'have been reviewed')]")
+            measured[rater] = (grader.clicks - opened, grader.keys, time.monotonic() - started)
+        finally:
+            grader.driver.quit()
+    clicks, keys, seconds = measured["expert_1"]
+    print(f"\nqueue form, one notebook: {opened} clicks to open the queue, then {clicks} "
+          f"clicks and {keys} keys (rationales typed) in {seconds:.1f} s (automated); "
+          f"screenshots in {shots}")
+    assert clicks == 3 * len(DIMENSIONS) + 1
+
+    root = server["root"]
+    status = _cli(root, "grading", "status", "--experiment", EXPERIMENT,
+                  "--tracking-uri", server["uri"], "--index", str(server["index"]),
+                  "--digest", str(root / "mlflow_grades.json"))
+    assert "18 importable grade(s), 0 problem(s), 2 rater(s)" in status, status
+    assert "partial forms" not in status
+    params = root / "params.yaml"
+    params.write_text(json.dumps({"seed": 1, "labels": {
+        "source": "mlflow", "experiment": EXPERIMENT, "tracking_uri": server["uri"],
+        "input": str(root / "mlflow_grades.json")}}))
+    from stages.label import main as label_stage
+
+    out = root / "labels.jsonl"
+    label_stage(["--params", str(params), "--index", str(server["index"]), "--out", str(out)])
+    labels = {(lb.rater_id, lb.dimension): lb for lb in read_records(out, Label)}
+    assert len(labels) == 2 * len(DIMENSIONS)
+    for rater in ("expert_1", "expert_2"):
+        imputation = labels[rater, "data_imputation"]
+        assert (imputation.score, imputation.source) == (1, "human")
+        assert imputation.rationale.startswith(f"{rater}: fillna")
+        assert labels[rater, "mlflow_logging"].score == "N/A"
+        assert labels[rater, "library_installation"].score == 3

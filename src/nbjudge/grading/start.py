@@ -151,7 +151,8 @@ def _log_trace(mlflow: Any, exp_id: str, notebook: GradingNotebook, rater: str,
                                            "with a rationale"})
         mlflow.update_current_trace(tags={TAG_GRADING: "1", TAG_NOTEBOOK: notebook.notebook_id,
                                           TAG_RATER: rater},
-                                    request_preview=request_preview(notebook, rater, whole))
+                                    request_preview=request_preview(notebook, rater, whole),
+                                    response_preview=f"It ran: {notebook.execution}.\n\n{guide}")
 
 
 def notebook_for_grading(index_entry: Any, prompt: str, root: Path | None = None
