@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from nbjudge.alignment.memalign import (
@@ -48,13 +49,14 @@ from nbjudge.schemas import (
 )
 
 __all__ = [
+    "RebuiltTrace",
     "RegisteredJudgeError",
     "align_final",
     "check_episodic_memory",
     "consensus_traces",
     "load_registered_judges",
     "log_registration_run",
-    "rebuilt_labels",
+    "rebuilt_memory",
     "register_judges",
     "registered_name",
     "score_notebook",
@@ -203,9 +205,18 @@ def align_final(traces: Mapping[str, Any], labelled: Mapping[str, set[str]], *,
     return aligned
 
 
-def rebuilt_labels(judge: Any) -> dict[str, list[str] | None]:
-    """Trace id -> the labels of the episodic examples MLflow rebuilds from that trace when
-    ``judge`` (a registered MemAlign judge) is loaded; ``None``: the trace is gone.
+@dataclass(frozen=True)
+class RebuiltTrace:
+    """One trace a registered judge names, as MLflow's load path reads it back."""
+
+    trace_id: str
+    notebook_id: str | None      # its consensus trace's notebook; None: gone or no tag
+    labels: list[str] | None     # one per rebuilt example; None: the trace is gone
+
+
+def rebuilt_memory(judge: Any) -> list[RebuiltTrace]:
+    """The episodic examples MLflow rebuilds, trace by trace, when ``judge`` (a registered
+    MemAlign judge) is loaded.
 
     It is the conversion MLflow's load path runs on each stored trace id
     (``trace_to_dspy_example``), without building the embedding index.
@@ -213,38 +224,44 @@ def rebuilt_labels(judge: Any) -> dict[str, list[str] | None]:
     import mlflow
     from mlflow.genai.judges.optimizers.dspy_utils import trace_to_dspy_example
 
-    rebuilt: dict[str, list[str] | None] = {}
+    rebuilt = []
     for trace_id in memory_snapshot(judge).episodic_ids:
         trace = mlflow.get_trace(trace_id, silent=True)
-        rebuilt[trace_id] = None if trace is None else [
-            str(example.result) for example in trace_to_dspy_example(trace, judge)]
+        if trace is None:
+            rebuilt.append(RebuiltTrace(trace_id, None, None))
+            continue
+        rebuilt.append(RebuiltTrace(
+            trace_id, (trace.info.tags or {}).get(TAG_CONSENSUS_NOTEBOOK),
+            [str(example.result) for example in trace_to_dspy_example(trace, judge)]))
     return rebuilt
 
 
 def check_episodic_memory(judge: Any, registered: RegisteredJudge) -> int:
     """The number of episodic examples ``judge`` rebuilds from the tracking store; raises
-    :class:`RegisteredJudgeError` unless they are, trace for trace and label for label,
-    the examples ``registered`` says its alignment taught."""
+    :class:`RegisteredJudgeError` unless they are, notebook for notebook and label for
+    label, the examples ``registered`` says its alignment taught."""
     if not registered.examples:
         raise RegisteredJudgeError(
             f"the registration record of {registered.name} lists no episodic examples (it "
             f"was written before records named them), so its memory cannot be checked: "
             f"{_RERUN}")
-    expected = {example.trace_id: example for example in registered.examples}
-    rebuilt = rebuilt_labels(judge)
+    expected = {example.notebook_id: example for example in registered.examples}
+    rebuilt = rebuilt_memory(judge)
     problems = []
-    if set(rebuilt) != set(expected):
+    if len(rebuilt) != len(expected):
         problems.append(f"it names {len(rebuilt)} example trace(s) where the alignment "
-                        f"taught {len(expected)} (not taught: "
-                        f"{sorted(set(rebuilt) - set(expected))[:3]}, left out: "
-                        f"{sorted(set(expected) - set(rebuilt))[:3]})")
-    for trace_id, labels in rebuilt.items():
-        example = expected.get(trace_id)
-        where = f"trace {trace_id}" + (f" (notebook {example.notebook_id})" if example else "")
-        if labels is None:
+                        f"taught {len(expected)}")
+    for trace in rebuilt:
+        example = expected.get(trace.notebook_id or "")
+        where = f"trace {trace.trace_id}" + (f" (notebook {trace.notebook_id})"
+                                             if trace.notebook_id else "")
+        if trace.labels is None:
             problems.append(f"{where} is gone from the tracking store")
-        elif example is not None and labels != [example.label]:
-            problems.append(f"{where} rebuilds as {labels} where the alignment taught "
+        elif example is None:
+            problems.append(f"{where} is not the consensus trace of a notebook it was "
+                            "aligned on")
+        elif trace.labels != [example.label]:
+            problems.append(f"{where} rebuilds as {trace.labels} where the alignment taught "
                             f"[{example.label!r}]")
     if problems:
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
@@ -253,15 +270,16 @@ def check_episodic_memory(judge: Any, registered: RegisteredJudge) -> int:
             f"rebuild the episodic memory it was aligned with: {'; '.join(problems[:5])}{more}."
             f" The traces it names were deleted, or their human feedback is not the consensus "
             f"the alignment taught; {_RERUN}")
-    return sum(len(labels or []) for labels in rebuilt.values())
+    return sum(len(trace.labels or []) for trace in rebuilt)
 
 
 def _taught_examples(result: AlignedJudge) -> list[EpisodicExample]:
-    missing = [t for t in result.snapshot.episodic_ids if t not in result.taught]
+    missing = [t for t in result.snapshot.episodic_ids
+               if t not in result.taught or not result.taught[t].notebook_id]
     if missing:
         raise ValueError(f"{result.dimension}: episodic examples {missing[:3]} were not "
-                         "aligned on a consensus grade; align with align_final")
-    return [EpisodicExample(notebook_id=result.taught[t].notebook_id or t, trace_id=t,
+                         "aligned on a notebook's consensus grade; align with align_final")
+    return [EpisodicExample(notebook_id=result.taught[t].notebook_id,
                             label=memalign_label(result.taught[t].score),
                             raters=list(result.taught[t].raters))
             for t in result.snapshot.episodic_ids]
@@ -353,4 +371,5 @@ def log_registration_run(registration: Registration, banner: str | None = None) 
                         "registered_judges.json")
         if banner:
             mlflow.set_tag("mlflow.note.content", banner)
-    return run.info.run_id
+    run_id: str = run.info.run_id
+    return run_id

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -292,12 +292,12 @@ def _runner_command(settings: SandboxSettings) -> list[str]:
     return [sys.executable, "-I", runner]
 
 
-def _popen(launch: _Launch, **kwargs: Any) -> subprocess.Popen:
+def _popen(launch: _Launch, **kwargs: Any) -> subprocess.Popen[Any]:
     return subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd,
                             pass_fds=launch.pass_fds, start_new_session=True, **kwargs)
 
 
-def _kill(process: subprocess.Popen) -> None:
+def _kill(process: subprocess.Popen[Any]) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -434,7 +434,7 @@ def execute_notebook(
                            classify_failure(status, outcome, python2=_is_python2(notebook)))
 
 
-def _parse(line: str) -> dict | None:
+def _parse(line: str) -> dict[str, Any] | None:
     try:
         result = json.loads(line)
     except ValueError:
@@ -522,7 +522,7 @@ def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = Fa
 
 
 # What a notebook sees when it reaches a limit: (limit, the setting, how it shows).
-_LIMIT_ERRORS = [
+_LIMIT_ERRORS: list[tuple[str, str, Callable[[str, str], bool]]] = [
     ("memory", "memory_mb", lambda ename, evalue: ename in ("MemoryError", "_ArrayMemoryError")
      or "Unable to allocate" in evalue or "std::bad_alloc" in evalue),
     ("file_size", "file_size_mb", lambda ename, evalue: "[Errno 27]" in evalue),
