@@ -56,12 +56,18 @@ def audit_path(root: str | Path, fold: int | None, dimension: str, repeat: int =
 
 
 def variant_judge(result: AlignedJudge, variant: str, base: DimensionJudge,
-                  backend: Backend, settings: MemAlignSettings) -> DimensionJudge:
-    """The judge that a memory variant scores with, built from one alignment."""
+                  backend: Backend, settings: MemAlignSettings,
+                  notebook_of: Mapping[str, str] | None = None) -> DimensionJudge:
+    """The judge that a memory variant scores with, built from one alignment.
+
+    ``notebook_of`` maps trace ids to notebook ids: the answer cache keys the episodic
+    memory by notebook, since a fresh MLflow store gives the same traces new ids.
+    """
     if variant == "full":
+        memory = result.snapshot.as_key()
+        memory["episodic_ids"] = sorted(_notebook_ids(memory["episodic_ids"], notebook_of or {}))
         return DimensionJudge(result.dimension, base.instructions, judge=result.aligned,
-                              memory=result.snapshot.as_key(),
-                              examples_per_prompt=settings.retrieval_k)
+                              memory=memory, examples_per_prompt=settings.retrieval_k)
     if variant == "semantic_only":
         instructions = result.aligned.instructions
         judge = make_dimension_judge(load_rubric(result.dimension), instructions=instructions,
@@ -138,7 +144,7 @@ def cross_validate(
                            if (n, dimension) in human and n in traces})
                 aligned[dimension] = result
                 fold_judges[dimension] = variant_judge(result, variant, base[dimension],
-                                                       backend, settings)
+                                                       backend, settings, notebook_of)
             fold_results, _ = judge_views(
                 views, llm, judge, variant=variant, judges=fold_judges, backend=backend,
                 fold=fold, repeat=assignment.repeat, notebook_ids=held_out, summary=summary,
