@@ -38,6 +38,7 @@ LLAMA_SERVER_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbjudge/llama-serve
 setup: env $(MODEL_STAMP)
 	@bash scripts/bootstrap-system.sh
 	@PYTHON=$(BIN)/python bash scripts/build-llama-server.sh
+	@$(BIN)/python plots/offline.py
 
 # dvc.yaml's code dependencies from the import graph, and the params of report and track
 # (tools/dvc_deps.py); tests/test_dvc_graph.py fails when they are stale.

@@ -14,6 +14,7 @@ if [ "${1:-}" != env ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)            # prints report.pdf
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)  # the grading UI's browser test
   command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)       # the report's page checks
+  command -v npm >/dev/null 2>&1 || missing+=(npm)                      # plots/offline.py: vega
   [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # report text
 fi
 
