@@ -479,12 +479,12 @@ class ControlsRun(Record):
 
 
 class EpisodicExample(BaseModel):
-    """One example of a registered judge's episodic memory: the consensus grade it learned,
-    on the MLflow trace it is rebuilt from when the judge is loaded."""
+    """One example of a registered judge's episodic memory: the consensus grade it learned
+    for a notebook (MLflow rebuilds it from the notebook's consensus trace when the judge
+    is loaded; trace ids differ in every store, so the record names the notebook)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     notebook_id: NonEmpty
-    trace_id: NonEmpty
     label: NonEmpty              # as MemAlign stores it: "1", "2", "3" or "n/a"
     raters: list[NonEmpty]       # whose grades the consensus came from
 

@@ -30,7 +30,7 @@ from nbjudge.alignment.final import (
     check_episodic_memory,
     consensus_traces,
     load_registered_judges,
-    rebuilt_labels,
+    rebuilt_memory,
     register_judges,
 )
 from nbjudge.alignment.memalign import ConsensusRule, MemAlignSettings, human_consensus
@@ -172,19 +172,22 @@ def test_gone_or_changed_traces_stop_registration_checks_and_score(store, capsys
         judges = load_registered_judges(store["experiment_id"], dimensions=(DIMENSION,))
         judge = judges[DIMENSION]
         assert check_episodic_memory(judge, entry) == NOTEBOOKS
+        traces = rebuilt_memory(judge)
+        assert [t.notebook_id for t in traces] == [e.notebook_id for e in entry.examples]
+        assert [t.labels for t in traces] == [["2"]] * NOTEBOOKS
 
         # a rater grades a consensus trace directly: on a tie MLflow keeps the later grade
-        changed = entry.examples[0]
+        changed = traces[0]
         mlflow.log_feedback(trace_id=changed.trace_id, name=DIMENSION, value=3,
                             rationale="late grade", source=AssessmentSource(
                                 source_type=AssessmentSourceType.HUMAN, source_id="e4"))
-        assert rebuilt_labels(judge)[changed.trace_id] == ["3"]
+        assert rebuilt_memory(judge)[0].labels == ["3"]
         with pytest.raises(RegisteredJudgeError, match=rf"trace {changed.trace_id} "
                            rf"\(notebook {changed.notebook_id}\) rebuilds as \['3'\] where "
                            r"the alignment taught \['2'\]"):
             check_episodic_memory(judge, entry)
         # an agreeing grade doubles the example: the count is checked too
-        doubled = entry.examples[2]
+        doubled = traces[2]
         mlflow.log_feedback(trace_id=doubled.trace_id, name=DIMENSION, value=2,
                             rationale="agrees", source=AssessmentSource(
                                 source_type=AssessmentSourceType.HUMAN, source_id="e4"))
@@ -193,10 +196,10 @@ def test_gone_or_changed_traces_stop_registration_checks_and_score(store, capsys
         assert nbjudge_main(_score_args(store, server)) == 1
         assert "does not rebuild the episodic memory" in capsys.readouterr().err
 
-        gone = entry.examples[1]
+        gone = traces[1]
         mlflow.MlflowClient().delete_traces(store["experiment_id"], trace_ids=[gone.trace_id])
         with pytest.raises(RegisteredJudgeError,
-                           match=rf"trace {gone.trace_id} .* is gone from the tracking store"):
+                           match=rf"trace {gone.trace_id} is gone from the tracking store"):
             check_episodic_memory(judge, entry)
         with pytest.raises(RegisteredJudgeError, match="lists no episodic examples"):
             check_episodic_memory(judge, entry.model_copy(update={"examples": []}))
