@@ -55,13 +55,13 @@ def _schemas(exp_id: str, rubrics: Mapping[str, Any]) -> tuple[dict[str, str], i
     token = None
     while True:
         page = list_label_schemas(exp_id, max_results=100, page_token=token)
-        existing |= {schema.name: schema.schema_id for schema in page}
+        existing |= {schema.name: str(schema.schema_id) for schema in page}
         token = page.token
         if not token:
             break
     created = 0
     # MLflow lists schemas newest first and the form asks them in that order: create the
-    # last dimension first, a millisecond apart (equal times fall back to random ids).
+    # last dimension first, apart in time (equal times fall back to random ids).
     for dimension in reversed(DIMENSIONS):
         if dimension in existing:
             continue
@@ -70,7 +70,7 @@ def _schemas(exp_id: str, rubrics: Mapping[str, Any]) -> tuple[dict[str, str], i
             dimension, type="feedback", input=InputCategorical(options=list(OPTIONS)),
             instruction=schema_instruction(rubric) if rubric is not None else None,
             enable_comment=True, experiment_id=exp_id)
-        existing[dimension] = schema.schema_id
+        existing[dimension] = str(schema.schema_id)   # set by the store
         created += 1
         time.sleep(0.005)
     return {d: existing[d] for d in DIMENSIONS}, created
