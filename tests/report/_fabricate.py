@@ -158,10 +158,10 @@ def fabricate(root: Path, *, n: int = 14, variants=VARIANTS, smoke: bool = True,
     llm = yaml.safe_load((CONF / "llm" / ("local.yaml" if smoke else "openai.yaml")).read_text())
     if smoke:
         llm["model"] = "smollm2-135m-instruct"
-    labels = ({"source": "panel", "input": "data/blueprint/blueprint.jsonl"}
-              if source == "simulated" else
-              {"source": "file", "path": "labels.jsonl", "input": "labels.jsonl"})
-    params = {"seed": 7, "stats": stats, "llm": llm, "labels": labels}
+    label_params = ({"source": "panel", "input": "data/blueprint/blueprint.jsonl"}
+                    if source == "simulated" else
+                    {"source": "file", "path": "labels.jsonl", "input": "labels.jsonl"})
+    params = {"seed": 7, "stats": stats, "llm": llm, "labels": label_params}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = analyze_experiment(labels, judgments, StatsConfig.from_mapping(stats),
                                 seed=params["seed"])

@@ -79,8 +79,8 @@ class TestVerdict:
             "holm-adjusted sign-flip p < 0.05, adjusted over every dimension of every "
             "comparison (controls the family-wise error at 0.05)")
         assert context.verdict.intervals.startswith(
-            "95% expanded (MAE, bias) and studentized (improvements) bootstrap intervals, "
-            "500 resamples of 14 notebooks out of 14")
+            "95% expanded (MAE, bias), cr2 (improvements) and studentized (relative "
+            "reductions) intervals, 500 resamples of 14 notebooks out of 14")
 
     def test_aligned_variant_falls_back_to_another_one(self, experiment):
         view = report_view(experiment, ReportSettings(aligned="semantic_only"))
@@ -213,17 +213,18 @@ class TestWhatTheNumbersMean:
             "power": {"n_simulations": 50, "max_notebooks": 50}, "significance": "ci"})
         return load(root)
 
-    def test_four_notebooks_show_ranges_and_exact_p_never_a_significant_interval(self, tiny):
+    def test_four_notebooks_show_a_standard_error_and_exact_p_never_an_interval(self, tiny):
         context = build_context(tiny, {})
-        assert any("Too few notebooks for an interval (4 notebooks; intervals need 50 "
-                   "notebooks)" in line for line in context.warnings)
+        assert any("rest on fewer than 20 notebooks" in line and "(the smallest on 4)" in line
+                   and "only a standard error" in line for line in context.warnings)
         rows = context.verdict.rows
         # No interval for the MAE either: the MAE and its failure rate alone.
         assert all("[" not in row.reference_mae for row in rows), rows[0]
         assert all(row.significant in ("no", "—") for row in rows)
-        assert all("no interval" in row.improvement and "range" in row.improvement
+        assert all("(SE " in row.improvement and "no interval" in row.improvement
                    for row in rows if row.improvement != "—")
-        assert context.verdict.intervals.startswith("too few notebooks for an interval")
+        assert ("rest on fewer than 20 notebooks, the smallest size validated: their standard "
+                "error and permutation p-value") in context.verdict.intervals
         improvement = tiny.tables["improvement"]
         assert improvement.ci_low.isna().all() and improvement.exact_test.all()
         assert not improvement.significant.any()
