@@ -66,6 +66,7 @@ def table_roles(files: list[str], named: Mapping[str, str] | None) -> dict[str, 
 
 
 def infer_target(train: pd.DataFrame, other: pd.DataFrame | None) -> str | None:
+    """The one column ``train`` has and ``other`` (test or future) lacks, else None."""
     if other is None:
         return None
     only_train = [c for c in train.columns if c not in set(other.columns)]
@@ -87,6 +88,8 @@ def _time_column(frame: pd.DataFrame) -> str | None:
 def infer_task_type(
     prompt: str, train: pd.DataFrame | None, target: str | None, has_future: bool
 ) -> str:
+    """From the data when it tells (a date column and a future table, the target's values),
+    else from the prompt's words, else ``unknown``."""
     if train is not None and has_future and _time_column(train) is not None:
         return "forecasting"
     if train is not None and target in train.columns:
@@ -122,6 +125,7 @@ def _frequency(series: pd.Series) -> str | None:
 def read_properties(
     train: pd.DataFrame, task_type: str, target: str | None, id_column: str | None
 ) -> dict[str, Any]:
+    """The :class:`~nbjudge.schemas.DatasetProperties` fields measured on the train table."""
     time_index = _time_column(train) if task_type == "forecasting" else None
     measured = [c for c in train.columns if c not in {id_column, time_index}]
     missing = [str(c) for c in train.columns if train[c].isna().any()]

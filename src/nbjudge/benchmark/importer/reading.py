@@ -63,6 +63,8 @@ class NotebookImportError(InputError):
 
 @dataclass
 class Source:
+    """One readable notebook of the folder: its id, hash, settings and task prompt."""
+
     file: str
     notebook_id: str
     sha256: str
@@ -203,6 +205,7 @@ def _read_cases_file(folder: Path, names: list[str],
 
 
 def data_files(folder: Path) -> list[str]:
+    """Every file but notebooks, ``cases.yaml`` and hidden ones, relative to ``folder``."""
     files = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
@@ -218,6 +221,8 @@ def data_files(folder: Path) -> list[str]:
 
 
 def read_sources(folder: Path, problems: list[str]) -> list[Source]:
+    """The folder's top-level notebooks with their settings (metadata over ``cases.yaml``
+    over its ``"*"`` entry) and prompts; one problem per notebook that has none."""
     files = sorted(
         p.name for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith(".")
     )
@@ -265,6 +270,7 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
 
 
 def read_table(folder: Path, file: str, problems: list[str]) -> pd.DataFrame | None:
+    """A CSV, TSV or Parquet table; None (and a problem) when pandas cannot read it."""
     path = folder / file
     try:
         if path.suffix.lower() == ".parquet":
