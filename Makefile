@@ -83,13 +83,15 @@ bench: setup
 	$(BIN)/python bench/bench_concurrency.py
 
 # The pages under docs/ as a static site in site/ (mkdocs.yml; offline, a broken link or
-# anchor fails the build); docs/records.md is written from schemas.py (tests/test_docs.py).
-.PHONY: docs docs-records
+# anchor fails the build); docs/records.md and docs/errors.md are written from the code
+# (nbjudge.docs; tests/test_docs.py fails when they are stale).
+.PHONY: docs docs-pages
 docs: env
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-docs-records: env
+docs-pages: env
 	$(BIN)/python -m nbjudge.docs records -o docs/records.md
+	$(BIN)/python -m nbjudge.docs errors -o docs/errors.md
 
 # Removes the link to the machine's llama-server build, not the build: clean-cache does.
 clean:

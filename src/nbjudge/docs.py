@@ -1,11 +1,12 @@
 """Documentation pages written from the code, so that they cannot drift from it.
 
-``python -m nbjudge.docs records -o docs/records.md`` writes the records page: every record of
-:mod:`nbjudge.schemas`, its files, and per field the name, type, default and
-description. A description is the field's ``Field(description=...)``, else
-the comment written beside or directly above the field in ``schemas.py``.
-``tests/test_docs.py`` fails when the committed page differs from a fresh
-rendering; ``make docs-records`` rewrites it.
+``python -m nbjudge.docs records -o docs/records.md`` writes the records page: every
+record of :mod:`nbjudge.schemas`, its files, and per field the name, type, default and
+description. A description is the field's ``Field(description=...)``, else the comment
+written beside or directly above the field in ``schemas.py``. ``python -m nbjudge.docs
+errors -o docs/errors.md`` writes the exception tree that :mod:`nbjudge.errors` draws.
+``tests/test_docs.py`` fails when a committed page differs from a fresh rendering;
+``make docs-pages`` rewrites both.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ast
 import enum
 import inspect
 import io
+import itertools
 import re
 import sys
 import textwrap
@@ -29,9 +31,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from nbjudge import schemas
+from nbjudge import errors, schemas
 
-__all__ = ["RECORD_FILES", "RecordFile", "main", "render_records"]
+__all__ = ["PAGES", "RECORD_FILES", "RecordFile", "main", "render_errors", "render_records"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,9 @@ RECORD_FILES: tuple[RecordFile, ...] = (
                 "data/curve/plan.json"), jsonl=False),
 )
 
-_HEADER = """\
-# Records
-
-<!-- Generated from src/nbjudge/schemas.py by `make docs-records`
-     (`python -m nbjudge.docs records -o docs/records.md`); edit the schemas, not this page. -->
+_GENERATED = """\
+<!-- Generated from {source} by `make docs-pages`
+     (`python -m nbjudge.docs {page} -o docs/{page}.md`); edit the code, not this page. -->
 
 """
 
@@ -78,7 +78,8 @@ _HEADER = """\
 def render_records() -> str:
     """The Markdown of ``docs/records.md``."""
     nested = _nested_models([entry.model for entry in RECORD_FILES])
-    parts = [_HEADER, _docstring_markdown(schemas.__doc__ or ""), "\n\n"]
+    parts = ["# Records\n\n", _GENERATED.format(source="src/nbjudge/schemas.py", page="records"),
+             _docstring_markdown(schemas.__doc__ or ""), "\n\n"]
     parts.append("| record | file | format |\n|---|---|---|\n")
     for entry in RECORD_FILES:
         files = ", ".join(f"`{path}`" for path in entry.files)
@@ -269,13 +270,34 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def render_errors() -> str:
+    """The Markdown of ``docs/errors.md``: the exception tree ``nbjudge.errors`` documents
+    (``tests/test_errors.py`` checks that tree against the classes)."""
+    text = inspect.cleandoc(errors.__doc__ or "")
+    # reST: a paragraph ending in "::" introduces the indented literal block after it.
+    intro, _, rest = text.partition("::\n")
+    block = list(itertools.takewhile(lambda line: not line or line.startswith(" "),
+                                     rest.splitlines()))
+    after = rest.splitlines()[len(block):]
+    code = textwrap.dedent("\n".join(block)).strip("\n")
+    return "".join([
+        "# Errors\n\n", _GENERATED.format(source="src/nbjudge/errors.py", page="errors"),
+        _rst_to_markdown(intro) + (":\n\n```\n" + code + "\n```\n\n" if rest else "\n"),
+        _rst_to_markdown("\n".join(after)).strip("\n") + "\n" if after else "",
+    ])
+
+
+# Page name -> its renderer: `python -m nbjudge.docs <page>` writes docs/<page>.md.
+PAGES = {"records": render_records, "errors": render_errors}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbjudge.docs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("page", choices=["records"], help="the page to render")
+    parser.add_argument("page", choices=sorted(PAGES), help="the page to render")
     parser.add_argument("-o", "--output", help="write the page here (default: print it)")
     args = parser.parse_args(argv)
-    page = render_records()
+    page = PAGES[args.page]()
     if args.output:
         schemas.atomic_write_text(args.output, page)
     else:
