@@ -134,6 +134,7 @@ EXPORTED = {
     ],
     "nbjudge.schemas": [
         "AlignmentAudit",
+        "ArmComparison",
         "BlueprintEntry",
         "CalibrationMap",
         "Case",
@@ -151,6 +152,7 @@ EXPORTED = {
         "Judgment",
         "Label",
         "Notebook",
+        "PPIComparison",
         "PlanLine",
         "PriorDistribution",
         "Record",

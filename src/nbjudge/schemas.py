@@ -35,6 +35,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TASK_TYPES",
     "AlignmentAudit",
+    "ArmComparison",
     "BlueprintEntry",
     "CalibrationMap",
     "Case",
@@ -51,6 +52,7 @@ __all__ = [
     "Judgment",
     "Label",
     "Notebook",
+    "PPIComparison",
     "PlanLine",
     "PriorDistribution",
     "Record",
@@ -559,6 +561,61 @@ class StagePlan(Record):
     tokenizer: NonEmpty            # how prompt tokens were counted
     lines: list[PlanLine]
     notes: list[str] = Field(default_factory=list)
+
+
+class PPIComparison(BaseModel):
+    """The PPI++ side of one comparison: estimates of the *human* mean score from the
+    judge's scores on every notebook plus the graded subset (``nbjudge.stats.ppi``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mean_reference: float | None
+    mean_candidate: float | None
+    difference: float | None           # candidate - reference
+    ci_low: float | None
+    ci_high: float | None
+    standard_error: float | None
+    df: float | None
+    p_value: float | None
+    p_holm: float | None
+    lambda_reference: float | None     # power tuning, 0 (grades alone) to 1 (plain PPI)
+    lambda_candidate: float | None
+    mdd: float | None                  # minimum detectable difference at this size
+    classic_standard_error: float | None  # of the graded notebooks alone
+    judge_outside_ppi: bool            # the judge-only difference lies outside the interval
+
+
+class ArmComparison(Record):
+    """``data/compare/comparisons.jsonl``: one arm against the reference on one dimension,
+    judge-only and (with expert grades) PPI; what ``python -m nbjudge gate`` reads."""
+
+    reference: NonEmpty
+    candidate: NonEmpty
+    dimension: Dimension
+    level: float = Field(gt=0, lt=1)
+    na_policy: Literal["worst", "zero", "exclude"]
+    failure_policy: Literal["worst", "exclude"]
+    family_size: int = Field(ge=0)     # tests Holm adjusted over (dimensions x comparisons)
+    n_cases: int = Field(ge=0)         # cases where both arms have a usable notebook
+    n_notebooks_reference: int = Field(ge=0)
+    n_notebooks_candidate: int = Field(ge=0)
+    failure_rate_reference: float | None
+    failure_rate_candidate: float | None
+    na_rate_reference: float | None
+    na_rate_candidate: float | None
+    mean_reference: float | None       # the judge's mean score over cases
+    mean_candidate: float | None
+    difference: float | None           # judge-only, candidate - reference, paired by case
+    ci_low: float | None
+    ci_high: float | None
+    standard_error: float | None
+    df: float | None
+    p_value: float | None              # sign flips per case
+    p_holm: float | None
+    test_method: str
+    mdd: float | None                  # minimum detectable difference of the Holm verdict
+    n_graded_reference: int = Field(ge=0)
+    n_graded_candidate: int = Field(ge=0)
+    ppi: PPIComparison | None = None   # None: no expert grades on these arms
 
 
 R = TypeVar("R", bound=BaseModel)
