@@ -66,6 +66,7 @@ RECORD_FILES: tuple[RecordFile, ...] = (
     RecordFile(schemas.StagePlan,
                ("data/judgments/baseline.plan.json", "data/alignment/<variant>/plan.json",
                 "data/curve/plan.json"), jsonl=False),
+    RecordFile(schemas.ArmComparison, ("data/compare/comparisons.jsonl",), jsonl=True),
 )
 
 _GENERATED = """\
