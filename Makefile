@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh Makefile
 	@bash scripts/bootstrap-system.sh env
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,auth]'
 	@touch $(STAMP)
 
 env: $(STAMP)

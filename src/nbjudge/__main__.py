@@ -223,6 +223,30 @@ def _grading_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grading_serve(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from mlflow import MlflowClient
+
+    from nbjudge.grading import resolve_tracking_uri
+    from nbjudge.grading.serve import prepare_sign_in, server_command
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    experiment = MlflowClient(uri).get_experiment_by_name(args.experiment)
+    if experiment is None:
+        raise InputError(f"no grading experiment {args.experiment!r} at {uri}: run `python -m "
+                         "nbjudge grading start --raters ...` first, with the same raters")
+    sign_in = prepare_sign_in(args.auth_dir, args.raters.split(","), experiment.experiment_id)
+    if sign_in.created:
+        print(f"accounts made: {', '.join(sign_in.created)}; their passwords are in "
+              f"{sign_in.passwords} (hand each expert theirs)")
+    print(f"MLflow with sign-in on {uri}: http://{args.host}:{args.port} (each expert signs "
+          "in as their rater id; grades carry that name). Ctrl-C stops it.")
+    command = server_command(uri, args.host, args.port)
+    return subprocess.run(command, env=os.environ | sign_in.environ(), check=False).returncode
+
+
 def _add_grading(sub: Any) -> None:
     from nbjudge.grading.traces import DEFAULT_EXPERIMENT
 
@@ -254,6 +278,20 @@ def _add_grading(sub: Any) -> None:
     export.add_argument("out", type=Path)
     common(export, "data/notebooks/index.jsonl")
     export.set_defaults(run=_grading_export)
+    serve = commands.add_parser("serve", help="MLflow's UI with sign-in: one user per rater, "
+                                              "grades under their names (the auth extra)")
+    serve.add_argument("--raters", default="expert_1",
+                       help="comma-separated rater ids, as given to `grading start`")
+    serve.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
+                       help="the grading experiment (labels.experiment)")
+    serve.add_argument("--tracking-uri", default=None,
+                       help="MLflow store (labels.tracking_uri); default "
+                            "$MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlflow.db")
+    serve.add_argument("--auth-dir", type=Path, default=Path(".nbjudge-cache/grading-auth"),
+                       help="where the users, their passwords and the settings are kept")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.set_defaults(run=_grading_serve)
 
 
 def main(argv: list[str] | None = None) -> int:
