@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.benchmark import golden
+from . import golden
 
 
 @pytest.fixture(scope="module")
