@@ -101,6 +101,7 @@ def trace(tmp_path, new_mlflow_store):
         mlflow.set_tracking_uri(previous)
 
 
+@pytest.mark.slow  # imports MemAlign and dspy: about 6 s of CPU, more than any other test here
 def test_memalign_sees_one_human_grade_the_store_keeps_all(trace, monkeypatch):
     grade = human_consensus([_label("a", "e1", 2), _label("a", "e2", 3)],
                             ConsensusRule())["a", "data_imputation"]
