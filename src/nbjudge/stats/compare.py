@@ -57,7 +57,7 @@ from ._checks import (
 from .paired import paired_interval
 from .permutation import adjust_pvalues, sign_flip_test
 from .power import power_analysis
-from .ppi import CaseParts, case_parts, clustered_interval, ppi_estimate, tuned_lambda
+from .ppi import CaseSums, case_sums, ppi_contrast
 
 __all__ = ["ArmStats", "ComparisonStats", "compare_arms", "grading_sample"]
 
@@ -287,7 +287,7 @@ def _case_means(scores: np.ndarray) -> np.ndarray:
     return means
 
 
-def _arm_stats(inputs: _Inputs, parts: CaseParts) -> ArmStats:
+def _arm_stats(inputs: _Inputs, sums: list[list[CaseSums]]) -> ArmStats:
     means = _case_means(inputs.judge)
     interval = paired_interval(np.moveaxis(means, 1, 0), level=inputs.level)
     judged = inputs.present.sum(axis=(1, 2))
@@ -295,59 +295,52 @@ def _arm_stats(inputs: _Inputs, parts: CaseParts) -> ArmStats:
     with np.errstate(invalid="ignore", divide="ignore"):
         na_rate = (inputs.raw == 0).sum(axis=(1, 2)) / ok
         failure_rate = inputs.failed.sum(axis=(1, 2)) / judged
-    lam = tuned_lambda(parts)
-    estimate = ppi_estimate(parts, lam)
-    _, _, low, high = clustered_interval(lam * parts.a + parts.b, estimate, parts.graded_cases,
-                                         inputs.level)
-    defined = parts.graded_cases >= 2
+    shape = interval.estimate.shape
+    ppi = {key: np.full(shape, np.nan) for key in ("mean", "low", "high", "lambda")}
+    for a, d in np.ndindex(shape):
+        result = ppi_contrast([sums[a][d]], [1.0], inputs.level)
+        ppi["mean"][a, d], ppi["low"][a, d], ppi["high"][a, d] = (
+            result.estimate, result.low, result.high)
+        ppi["lambda"][a, d] = result.lam[0]
+    graded = ~np.isnan(inputs.judge) & ~np.isnan(inputs.human)
     return ArmStats(
         arms=inputs.arms, dimensions=inputs.dimensions, mean=interval.estimate,
         low=interval.low, high=interval.high, na_rate=na_rate, failure_rate=failure_rate,
         n_notebooks=(~np.isnan(inputs.judge)).sum(axis=(1, 2)), n_cases=interval.n_cases,
-        ppi_mean=np.where(defined, estimate, np.nan), ppi_low=low, ppi_high=high,
-        ppi_lambda=np.where(defined, lam, np.nan), n_graded=parts.n_graded)
+        ppi_mean=ppi["mean"], ppi_low=ppi["low"], ppi_high=ppi["high"],
+        ppi_lambda=ppi["lambda"], n_graded=graded.sum(axis=(1, 2)))
 
 
-def _arm_parts(inputs: _Inputs) -> CaseParts:
-    """PPI parts of every arm, arrays (case, arm, dimension): each notebook weighs
-    1 / the usable notebooks of its arm and case, so the estimand is the mean over cases."""
+def _arm_sums(inputs: _Inputs) -> list[list[CaseSums]]:
+    """PPI case sums per arm and dimension: each notebook weighs 1 / the usable notebooks
+    of its arm and case, so the estimand is the mean over cases."""
     usable = ~np.isnan(inputs.judge)
     count = usable.sum(axis=2, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         weights = np.where(usable, 1.0 / count, 0.0)
-    # (arm, case, notebook, dimension) -> (case, notebook, arm, dimension)
-    return case_parts(*(np.moveaxis(x, 0, 2) for x in (inputs.judge, inputs.human, weights)))
+    every = case_sums(np.moveaxis(inputs.judge, 0, 2), np.moveaxis(inputs.human, 0, 2),
+                      np.moveaxis(weights, 0, 2))  # each (case, arm, dimension)
+    fields = ("wu", "fu", "wl", "fl", "yl")
+    return [[CaseSums(*(getattr(every, f)[:, a, d] for f in fields))
+             for d in range(inputs.judge.shape[3])] for a in range(inputs.judge.shape[0])]
 
 
-def _ppi_differences(parts: CaseParts, pairs: Sequence[tuple[int, int]], level: float,
-                     ) -> dict[str, np.ndarray]:
-    """PPI++ difference of each pair (reference, candidate) per dimension, both lambdas
+def _ppi_differences(sums: list[list[CaseSums]], pairs: Sequence[tuple[int, int]],
+                     level: float) -> dict[str, np.ndarray]:
+    """PPI++ difference (candidate - reference) of each pair per dimension, both lambdas
     tuned together to minimise the variance of the difference."""
-    shape = (len(pairs), parts.a.shape[2])
+    shape = (len(pairs), len(sums[0]))
     out = {key: np.full(shape, np.nan) for key in (
         "difference", "low", "high", "se", "df", "classic")}
     out["lambda"] = np.full((*shape, 2), np.nan)
     for c, (r, k) in enumerate(pairs):
         for d in range(shape[1]):
-            graded = min(parts.graded_cases[r, d], parts.graded_cases[k, d])
-            if graded < 2:
-                continue
-            design = np.stack([-parts.a[:, r, d], parts.a[:, k, d]], axis=1)
-            target = parts.b[:, k, d] - parts.b[:, r, d]
-            lam = np.clip(np.linalg.lstsq(design, -target, rcond=None)[0], 0.0, 1.0)
-            phi = design @ lam + target
-            estimate = ((lam[1] * parts.judge_mean[k, d] + parts.graded_human[k, d]
-                         - lam[1] * parts.graded_judge[k, d])
-                        - (lam[0] * parts.judge_mean[r, d] + parts.graded_human[r, d]
-                           - lam[0] * parts.graded_judge[r, d]))
-            se, df, low, high = clustered_interval(phi[:, np.newaxis], np.array([estimate]),
-                                                   np.array([graded]), level)
-            classic, _, _, _ = clustered_interval(target[:, np.newaxis], np.array([estimate]),
-                                                  np.array([graded]), level)
-            out["difference"][c, d], out["low"][c, d], out["high"][c, d] = estimate, low[0], \
-                high[0]
-            out["se"][c, d], out["df"][c, d], out["classic"][c, d] = se[0], df[0], classic[0]
-            out["lambda"][c, d] = lam
+            result = ppi_contrast([sums[r][d], sums[k][d]], [-1.0, 1.0], level)
+            out["difference"][c, d], out["low"][c, d], out["high"][c, d] = (
+                result.estimate, result.low, result.high)
+            out["se"][c, d], out["df"][c, d] = result.standard_error, result.df
+            out["classic"][c, d] = result.classic_standard_error
+            out["lambda"][c, d] = result.lam
     return out
 
 
@@ -396,8 +389,8 @@ def compare_arms(
     """
     inputs = _Inputs(judge, failed, human, arms, dimensions, reference, na_policy,
                      failure_policy, level, n_resamples, rng)
-    parts = _arm_parts(inputs)
-    arm_stats = _arm_stats(inputs, parts)
+    sums = _arm_sums(inputs)
+    arm_stats = _arm_stats(inputs, sums)
     at = {name: i for i, name in enumerate(inputs.arms)}
     pairs = [(at[inputs.reference], at[a]) for a in inputs.arms if a != inputs.reference]
     comparisons = tuple((inputs.arms[r], inputs.arms[k]) for r, k in pairs)
@@ -415,7 +408,7 @@ def compare_arms(
                                     level=inputs.level, target_power=TARGET_POWER,
                                     rng=inputs.rng).minimal_detectable_improvement
 
-    ppi = _ppi_differences(parts, pairs, inputs.level)
+    ppi = _ppi_differences(sums, pairs, inputs.level)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = ppi["difference"] / ppi["se"]
         ppi_p = np.where(ppi["se"] == 0, np.where(ppi["difference"] == 0, 1.0, 0.0),
