@@ -273,8 +273,11 @@ def test_two_raters_grade_one_notebook_in_their_review_queues(server):
             grader.click("//button[normalize-space()='Start review']")
             # The notebook, as text, beside the form's nine questions in the rubric's order.
             grader.find("//*[contains(normalize-space(), 'Task: Who will churn?')]")
-            grader.find("//code[contains(., \"df = df.fillna(df.mean())\")]"
-                        " | //pre[contains(., \"df = df.fillna(df.mean())\")]")
+            code = grader.find("//code[contains(., \"df = df.fillna(df.mean())\")]"
+                               " | //pre[contains(., \"df = df.fillna(df.mean())\")]")
+            # Line by line, as in the notebook, not one JSON string with escaped breaks.
+            assert "\ndf = df.fillna(df.mean())\ndf.shape" in code.text
+            notebook_px = code.size["width"]
             labels = [e.get_attribute("aria-label") for e in grader.driver.find_elements(
                 "xpath", "//button[@role='combobox']")]
             assert [label.split(",")[0] for label in labels] == list(DIMENSIONS)
@@ -288,8 +291,9 @@ def test_two_raters_grade_one_notebook_in_their_review_queues(server):
             grader.driver.quit()
     clicks, keys, seconds = measured["expert_1"]
     print(f"\nqueue form, one notebook: {opened} clicks to open the queue, then {clicks} "
-          f"clicks and {keys} keys (rationales typed) in {seconds:.1f} s (automated); "
-          f"screenshots in {shots}")
+          f"clicks and {keys} keys (rationales typed) in {seconds:.1f} s (automated); the "
+          f"notebook's code box {notebook_px} px wide in a 1,600 px window; screenshots in "
+          f"{shots}")
     assert clicks == 3 * len(DIMENSIONS) + 1
 
     root = server["root"]

@@ -12,12 +12,7 @@ from base64 import b64encode
 
 import pytest
 
-from nbjudge.errors import InputError
-from nbjudge.grading import read_grades
-from nbjudge.grading.serve import prepare_sign_in, server_command
-from nbjudge.grading.traces import grading_traces
-from nbjudge.schemas import DIMENSIONS
-from tests.grading.test_browser import (
+from grading.test_browser import (
     CHROMEDRIVER,
     CHROMIUM,
     EXPERIMENT,
@@ -29,6 +24,11 @@ from tests.grading.test_browser import (
     _Grader,
     _write_project,
 )
+from nbjudge.errors import InputError
+from nbjudge.grading import read_grades
+from nbjudge.grading.serve import prepare_sign_in, server_command
+from nbjudge.grading.traces import grading_traces
+from nbjudge.schemas import DIMENSIONS
 
 pytestmark = pytest.mark.slow
 
