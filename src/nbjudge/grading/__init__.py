@@ -1,11 +1,14 @@
 """Human grading in MLflow's UI: grading traces, and the grades read back as labels.
 
-``python -m nbjudge grading start`` logs one trace per notebook and rater
-(:func:`nbjudge.grading.start.start_grading`, in its own module: reading grades needs
-neither rubrics nor notebook rendering); graders add a Feedback per dimension in ``mlflow ui``;
-``grading status`` reports progress and problems and writes the digest the ``label``
-stage depends on; ``labels=mlflow`` imports the grades (:func:`import_grades`);
-``grading export`` writes them as a label file for ``labels=file``.
+``python -m nbjudge grading start`` logs one trace per notebook and rater and puts them
+in each rater's review queue, whose form asks the nine dimensions
+(:func:`nbjudge.grading.start.start_grading`, :mod:`nbjudge.grading.forms`, in their own
+modules: reading grades needs neither rubrics nor notebook rendering); graders answer it
+in ``mlflow ui``, or sign in first through ``grading serve`` (:mod:`nbjudge.grading.serve`)
+so that grades carry their names; ``grading status`` reports progress, partial forms and
+problems and writes the digest the ``label`` stage depends on; ``labels=mlflow`` imports
+the grades (:func:`import_grades`); ``grading export`` writes them as a label file for
+``labels=file``.
 """
 
 from nbjudge.grading.reader import (
