@@ -31,6 +31,16 @@ EXPORTED = {
         "load_suite",
         "write_notebook",
     ],
+    "nbjudge.compare": [
+        "DimensionVerdict",
+        "EXIT_PASS",
+        "EXIT_REGRESSION",
+        "EXIT_UNDECIDED",
+        "GateResult",
+        "GateSettings",
+        "evaluate_gate",
+        "parse_tolerances",
+    ],
     "nbjudge.controls": [
         "CALIBRATED_FROM",
         "CALIBRATION_METHOD",

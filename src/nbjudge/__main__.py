@@ -19,6 +19,10 @@ cuts), before any judgment is paid for.
 ``python -m nbjudge plan [-S group=option ...]``: the requests every stage that calls a
 model will send (those the answer cache does not hold), their prompt tokens, an upper
 bound of reply tokens and their price, per stage and in total; offline, no key needed.
+
+``python -m nbjudge gate RESULTS --tolerances SPEC``: the release gate over a comparison's
+records (``data/compare/comparisons.jsonl``): exit 0 (no regression beyond tolerance), 1
+(a regression), 2 (cannot decide, or any error); a Markdown summary and JUnit XML.
 """
 
 from __future__ import annotations
@@ -294,6 +298,48 @@ def _add_grading(sub: Any) -> None:
     serve.set_defaults(run=_grading_serve)
 
 
+def _gate(args: argparse.Namespace) -> int:
+    """Exit 2 on any error, never 1: CI must not read a crash as a regression."""
+    import traceback
+
+    from nbjudge.compare.gate import EXIT_UNDECIDED, GateSettings, evaluate_gate, parse_tolerances
+    from nbjudge.schemas import ArmComparison, read_records
+
+    try:
+        settings = GateSettings(parse_tolerances(args.tolerances), level=args.level,
+                                min_cases=args.min_cases,
+                                max_failure_rate=args.max_failure_rate, source=args.source)
+        result = evaluate_gate(read_records(args.results, ArmComparison), settings)
+        result.write(args.summary, args.junit)
+    except NbjudgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNDECIDED
+    except Exception:  # a bug: keep its traceback, and still "cannot decide"
+        traceback.print_exc()
+        return EXIT_UNDECIDED
+    print(result.markdown(), end="")
+    return result.exit_code
+
+
+def _add_gate(sub: Any) -> None:
+    gate = sub.add_parser("gate", help="exit 0/1/2: no regression, a regression, cannot "
+                                       "decide; Markdown summary and JUnit XML")
+    gate.add_argument("results", type=Path, help="comparison records (ArmComparison JSONL)")
+    gate.add_argument("--tolerances", required=True,
+                      help="per dimension, the drop in mean score (points) that is not a "
+                           "regression: 'model_training=0.1,default=0.2', or a YAML file, "
+                           "optionally with a key: params.yaml:compare.gate.tolerances")
+    gate.add_argument("--level", type=float, default=None,
+                      help="confidence of the verdict (default: the comparison's level)")
+    gate.add_argument("--min-cases", type=int, default=20)
+    gate.add_argument("--max-failure-rate", type=float, default=0.05)
+    gate.add_argument("--source", default="auto", choices=("auto", "ppi", "judge"),
+                      help="auto: PPI where experts graded a subset, else the judge alone")
+    gate.add_argument("--summary", type=Path, default=None, help="write the Markdown here")
+    gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+    gate.set_defaults(run=_gate)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbjudge",
                                      description="nbjudge command line")
@@ -326,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                            "does (repeatable); without one, params.yaml is read")
     plan.add_argument("--params", type=Path, default=Path("params.yaml"))
     plan.set_defaults(run=_plan)
+    _add_gate(sub)
     args = parser.parse_args(argv)
     try:
         with offline():   # litellm and MLflow fetch nothing
