@@ -247,7 +247,7 @@ class BootstrapParams(Section):
     method: BootstrapMethod = "auto"
     sample_size: Positive | Literal["original_study"] | None = None
     min_notebooks: int = Field(default=20, ge=0)
-    min_cases: int = Field(default=20, ge=0)
+    min_cases: int = Field(default=5, ge=0)
     batch: Positive | None = None
 
 

@@ -271,14 +271,14 @@ class TestResult:
         assert set(frame.columns) >= {"kind", "variant", "reference", "dimension", "estimate",
                                       "ci_low", "ci_high", "method", "n_notebooks"}
 
-    def test_auto_takes_expanded_for_levels_and_cr2_for_comparisons(self):
+    def test_auto_takes_cr2_for_means_and_studentized_for_ratios(self):
         human, judge = scores(np.random.default_rng(16), n=30, n_dimensions=2)
         common = dict(variants=VARIANTS, n_resamples=400)
         auto = bootstrap_agreement(human, judge, rng=np.random.default_rng(1), **common)
         assert {(s.kind, m) for s, m in zip(auto.statistics, auto.method, strict=True)} == {
-            ("mae", "expanded"), ("bias", "expanded"), ("improvement", "cr2"),
+            ("mae", "cr2"), ("bias", "cr2"), ("improvement", "cr2"),
             ("relative_reduction", "studentized")}
-        for method in ("expanded", "studentized", "cr2"):
+        for method in ("studentized", "cr2"):
             alone = bootstrap_agreement(human, judge, method=method,
                                         rng=np.random.default_rng(1), **common)
             chosen = np.array([m == method for m in auto.method])

@@ -89,12 +89,12 @@ class TestAnalyze:
                               "significant_unadjusted_ci", "reference_mae", "variant_mae",
                               "repeat_sd"}
         assert metrics["intervals"] | {"conditions_on": ""} == {
-            "method": "expanded (MAE, bias), cr2 (improvements) and studentized (relative "
-                      "reductions)", "level": 0.95,
+            "method": "cr2 (MAE, bias, improvements) and studentized (relative reductions)",
+            "level": 0.95,
             "n_resamples": 400, "sample_size": 20,
             "resampling_unit": "notebook", "n_units": 20, "n_notebooks": 20, "n_cases": 20,
             "note": "", "shown": True, "n_without_interval": 0, "smallest_units": 20,
-            "min_notebooks": 20, "min_cases": 20, "conditions_on": "",
+            "min_notebooks": 20, "min_cases": 5, "conditions_on": "",
             "significance": "test", "correction": "holm", "family_size": 27,
             "failure_policy": "worst", "na_policy": "worst", "consensus_na": "majority"}
         assert "fold assignment" in metrics["intervals"]["conditions_on"]

@@ -436,6 +436,6 @@ def test_one_case_holding_every_notebook_gives_no_interval():
                                 seed=0, cases=cases)
     assert not result.metrics["intervals"]["shown"]
     assert result.frames["improvement"].ci_low.isna().all()
-    assert any("rest on fewer than 20 cases after N/A exclusion and failures (the smallest "
+    assert any("rest on fewer than 5 cases after N/A exclusion and failures (the smallest "
                "on 1)" in flag for flag in result.metrics["flags"])
     assert result.frames["improvement"].test_method.iloc[0] == "exact (2 sign patterns)"

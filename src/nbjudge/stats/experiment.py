@@ -76,7 +76,7 @@ class BootstrapSettings:
     sample_size: int | str | None = None
     batch: int | None = None
     min_notebooks: int = 20
-    min_cases: int = 20
+    min_cases: int = 5
 
     def __post_init__(self) -> None:
         check_choice(self.method, "bootstrap.method", METHODS)
@@ -475,8 +475,7 @@ def _intervals_metrics(boot: pd.DataFrame, config: StatsConfig, table: ScoreTabl
     if first.sample_size != n_units:
         method = str(first.method)
     elif method == "auto":
-        method = ("expanded (MAE, bias), cr2 (improvements) and studentized "
-                  "(relative reductions)")
+        method = "cr2 (MAE, bias, improvements) and studentized (relative reductions)"
     return {
         "method": method,
         "level": float(first.level),

@@ -79,8 +79,9 @@ def significance_rule(stats: StatsSettings) -> str:
     test = (f"{correction}-adjusted sign-flip p < {alpha:.2g}, adjusted over every dimension "
             f"of every comparison (controls {controls} at {alpha:.2g})")
     band = (f"the {stats.level_percent} simultaneous band (Bonferroni over CR2 intervals) "
-            f"over every dimension of every comparison excludes 0 (family-wise error at most "
-            f"{alpha:.2g} where each interval holds its level; bench/results/intervals.md)")
+            f"over every dimension of every comparison excludes 0 (Bonferroni: family-wise "
+            f"error at most {alpha:.2g} if each interval held its level at {alpha:.2g} / m; "
+            "measured 0.01-0.10 in bench/results/intervals.md)")
     ci = (f"the {stats.level_percent} per-dimension bootstrap CI excludes 0 "
           "(unadjusted: not corrected for the number of dimensions)")
     return {"ci": ci, "test": test, "simultaneous": band, "both": f"{ci} and {test}"}.get(
