@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -351,3 +352,114 @@ def test_a_folder_without_notebooks(tmp_path):
         read_notebook_folder(tmp_path)
     with pytest.raises(NotebookImportError, match=r"missing: not a folder of notebooks"):
         read_notebook_folder(tmp_path / "missing")
+
+
+# --- hostile folders: malformed notebooks, links out of the folder, permissions ----------
+
+
+def _notebook_json(*cells: dict) -> dict:
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": [{"cell_type": "markdown", "id": "m0", "metadata": {},
+                       "source": "# Task\n\nWho survived?"}, *cells]}
+
+
+def test_malformed_notebooks_are_refused_one_line_each_and_honest_ones_would_import(folder):
+    markdown = {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "a \ud800 b"}
+    # json.dumps writes the lone surrogate as the escape "\ud800", as a hostile file would.
+    (folder / "surrogate.ipynb").write_text(json.dumps(_notebook_json(markdown)))
+    output = {"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": 1,
+              "source": "x", "outputs": [{"output_type": "stream", "name": "stdout",
+                                          "text": "\udcff"}]}
+    (folder / "surrogate_output.ipynb").write_text(json.dumps(_notebook_json(output)))
+    nested = _notebook_json()
+    (folder / "nested.ipynb").write_text(
+        json.dumps(nested)[:-1] + ', "deep": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    (folder / "nested_101.ipynb").write_text(
+        json.dumps(nested)[:-1] + ', "deep": ' + "[" * 101 + "]" * 101 + "}")
+    many = [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None,
+             "source": "x = 1", "outputs": []} for i in range(5000)]
+    (folder / "huge.ipynb").write_text(json.dumps(_notebook_json(*many)))
+    (folder / "latin1.ipynb").write_bytes(
+        json.dumps(_notebook_json()).replace("Who", "W\\u00e9").encode().replace(
+            b"\\u00e9", b"\xe9"))
+    with pytest.raises(NotebookImportError) as info:
+        read_notebook_folder(folder)
+    lines = {line.strip().split(":")[0]: line.strip() for line in info.value.problems}
+    assert set(lines) == {"surrogate.ipynb", "surrogate_output.ipynb", "nested.ipynb",
+                          "nested_101.ipynb", "huge.ipynb", "latin1.ipynb"}
+    assert lines["surrogate.ipynb"].startswith(
+        "surrogate.ipynb: cell 2 holds a lone surrogate (\\ud800), half of a character")
+    assert "cell 2 holds a lone surrogate (\\udcff)" in lines["surrogate_output.ipynb"]
+    for name in ("nested.ipynb", "nested_101.ipynb"):
+        assert lines[name] == (f"{name}: its JSON nests deeper than 100 levels; a notebook "
+                               "never does: is this really a notebook?")
+    assert lines["huge.ipynb"] == ("huge.ipynb: 5,001 cells, more than the 5,000 the importer "
+                                   "takes: split the notebook")
+    assert lines["latin1.ipynb"].startswith("latin1.ipynb: not UTF-8 text (invalid")
+    # The same folder without them imports, as the honest notebooks beside them show.
+    for name in lines:
+        (folder / name).unlink()
+    assert len(read_notebook_folder(folder).notebooks) == 2
+
+
+def test_a_lone_surrogate_in_cases_yaml_is_refused(folder):
+    (folder / "cases.yaml").write_text('"*": {prompt: "a \\ud800"}\n')
+    with pytest.raises(NotebookImportError, match=r"cases.yaml: holds a lone surrogate "
+                                                  r"\(\\ud800\)"):
+        read_notebook_folder(folder)
+
+
+def test_links_out_of_the_folder_and_special_files_are_never_read(folder, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("API_KEY=do-not-leak\n")
+    (folder / "notes.txt").symlink_to(secret)
+    (folder / "env.txt").symlink_to("/proc/self/environ")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "outside").symlink_to(tmp_path, target_is_directory=True)
+    (folder / "linked.ipynb").symlink_to(tmp_path / "elsewhere.ipynb")
+    write_notebook(tmp_path, "elsewhere.ipynb")
+    os.mkfifo(folder / "pipe.csv")
+    with pytest.raises(NotebookImportError) as info:
+        import_notebooks(folder, tmp_path / "generated", tmp_path / "datasets")
+    message = str(info.value)
+    assert (f"notes.txt: a symbolic link to {secret}, outside the import folder; the importer "
+            "reads only the folder's own files: copy the file into the folder") in message
+    assert "env.txt: a symbolic link to /proc/self/environ, outside the import folder" in message
+    assert f"sub/outside: a symbolic link to {tmp_path}, outside the import folder" in message
+    assert "linked.ipynb: a symbolic link to" in message
+    assert ("pipe.csv: not a regular file (a device, pipe or socket); the importer reads only "
+            "regular files: remove it from the folder") in message
+    assert "do-not-leak" not in message
+    assert not (tmp_path / "datasets").exists()
+
+
+def test_links_inside_the_folder_are_followed_and_copies_never_widen_permissions(folder,
+                                                                                 tmp_path):
+    (folder / "data").mkdir()
+    (folder / "titanic_train.csv").rename(folder / "data" / "train.csv")
+    (folder / "titanic_train.csv").symlink_to("data/train.csv")
+    (folder / "titanic_test.csv").chmod(0o600)
+    (folder / "run-2.ipynb").chmod(0o640)
+    imported = import_notebooks(folder, tmp_path / "generated", tmp_path / "datasets")
+    tables = tmp_path / "datasets" / imported.cases[0].case_id
+    copied = tables / "titanic_train.csv"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == (folder / "data" / "train.csv").read_bytes()
+    assert (tables / "titanic_test.csv").stat().st_mode & 0o777 == 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "generated" / "run-2.ipynb").stat().st_mode & 0o777 == 0o640 & ~umask
+
+
+def test_control_characters_in_file_names_are_refused_and_in_prompts_escaped(folder):
+    write_notebook(folder, "a\x1b[2Kb.ipynb")
+    with pytest.raises(NotebookImportError) as info:
+        read_notebook_folder(folder)
+    assert info.value.problems == ["a\\x1b[2Kb.ipynb: the file name holds control characters "
+                                   "or is not UTF-8: rename the file"]
+    (folder / "a\x1b[2Kb.ipynb").unlink()
+    write_notebook(folder, "title.ipynb", markdown="Predict \x1b]0;pwned\x07 survival")
+    imported = read_notebook_folder(folder)
+    prompts = {case.prompt for case in imported.cases}
+    assert "# Task Predict \\x1b]0;pwned\\x07 survival" in prompts
+    assert f"# Task {PROMPT}" in prompts   # honest notebooks' prompts unchanged

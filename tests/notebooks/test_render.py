@@ -122,3 +122,21 @@ def test_renders_a_generated_notebook(tmp_path):
     text = render_notebook(write_notebook(case, "x__01", 3).notebook)
     assert f'pd.read_csv("{case.tables["train"]}.csv")' in text
     assert estimate_tokens(text) <= RenderOptions().max_tokens
+
+
+def test_rendering_is_linear_in_the_number_of_cells(monkeypatch):
+    """The text is joined a fixed number of times whatever the notebook's length (joining it
+    at every step of dropping cells made 40,000 cells take minutes), and the result is the
+    marker a shorter notebook gets."""
+    from nbjudge.notebooks import render as module
+
+    joins = []
+    join = module._join
+    monkeypatch.setattr(module, "_join", lambda blocks: joins.append(1) or join(blocks))
+    counts = {}
+    for cells in (400, 4000):
+        joins.clear()
+        rendered = render(long_notebook(code_cells=cells, lines=2, output_lines=2))
+        counts[cells] = len(joins)
+        assert rendered.tokens <= 6000 and "omitted:" in rendered.cuts[-1]
+    assert counts[4000] == counts[400] <= 20

@@ -12,6 +12,7 @@ is built.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -193,7 +194,6 @@ def test_the_sandbox_binds_the_python_environment_but_not_the_repository(tmp_pat
         launch = _bwrap_launch(BWRAP, data, ["python"], stack)
     argv = launch.argv
     if argv[0] == sys.executable:  # root: the stager's spec carries bwrap's arguments
-        import json
         spec = json.loads(argv[-1])
         argv, sources = spec["argv"], spec["sources"]
     else:
@@ -566,3 +566,65 @@ def test_demo_notebooks_produce_the_same_outputs_with_and_without_the_sandbox(tm
             sandboxed.execution, plain.execution)
         assert _comparable(tmp_path / sandboxed.execution.path) == \
             _comparable(tmp_path / plain.execution.path), sandboxed.notebook_id
+
+
+# --- hostile content: what a notebook holds or writes must not break the host side --------
+
+
+def raw_job(tmp_path: Path, name: str, text: str) -> NotebookJob:
+    """A job whose file holds ``text`` as it is (nbformat would refuse to write it)."""
+    path = tmp_path / "gen" / f"{name}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    entry = Notebook(notebook_id=name, case_id="case", path=f"gen/{name}.ipynb", sha256="0" * 64,
+                     origin="procedural")
+    return NotebookJob(entry, path, None, tmp_path / "exec" / f"{name}.ipynb")
+
+
+def _with_markdown(*sources: str) -> str:
+    """A notebook's JSON whose second cell is markdown; json.dumps spells a lone surrogate
+    as the escape ``\\ud800``, as a hostile file would."""
+    cells = [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None,
+              "outputs": [], "source": source} for i, source in enumerate(sources)]
+    cells.insert(1, {"cell_type": "markdown", "id": "m", "metadata": {}, "source": "a \ud800 b"})
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells})
+
+
+@pytest.mark.slow
+def test_12_lone_surrogates_and_unreadable_json_cost_their_own_run_only(tmp_path, bwrap_works):
+    cache = tmp_path / "cache"
+    jobs = [raw_job(tmp_path, "surrogate", _with_markdown("print('first')", "print('second')")),
+            raw_job(tmp_path, "nested", '{"nbformat": 4, "cells": ' + "[" * 50_000
+                    + "]" * 50_000 + "}"),
+            job(tmp_path, "honest", "print(sum(range(10)))", "print('honest done')")]
+    surrogate, nested, honest = execute_index(jobs, timeout=CELL_TIMEOUT, workers=2,
+                                              root=tmp_path, progress=False, sandbox=BWRAP,
+                                              cache_dir=cache)
+    assert honest.execution.status == "ok"
+    assert "honest done" in outputs(tmp_path / honest.execution.path)
+    # The surrogate is spelt out where the executed notebook is written; the run is ok.
+    assert surrogate.execution.status == "ok", surrogate.execution.error
+    written = nbformat.read(tmp_path / surrogate.execution.path, as_version=4)
+    assert written.cells[1].source == "a \\ud800 b"
+    assert "second" in outputs(tmp_path / surrogate.execution.path)
+    assert nested.execution.status == "error" and nested.execution.failure == "notebook"
+    assert nested.execution.error.startswith(
+        "nbjudge could not process this notebook's run: RecursionError")
+    nbformat.read(tmp_path / nested.execution.path, as_version=4)
+    # Whole cache entries only: no empty file, no temporary file left behind.
+    assert all(path.stat().st_size > 0 and not path.name.endswith(".tmp")
+               for path in cache.iterdir())
+    assert len(list(cache.iterdir())) == 4   # surrogate and honest, notebook and record
+
+
+@pytest.mark.slow
+def test_13_control_characters_the_notebook_chooses_reach_no_terminal(tmp_path, bwrap_works):
+    attempt = ("raise RuntimeError('\\x1b[2K\\r40 notebooks (40 ok)\\n\\x1b]0;pwned\\x07"
+               "\\x9b31m\\u202e')")
+    run, text = run_beside_honest(tmp_path, "print('start')", attempt)
+    assert run.status == "error" and run.cell == 1
+    assert run.error == ("RuntimeError: \\x1b[2K\\r40 notebooks (40 ok)\\n\\x1b]0;pwned\\x07"
+                         "\\x9b31m\\u202e")
+    assert not any(ord(char) < 32 or 0x7f <= ord(char) <= 0x9f for char in run.error)
+    # The notebook's own outputs keep the text as raised: the judge reads them.
+    assert "\x1b]0;pwned" in text

@@ -36,7 +36,13 @@ import nbformat
 from tqdm import tqdm
 
 from nbjudge.errors import ConfigError, InputError
-from nbjudge.notebooks.execute import SandboxSettings, check_sandbox, execute_notebook
+from nbjudge.notebooks.execute import (
+    SandboxSettings,
+    check_sandbox,
+    encodable,
+    execute_notebook,
+    printable,
+)
 from nbjudge.schemas import Case, Execution, Notebook
 
 __all__ = ["Engine", "NotebookJob", "OutputPolicy", "execute_index", "has_outputs", "plan_jobs",
@@ -85,6 +91,16 @@ class OutputPolicy:
 def has_outputs(notebook: nbformat.NotebookNode) -> bool:
     """Whether any code cell of ``notebook`` holds an output."""
     return any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def _came_with_outputs(job: NotebookJob) -> bool:
+    """Whether the job's notebook holds outputs; False when it cannot be read at all (its
+    run then fails on its own, recorded as the notebook's failure)."""
+    try:
+        return has_outputs(nbformat.read(job.source, as_version=4))
+    except _NOTEBOOK_CONTENT_ERRORS:
+        return False
+
 
 _CACHE_FORMAT = 2
 
@@ -173,8 +189,34 @@ def _store(cache_dir: Path | None, key: str | None, text: str, info: dict[str, A
 
 def _write_atomic(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+# What a notebook's content can make the host side of its run raise (text that is no
+# UTF-8, JSON nested past the recursion limit, a notebook nbformat rejects).
+_NOTEBOOK_CONTENT_ERRORS = (UnicodeError, RecursionError, ValueError, nbformat.ValidationError)
+
+
+def _unprocessed(job: NotebookJob, exc: BaseException) -> tuple[str, dict[str, Any]]:
+    """The record of a run whose result could not be processed: failed, by the notebook,
+    judged as a notebook of empty code cells (its sources kept where they can be read)."""
+    try:
+        notebook = nbformat.reads(job.source.read_text(encoding="utf-8"), as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+                cell.metadata["nbjudge"] = {"not_run": True}
+        text = nbformat.writes(encodable(notebook))
+    except _NOTEBOOK_CONTENT_ERRORS:
+        text = nbformat.writes(nbformat.v4.new_notebook())
+    error = printable(f"nbjudge could not process this notebook's run: "
+                      f"{type(exc).__name__}: {str(exc)[:300]}")
+    return text + "\n", {"status": "error", "seconds": 0.0, "error": error, "limit": None,
+                         "cell": None, "sandbox": None, "failure": "notebook"}
 
 
 @dataclass(frozen=True)
@@ -270,8 +312,7 @@ def execute_index(
         raise ValueError(f"execute.workers must be at least 1, got {workers}")
     if timeout < 1:
         raise ValueError(f"execute.timeout must be at least 1 second, got {timeout}")
-    came_with = {job.entry.notebook_id: has_outputs(nbformat.read(job.source, as_version=4))
-                 for job in jobs}
+    came_with = {job.entry.notebook_id: _came_with_outputs(job) for job in jobs}
     modes = {job.entry.notebook_id: policy.mode_for(job.entry, came_with[job.entry.notebook_id])
              for job in jobs}
     to_run = [job for job in jobs if modes[job.entry.notebook_id] == "run"]
@@ -315,8 +356,14 @@ def execute_index(
                        for job, task, key in pending}
             for future in as_completed(futures):
                 job, key = futures[future]
-                text, info = future.result()
-                _store(cache_dir, key, text, info)
+                try:
+                    text, info = future.result()
+                except _NOTEBOOK_CONTENT_ERRORS as exc:
+                    # This notebook's content broke the host side of its run; the others'
+                    # results stand, and nothing is cached, so a fixed nbjudge reruns it.
+                    text, info = _unprocessed(job, exc)
+                else:
+                    _store(cache_dir, key, text, info)
                 finish(job, text, info)
     bar.close()
     executed = []

@@ -44,8 +44,10 @@ __all__ = [
     "SandboxSettings",
     "check_sandbox",
     "classify_failure",
+    "encodable",
     "execute_notebook",
     "kernel_language",
+    "printable",
     "sandbox_env",
 ]
 
@@ -368,8 +370,8 @@ def execute_notebook(
         _strip_volatile(notebook)
         return ExecutionResult(
             notebook, "error", 0.0,
-            f"the notebook is written for another language's kernel ({language}); this "
-            "machine runs Python notebooks only (execute.mode keep judges it with the "
+            f"the notebook is written for another language's kernel ({printable(language)}); "
+            "this machine runs Python notebooks only (execute.mode keep judges it with the "
             "outputs it came with)",
             None, 0, settings.mode, "environment")
     started = time.perf_counter()
@@ -421,8 +423,8 @@ def execute_notebook(
                                     "notebook killed its runner, or the runner failed"
                                     + (f": {_last_line(stderr)}" if stderr.strip() else ""))
         _strip_volatile(notebook)
-        return ExecutionResult(notebook, status, seconds, error, limit, None, settings.mode,
-                               classify_failure(status, outcome={}))
+        return ExecutionResult(notebook, status, seconds, printable(error), limit, None,
+                               settings.mode, classify_failure(status, outcome={}))
     executed = nbformat.from_dict(result["notebook"])
     outcome = result["outcome"]
     status, limit, error = _classify(outcome, timeout, limits)
@@ -430,7 +432,9 @@ def execute_notebook(
     if status != "ok":
         _mark_not_run(executed, 0 if cell is None else cell + 1)
     _strip_volatile(executed)
-    return ExecutionResult(executed, status, seconds, error, limit, cell, settings.mode,
+    # The error's text is the notebook's to choose: it reaches logs and the report escaped.
+    return ExecutionResult(executed, status, seconds, error and printable(error), limit, cell,
+                           settings.mode,
                            classify_failure(status, outcome, python2=_is_python2(notebook)))
 
 
@@ -586,6 +590,7 @@ def _strip_volatile(notebook: nbformat.NotebookNode) -> None:
                                        "language": "python"}
     notebook.metadata["language_info"] = {"name": "python",
                                           "version": ".".join(map(str, sys.version_info[:2]))}
+    encodable(notebook)
 
 
 _TEMP_DIRS = "|".join(sorted({re.escape(tempfile.gettempdir()), "/tmp"}))
@@ -629,3 +634,39 @@ def _joined_streams(outputs: list[Any]) -> list[Any]:
         if output is not None:
             joined.append(output)
     return joined
+
+
+# C0 and C1 control characters (escape sequences move the cursor, erase lines, set the
+# window title), the bidirectional overrides that reorder what a reader sees, and lone
+# surrogates, which no terminal, file or API can carry as UTF-8.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` as one line safe to print: every control character, bidirectional override
+    and lone surrogate escaped as Python would spell it (``\\x1b``, ``\\n``, ``\\ud800``)."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return {9: "\\t", 10: "\\n", 13: "\\r"}.get(code) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def encodable(node: Any) -> Any:
+    """``node`` with every lone surrogate in its text spelt out (``\\ud800``), so that the
+    executed notebook can be written as UTF-8; text without one is returned as it is."""
+    if isinstance(node, str):
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            return node.encode("utf-8", "backslashreplace").decode("utf-8")
+        return node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = encodable(value)
+    elif isinstance(node, list):
+        node[:] = [encodable(item) for item in node]
+    return node

@@ -8,8 +8,10 @@ tables (:mod:`~nbjudge.benchmark.importer.inferring`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,7 +212,7 @@ def read_notebook_folder(
     problems: list[str] = []
     sources = read_sources(folder, problems)
     groups = _group(sources, problems)
-    all_data = data_files(folder)
+    all_data = data_files(folder, problems)
     cases, data = [], {}
     for case_id, members in groups.items():
         built = _build_case(folder, case_id, members, all_data, suite, problems)
@@ -303,10 +305,12 @@ def copy_notebooks(imported: ImportedNotebooks, notebooks_dir: str | Path) -> No
     for notebook in imported.notebooks:
         target = Path(notebooks_dir) / f"{notebook.notebook_id}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
+        source = imported.folder / imported.sources[notebook.notebook_id]
         if notebook.notebook_id in imported.repaired:
             target.write_bytes(imported.repaired[notebook.notebook_id])
         else:
-            shutil.copyfile(imported.folder / imported.sources[notebook.notebook_id], target)
+            shutil.copyfile(source, target)
+        _narrow_mode(source, target)
 
 
 def copy_case_data(imported: ImportedNotebooks, datasets_dir: str | Path) -> None:
@@ -316,3 +320,12 @@ def copy_case_data(imported: ImportedNotebooks, datasets_dir: str | Path) -> Non
             target = Path(datasets_dir) / case_id / file
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(imported.folder / file, target)
+            _narrow_mode(imported.folder / file, target)
+
+
+def _narrow_mode(source: Path, target: Path) -> None:
+    """Give ``target`` no permission ``source`` lacks: a table only its owner could read
+    stays so in ``data/`` (the umask narrows it further, as for any new file)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(target, stat.S_IMODE(source.stat().st_mode) & 0o666 & ~umask)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import pandas as pd
 import yaml
 
 from nbjudge.errors import InputError
+from nbjudge.notebooks.execute import printable
 
 __all__ = [
     "CASES_FILE",
@@ -30,6 +33,8 @@ __all__ = [
     "notebook_ids",
     "read_sources",
     "read_table",
+    "readable_file",
+    "unencodable",
 ]
 
 CASES_FILE = "cases.yaml"
@@ -46,6 +51,10 @@ CASE_KEYS: tuple[str, ...] = (
     "properties",
 )
 _REPORTED = 20
+# A notebook is hostile input: these bound what one file may cost the importer and every
+# stage after it. Real notebooks stay far below both (hundreds of cells, depth under 20).
+MAX_CELLS = 5000
+MAX_DEPTH = 100
 
 
 class NotebookImportError(InputError):
@@ -125,12 +134,49 @@ def _repair(data: dict[str, Any]) -> bool:
     return changed
 
 
+def _depth(data: Any) -> int:
+    """How deeply ``data``'s lists and mappings nest (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def unencodable(text: str) -> str | None:
+    """The first lone surrogate (``\\ud800``) in ``text``, escaped, or None: JSON may
+    spell one, but no file, terminal or API can carry it as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start:exc.end].encode("utf-8", "backslashreplace").decode()
+    return None
+
+
+def _lone_surrogate(data: dict[str, Any]) -> str | None:
+    """Where the notebook holds a lone surrogate (``cell 2``, ``metadata``), and which."""
+    parts = [(f"cell {number}", cell) for number, cell in enumerate(data["cells"], start=1)]
+    parts += [(key, value) for key, value in data.items() if key != "cells"]
+    for where, part in parts:
+        found = unencodable(json.dumps(part, ensure_ascii=False))
+        if found is not None:
+            return f"{where} holds a lone surrogate ({found})"
+    return None
+
+
 def _read_notebook(path: Path, problems: list[str]
                    ) -> tuple[nbformat.NotebookNode, bool] | None:
     """The notebook at ``path`` (as nbformat 4) and whether it needed :func:`_repair`."""
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text)
+    except RecursionError:
+        problems.append(f"{path.name}: its JSON nests deeper than {MAX_DEPTH} levels; "
+                        "a notebook never does: is this really a notebook?")
+        return None
     except UnicodeDecodeError as exc:
         problems.append(f"{path.name}: not UTF-8 text ({exc.reason}); is this really a notebook?")
         return None
@@ -148,6 +194,19 @@ def _read_notebook(path: Path, problems: list[str]
         return None
     if "nbformat" not in data:
         problems.append(f"{path.name}: not a notebook (JSON without an 'nbformat' version)")
+        return None
+    if _depth(data) > MAX_DEPTH:
+        problems.append(f"{path.name}: its JSON nests deeper than {MAX_DEPTH} levels; "
+                        "a notebook never does: is this really a notebook?")
+        return None
+    cells = data.get("cells")
+    if isinstance(cells, list) and len(cells) > MAX_CELLS:
+        problems.append(f"{path.name}: {len(cells):,} cells, more than the {MAX_CELLS:,} "
+                        "the importer takes: split the notebook")
+        return None
+    if isinstance(cells, list) and (surrogate := _lone_surrogate(data)) is not None:
+        problems.append(f"{path.name}: {surrogate}, half of a character that no file, "
+                        "terminal or API can carry: remove it and re-save the notebook")
         return None
     repaired = _repair(data)
     with warnings.catch_warnings():
@@ -175,15 +234,19 @@ def _first_markdown(notebook: nbformat.NotebookNode) -> str | None:
 def _read_cases_file(folder: Path, names: list[str],
                      problems: list[str]) -> dict[str, dict[str, Any]]:
     path = folder / CASES_FILE
-    if not path.exists():
+    if not os.path.lexists(path) or not readable_file(folder, CASES_FILE, problems):
         return {}
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         problems.append(f"{CASES_FILE}: not valid YAML: {' '.join(str(exc).split())}")
         return {}
     if not isinstance(content, dict):
         problems.append(f"{CASES_FILE}: expected a mapping of notebook file name -> settings")
+        return {}
+    if (found := unencodable(json.dumps(content, ensure_ascii=False, default=str))) is not None:
+        problems.append(f"{CASES_FILE}: holds a lone surrogate ({found}), half of a character "
+                        "that no file, terminal or API can carry: remove it")
         return {}
     entries = {}
     for key, settings in content.items():
@@ -204,17 +267,47 @@ def _read_cases_file(folder: Path, names: list[str],
     return entries
 
 
-def data_files(folder: Path) -> list[str]:
-    """Every file but notebooks, ``cases.yaml`` and hidden ones, relative to ``folder``."""
+def readable_file(folder: Path, name: str, problems: list[str]) -> bool:
+    """Whether ``folder / name`` is a regular file the importer may read: a symbolic link
+    is followed only when it stays inside ``folder``, and a device, pipe or socket is never
+    opened (a link to ``/proc/self/environ`` would hand the importer's secrets to judges)."""
+    path = folder / name
+    if printable(name) != name:
+        problems.append(f"{printable(name)}: the file name holds control characters or is "
+                        "not UTF-8: rename the file")
+        return False
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(folder.resolve()):
+            problems.append(f"{name}: a symbolic link to {os.readlink(path)}, outside the "
+                            "import folder; the importer reads only the folder's own files: "
+                            "copy the file into the folder instead of linking it")
+            return False
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        problems.append(f"{name}: cannot be read ({exc.strerror})")
+        return False
+    if not stat.S_ISREG(mode):
+        problems.append(f"{name}: not a regular file (a device, pipe or socket); the importer "
+                        "reads only regular files: remove it from the folder")
+        return False
+    return True
+
+
+def data_files(folder: Path, problems: list[str]) -> list[str]:
+    """Every file but notebooks, ``cases.yaml`` and hidden ones, relative to ``folder``;
+    one problem per entry :func:`readable_file` refuses."""
     files = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
         if (
-            path.is_file()
+            not (path.is_dir() and not path.is_symlink())
             and not any(part.startswith(".") for part in relative.parts)
             and "__pycache__" not in relative.parts
             and path.suffix != ".ipynb"
             and relative.as_posix() != CASES_FILE
+            and readable_file(folder, relative.as_posix(), problems)
         ):
             files.append(relative.as_posix())
     return files
@@ -224,9 +317,11 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
     """The folder's top-level notebooks with their settings (metadata over ``cases.yaml``
     over its ``"*"`` entry) and prompts; one problem per notebook that has none."""
     files = sorted(
-        p.name for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith(".")
+        p.name for p in folder.glob("*.ipynb")
+        if not p.name.startswith(".") and not (p.is_dir() and not p.is_symlink())
+        and readable_file(folder, p.name, problems)
     )
-    if not files:
+    if not files and not problems:
         problems.append(f"{folder}: no .ipynb notebooks at the top of the folder")
         return []
     cases_file = _read_cases_file(folder, files, problems)
@@ -253,6 +348,8 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
             continue
         explicit = bool((settings.get("prompt") or "").strip())
         prompt = " ".join(settings["prompt"].split()) if explicit else _first_markdown(notebook)
+        # The prompt reaches terminals and reports: no escape sequence of the notebook's.
+        prompt = prompt and printable(prompt)
         if prompt is None:
             problems.append(
                 f"{name}: no task prompt: set metadata nbjudge.prompt, give 'prompt' for it in "
