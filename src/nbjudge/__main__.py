@@ -308,7 +308,8 @@ def _gate(args: argparse.Namespace) -> int:
     try:
         settings = GateSettings(parse_tolerances(args.tolerances), level=args.level,
                                 min_cases=args.min_cases,
-                                max_failure_rate=args.max_failure_rate, source=args.source)
+                                max_failure_rate=args.max_failure_rate, source=args.source,
+                                min_graded_cases=args.min_graded_cases)
         result = evaluate_gate(read_records(args.results, ArmComparison), settings)
         result.write(args.summary, args.junit)
     except NbjudgeError as error:
@@ -333,6 +334,8 @@ def _add_gate(sub: Any) -> None:
                       help="confidence of the verdict (default: the comparison's level)")
     gate.add_argument("--min-cases", type=int, default=20)
     gate.add_argument("--max-failure-rate", type=float, default=0.05)
+    gate.add_argument("--min-graded-cases", type=int, default=10,
+                      help="a PPI verdict needs expert grades in at least this many cases")
     gate.add_argument("--source", default="auto", choices=("auto", "ppi", "judge"),
                       help="auto: PPI where experts graded a subset, else the judge alone")
     gate.add_argument("--summary", type=Path, default=None, help="write the Markdown here")

@@ -85,6 +85,9 @@ def test_ppi_is_used_where_experts_graded_and_flags_are_reported():
     assert (judge.verdicts[0].source, judge.exit_code) == ("judge", 0)
     ungraded = evaluate_gate([_record()], GateSettings({"default": 0.1}, source="ppi"))
     assert ungraded.verdicts[0].reason == "no expert grades on these arms (source ppi)"
+    few = evaluate_gate([_record(ppi=_ppi(-0.6, df=4.0))], GateSettings({"default": 0.1}))
+    assert (few.exit_code, few.verdicts[0].reason) == (
+        2, "5 cases with expert grades, fewer than 10")
 
 
 def test_summary_and_junit():

@@ -54,13 +54,17 @@ class GateSettings:
     ``max_failure_rate``: a dimension where either arm's judge failed more often cannot
     decide (the failures, not the notebooks, would drive its scores). ``source``:
     ``"auto"`` (PPI where the record has expert grades, else the judge alone), ``"ppi"``
-    or ``"judge"``."""
+    or ``"judge"``. ``min_graded_cases``: a PPI difference resting on fewer cases with
+    graded notebooks cannot decide: with a handful of 1-3 grades, often all equal, its
+    standard error can come out near 0 (bench/results/compare.md shows the false
+    alarms that follow)."""
 
     tolerances: Mapping[str, float]
     level: float | None = None
     min_cases: int = 20
     max_failure_rate: float = 0.05
     source: str = "auto"
+    min_graded_cases: int = 10
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -68,8 +72,9 @@ class GateSettings:
                              f"got {self.source!r}")
         if self.level is not None and not 0 < self.level < 1:
             raise InputError(f"gate level must lie strictly between 0 and 1; got {self.level}")
-        if self.min_cases < 2:
-            raise InputError(f"gate min_cases must be at least 2; got {self.min_cases}")
+        if self.min_cases < 2 or self.min_graded_cases < 2:
+            raise InputError("gate min_cases and min_graded_cases must be at least 2; got "
+                             f"{self.min_cases} and {self.min_graded_cases}")
         if not 0 <= self.max_failure_rate <= 1:
             raise InputError("gate max_failure_rate must lie in [0, 1]; got "
                              f"{self.max_failure_rate}")
@@ -203,10 +208,13 @@ def _undecided(record: ArmComparison, source: str, settings: GateSettings) -> st
                 f"({', '.join(over)})")
     if source == "ppi" and record.ppi is None:
         return "no expert grades on these arms (source ppi)"
-    se = record.ppi.standard_error if source == "ppi" and record.ppi else record.standard_error
-    if se is None:
-        return ("too few graded cases for a PPI interval" if source == "ppi"
-                else "no interval (too few cases with a usable score)")
+    if source == "ppi" and record.ppi is not None:
+        graded_cases = 0 if record.ppi.df is None else int(record.ppi.df) + 1
+        if graded_cases < settings.min_graded_cases:
+            return (f"{graded_cases} cases with expert grades, fewer than "
+                    f"{settings.min_graded_cases}")
+    elif record.standard_error is None:
+        return "no interval (too few cases with a usable score)"
     return ""
 
 
