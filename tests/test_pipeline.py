@@ -122,6 +122,20 @@ def test_label_efficiency_curve(repo):
 
 
 @pytest.mark.slow
+def test_run_only_params_rerun_neither_report_nor_track(repo, llm_server):
+    """execute.workers changes how fast notebooks run, not what any stage writes."""
+    base = [*TINY_OVERRIDES, f"llm.base_url={llm_server.base_url}"]
+    compose_params(repo / "params.yaml", [*base, "execute.workers=1"], repo / "conf")
+    try:
+        status = dvc(repo, "status")
+    finally:
+        compose_params(repo / "params.yaml", base, repo / "conf")
+    assert "execute:" in status
+    assert "report:" not in status and "track:" not in status, status
+    assert "Running stage" not in dvc(repo, "repro")
+
+
+@pytest.mark.slow
 def test_second_repro_does_nothing_and_seed_change_reruns(repo):
     out = dvc(repo, "repro")
     assert "Running stage" not in out
