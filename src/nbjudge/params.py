@@ -299,6 +299,7 @@ class LimitParams(Section):
     file_size_mb: Positive | None = 1024
     open_files: Positive | None = 1024
     tmp_mb: Positive | None = 2048
+    output_mb: Positive | None = 64
 
 
 class ExecuteParams(Section):

@@ -193,7 +193,7 @@ class Execution(BaseModel):
     error: str | None = None
     path: NonEmpty  # the executed notebook, relative to the repository root
     limit: Literal["memory", "cpu", "processes", "file_size", "open_files", "disk",
-                   "wall_time"] | None = None
+                   "wall_time", "output"] | None = None
     cell: int | None = Field(default=None, ge=0)  # index of the cell the run stopped at
     sandbox: Literal["bwrap", "none"] | None = None  # None: recorded before sandboxes
     mode: Literal["run", "keep"] = "run"   # execute.mode as applied to this notebook

@@ -628,3 +628,40 @@ def test_13_control_characters_the_notebook_chooses_reach_no_terminal(tmp_path, 
     assert not any(ord(char) < 32 or 0x7f <= ord(char) <= 0x9f for char in run.error)
     # The notebook's own outputs keep the text as raised: the judge reads them.
     assert "\x1b]0;pwned" in text
+
+
+@pytest.mark.slow
+def test_14_output_past_the_limit_is_cut_with_a_marker_and_the_status_says_so(tmp_path,
+                                                                              bwrap_works):
+    settings = dataclasses.replace(BWRAP, limits=dataclasses.replace(LIMITS, output_mb=1))
+    run, text = run_beside_honest(
+        tmp_path, "print('start')",
+        "for _ in range(40):\n    print('x' * 100_000)",
+        "display({'text/plain': 'y' * 3_000_000}, raw=True)", "print('later')",
+        sandbox=settings)
+    assert (run.status, run.limit, run.cell, run.failure) == (
+        "resource_limit", "output", 1, "notebook"), run
+    assert run.error == ("outputs past execute.limits.output_mb = 1 were cut from cell 2 on "
+                         "(marked in the notebook)")
+    # A dropped output costs nothing of the budget: the small one after it is kept.
+    assert "start" in text and "y" * 1000 not in text and "later" in text
+    assert text.count("[nbjudge: outputs past execute.limits.output_mb = 1 were cut here]") == 2
+    assert len(text) < 1.1 * 1024 * 1024
+    executed = nbformat.read(tmp_path / run.path, as_version=4)
+    assert all(cell.execution_count for cell in executed.cells), "every cell ran"
+
+
+def test_the_host_reads_no_more_than_the_cap_of_a_result(tmp_path):
+    from nbjudge.notebooks.execute import _communicate
+
+    flood = subprocess.Popen([sys.executable, "-c", "import sys\nwhile True:\n"
+                              "    sys.stdout.write('x' * 65536)"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    out, _, timed_out, overflow = _communicate(flood, b"", 60, cap=4 * 1024 * 1024)
+    assert overflow and not timed_out and len(out) <= 4 * 1024 * 1024
+    assert flood.returncode is not None
+    quiet = subprocess.Popen([sys.executable, "-c", "import sys; print(sys.stdin.read())"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    assert _communicate(quiet, b"hello", 60, cap=100) == (b"hello\n", b"", False, False)

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
@@ -76,7 +77,9 @@ class SandboxLimits:
     together (RLIMIT_NPROC, per sandbox: bwrap only); tmp_mb is the size of
     the sandbox's private /tmp (working folder included) and of its /dev/shm
     (bwrap only); wall_seconds bounds the whole notebook, kernel start-up
-    included.
+    included; output_mb bounds all the notebook's outputs together (as JSON): past
+    it the runner drops them before storing them, marks the cell, and the run is
+    recorded as ``resource_limit``/``output`` (the host reads no more than that).
     """
 
     wall_seconds: int | None = 1800
@@ -86,6 +89,7 @@ class SandboxLimits:
     file_size_mb: int | None = 1024
     open_files: int | None = 1024
     tmp_mb: int | None = 2048
+    output_mb: int | None = 64
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -121,7 +125,7 @@ class ExecutionResult:
     status: str  # ok | error | timeout | resource_limit
     seconds: float
     error: str | None
-    limit: str | None = None  # with resource_limit: memory, cpu, processes, ...
+    limit: str | None = None  # with resource_limit: memory, cpu, processes, output, ...
     cell: int | None = None   # index of the cell the run stopped at
     sandbox: str = "bwrap"
     failure: str | None = None  # environment | notebook (a failed run only): classify_failure
@@ -379,7 +383,8 @@ def execute_notebook(
                   "file_size_mb": limits.file_size_mb, "open_files": limits.open_files,
                   # Without its own user namespace RLIMIT_NPROC would count every process
                   # of the user on the machine, so the limit holds in the sandbox only.
-                  "processes": limits.processes if settings.mode == "bwrap" else None}
+                  "processes": limits.processes if settings.mode == "bwrap" else None,
+                  "output_mb": limits.output_mb}
     wall = limits.wall_seconds or 10 ** 7
     with ExitStack() as stack:
         launch = _launch(settings, data_dir, _runner_command(settings), stack)
@@ -388,13 +393,12 @@ def execute_notebook(
                    "limits": run_limits}
         process = _popen(launch, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
-        backstop = False
-        try:
-            out, err = process.communicate(json.dumps(request).encode(), timeout=wall + _WALL_GRACE)
-        except subprocess.TimeoutExpired:
-            backstop = True
-            _kill(process)
-            out, err = process.communicate()
+        data = json.dumps(request).encode()
+        # The result holds the notebook as sent and at most output_mb of outputs; more
+        # is a runner the notebook has subverted, and is never read into memory.
+        cap = (len(data) + limits.output_mb * 1024 * 1024 + _RESULT_SLACK
+               if limits.output_mb else None)
+        out, err, backstop, overflow = _communicate(process, data, wall + _WALL_GRACE, cap)
     seconds = round(time.perf_counter() - started, 3)
     lines = out.decode(errors="replace").splitlines()
     stderr = err.decode(errors="replace")
@@ -404,7 +408,7 @@ def execute_notebook(
         if settings.mode == "bwrap":
             raise SandboxError(_diagnose(stderr, process.returncode))
         raise SandboxError(f"the notebook runner did not start: {_last_line(stderr)}")
-    result = _parse(lines[-1]) if len(lines) > 1 else None
+    result = _parse(lines[-1]) if len(lines) > 1 and not overflow else None
     status: str
     limit: str | None
     error: str | None
@@ -415,6 +419,11 @@ def execute_notebook(
             status, limit, error = ("resource_limit", "wall_time",
                                     f"the notebook ran longer than {wall} s "
                                     "(execute.limits.wall_seconds) and its sandbox was killed")
+        elif overflow:
+            status, limit, error = ("resource_limit", "output",
+                                    f"the sandbox wrote more than {cap:,} bytes, past "
+                                    f"execute.limits.output_mb = {limits.output_mb}, and was "
+                                    "killed")
         else:
             code = process.returncode
             how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
@@ -423,19 +432,79 @@ def execute_notebook(
                                     "notebook killed its runner, or the runner failed"
                                     + (f": {_last_line(stderr)}" if stderr.strip() else ""))
         _strip_volatile(notebook)
+        # Flooding the result channel is the notebook's doing, not the machine's.
+        failure = "notebook" if overflow else classify_failure(status, outcome={})
         return ExecutionResult(notebook, status, seconds, printable(error), limit, None,
-                               settings.mode, classify_failure(status, outcome={}))
+                               settings.mode, failure)
     executed = nbformat.from_dict(result["notebook"])
     outcome = result["outcome"]
     status, limit, error = _classify(outcome, timeout, limits)
     cell = outcome.get("cell") if status != "ok" else None
     if status != "ok":
         _mark_not_run(executed, 0 if cell is None else cell + 1)
+    if outcome.get("output_cut") is not None:
+        cut = (f"outputs past execute.limits.output_mb = {limits.output_mb} were cut from "
+               f"cell {outcome['output_cut'] + 1} on (marked in the notebook)")
+        if status == "ok":
+            status, limit, error, cell = "resource_limit", "output", cut, outcome["output_cut"]
+        else:
+            error = f"{error}; {cut}"
     _strip_volatile(executed)
     # The error's text is the notebook's to choose: it reaches logs and the report escaped.
     return ExecutionResult(executed, status, seconds, error and printable(error), limit, cell,
                            settings.mode,
                            classify_failure(status, outcome, python2=_is_python2(notebook)))
+
+
+_RESULT_SLACK = 16 * 1024 * 1024   # the result's own fields, and JSON's escapes
+_STDERR_KEPT = 64 * 1024            # the runner's stderr: only its end is ever shown
+
+
+def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
+                 cap: int | None) -> tuple[bytes, bytes, bool, bool]:
+    """Send ``data`` and read stdout (at most ``cap`` bytes) and the end of stderr, within
+    ``timeout`` seconds; returns (stdout, stderr, timed out, stdout passed ``cap``). Past
+    the cap or the timeout the sandbox is killed."""
+    stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
+    if stdin is None or stdout is None or stderr is None:
+        raise ValueError("_communicate needs a process started with three pipes")
+    out, err = bytearray(), bytearray()
+    overflow = threading.Event()
+
+    def send() -> None:
+        with suppress(OSError):   # a runner that died early closed its end
+            stdin.write(data)
+            stdin.close()
+
+    def read_out() -> None:
+        while chunk := os.read(stdout.fileno(), 1024 * 1024):
+            if cap is not None and len(out) + len(chunk) > cap:
+                overflow.set()
+                _kill(process)
+                return
+            out.extend(chunk)
+
+    def read_err() -> None:
+        while chunk := os.read(stderr.fileno(), 1024 * 1024):
+            err.extend(chunk)
+            del err[:-_STDERR_KEPT]
+
+    threads = [threading.Thread(target=target, daemon=True)
+               for target in (send, read_out, read_err)]
+    for thread in threads:
+        thread.start()
+    timed_out = False
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill(process)
+        process.wait()
+    for thread in threads:
+        thread.join()
+    for stream in (stdout, stderr):
+        stream.close()
+    return bytes(out), bytes(err), timed_out, overflow.is_set()
 
 
 def _parse(line: str) -> dict[str, Any] | None:
@@ -514,6 +583,8 @@ def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = Fa
     """
     if status == "ok":
         return None
+    if status == "resource_limit" and outcome.get("output_cut") is not None:
+        return "notebook"   # printing past output_mb is the notebook's doing, not the machine's
     if status in ("timeout", "resource_limit"):
         return "environment"
     ename = str(outcome.get("ename") or "")

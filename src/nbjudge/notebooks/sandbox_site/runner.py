@@ -37,6 +37,10 @@ from typing import Any, TextIO
 
 STARTED = "nbjudge-runner-started"
 _PR_SET_DUMPABLE = 4
+_MB = 1024 * 1024
+# Kernel messages that add to a cell's outputs (update_display_data replaces one; it is
+# counted as new, which errs on the safe side).
+_OUTPUT_MESSAGES = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
 
 def _private_stdout() -> TextIO:
@@ -101,7 +105,36 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
     notebook = nbformat.from_dict(request["notebook"])
     cell_timeout = int(request["timeout"])
-    state: dict[str, Any] = {"cell": None, "wall_bound": False, "kernel": None}
+    state: dict[str, Any] = {"cell": None, "wall_bound": False, "kernel": None,
+                             "output_bytes": 0, "cell_bytes": {}, "cut_cells": set(),
+                             "output_cut": None}
+    output_mb = (request.get("limits") or {}).get("output_mb")
+
+    class BoundedClient(NotebookClient):
+        """Keeps at most ``output_mb`` of outputs (as JSON) for the whole notebook: past it a
+        message is dropped before it is stored, and the cell gets one marker saying so."""
+
+        def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+            kind = msg.get("msg_type")
+            if output_mb and kind in _OUTPUT_MESSAGES:
+                size = len(json.dumps(msg.get("content")))
+                if state["output_bytes"] + size > output_mb * _MB:
+                    if state["output_cut"] is None:
+                        state["output_cut"] = cell_index
+                    if cell_index not in state["cut_cells"]:
+                        state["cut_cells"].add(cell_index)
+                        cell.outputs.append(nbformat.v4.new_output(
+                            "stream", name="stderr",
+                            text=f"[nbjudge: outputs past execute.limits.output_mb = "
+                                 f"{output_mb} were cut here]\n"))
+                    return None
+                state["output_bytes"] += size
+                state["cell_bytes"][cell_index] = state["cell_bytes"].get(cell_index, 0) + size
+            elif kind == "clear_output":
+                # The cell's outputs are going (now, or at its next output): so is their size.
+                state["output_bytes"] -= state["cell_bytes"].pop(cell_index, 0)
+                state["cut_cells"].discard(cell_index)
+            return super().process_message(msg, cell, cell_index)
 
     def timeout_func(cell: object) -> int:
         remaining = deadline - time.monotonic()
@@ -113,7 +146,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         if state["kernel"] is None and client.km is not None:
             state["kernel"] = getattr(client.km.provisioner, "process", None)
 
-    client = NotebookClient(
+    client = BoundedClient(
         notebook,
         timeout_func=timeout_func,
         startup_timeout=max(1, min(120, int(deadline - time.monotonic()))),
@@ -151,6 +184,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     outcome["children_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     outcome["cell"] = state["cell"] if outcome["status"] != "ok" else None
+    outcome["output_cut"] = state["output_cut"]
     outcome["seconds"] = round(time.monotonic() - started, 3)
     return {"outcome": outcome, "notebook": notebook}
 
