@@ -109,8 +109,13 @@ def _register_context(model: str, config: LLMConfig) -> None:
 def _hosted(config: LLMConfig, environ: Mapping[str, str]) -> tuple[Backend, dict[str, str]]:
     env: dict[str, str] = {}
     if config.backend == "openai":
+        # llm.base_url (a gateway, a proxy): MLflow's OpenAI client reads OPENAI_BASE_URL,
+        # litellm (MemAlign, embeddings) OPENAI_API_BASE; both are undone on exit.
+        base = config.base_url.rstrip("/") if config.base_url else None
+        if base is not None:
+            env = {"OPENAI_BASE_URL": base, "OPENAI_API_BASE": base}
         backend = Backend(config, f"openai:/{config.model}", None,
-                          f"openai/{config.model}", None)
+                          f"openai/{config.model}", base)
     elif config.backend == "anthropic":
         backend = Backend(config, f"anthropic:/{config.model}", None,
                           f"anthropic/{config.model}", None)

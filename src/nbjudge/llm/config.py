@@ -48,6 +48,14 @@ _SMOKE_BANNER = ("SMOKE TEST: scores from a tiny offline model (SmolLM2-135M); "
                  "they mean nothing about judge quality")
 
 
+# Backends that cannot use llm.base_url, and where their requests go instead.
+_NO_BASE_URL = {
+    "local": "starts its own server on a free port",
+    "anthropic": "sends its requests to Anthropic's API",
+    "databricks": "sends its requests to the workspace in DATABRICKS_HOST",
+}
+
+
 class BackendConfigError(ConfigError):
     """The ``llm`` settings or the environment they need are wrong; the message says the fix."""
 
@@ -101,6 +109,14 @@ class LLMConfig(BaseModel):
             raise BackendConfigError(
                 "llm=openai_compatible needs the server's address: "
                 "-S llm.base_url=http://HOST:PORT/v1 (and -S llm.model=NAME)"
+            )
+        if config.base_url and config.backend in _NO_BASE_URL:
+            # Ignoring it would send the key and the notebooks to the public endpoint.
+            raise BackendConfigError(
+                f"llm.base_url is set ({config.base_url}) but llm={config.backend} "
+                f"{_NO_BASE_URL[config.backend]}: for a gateway or proxy that speaks OpenAI's "
+                "API use llm=openai (its base_url is honoured) or llm=openai_compatible; "
+                "otherwise -S llm.base_url=null"
             )
         return config
 
