@@ -665,3 +665,49 @@ def test_the_host_reads_no_more_than_the_cap_of_a_result(tmp_path):
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     assert _communicate(quiet, b"hello", 60, cap=100) == (b"hello\n", b"", False, False)
+
+
+_FORGE = """
+import json, os, signal
+forged = {"outcome": {"status": "ok", "error": None, "cell": None},
+          "notebook": {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+              {"cell_type": "code", "id": "f", "metadata": {}, "execution_count": 1,
+               "source": "print(1)", "outputs": [{"output_type": "stream", "name": "stdout",
+                                                  "text": "FOR" + "GED"}]}]}}
+wrote = []
+for pid in PIDS:
+    try:
+        fds = os.listdir(f'/proc/{pid}/fd')
+    except OSError:
+        continue
+    for fd in fds:
+        path = f'/proc/{pid}/fd/{fd}'
+        try:
+            if os.readlink(path).startswith('pipe:'):
+                with open(path, 'w') as channel:
+                    channel.write(json.dumps(forged) + '\\n')
+                wrote.append(path)
+        except OSError:
+            pass
+print('wrote', wrote, flush=True)
+os.kill(os.getppid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_15_a_forged_result_line_is_never_taken(tmp_path, bwrap_works, mode):
+    """The kernel writes a result of its own on every pipe of its runner (and, in the
+    sandbox, of the sandbox's first process), then kills the runner. Unsandboxed as root
+    the writes succeed (root may open a non-dumpable process's descriptors), so only the
+    per-run secret stands between the forged line and an ``ok`` record."""
+    pids = "[os.getppid(), 1]" if mode == "bwrap" else "[os.getppid()]"
+    attempt = job(tmp_path, "attempt", "print('start')", _FORGE.replace("PIDS", pids))
+    honest = job(tmp_path, "honest", "print(sum(range(10)))", "print('honest done')")
+    settings = dataclasses.replace(BWRAP, mode=mode)
+    run, neighbour = (record.execution for record in execute_index(
+        [attempt, honest], timeout=CELL_TIMEOUT, workers=2, root=tmp_path, progress=False,
+        sandbox=settings))
+    assert neighbour.status == "ok" and "honest done" in outputs(tmp_path / neighbour.path)
+    assert run.status == "error" and "ended without a result" in run.error, run
+    assert "FORGED" not in outputs(tmp_path / run.path)

@@ -388,9 +388,12 @@ def execute_notebook(
     wall = limits.wall_seconds or 10 ** 7
     with ExitStack() as stack:
         launch = _launch(settings, data_dir, _runner_command(settings), stack)
+        # The runner's result must carry this token: a line the notebook writes cannot.
+        secret = secrets.token_hex(16)
         request = {"notebook": notebook, "workdir": launch.workdir, "data": launch.data,
                    "timeout": timeout, "wall_seconds": wall, "kernel_name": kernel_name,
-                   "limits": run_limits}
+                   "limits": run_limits, "secret": secret,
+                   "sandboxed": settings.mode == "bwrap"}
         process = _popen(launch, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
         data = json.dumps(request).encode()
@@ -408,7 +411,8 @@ def execute_notebook(
         if settings.mode == "bwrap":
             raise SandboxError(_diagnose(stderr, process.returncode))
         raise SandboxError(f"the notebook runner did not start: {_last_line(stderr)}")
-    result = _parse(lines[-1]) if len(lines) > 1 and not overflow else None
+    signed = [line for line in lines[1:] if line.startswith(f"{secret} ")]
+    result = _parse(signed[-1][len(secret) + 1:]) if signed and not overflow else None
     status: str
     limit: str | None
     error: str | None

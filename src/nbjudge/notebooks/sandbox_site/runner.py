@@ -12,13 +12,18 @@ resource limits, the kernel, the wall-clock deadline) and reports facts;
 
 The request (stdin) holds ``notebook``, ``workdir``, ``data`` (a folder whose
 tables are copied into the working folder, or null), ``timeout`` (per cell),
-``wall_seconds``, ``kernel_name`` and ``limits``. The result is written to
-the original stdout only, which the kernel cannot reach: stdout is moved off
-fd 1 before anything runs, the kernel's own stdout and stderr go to
-/dev/null, and this process is not dumpable, so its /proc entries (and the
-descriptor behind them) are closed to the kernel. The first line, written
-before any notebook code runs, says the runner started; the last line is the
-result.
+``wall_seconds``, ``kernel_name``, ``limits``, ``secret`` and ``sandboxed``.
+The result is written to the original stdout only: stdout is moved off fd 1
+and stdin (read whole before any notebook code runs) is closed, the kernel's
+own stdout and stderr go to /dev/null, and this process is not dumpable, so
+its /proc entries are closed to the kernel. That is not enough on its own:
+the sandbox's first process (bubblewrap) keeps the same pipe on its stdout,
+where a kernel of the same user could write. So the result line starts with
+``secret``, a per-run random token that only ever exists in this process's
+memory and the host's, and the host takes no other line; in a sandbox, every
+other process in it is killed before the line is written, so nothing can
+read it off the pipe and replay it. The first line, written before any
+notebook code runs, says the runner started.
 """
 
 from __future__ import annotations
@@ -189,14 +194,25 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     return {"outcome": outcome, "notebook": notebook}
 
 
+def _end_the_sandbox_but_this() -> None:
+    """Kill every process of the sandbox's PID namespace but this one (and its init, which
+    the kernel spares): no daemon of the notebook outlives the run or sees the result."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(-1, signal.SIGKILL)
+
+
 def main() -> int:
     out = _private_stdout()
     _not_dumpable()
     request = json.load(sys.stdin)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)   # the host's pipe: nothing left to read
+    secret = request.pop("secret")
     out.write(STARTED + "\n")
     out.flush()
     result = run(request)
-    out.write(json.dumps(result) + "\n")
+    if request.get("sandboxed"):   # own PID namespace: -1 is the sandbox, never the host
+        _end_the_sandbox_but_this()
+    out.write(f"{secret} {json.dumps(result)}\n")
     out.flush()
     return 0
 
