@@ -30,6 +30,7 @@ Catch the root or a branch, never a builtin::
     │   ├── PlanExceedsBudgetError ...... the plan goes over a cap; nothing was sent
     │   └── BudgetExceededError ......... a cap was reached mid-run; answers are cached
     ├── SandboxError .................... notebooks cannot be sandboxed on this machine
+    ├── ExecutionClusterError ........... the Dask cluster running notebooks has no worker
     ├── LeakageError .................... a fold's judge saw held-out notebooks
     └── PdfError ........................ no PDF (no Chromium, or it failed)
 

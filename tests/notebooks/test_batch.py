@@ -1,3 +1,6 @@
+import time
+from types import SimpleNamespace
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -130,3 +133,42 @@ def test_processes_sharing_the_execution_cache_never_see_a_partial_entry(tmp_pat
             future.result()   # a reader that saw a torn entry raises here
     assert not list(cache.glob("*.tmp")) and not list(cache.glob(".*.tmp"))
     assert (cache / "shared.ipynb").read_text() == "x" * 50_000
+
+
+def test_a_lost_dask_worker_costs_its_notebook_only_and_no_worker_ends_the_stage(
+        tmp_path, monkeypatch):
+    """A task Dask gave up on (KilledWorker) is recorded failed under its notebook's id, the
+    other notebook's result kept; a cluster with no worker stops the stage with a message
+    instead of waiting for ever."""
+    from distributed import KilledWorker, LocalCluster
+
+    from nbjudge.notebooks import batch
+    from nbjudge.notebooks.batch import Engine, ExecutionClusterError
+
+    real = batch.run_task
+
+    def dies_on_lost(task, timeout, sandbox):
+        if b"lost" in task.source:
+            raise KilledWorker("run_task-0123abcd", SimpleNamespace(address="tcp://10.0.0.9:1"), 3)
+        return real(task, timeout, sandbox)
+
+    monkeypatch.setattr(batch, "run_task", dies_on_lost)
+    jobs = [make_job(tmp_path, "lost", "print('lost')"), make_job(tmp_path, "kept", "print(1)")]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        lost, kept = execute_index(jobs, timeout=60, workers=1, cache_dir=tmp_path / "cache",
+                                   root=tmp_path, progress=False,
+                                   engine=Engine("dask", cluster.scheduler_address))
+    assert (lost.notebook_id, lost.execution.status, lost.execution.failure) == (
+        "lost", "error", "notebook")
+    assert lost.execution.error.startswith("its Dask worker died while running it")
+    assert kept.execution.status == "ok"
+    with LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        started = time.monotonic()
+        with pytest.raises(ExecutionClusterError, match=(
+                r"has had no worker for 1 s, with 1 notebook\(s\) unfinished \(lost\); the 0 "
+                r"finished run\(s\) are kept in the execution cache: start workers")):
+            execute_index(jobs[:1], timeout=60, workers=1, root=tmp_path, progress=False,
+                          engine=Engine("dask", cluster.scheduler_address,
+                                        no_worker_seconds=1))
+        assert time.monotonic() - started < 30

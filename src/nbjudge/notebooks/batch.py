@@ -25,8 +25,9 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 import nbformat
 from tqdm import tqdm
 
-from nbjudge.errors import ConfigError, InputError
+from nbjudge.errors import ConfigError, InputError, NbjudgeError
 from nbjudge.notebooks.execute import (
     SandboxSettings,
     check_sandbox,
@@ -45,8 +46,8 @@ from nbjudge.notebooks.execute import (
 )
 from nbjudge.schemas import Case, Execution, Notebook
 
-__all__ = ["Engine", "NotebookJob", "OutputPolicy", "execute_index", "has_outputs", "plan_jobs",
-           "run_task"]
+__all__ = ["Engine", "ExecutionClusterError", "NotebookJob", "OutputPolicy", "execute_index",
+           "has_outputs", "plan_jobs", "run_task"]
 
 MODES = ("keep", "run", "auto")
 ENGINES = ("local", "dask")
@@ -201,9 +202,10 @@ def _write_atomic(path: Path, text: str) -> None:
 _NOTEBOOK_CONTENT_ERRORS = (UnicodeError, RecursionError, ValueError, nbformat.ValidationError)
 
 
-def _unprocessed(job: NotebookJob, exc: BaseException) -> tuple[str, dict[str, Any]]:
-    """The record of a run whose result could not be processed: failed, by the notebook,
-    judged as a notebook of empty code cells (its sources kept where they can be read)."""
+def _unprocessed(job: NotebookJob, exc: BaseException | None) -> tuple[str, dict[str, Any]]:
+    """The record of a run whose result could not be processed (``exc``), or whose Dask
+    worker died running it as often as Dask allows (None): failed, by the notebook, judged
+    as a notebook of empty code cells (its sources kept where they can be read)."""
     try:
         notebook = nbformat.reads(job.source.read_text(encoding="utf-8"), as_version=4)
         for cell in notebook.cells:
@@ -213,10 +215,30 @@ def _unprocessed(job: NotebookJob, exc: BaseException) -> tuple[str, dict[str, A
         text = nbformat.writes(encodable(notebook))
     except _NOTEBOOK_CONTENT_ERRORS:
         text = nbformat.writes(nbformat.v4.new_notebook())
-    error = printable(f"nbjudge could not process this notebook's run: "
-                      f"{type(exc).__name__}: {str(exc)[:300]}")
+    error = ("its Dask worker died while running it, as often as Dask allows "
+             "(distributed.scheduler.allowed-failures); no result" if exc is None
+             else printable(f"nbjudge could not process this notebook's run: "
+                            f"{type(exc).__name__}: {str(exc)[:300]}"))
     return text + "\n", {"status": "error", "seconds": 0.0, "error": error, "limit": None,
                          "cell": None, "sandbox": None, "failure": "notebook"}
+
+
+class ExecutionClusterError(NbjudgeError):
+    """The Dask cluster running the notebooks had no worker for too long; finished runs
+    are kept in the execution cache, so a rerun picks up where this one stopped."""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Where :func:`run_task` runs: the executor, how many workers it has now, and the
+    errors that say a task's worker was lost rather than that the notebook failed."""
+
+    executor: Executor
+    workers: Callable[[], int]
+    lost: tuple[type[BaseException], ...] = ()
+
+
+_POLL_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -228,11 +250,15 @@ class Engine:
     task is the same sandboxed run, shipped with its notebook and tables as bytes,
     so workers need nbjudge and bubblewrap installed but no shared files; results
     and the cache stay on this machine. ``dask`` without an address starts a local
-    Dask cluster of ``execute.workers`` processes.
+    Dask cluster of ``execute.workers`` processes. A notebook whose worker Dask gave up
+    on (it died running it as often as Dask allows) is recorded failed with its id; a
+    cluster with no worker for ``no_worker_seconds`` ends the stage
+    (:class:`ExecutionClusterError`), finished runs kept.
     """
 
     name: str = "local"
     address: str | None = None
+    no_worker_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -243,14 +269,14 @@ class Engine:
                              "execute.engine=dask with it, or leave it null")
 
     @contextmanager
-    def executor(self, workers: int, sandbox: SandboxSettings) -> Iterator[Executor]:
+    def executor(self, workers: int, sandbox: SandboxSettings) -> Iterator[Pool]:
         """A pool for :func:`run_task`; on a cluster, every worker first checks that its
         sandbox starts (:func:`~nbjudge.notebooks.execute.check_sandbox`)."""
         if self.name == "local":
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                yield pool
+                yield Pool(pool, lambda: workers)
             return
-        from distributed import Client, LocalCluster
+        from distributed import Client, KilledWorker, LocalCluster
 
         with ExitStack() as stack:
             if self.address:
@@ -267,7 +293,8 @@ class Engine:
                     dashboard_address=None))
                 client = stack.enter_context(Client(cluster))
             client.run(check_sandbox, sandbox)
-            yield client.get_executor(pure=False)
+            yield Pool(client.get_executor(pure=False),
+                       lambda: len(client.scheduler_info()["workers"]), (KilledWorker,))
 
 
 def plan_jobs(
@@ -352,19 +379,42 @@ def execute_index(
             pending.append((job, task, key))
     if pending:
         with engine.executor(workers, sandbox) as pool:
-            futures = {pool.submit(run_task, task, timeout, sandbox): (job, key)
+            futures = {pool.executor.submit(run_task, task, timeout, sandbox): (job, key)
                        for job, task, key in pending}
-            for future in as_completed(futures):
-                job, key = futures[future]
-                try:
-                    text, info = future.result()
-                except _NOTEBOOK_CONTENT_ERRORS as exc:
-                    # This notebook's content broke the host side of its run; the others'
-                    # results stand, and nothing is cached, so a fixed nbjudge reruns it.
-                    text, info = _unprocessed(job, exc)
-                else:
-                    _store(cache_dir, key, text, info)
-                finish(job, text, info)
+            waiting: set[Future[tuple[str, dict[str, Any]]]] = set(futures)
+            no_worker_since: float | None = None
+            while waiting:
+                done, waiting = wait(waiting, timeout=_POLL_SECONDS,
+                                     return_when=FIRST_COMPLETED)
+                for future in done:
+                    job, key = futures[future]
+                    try:
+                        text, info = future.result()
+                    except _NOTEBOOK_CONTENT_ERRORS as exc:
+                        # This notebook's content broke the host side of its run; the
+                        # others' results stand, and nothing is cached, so a fixed nbjudge
+                        # reruns it.
+                        text, info = _unprocessed(job, exc)
+                    except pool.lost:
+                        text, info = _unprocessed(job, None)
+                    else:
+                        _store(cache_dir, key, text, info)
+                    finish(job, text, info)
+                if done or not waiting or pool.workers() > 0:
+                    no_worker_since = None
+                    continue
+                no_worker_since = no_worker_since or time.monotonic()
+                if time.monotonic() - no_worker_since >= engine.no_worker_seconds:
+                    for future in waiting:
+                        future.cancel()
+                    unfinished = sorted(futures[f][0].entry.notebook_id for f in waiting)
+                    raise ExecutionClusterError(
+                        f"the Dask cluster at {engine.address or '(local cluster)'} has had "
+                        f"no worker for {engine.no_worker_seconds:.0f} s, with "
+                        f"{len(unfinished)} notebook(s) unfinished ({', '.join(unfinished[:5])}"
+                        f"{', ...' if len(unfinished) > 5 else ''}); the "
+                        f"{len(futures) - len(unfinished)} finished run(s) are kept in the "
+                        "execution cache: start workers (`dask worker <address>`) and rerun")
     bar.close()
     executed = []
     for job in jobs:
