@@ -8,8 +8,15 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from nbjudge.schemas import DIMENSIONS, ArmComparison, read_records, write_records
-from nbjudge.stats.compare import compare_arms, grading_sample
+from nbjudge.schemas import (
+    DIMENSIONS,
+    ArmComparison,
+    Judgment,
+    Label,
+    read_records,
+    write_records,
+)
+from nbjudge.stats.compare import arm_table, compare_arms, grading_sample
 from nbjudge.stats.ppi import ppi_mean
 
 
@@ -211,3 +218,52 @@ def test_grading_sample_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         grading_sample(arguments.pop("notebooks"), arguments.pop("arms"),
                        arguments.pop("cases"), **arguments)
+
+
+def _judgment(notebook, dimension, score, status="ok"):
+    return Judgment(notebook_id=notebook, dimension=dimension, variant="full", status=status,
+                    score=score if status == "ok" else None, model="m",
+                    error=None if status == "ok" else "timeout")
+
+
+def _label(notebook, dimension, score, rater):
+    return Label(notebook_id=notebook, dimension=dimension, score=score, rationale="seen",
+                 rater_id=rater, source="human")
+
+
+def test_arm_table_from_records():
+    judgments = [_judgment("n1", "model_use", 3), _judgment("n1", "data_exploration", "N/A"),
+                 _judgment("n2", "model_use", 2), _judgment("n2", "data_exploration", 1),
+                 _judgment("n3", "model_use", None, "failed"),
+                 _judgment("n3", "data_exploration", 2)]
+    arm_of = {"n1": "old", "n2": "old", "n3": "new"}
+    case_of = {"n1": "c1", "n2": "c1", "n3": "c1"}
+    labels = [_label("n1", "model_use", 3, "a"), _label("n1", "model_use", 2, "b"),
+              _label("n3", "model_use", "N/A", "a")]
+    table = arm_table(judgments, arm_of, case_of, labels, arms=["old", "new"])
+    assert (table.arms, table.cases, table.dimensions) == (
+        ("old", "new"), ("c1",), ("data_exploration", "model_use"))
+    assert table.judge.shape == (2, 1, 2, 2)
+    assert table.notebooks.tolist() == [[["n1", "n2"]], [["n3", ""]]]
+    np.testing.assert_array_equal(table.judge[0, 0], [[0, 3], [1, 2]])
+    assert table.failed[1, 0, 0, 1] and np.isnan(table.judge[1, 0, 0, 1])
+    assert table.human[0, 0, 0, 1] == 2.5 and table.human[1, 0, 0, 1] == 0.0
+    assert np.isnan(table.human[0, 0, 1]).all()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"arm_of": {"n1": "old"}}, "have no arm or case"),
+    ({"arms": ["old", "other"]}, "do not match the judged arms"),
+    ({"judgments": [_judgment("n1", "model_use", 3)] * 2}, "judged twice"),
+    ({"labels": [_label("n9", "model_use", 3, "a")]}, "which no judgment of the arms names"),
+    ({"labels": [_label("n1", "model_use", 3, "a")] * 2}, "graded notebook 'n1' on "
+                                                           "'model_use' twice"),
+])
+def test_arm_table_errors(change, message):
+    arguments = {"judgments": [_judgment("n1", "model_use", 3), _judgment("n2", "model_use", 1)],
+                 "arm_of": {"n1": "old", "n2": "new"}, "case_of": {"n1": "c", "n2": "c"},
+                 "labels": [], "arms": None}
+    arguments.update(change)
+    with pytest.raises(ValueError, match=message):
+        arm_table(arguments.pop("judgments"), arguments.pop("arm_of"),
+                  arguments.pop("case_of"), arguments.pop("labels"), arms=arguments["arms"])

@@ -4,7 +4,8 @@ Each arm wrote notebooks for the same test cases, several per case; a judge
 scored every notebook, and experts graded a random subset. The input is one
 array per source, shape (arm, case, notebook, dimension): judge scores 0 (N/A),
 1, 2, 3 or NaN (failed, or no such notebook), ``failed`` marking the failures,
-and expert grades (0 to 3, NaN where ungraded).
+and expert grades (0 to 3, NaN where ungraded); :func:`arm_table` builds them from
+judgment and label records.
 
 Scores are coded with the experiment's policies (:mod:`nbjudge.stats.tables`),
 read for scores rather than errors: ``failure_policy="worst"`` scores a failed
@@ -33,7 +34,7 @@ the judge is biased differently for the two arms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from nbjudge.schemas import ArmComparison
+from nbjudge.schemas import DIMENSIONS, ArmComparison, Judgment, Label
 
 from ._checks import (
     FAILURE_POLICIES,
@@ -58,8 +59,10 @@ from .paired import paired_interval
 from .permutation import adjust_pvalues, sign_flip_test
 from .power import power_analysis
 from .ppi import CaseSums, case_sums, ppi_contrast
+from .tables import consensus
 
-__all__ = ["ArmStats", "ComparisonStats", "compare_arms", "grading_sample"]
+__all__ = ["ArmStats", "ArmTable", "ComparisonStats", "arm_table", "compare_arms",
+           "grading_sample"]
 
 # Probability of detection the minimum detectable difference is quoted at.
 TARGET_POWER = 0.8
@@ -477,3 +480,85 @@ def grading_sample(
             picked = rng.choice(len(members), size=quota[case], replace=False)
             chosen.extend(members[i] for i in picked)
     return tuple(sorted(chosen))
+
+
+@dataclass(frozen=True)
+class ArmTable:
+    """Judgment and label records on the axes :func:`compare_arms` takes: ``judge``,
+    ``failed`` and ``human`` (arm, case, notebook slot, dimension), and what each axis
+    is; ``notebooks`` names the notebook in each (arm, case, slot), ``""`` where a case
+    holds fewer notebooks than the widest."""
+
+    arms: tuple[str, ...]
+    cases: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    notebooks: np.ndarray
+    judge: np.ndarray
+    failed: np.ndarray
+    human: np.ndarray
+
+
+def _score(value: int | str | None) -> float:
+    return np.nan if value is None else 0.0 if value == "N/A" else float(value)
+
+
+def arm_table(judgments: Iterable[Judgment], arm_of: Mapping[str, str],
+              case_of: Mapping[str, str], labels: Iterable[Label] = (), *,
+              arms: Sequence[str] | None = None, na_rule: str = "majority") -> ArmTable:
+    """Arrays for :func:`compare_arms` from records: one judgment per notebook and
+    dimension (ok or failed), each notebook's arm and case, and expert labels on some
+    notebooks (several raters per notebook become their consensus: the mean, N/A by
+    ``na_rule`` as in the experiment). ``arms`` orders the arms (the reference first);
+    default sorted."""
+    judgments, labels = list(judgments), list(labels)
+    if not judgments:
+        raise ValueError("no judgments: every arm's notebooks must be judged first")
+    unknown = sorted({j.notebook_id for j in judgments} - (set(arm_of) & set(case_of)))
+    if unknown:
+        raise ValueError(f"{len(unknown)} judged notebook(s) have no arm or case, e.g. "
+                         f"{unknown[:3]}: every notebook must be mapped to both")
+    found = sorted({arm_of[j.notebook_id] for j in judgments})
+    order = tuple(found if arms is None else arms)
+    if sorted(order) != found:
+        raise ValueError(f"arms {list(order)} do not match the judged arms {found}")
+    cases = tuple(sorted({case_of[j.notebook_id] for j in judgments}))
+    present = {j.dimension for j in judgments}
+    dimensions = tuple(d for d in DIMENSIONS if d in present)
+    members: dict[tuple[str, str], list[str]] = {}
+    for notebook in sorted({j.notebook_id for j in judgments}):
+        members.setdefault((arm_of[notebook], case_of[notebook]), []).append(notebook)
+    width = max(len(v) for v in members.values())
+    shape = (len(order), len(cases), width, len(dimensions))
+    notebooks = np.full(shape[:3], "", dtype=object)
+    slot: dict[str, tuple[int, int, int]] = {}
+    for (arm, case), names in members.items():
+        for k, name in enumerate(names):
+            slot[name] = (order.index(arm), cases.index(case), k)
+            notebooks[slot[name]] = name
+    judge, failed = np.full(shape, np.nan), np.zeros(shape, dtype=bool)
+    seen = set()
+    for j in judgments:
+        key = (j.notebook_id, j.dimension)
+        if key in seen:
+            raise ValueError(f"notebook {j.notebook_id!r} is judged twice on {j.dimension!r}:"
+                             " one judgment per notebook and dimension (one judge variant)")
+        seen.add(key)
+        cell = (*slot[j.notebook_id], dimensions.index(j.dimension))
+        failed[cell] = j.status == "failed"
+        judge[cell] = _score(j.score)
+    raters = sorted({label.rater_id for label in labels})
+    ratings = np.full((max(len(raters), 1), *shape), np.nan)
+    for label in labels:
+        if label.notebook_id not in slot:
+            raise ValueError(f"a label grades notebook {label.notebook_id!r}, which no "
+                             "judgment of the arms names")
+        if label.dimension in dimensions:
+            graded = (raters.index(label.rater_id), *slot[label.notebook_id],
+                      dimensions.index(label.dimension))
+            if not np.isnan(ratings[graded]):
+                raise ValueError(f"rater {label.rater_id!r} graded notebook "
+                                 f"{label.notebook_id!r} on {label.dimension!r} twice")
+            ratings[graded] = _score(label.score)
+    flat = ratings.reshape(ratings.shape[0], -1, len(dimensions))
+    human = consensus(flat, "mean", na_rule=na_rule).reshape(shape)
+    return ArmTable(order, cases, dimensions, notebooks, judge, failed, human)
