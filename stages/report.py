@@ -1,6 +1,6 @@
 """Stage `report`: the experiment report, as one self-contained HTML page and as PDF.
 
-    python -m stages.report --metrics reports/metrics.json --stats reports/stats
+    python -m stages.report --metrics reports/metrics_detail.json --stats reports/stats
         --labels data/labels/labels.jsonl --judgments data/judgments data/controls
         --index data/notebooks/index.jsonl
         --executed-index data/notebooks/executed/index.jsonl

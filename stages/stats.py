@@ -3,15 +3,16 @@
     python -m stages.stats --labels data/labels/labels.jsonl
         --judgments data/judgments data/controls
         --index data/notebooks/index.jsonl --metrics reports/metrics.json
-        --out reports/stats [--params params.yaml]
+        --detail reports/metrics_detail.json --out reports/stats [--params params.yaml]
 
 Reads the `stats` section and the top-level `seed` of `params.yaml`, the
 labels, every `*.jsonl` of judgments in the `--judgments` folders (there may
 be none yet; the controls' `controls.json` gives the prior's expected MAE, the judge's
 `run.json` what its model's numbers are worth) and the notebook
 index (each notebook's case: the bootstrap resamples cases), and writes
-`metrics.json` (first line: what the numbers are worth when the judge is the
-smoke model) and one tidy CSV per table. The logic lives in `nbjudge.stats`.
+`metrics.json`, the headline `dvc exp show` lists (first line: what the numbers
+are worth when the judge is the smoke model), `metrics_detail.json`, every figure
+the report reads, and one tidy CSV per table. The logic lives in `nbjudge.stats`.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from nbjudge.schemas import (
 )
 from nbjudge.stage import StageCommand, run_stage
 from nbjudge.stats import StatsConfig, analyze_experiment
+from nbjudge.stats.headline import write_headline
 
 
 def main(argv: list[str] | None = None) -> None:
     stage = (StageCommand("stats", __doc__).path("--labels").path("--judgments", nargs="+")
-             .path("--index").path("--metrics").path("--out"))
+             .path("--index").path("--metrics").path("--detail").path("--out"))
     args, params = stage.parse(argv, "stats", "seed")
     config = StatsConfig.from_mapping(params.stats.model_dump(exclude_unset=True))
     labels = read_records(args.labels, Label)
@@ -47,8 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     # What the judge stage said about its model (the smoke model's numbers mean nothing).
     runs = [read_json_record(folder / "run.json", JudgeRun) for folder in args.judgments
             if (folder / "run.json").exists()]
-    result.write(args.metrics, args.out, warning=runs[0].metrics_warning if runs else None)
-    stage.done(f"{result.metrics['status']}; wrote {args.metrics} and "
+    warning = runs[0].metrics_warning if runs else None
+    result.write(args.detail, args.out, warning=warning)
+    write_headline(args.metrics, result.metrics, reference=config.reference, warning=warning)
+    stage.done(f"{result.metrics['status']}; wrote {args.metrics}, {args.detail} and "
                f"{len(result.frames)} tables under {args.out}")
 
 

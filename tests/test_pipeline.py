@@ -75,7 +75,7 @@ def test_controls_reach_metrics_report_and_figures(repo):
     assert run["variants"] == list(CONTROLS) and run["seconds"] is None
     timing = json.loads(runlog_path("data/controls/controls.json", repo / RUNLOG_ROOT).read_text())
     assert timing["seconds"] < 60
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    metrics = json.loads((repo / "reports/metrics_detail.json").read_text())
     for variant in CONTROLS:
         assert set(metrics["mae"][variant]) == set(DIMENSIONS)
         assert "mae_mean" in metrics["summary"][variant]

@@ -15,7 +15,7 @@ from nbjudge.errors import InputError
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
 STATS_ARGS = ["--labels", "labels.jsonl", "--judgments", "judgments", "--index", "index.jsonl",
-              "--metrics", "metrics.json", "--out", "stats"]
+              "--metrics", "metrics.json", "--detail", "metrics_detail.json", "--out", "stats"]
 
 
 def _bad_params(folder: Path) -> Path:

@@ -43,9 +43,10 @@ def run(folder):
         "--judgments", str(folder / "data/judgments"),
         "--index", str(folder / "data/notebooks/index.jsonl"),
         "--metrics", str(folder / "reports/metrics.json"),
+        "--detail", str(folder / "reports/metrics_detail.json"),
         "--out", str(folder / "reports/stats"),
     ])
-    return json.loads((folder / "reports/metrics.json").read_text())
+    return json.loads((folder / "reports/metrics_detail.json").read_text())
 
 
 def test_writes_metrics_and_tidy_tables(workspace):
@@ -64,10 +65,12 @@ def test_writes_metrics_and_tidy_tables(workspace):
 
 def test_same_params_same_bytes(workspace):
     run(workspace)
-    first = (workspace / "reports/metrics.json").read_bytes()
+    first = [(workspace / f"reports/{name}").read_bytes()
+             for name in ("metrics.json", "metrics_detail.json")]
     tables = {p.name: p.read_bytes() for p in (workspace / "reports/stats").glob("*.csv")}
     run(workspace)
-    assert (workspace / "reports/metrics.json").read_bytes() == first
+    assert [(workspace / f"reports/{name}").read_bytes()
+            for name in ("metrics.json", "metrics_detail.json")] == first
     assert {p.name: p.read_bytes() for p in (workspace / "reports/stats").glob("*.csv")} == tables
 
 
@@ -98,5 +101,6 @@ def test_the_judge_stages_run_record_says_what_the_numbers_are_worth(workspace):
     write_json_record(workspace / "data/judgments/run.json", JudgeRun(
         model="hosted_vllm:/smollm2", backend="local", smoke=True, metrics_warning=warning,
         notebooks=12, judgments=0, ok=0, failed=0))
-    metrics = run(workspace)
-    assert next(iter(metrics)) == "warning" and metrics["warning"] == warning
+    for metrics in (run(workspace),
+                    json.loads((workspace / "reports/metrics.json").read_text())):
+        assert next(iter(metrics)) == "warning" and metrics["warning"] == warning

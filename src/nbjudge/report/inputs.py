@@ -72,7 +72,7 @@ class ReportInputs:
     params : dict
         ``params.yaml`` as plain containers.
     metrics : dict
-        ``reports/metrics.json``.
+        ``reports/metrics_detail.json`` (every figure; ``metrics.json`` is its headline).
     tables : dict of str to DataFrame
         The stats stage's CSVs by stem (``mae``, ``improvement``, ...).
     labels, judgments, notebooks : tuple of records
@@ -212,7 +212,7 @@ def _notebooks(index: Path, executed_index: Path) -> tuple[Notebook, ...]:
 def load_inputs(
     params: Mapping[str, Any],
     *,
-    metrics: str | Path = "reports/metrics.json",
+    metrics: str | Path = "reports/metrics_detail.json",
     stats: str | Path = "reports/stats",
     labels: str | Path = "data/labels/labels.jsonl",
     judgments: str | Path | Sequence[str | Path] = "data/judgments",
