@@ -56,7 +56,8 @@ class HumanRating:
 
 @dataclass(frozen=True)
 class Disagreement:
-    """One judgment far from the human consensus (N/A counted as 0)."""
+    """One judgment far from the human consensus (N/A encoded as 0; its distance follows
+    the stats stage's ``na_policy``)."""
 
     notebook_id: str
     dimension: str

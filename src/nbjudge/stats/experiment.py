@@ -114,12 +114,15 @@ class StatsConfig:
     ("full minus semantic_only" in improvement terms). ``significance`` is
     ``"test"`` (the sign-flip p-value, adjusted by ``permutation.correction``
     over every dimension of every comparison, is below 1 - level),
-    ``"simultaneous"`` (the max-|t| bootstrap band over the same family
-    excludes 0), ``"ci"`` (the per-dimension interval excludes 0, as in the
+    ``"simultaneous"`` (the Bonferroni band of CR2 intervals over the same
+    family excludes 0), ``"ci"`` (the per-dimension interval excludes 0, as in the
     original study: unadjusted) or ``"both"`` (``"ci"`` and ``"test"``).
     ``failure_policy`` is ``"worst"`` (a failed judgment scores the largest
     possible error) or ``"exclude"`` (dropped); ``failure_margin`` flags a
     variant whose failure rate differs from the reference's by more.
+    ``na_policy`` is ``"worst"`` (N/A on one side only costs the largest error
+    against the other side's score, as a failure does), ``"zero"`` (N/A scored
+    as 0, the original study) or ``"exclude"`` (pairs with N/A dropped).
     ``consensus_na`` is ``"majority"`` (N/A when most raters said N/A,
     else the mean of the numeric scores) or ``"zero"`` (N/A averaged as 0).
     ``repeat_share`` flags an improvement whose spread over CV repeats is
