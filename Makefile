@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml constraints.txt scripts/bootstrap-system.sh Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,auth]'
+	@# The authors' PPI package, a reference for tests/stats/test_ppi.py only, in a folder of
+	@# its own: it ships a top-level `tests` package that would shadow ours on sys.path, and
+	@# its other dependency (gdown) only downloads its example data sets.
+	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/reference ppi-python==0.2.3
 	@touch $(STAMP)
 
 env: $(STAMP)

@@ -1,10 +1,29 @@
 """PPI++ for a mean: the authors' package, exact reductions, and coverage with cases."""
 
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from nbjudge.stats.ppi import ppi_mean
+
+# `make env` installs the authors' package (ppi-python) in a folder of its own; appended, not
+# prepended, to sys.path: it ships a top-level `tests` package that must not shadow ours.
+REFERENCE = Path(__file__).resolve().parents[2] / ".venv" / "reference"
+
+
+@pytest.fixture(scope="module")
+def ppi_py() -> ModuleType:
+    if str(REFERENCE) not in sys.path:
+        sys.path.append(str(REFERENCE))
+    try:
+        return importlib.import_module("ppi_py")
+    except ImportError as error:
+        pytest.fail(f"the reference package ppi_py is missing ({error}): run `make env`")
 
 
 def _sample(seed, n=40, big_n=300):
@@ -18,8 +37,7 @@ def _sample(seed, n=40, big_n=300):
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("lam", [None, 0.0, 0.3, 1.0])
 @pytest.mark.parametrize("level", [0.9, 0.95])
-def test_equals_the_authors_ppi_py(seed, lam, level):
-    ppi_py = pytest.importorskip("ppi_py")
+def test_equals_the_authors_ppi_py(ppi_py, seed, lam, level):
     y, f, f_u = _sample(seed)
     result = ppi_mean(y, f, f_u, level=level, lam=lam)
     low, high = ppi_py.ppi_mean_ci(y, f, f_u, alpha=1 - level, lam=lam)
@@ -29,8 +47,7 @@ def test_equals_the_authors_ppi_py(seed, lam, level):
     assert result.high == pytest.approx(float(np.ravel(high)[0]), abs=1e-8)
 
 
-def test_tuned_lambda_is_the_authors():
-    ppi_py = pytest.importorskip("ppi_py")
+def test_tuned_lambda_is_the_authors(ppi_py):
     y, f, f_u = _sample(7)
     tuned = ppi_mean(y, f, f_u)
     # The tuned estimate equals the package's at the lambda we report.
