@@ -17,11 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "plots" / "offline.html"
+BARS = ROOT / "plots" / "bars.json"
+# DVC's templates whose x axis is quantitative: a text column there (a dimension's name)
+# becomes NaN and the plot draws empty.
+NUMERIC_X = {"scatter", "scatter_jitter", "linear", "simple", "smooth"}
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 DVC = Path(sys.executable).with_name("dvc")
@@ -36,12 +41,30 @@ def test_the_repository_uses_the_offline_page():
     assert "{plot_divs}" in page and "{scripts}" not in page   # no CDN tags added by DVC
 
 
+def test_plots_with_text_on_x_use_a_template_that_reads_it_as_categories():
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    text_x = []
+    for plot in plots:
+        (name, spec), = plot.items()
+        x = spec.get("x")
+        columns = x.values() if isinstance(x, dict) else [x]
+        if "dimension" in columns:
+            text_x.append(name)
+            assert spec.get("template") not in NUMERIC_X, name
+            assert (ROOT / spec["template"]).resolve() == BARS, name
+    assert len(text_x) == 4
+
+
 def _scratch_repo(root: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run([str(DVC), "init", "-q"], cwd=root, check=True)
     (root / ".dvc" / "config").write_text(f"[plots]\n    html_template = {TEMPLATE}\n")
     (root / "curve.csv").write_text("notebooks,baseline,full\n10,0.8,0.5\n20,1.1,0.7\n")
     (root / "ceiling.csv").write_text("dimension,human_mae\nmodel_use,0.3\n")
+    (root / "plot_mae.csv").write_text("dimension,baseline,full\nmodel_use,0.8,0.5\n"
+                                       "data_imputation,1.1,-0.2\n")
+    (root / "plots").mkdir()
+    shutil.copy(BARS, root / "plots" / "bars.json")
     (root / "dvc.yaml").write_text(
         "plots:\n"
         "  - MAE against training notebooks:\n"
@@ -51,7 +74,11 @@ def _scratch_repo(root: Path) -> None:
         "  - ceiling.csv:\n"
         "      x: human_mae\n"
         "      y: dimension\n"
-        "      template: bar_horizontal\n")
+        "      template: bar_horizontal\n"
+        "  - MAE per dimension:\n"
+        "      template: plots/bars.json\n"
+        "      x: {plot_mae.csv: dimension}\n"
+        "      y: {plot_mae.csv: [baseline, full]}\n")
 
 
 def test_dvc_plots_show_draws_without_a_network(tmp_path):
@@ -84,7 +111,7 @@ def test_dvc_plots_show_draws_without_a_network(tmp_path):
         driver.get((out / "index.html").as_uri())
         deadline = time.monotonic() + 30
         drawn = 0
-        while drawn < 2 and time.monotonic() < deadline:
+        while drawn < 3 and time.monotonic() < deadline:
             drawn = driver.execute_script(
                 "return document.querySelectorAll('.vega-embed .marks')"
                 ".length")
@@ -105,6 +132,9 @@ def test_dvc_plots_show_draws_without_a_network(tmp_path):
         driver.quit()
     urls = [m["params"]["request"]["url"] for m in requests
             if m["method"] == "Network.requestWillBeSent"]
-    assert drawn == 2, "the plots did not draw"
-    assert len(coloured) == 2 and min(coloured) > 20, coloured   # points and a bar drawn
+    assert drawn == 3, "the plots did not draw"
+    assert len(coloured) == 3 and min(coloured) > 20, coloured   # points and a bar drawn
+    # Four grouped bars (one negative) fill far more than a legend's symbols: an empty
+    # plot (text on a numeric x) still draws its legend.
+    assert coloured[2] > 2000, coloured
     assert [url for url in urls if not url.startswith(("file:", "data:"))] == []
