@@ -3,7 +3,8 @@
 :func:`analyze_experiment` runs the whole analysis with one seed: agreement,
 the paired cluster bootstrap, sign-flip tests with Holm and BH adjustment,
 the human ceiling, power, and the spread over cross-validation repeats. It
-returns tidy tables and the ``metrics.json`` content; it writes nothing.
+returns tidy tables and the ``metrics_detail.json`` content (:mod:`.headline` takes
+``metrics.json`` from it); it writes nothing.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ class ExperimentStats:
         variant) and ``plot_improvement`` (a column per comparison, named
         like the keys of ``metrics.json``).
     metrics : dict
-        JSON-ready content of ``metrics.json`` (NaN written as null).
+        JSON-ready content of ``metrics_detail.json`` (NaN written as null).
     """
 
     frames: dict[str, pd.DataFrame]
@@ -219,7 +220,7 @@ class ExperimentStats:
 
     def write(self, metrics_path: str | os.PathLike[str], tables_dir: str | os.PathLike[str],
               *, warning: str | None = None) -> None:
-        """``metrics.json`` (``warning`` first when given: what the numbers are worth)
+        """The detail file (``warning`` first when given: what the numbers are worth)
         and one CSV per table; a table not produced this time does not linger."""
         metrics = self.metrics if warning is None else {"warning": warning, **self.metrics}
         atomic_write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
