@@ -711,3 +711,57 @@ def test_15_a_forged_result_line_is_never_taken(tmp_path, bwrap_works, mode):
     assert neighbour.status == "ok" and "honest done" in outputs(tmp_path / neighbour.path)
     assert run.status == "error" and "ended without a result" in run.error, run
     assert "FORGED" not in outputs(tmp_path / run.path)
+
+
+_DENIED = """
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+buffer = ctypes.create_string_buffer(256)
+# x86_64 numbers: io_uring_setup, keyctl, ptrace, bpf, perf_event_open, mount, add_key
+for name, number, args in [('io_uring_setup', 425, (8, buffer)), ('keyctl', 250, (0, 0)),
+                           ('ptrace', 101, (16, 1)), ('bpf', 321, (0, buffer, 64)),
+                           ('perf_event_open', 298, (buffer, 0, -1, -1, 0)),
+                           ('mount', 165, (b'none', b'/tmp', b'tmpfs', 0, None)),
+                           ('add_key', 248, (b'user', b'k', b'v', 1, -2))]:
+    ctypes.set_errno(0)
+    result = libc.syscall(number, *args)
+    print(name, result, ctypes.get_errno())
+for family, kind in [(40, socket.SOCK_STREAM), (17, socket.SOCK_RAW), (31, socket.SOCK_STREAM)]:
+    try:
+        socket.socket(family, kind)
+        print('family', family, 'opened')
+    except OSError as exc:
+        print('family', family, exc.errno)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
+def test_16_system_calls_and_socket_families_a_notebook_never_needs_are_denied(tmp_path,
+                                                                                 bwrap_works):
+    run, text = run_beside_honest(tmp_path, _DENIED)
+    assert run.status == "ok", run.error
+    for name in ("io_uring_setup", "keyctl", "ptrace", "bpf", "perf_event_open", "mount",
+                 "add_key"):
+        assert f"{name} -1 1\n" in text, (name, text)   # EPERM, from the filter
+    for family in (40, 17, 31):   # AF_VSOCK, AF_PACKET, AF_BLUETOOTH: EAFNOSUPPORT
+        assert f"family {family} 97\n" in text, (family, text)
+
+
+def test_without_libseccomp_the_sandbox_stops_with_how_to_fix_it(monkeypatch):
+    from contextlib import ExitStack
+
+    from nbjudge.notebooks import execute
+
+    def missing() -> bytes:
+        raise OSError("libseccomp.so.2: cannot open shared object file")
+
+    execute._seccomp_filter.cache_clear()
+    monkeypatch.setattr(execute, "compiled_filter", missing)
+    try:
+        with ExitStack() as stack, pytest.raises(SandboxError, match=(
+                r"the sandbox's seccomp filter cannot be built \(libseccomp.so.2: cannot open "
+                r"shared object file\): install libseccomp \(`apt-get install libseccomp2`\)")):
+            _bwrap_launch(BWRAP, None, ["python"], stack)
+    finally:
+        execute._seccomp_filter.cache_clear()

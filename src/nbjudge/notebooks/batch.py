@@ -119,7 +119,7 @@ class NotebookJob:
 def _sandbox_fingerprint() -> bytes:
     """The code that shapes a run: a change to it invalidates cached runs."""
     here = Path(__file__).parent
-    return b"".join(p.read_bytes() for p in (here / "execute.py",
+    return b"".join(p.read_bytes() for p in (here / "execute.py", here / "seccomp.py",
                                              *sorted((here / "sandbox_site").glob("*.py"))))
 
 

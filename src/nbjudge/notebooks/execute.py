@@ -17,6 +17,7 @@ must be asked for, and the report then says that notebooks ran unsandboxed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from typing import Any
 import nbformat
 
 from nbjudge.errors import NbjudgeError
+from nbjudge.notebooks.seccomp import compiled_filter
 
 __all__ = [
     "ExecutionResult",
@@ -188,10 +190,16 @@ def _python_trees() -> list[tuple[str, str]]:
     return [(str(tree.resolve()), str(tree)) for tree in trees]
 
 
-def _data_fd(stack: ExitStack, text: str) -> int:
-    """A pipe holding ``text`` for bwrap's --ro-bind-data (small files only)."""
+@functools.cache
+def _seccomp_filter() -> bytes:
+    """The compiled filter (:mod:`nbjudge.notebooks.seccomp`), built once per process."""
+    return compiled_filter()
+
+
+def _data_fd(stack: ExitStack, data: bytes) -> int:
+    """A pipe holding ``data`` for bwrap's --ro-bind-data or --seccomp (small only)."""
     read, write = os.pipe()
-    os.write(write, text.encode())
+    os.write(write, data)
     os.close(write)
     stack.callback(os.close, read)
     return read
@@ -246,9 +254,18 @@ def _bwrap_launch(settings: SandboxSettings, data_dir: Path | None, command: lis
     pass_fds = []
     for text, target in ((_PASSWD, "/etc/passwd"), (_GROUP, "/etc/group"),
                          (_HOSTS, "/etc/hosts")):
-        fd = _data_fd(stack, text)
+        fd = _data_fd(stack, text.encode())
         pass_fds.append(fd)
         args += ["--ro-bind-data", str(fd), target]
+    try:
+        seccomp = _data_fd(stack, _seccomp_filter())
+    except OSError as exc:
+        raise SandboxError(
+            f"the sandbox's seccomp filter cannot be built ({exc}): install libseccomp "
+            "(`apt-get install libseccomp2`), or set execute.sandbox=none to run notebooks "
+            "unsandboxed (only notebooks you trust; the report will say so)") from None
+    pass_fds.append(seccomp)
+    args += ["--seccomp", str(seccomp)]
     args += ["--proc", "/proc", "--dev", "/dev"]
     size = ["--size", str(limits.tmp_mb * 1024 * 1024)] if limits.tmp_mb else []
     args += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
