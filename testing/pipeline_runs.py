@@ -34,7 +34,7 @@ TINY_OVERRIDES = [
 ]
 
 # What a scratch repository copies: the pipeline's code, configuration and inputs.
-COPIED = ("conf", "stages", "src", "data/suites", "rubrics", "prompts")
+COPIED = ("conf", "stages", "src", "data/suites", "rubrics", "prompts", "plots")
 
 
 def dvc(repo: Path, *args: str, open_log: Path | None = None) -> str:
