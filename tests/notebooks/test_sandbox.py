@@ -658,13 +658,14 @@ def test_the_host_reads_no_more_than_the_cap_of_a_result(tmp_path):
                               "    sys.stdout.write('x' * 65536)"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
-    out, _, timed_out, overflow = _communicate(flood, b"", 60, cap=4 * 1024 * 1024)
+    out, _, timed_out, overflow, _ = _communicate(flood, b"", 60, 4 * 1024 * 1024, b"x")
     assert overflow and not timed_out and len(out) <= 4 * 1024 * 1024
     assert flood.returncode is not None
     quiet = subprocess.Popen([sys.executable, "-c", "import sys; print(sys.stdin.read())"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
-    assert _communicate(quiet, b"hello", 60, cap=100) == (b"hello\n", b"", False, False)
+    assert _communicate(quiet, b"hello", 60, 100, b"beat") == (b"hello\n", b"", False, False,
+                                                               False)
 
 
 _FORGE = """
@@ -765,3 +766,27 @@ def test_without_libseccomp_the_sandbox_stops_with_how_to_fix_it(monkeypatch):
             _bwrap_launch(BWRAP, None, ["python"], stack)
     finally:
         execute._seccomp_filter.cache_clear()
+
+
+@pytest.mark.slow
+def test_17_a_runner_the_notebook_stops_is_ended_by_the_host(tmp_path, bwrap_works,
+                                                             monkeypatch):
+    """The kernel stops its runner (SIGSTOP), so no per-cell timeout would fire; the host
+    hears no heartbeat and ends the sandbox. An honest notebook whose cell is silent for
+    longer than that limit still runs to the end: the runner's heartbeats go on."""
+    from nbjudge.notebooks import execute
+
+    monkeypatch.setattr(execute, "_HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(execute, "_SILENCE_SECONDS", 8)
+    stop = new_notebook(cells=[new_code_cell("print('start')"), new_code_cell(
+        "import os, signal, time\nos.kill(os.getppid(), signal.SIGSTOP)\ntime.sleep(600)")])
+    started = time.monotonic()
+    run = execute.execute_notebook(stop, None, timeout=CELL_TIMEOUT, sandbox=BWRAP)
+    assert time.monotonic() - started < 60
+    assert (run.status, run.failure) == ("error", "notebook"), run
+    assert run.error == ("the notebook's runner said nothing for 8 s (the notebook stopped "
+                         "or froze it) and its sandbox was killed")
+    honest = new_notebook(cells=[new_code_cell("import time\ntime.sleep(12)\nprint('done')")])
+    run = execute.execute_notebook(honest, None, timeout=30, sandbox=BWRAP)
+    assert run.status == "ok", run.error
+    assert run.notebook.cells[0].outputs[0]["text"] == "done\n"

@@ -11,7 +11,12 @@ writable place. The notebook's kernel and its client (nbclient) run together
 in the sandbox (``sandbox_site/runner.py``), under per-process limits on
 address space, CPU seconds, processes, file size and open files, with a
 per-cell timeout and a wall-clock limit for the whole notebook. pip has no
-index. ``execute.sandbox: none`` runs the same runner without bubblewrap; it
+index. A seccomp filter (:mod:`nbjudge.notebooks.seccomp`) denies the system
+calls and socket families a notebook never needs. The host trusts only a result
+line that carries a per-run secret, reads at most ``execute.limits.output_mb``
+of outputs (plus the notebook itself), and ends a sandbox whose runner stops
+sending heartbeats (a notebook that stopped its runner), so the per-cell timeout
+holds. ``execute.sandbox: none`` runs the same runner without bubblewrap; it
 must be asked for, and the report then says that notebooks ran unsandboxed.
 """
 
@@ -410,7 +415,8 @@ def execute_notebook(
         request = {"notebook": notebook, "workdir": launch.workdir, "data": launch.data,
                    "timeout": timeout, "wall_seconds": wall, "kernel_name": kernel_name,
                    "limits": run_limits, "secret": secret,
-                   "sandboxed": settings.mode == "bwrap"}
+                   "sandboxed": settings.mode == "bwrap",
+                   "heartbeat_seconds": _HEARTBEAT_SECONDS}
         process = _popen(launch, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
         data = json.dumps(request).encode()
@@ -418,7 +424,8 @@ def execute_notebook(
         # is a runner the notebook has subverted, and is never read into memory.
         cap = (len(data) + limits.output_mb * 1024 * 1024 + _RESULT_SLACK
                if limits.output_mb else None)
-        out, err, backstop, overflow = _communicate(process, data, wall + _WALL_GRACE, cap)
+        out, err, backstop, overflow, silent = _communicate(
+            process, data, wall + _WALL_GRACE, cap, f"{secret} alive".encode())
     seconds = round(time.perf_counter() - started, 3)
     lines = out.decode(errors="replace").splitlines()
     stderr = err.decode(errors="replace")
@@ -428,8 +435,10 @@ def execute_notebook(
         if settings.mode == "bwrap":
             raise SandboxError(_diagnose(stderr, process.returncode))
         raise SandboxError(f"the notebook runner did not start: {_last_line(stderr)}")
-    signed = [line for line in lines[1:] if line.startswith(f"{secret} ")]
-    result = _parse(signed[-1][len(secret) + 1:]) if signed and not overflow else None
+    signed = [line for line in lines[1:]
+              if line.startswith(f"{secret} ") and line != f"{secret} alive"]
+    result = (_parse(signed[-1][len(secret) + 1:]) if signed and not (overflow or silent)
+              else None)
     status: str
     limit: str | None
     error: str | None
@@ -440,6 +449,11 @@ def execute_notebook(
             status, limit, error = ("resource_limit", "wall_time",
                                     f"the notebook ran longer than {wall} s "
                                     "(execute.limits.wall_seconds) and its sandbox was killed")
+        elif silent:
+            status, limit, error = ("error", None,
+                                    f"the notebook's runner said nothing for {_SILENCE_SECONDS} "
+                                    "s (the notebook stopped or froze it) and its sandbox was "
+                                    "killed")
         elif overflow:
             status, limit, error = ("resource_limit", "output",
                                     f"the sandbox wrote more than {cap:,} bytes, past "
@@ -453,8 +467,8 @@ def execute_notebook(
                                     "notebook killed its runner, or the runner failed"
                                     + (f": {_last_line(stderr)}" if stderr.strip() else ""))
         _strip_volatile(notebook)
-        # Flooding the result channel is the notebook's doing, not the machine's.
-        failure = "notebook" if overflow else classify_failure(status, outcome={})
+        # Flooding the result channel or stopping the runner is the notebook's doing.
+        failure = "notebook" if overflow or silent else classify_failure(status, outcome={})
         return ExecutionResult(notebook, status, seconds, printable(error), limit, None,
                                settings.mode, failure)
     executed = nbformat.from_dict(result["notebook"])
@@ -479,18 +493,23 @@ def execute_notebook(
 
 _RESULT_SLACK = 16 * 1024 * 1024   # the result's own fields, and JSON's escapes
 _STDERR_KEPT = 64 * 1024            # the runner's stderr: only its end is ever shown
+_HEARTBEAT_SECONDS = 5              # the runner says it is alive this often
+_SILENCE_SECONDS = 60               # and is ended after this long without a word
 
 
 def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
-                 cap: int | None) -> tuple[bytes, bytes, bool, bool]:
+                 cap: int | None, heartbeat: bytes
+                 ) -> tuple[bytes, bytes, bool, bool, bool]:
     """Send ``data`` and read stdout (at most ``cap`` bytes) and the end of stderr, within
-    ``timeout`` seconds; returns (stdout, stderr, timed out, stdout passed ``cap``). Past
-    the cap or the timeout the sandbox is killed."""
+    ``timeout`` seconds; returns (stdout, stderr, timed out, stdout passed ``cap``, the
+    runner went silent). Past the cap, the timeout, or ``_SILENCE_SECONDS`` without a
+    ``heartbeat`` line, the sandbox is killed."""
     stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
     if stdin is None or stdout is None or stderr is None:
         raise ValueError("_communicate needs a process started with three pipes")
     out, err = bytearray(), bytearray()
     overflow = threading.Event()
+    last_beat = [time.monotonic()]
 
     def send() -> None:
         with suppress(OSError):   # a runner that died early closed its end
@@ -503,6 +522,9 @@ def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
                 overflow.set()
                 _kill(process)
                 return
+            # A beat split between two chunks is found in the overlap.
+            if heartbeat in out[-len(heartbeat):] + chunk or not out:
+                last_beat[0] = time.monotonic()
             out.extend(chunk)
 
     def read_err() -> None:
@@ -514,18 +536,22 @@ def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
                for target in (send, read_out, read_err)]
     for thread in threads:
         thread.start()
-    timed_out = False
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill(process)
-        process.wait()
+    deadline = time.monotonic() + timeout
+    timed_out = silent = False
+    while process.poll() is None:
+        now = time.monotonic()
+        if now >= deadline or now - last_beat[0] > _SILENCE_SECONDS:
+            timed_out, silent = now >= deadline, now < deadline
+            _kill(process)
+            break
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(min(1.0, deadline - now))
+    process.wait()
     for thread in threads:
         thread.join()
     for stream in (stdout, stderr):
         stream.close()
-    return bytes(out), bytes(err), timed_out, overflow.is_set()
+    return bytes(out), bytes(err), timed_out, overflow.is_set(), silent
 
 
 def _parse(line: str) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -207,13 +208,28 @@ def main() -> int:
     request = json.load(sys.stdin)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)   # the host's pipe: nothing left to read
     secret = request.pop("secret")
-    out.write(STARTED + "\n")
-    out.flush()
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            out.write(line + "\n")
+            out.flush()
+
+    say(STARTED)
+    # The host's watchdog: a runner the notebook stopped (SIGSTOP) or froze says nothing,
+    # and the host ends the sandbox, so the per-cell timeout holds.
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(float(request["heartbeat_seconds"])):
+            say(f"{secret} alive")
+
+    threading.Thread(target=beat, daemon=True).start()
     result = run(request)
+    done.set()
     if request.get("sandboxed"):   # own PID namespace: -1 is the sandbox, never the host
         _end_the_sandbox_but_this()
-    out.write(f"{secret} {json.dumps(result)}\n")
-    out.flush()
+    say(f"{secret} {json.dumps(result)}")
     return 0
 
 
