@@ -42,12 +42,20 @@ def judged_text(tmp_path, entry: Notebook) -> str:
 
 @pytest.mark.parametrize(("status", "outcome", "python2", "expected"), [
     ("ok", {}, False, None),
-    ("error", {"ename": "ModuleNotFoundError", "evalue": "No module named 'seaborn'"}, False,
-     "environment"),
-    ("error", {"ename": "ImportError", "evalue": "cannot import name 'x'"}, False, "environment"),
+    ("error", {"ename": "ModuleNotFoundError", "evalue": "No module named 'seaborn'",
+               "confirmed": {"module_missing": True}}, False, "environment"),
+    ("error", {"ename": "ImportError", "evalue": "cannot import name 'x' from 'y'",
+               "confirmed": {"module_missing": True}}, False, "environment"),
     ("error", {"ename": "FileNotFoundError",
-               "evalue": "[Errno 2] No such file or directory: '../../data/US-pumpkins.csv'"},
-     False, "environment"),
+               "evalue": "[Errno 2] No such file or directory: '../../data/US-pumpkins.csv'",
+               "confirmed": {"file_absent": True}}, False, "environment"),
+    # Raised by the notebook itself: the module is importable, the file is there.
+    ("error", {"ename": "ModuleNotFoundError", "evalue": "No module named 'json'",
+               "confirmed": {"module_missing": False}}, False, "notebook"),
+    ("error", {"ename": "FileNotFoundError", "evalue": "No such file or directory: 'a.csv'",
+               "confirmed": {"file_absent": False}}, False, "notebook"),
+    ("error", {"ename": "ModuleNotFoundError", "evalue": "No module named 'x'"}, False,
+     "notebook"),
     ("error", {"ename": "URLError", "evalue": "<urlopen error [Errno -3] Temporary failure in "
                "name resolution>"}, False, "environment"),
     ("error", {"ename": "NameError", "evalue": "name 'spark' is not defined"}, False,
@@ -63,6 +71,13 @@ def judged_text(tmp_path, entry: Notebook) -> str:
 ])
 def test_failures_are_the_environments_or_the_notebooks(status, outcome, python2, expected):
     assert classify_failure(status, outcome, python2=python2) == expected
+
+
+def test_a_caught_download_error_before_the_crash_is_the_environments():
+    crash = {"ename": "UnboundLocalError", "evalue": "cannot access local variable 'data'"}
+    caught = "download failed: <urlopen error [Errno 101] Network is unreachable>"
+    assert classify_failure("error", crash, earlier=caught) == "environment"
+    assert classify_failure("error", crash, earlier="loaded 891 rows") == "notebook"
 
 
 def with_kernel(**spec) -> nbformat.NotebookNode:

@@ -790,3 +790,42 @@ def test_17_a_runner_the_notebook_stops_is_ended_by_the_host(tmp_path, bwrap_wor
     run = execute.execute_notebook(honest, None, timeout=30, sandbox=BWRAP)
     assert run.status == "ok", run.error
     assert run.notebook.cells[0].outputs[0]["text"] == "done\n"
+
+
+@pytest.mark.slow
+def test_18_a_notebook_cannot_choose_its_original_outputs_by_raising_the_right_error(
+        tmp_path, bwrap_works):
+    """Raised on purpose, ModuleNotFoundError and FileNotFoundError are the notebook's
+    failures (the runner finds the module importable, the file present), so its original,
+    possibly invented, outputs are not what the judges read; the genuine ones and a caught
+    download error before a crash stay the environment's."""
+    from nbjudge.notebooks.batch import OutputPolicy
+
+    came_with = nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.99\n")
+
+    def imported(name: str, *sources: str) -> NotebookJob:
+        made = job(tmp_path, name, *sources)
+        notebook = nbformat.read(made.source, as_version=4)
+        for cell in notebook.cells:
+            cell.outputs, cell.execution_count = [came_with], 1
+        nbformat.write(notebook, made.source)
+        return made
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "present.csv").write_text("a\n1\n")
+    jobs = [imported("module", "raise ModuleNotFoundError(\"No module named 'json'\")"),
+            imported("file", "open('present.csv').close()\n"
+                     "raise FileNotFoundError(2, 'No such file or directory', 'present.csv')"),
+            imported("missing", "import xgboost_is_not_installed_here"),
+            imported("download", "import urllib.request\ntry:\n"
+                     "    data = urllib.request.urlopen('http://192.0.2.1/d.csv', timeout=5)\n"
+                     "except Exception as exc:\n    print('download failed:', exc)",
+                     "print(data)")]
+    jobs[1] = NotebookJob(jobs[1].entry, jobs[1].source, tables, jobs[1].target)
+    records = execute_index(jobs, timeout=CELL_TIMEOUT, workers=2, root=tmp_path,
+                            progress=False, sandbox=BWRAP, policy=OutputPolicy(mode="run"))
+    found = {r.notebook_id: (r.execution.failure, r.execution.outputs) for r in records}
+    assert found == {"module": ("notebook", "run"), "file": ("notebook", "run"),
+                     "missing": ("environment", "original"),
+                     "download": ("environment", "original")}

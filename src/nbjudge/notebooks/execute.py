@@ -488,7 +488,8 @@ def execute_notebook(
     # The error's text is the notebook's to choose: it reaches logs and the report escaped.
     return ExecutionResult(executed, status, seconds, error and printable(error), limit, cell,
                            settings.mode,
-                           classify_failure(status, outcome, python2=_is_python2(notebook)))
+                           classify_failure(status, outcome, python2=_is_python2(notebook),
+                                            earlier=_output_text(executed, cell)))
 
 
 _RESULT_SLACK = 16 * 1024 * 1024   # the result's own fields, and JSON's escapes
@@ -552,6 +553,16 @@ def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
     for stream in (stdout, stderr):
         stream.close()
     return bytes(out), bytes(err), timed_out, overflow.is_set(), silent
+
+
+def _output_text(notebook: nbformat.NotebookNode, last: int | None) -> str:
+    """The text of the notebook's outputs up to cell ``last`` (all when None)."""
+    parts = []
+    for cell in notebook.cells[: None if last is None else last + 1]:
+        for output in cell.get("outputs", []):
+            parts.append(str(output.get("text", "")))
+            parts.append(f"{output.get('ename', '')}: {output.get('evalue', '')}")
+    return "\n".join(parts)
 
 
 def _parse(line: str) -> dict[str, Any] | None:
@@ -619,14 +630,21 @@ _ENVIRONMENT_ERRORS = [
 ]
 
 
-def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = False
-                     ) -> str | None:
+_CONFIRMED_BY = {"a module": "module_missing", "a data file": "file_absent"}
+
+
+def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = False,
+                     earlier: str = "") -> str | None:
     """``environment`` or ``notebook`` for a failed run, None for a finished one.
 
-    Environment: a module, a data file, the network, a platform's globals (``spark``,
-    ``dbutils``) or a runtime this machine lacks; Python 2 syntax; a time or resource
-    limit (the limits are this machine's settings, not the notebook's). Notebook:
-    any other error the code raises, or a kernel that died without reaching a limit.
+    Environment: a module or a data file this machine lacks, as the runner confirmed in
+    the sandbox (``outcome["confirmed"]``), the network (the sandbox has none; also when
+    ``earlier``, the outputs up to the failing cell, shows a network error the notebook
+    caught before it crashed), a platform's globals (``spark``, ``dbutils``) or a runtime
+    this machine lacks; Python 2 syntax; a time or resource limit (the limits are this
+    machine's settings, not the notebook's). Notebook: any other error the code raises,
+    an environment error the runner could not confirm, or a kernel that died without
+    reaching a limit.
     """
     if status == "ok":
         return None
@@ -638,7 +656,15 @@ def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = Fa
     error = f"{ename}: {outcome.get('evalue') or ''}" if ename else str(outcome.get("error") or "")
     if python2 and ename == "SyntaxError":
         return "environment"
-    if any(pattern.search(error) for pattern, _ in _ENVIRONMENT_ERRORS):
+    confirmed = outcome.get("confirmed") or {}
+    for pattern, missing in _ENVIRONMENT_ERRORS:
+        if pattern.search(error):
+            # The runner checked these in the sandbox: raising the error is not enough.
+            fact = _CONFIRMED_BY.get(missing)
+            return "environment" if fact is None or confirmed.get(fact) else "notebook"
+    # A download the notebook caught (its message printed) and a crash after it.
+    if any(pattern.search(earlier) for pattern, missing in _ENVIRONMENT_ERRORS
+           if missing == "the network"):
         return "environment"
     return "notebook"
 

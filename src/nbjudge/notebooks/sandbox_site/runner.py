@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
+import importlib.util
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -88,6 +91,32 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+_NO_NAME = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
+_NO_FILE = re.compile(r"No such file or directory: '([^']+)'")
+
+
+def _confirm(evalue: str, workdir: str) -> dict[str, bool]:
+    """What this sandbox can confirm of an error that blames the environment: the module
+    really is not importable here, the name really is not in the installed module, the
+    file really is absent; a notebook that raises such an error itself is not believed."""
+    facts: dict[str, bool] = {}
+    if match := _NO_MODULE.search(evalue):
+        try:
+            facts["module_missing"] = importlib.util.find_spec(match.group(1)) is None
+        except (ImportError, ValueError):   # its parent package is missing
+            facts["module_missing"] = True
+    elif match := _NO_NAME.search(evalue):
+        try:
+            module = importlib.import_module(match.group(2))
+            facts["module_missing"] = not hasattr(module, match.group(1))
+        except Exception:   # the installed module cannot even be imported: not the code's
+            facts["module_missing"] = True
+    if match := _NO_FILE.search(evalue):
+        facts["file_absent"] = not os.path.lexists(os.path.join(workdir, match.group(1)))
+    return facts
 
 
 def _summary(exc: BaseException) -> str:
@@ -177,7 +206,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             outcome = {"status": "timeout", "error": _summary(exc)}
     except CellExecutionError as exc:
         outcome = {"status": "error", "error": f"{exc.ename}: {exc.evalue}".strip(),
-                   "ename": exc.ename, "evalue": exc.evalue}
+                   "ename": exc.ename, "evalue": exc.evalue,
+                   "confirmed": _confirm(exc.evalue or "", workdir)}
     except DeadKernelError as exc:
         outcome = {"status": "dead_kernel", "error": _summary(exc)}
     except Exception as exc:  # the kernel did not start, or nbclient failed
