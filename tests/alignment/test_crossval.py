@@ -120,6 +120,23 @@ def test_a_rerun_sends_no_judge_request(experiment):
     assert [j.model_dump() for j in second] == [j.model_dump() for j in first]
 
 
+def test_full_answers_name_notebooks_so_a_fresh_store_reuses_them(experiment, tmp_path_factory):
+    """Answers name retrieved examples by notebook: the cache outlives the MLflow store."""
+    with FaultServer(_script) as server:
+        first, _, _ = _run(experiment, server, "full")
+    notebooks = {v.notebook_id for v in experiment["views"]}
+    assert all(j.retrieved_ids and set(j.retrieved_ids) <= notebooks for j in first)
+    fresh = scripted_experiment(tmp_path_factory.mktemp("fresh"), "crossval-fresh", DIMENSIONS)
+    assert not set(fresh.traces[n].info.trace_id for n in notebooks) & set(
+        experiment["traces"][n].info.trace_id for n in notebooks)
+    again = dict(experiment, traces=fresh.traces, labelled=fresh.labelled)
+    with FaultServer(_script) as server:
+        second, summary, _ = _run(again, server, "full")
+        assert _judge_prompts(server) == []
+    assert summary.sent == 0
+    assert [j.model_dump() for j in second] == [j.model_dump() for j in first]
+
+
 def test_a_planted_leak_stops_the_run_naming_the_notebooks(experiment):
     folds = experiment["folds"]
     held_out = folds.test_ids(0)[0]

@@ -67,7 +67,8 @@ def variant_judge(result: AlignedJudge, variant: str, base: DimensionJudge,
         memory = result.snapshot.as_key()
         memory["episodic_ids"] = sorted(_notebook_ids(memory["episodic_ids"], notebook_of or {}))
         return DimensionJudge(result.dimension, base.instructions, judge=result.aligned,
-                              memory=memory, examples_per_prompt=settings.retrieval_k)
+                              memory=memory, examples_per_prompt=settings.retrieval_k,
+                              notebook_of=notebook_of)
     if variant == "semantic_only":
         instructions = result.aligned.instructions
         judge = make_dimension_judge(load_rubric(result.dimension), instructions=instructions,
@@ -149,12 +150,10 @@ def cross_validate(
                 views, llm, judge, variant=variant, judges=fold_judges, backend=backend,
                 fold=fold, repeat=assignment.repeat, notebook_ids=held_out, summary=summary,
                 progress=progress)
-            # Retrieved examples by notebook: trace ids are new in every fresh store.
-            judgments += [j.model_copy(update={
-                "retrieved_ids": _notebook_ids(j.retrieved_ids, notebook_of)})
-                for j in fold_results]
+            # The judges name retrieved examples by notebook (variant_judge's notebook_of).
+            judgments += fold_results
             for dimension, result in aligned.items():
-                retrievals = {j.notebook_id: _notebook_ids(j.retrieved_ids, notebook_of)
+                retrievals = {j.notebook_id: list(j.retrieved_ids)
                               for j in fold_results if j.dimension == dimension}
                 snapshot = result.snapshot
                 memory = _notebook_ids(snapshot.memory_ids(), notebook_of)

@@ -86,6 +86,9 @@ class DimensionJudge:
     judge: Any = None                       # the MLflow judge; may be attached later
     memory: Mapping[str, Any] | None = None  # episodic memory that retrieval draws from
     examples_per_prompt: int = 0            # retrieved examples pasted into each prompt
+    # MLflow trace id -> notebook id of the memory's examples: answers (and so the cache)
+    # name retrieved examples by notebook, since a fresh MLflow store gives traces new ids.
+    notebook_of: Mapping[str, str] | None = None
 
 
 def _notebook_path(entry: Notebook, root: Path) -> Path:
@@ -158,7 +161,10 @@ def call_request(request: JudgeRequest) -> Answer:
     judge, outputs = request.payload
     if judge.judge is None:
         raise RuntimeError(f"no MLflow judge attached for {judge.dimension}")
-    return call_judge(judge.judge, outputs)
+    answer = call_judge(judge.judge, outputs)
+    if judge.notebook_of:
+        answer.retrieved_ids = [judge.notebook_of.get(i, i) for i in answer.retrieved_ids]
+    return answer
 
 
 def run_requests(
