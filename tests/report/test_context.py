@@ -79,8 +79,8 @@ class TestVerdict:
             "holm-adjusted sign-flip p < 0.05, adjusted over every dimension of every "
             "comparison (controls the family-wise error at 0.05)")
         assert context.verdict.intervals.startswith(
-            "95% expanded (MAE, bias), cr2 (improvements) and studentized (relative "
-            "reductions) intervals, 500 resamples of 14 notebooks out of 14")
+            "95% cr2 (MAE, bias, improvements) and studentized (relative reductions) "
+            "intervals, 500 resamples of 14 notebooks out of 14")
 
     def test_aligned_variant_falls_back_to_another_one(self, experiment):
         view = report_view(experiment, ReportSettings(aligned="semantic_only"))
