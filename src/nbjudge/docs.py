@@ -67,6 +67,7 @@ RECORD_FILES: tuple[RecordFile, ...] = (
                ("data/judgments/baseline.plan.json", "data/alignment/<variant>/plan.json",
                 "data/curve/plan.json"), jsonl=False),
     RecordFile(schemas.ArmComparison, ("data/compare/comparisons.jsonl",), jsonl=True),
+    RecordFile(schemas.ArmSummary, ("data/compare/arms.jsonl",), jsonl=True),
 )
 
 _GENERATED = """\

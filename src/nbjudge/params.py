@@ -353,6 +353,35 @@ class CurveParams(Section):
     variants: tuple[CurveVariant, ...] = ()
 
 
+class GateParams(Section):
+    """``compare.gate``: what ``python -m nbjudge gate`` calls a regression
+    (:class:`nbjudge.compare.gate.GateSettings`)."""
+
+    tolerances: dict[str, Annotated[float, Field(ge=0, lt=3)]] = Field(
+        default_factory=lambda: {"default": 0.25})   # points on the 1-3 scale; `default`
+    level: float | None = Field(default=None, gt=0, lt=1)   # None: the comparison's level
+    min_cases: int = Field(default=20, ge=2)
+    max_failure_rate: Share = 0.05
+    source: Literal["auto", "ppi", "judge"] = "auto"
+    min_graded_cases: int = Field(default=10, ge=2)
+
+    @field_validator("tolerances")
+    @classmethod
+    def _known_dimensions(cls, value: dict[str, float]) -> dict[str, float]:
+        _check_dimensions(value, "default")
+        return value
+
+
+class CompareParams(Section):
+    """``compare``: arms (agent builds, writer models) compared on the same test cases
+    with the judges (off while ``arms`` is empty). Arm fields are checked by
+    :mod:`nbjudge.compare`."""
+
+    arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    reference: str | None = None      # None: the first arm
+    gate: GateParams = Field(default_factory=GateParams)
+
+
 class Params(Section):
     """The whole of ``params.yaml``; a section a test's small params file leaves out is
     None, and the stage that needs it says so (:func:`load_params`)."""
@@ -370,6 +399,7 @@ class Params(Section):
     memalign: MemAlignSettings | None = None
     controls: ControlsParams | None = None
     curve: CurveParams | None = None
+    compare: CompareParams | None = None
 
     def judge_settings(self) -> dict[str, Any]:
         """The ``judge`` section as the mapping the judges read (only the keys it sets,

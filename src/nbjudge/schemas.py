@@ -36,6 +36,7 @@ __all__ = [
     "TASK_TYPES",
     "AlignmentAudit",
     "ArmComparison",
+    "ArmSummary",
     "BlueprintEntry",
     "CalibrationMap",
     "Case",
@@ -616,6 +617,30 @@ class ArmComparison(Record):
     n_graded_reference: int = Field(ge=0)
     n_graded_candidate: int = Field(ge=0)
     ppi: PPIComparison | None = None   # None: no expert grades on these arms
+
+
+class ArmSummary(Record):
+    """``data/compare/arms.jsonl``: one arm on one dimension (the leaderboard's cell):
+    the judge's mean score over cases with its interval, N/A and failure rates, and
+    with expert grades the PPI++ estimate of the mean *human* score."""
+
+    arm: NonEmpty
+    dimension: Dimension
+    level: float = Field(gt=0, lt=1)
+    na_policy: Literal["worst", "zero", "exclude"]
+    failure_policy: Literal["worst", "exclude"]
+    n_cases: int = Field(ge=0)
+    n_notebooks: int = Field(ge=0)
+    mean: float | None                 # the judge's mean score over cases
+    ci_low: float | None
+    ci_high: float | None
+    na_rate: float | None
+    failure_rate: float | None
+    n_graded: int = Field(ge=0)
+    ppi_mean: float | None = None      # PPI++ mean human score (None: too few grades)
+    ppi_ci_low: float | None = None
+    ppi_ci_high: float | None = None
+    ppi_lambda: float | None = None
 
 
 R = TypeVar("R", bound=BaseModel)

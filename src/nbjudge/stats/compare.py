@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from nbjudge.schemas import DIMENSIONS, ArmComparison, Judgment, Label
+from nbjudge.schemas import DIMENSIONS, ArmComparison, ArmSummary, Judgment, Label
 
 from ._checks import (
     FAILURE_POLICIES,
@@ -105,6 +105,29 @@ class ArmStats:
             "ppi_mean": self.ppi_mean.ravel(), "ppi_ci_low": self.ppi_low.ravel(),
             "ppi_ci_high": self.ppi_high.ravel(), "ppi_lambda": self.ppi_lambda.ravel(),
             "n_graded": self.n_graded.ravel()})
+
+    def to_records(self, *, level: float, na_policy: str,
+                   failure_policy: str) -> list[ArmSummary]:
+        """One :class:`~nbjudge.schemas.ArmSummary` per arm and dimension (the
+        leaderboard), with the policies and level the comparison used."""
+        records = []
+        for a, arm in enumerate(self.arms):
+            for d, dimension in enumerate(self.dimensions):
+                records.append(ArmSummary.model_validate({
+                    "arm": arm, "dimension": dimension, "level": level,
+                    "na_policy": na_policy, "failure_policy": failure_policy,
+                    "n_cases": int(self.n_cases[a, d]),
+                    "n_notebooks": int(self.n_notebooks[a, d]),
+                    "mean": _number(self.mean[a, d]), "ci_low": _number(self.low[a, d]),
+                    "ci_high": _number(self.high[a, d]),
+                    "na_rate": _number(self.na_rate[a, d]),
+                    "failure_rate": _number(self.failure_rate[a, d]),
+                    "n_graded": int(self.n_graded[a, d]),
+                    "ppi_mean": _number(self.ppi_mean[a, d]),
+                    "ppi_ci_low": _number(self.ppi_low[a, d]),
+                    "ppi_ci_high": _number(self.ppi_high[a, d]),
+                    "ppi_lambda": _number(self.ppi_lambda[a, d])}))
+        return records
 
 
 @dataclass(frozen=True)
