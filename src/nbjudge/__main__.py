@@ -20,8 +20,9 @@ cuts), before any judgment is paid for.
 model will send (those the answer cache does not hold), their prompt tokens, an upper
 bound of reply tokens and their price, per stage and in total; offline, no key needed.
 
-``python -m nbjudge gate RESULTS --tolerances SPEC``: the release gate over a comparison's
-records (``data/compare/comparisons.jsonl``): exit 0 (no regression beyond tolerance), 1
+``python -m nbjudge gate [RESULTS]``: the release gate over a comparison's records
+(default ``data/compare/comparisons.jsonl``), tolerances and margins from ``compare.gate`` of
+``params.yaml`` unless options override them: exit 0 (no regression beyond tolerance), 1
 (a regression), 2 (cannot decide, or any error); a Markdown summary and JUnit XML.
 """
 
@@ -30,11 +31,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbjudge.errors import InputError, NbjudgeError
 from nbjudge.offline import offline
 from nbjudge.params import load_params, need
+
+if TYPE_CHECKING:
+    from nbjudge.compare.gate import GateSettings
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -298,18 +302,36 @@ def _add_grading(sub: Any) -> None:
     serve.set_defaults(run=_grading_serve)
 
 
+def _gate_settings(args: argparse.Namespace) -> GateSettings:
+    """``compare.gate`` of the parameters file, each option given on the command line
+    overriding its key; the defaults of :class:`~nbjudge.params.GateParams` when the
+    default ``params.yaml`` does not exist (a file named with ``--params`` must)."""
+    from nbjudge.compare.gate import GateSettings, parse_tolerances
+    from nbjudge.params import GateParams
+
+    if args.params.exists() or args.params != Path("params.yaml"):
+        compare = load_params(args.params).compare
+        gate = compare.gate if compare is not None else GateParams()
+    else:
+        gate = GateParams()
+    chosen = gate.model_dump()
+    if args.tolerances is not None:
+        chosen["tolerances"] = parse_tolerances(args.tolerances)
+    for key in ("level", "min_cases", "max_failure_rate", "source", "min_graded_cases"):
+        if getattr(args, key) is not None:
+            chosen[key] = getattr(args, key)
+    return GateSettings(**chosen)
+
+
 def _gate(args: argparse.Namespace) -> int:
     """Exit 2 on any error, never 1: CI must not read a crash as a regression."""
     import traceback
 
-    from nbjudge.compare.gate import EXIT_UNDECIDED, GateSettings, evaluate_gate, parse_tolerances
+    from nbjudge.compare.gate import EXIT_UNDECIDED, evaluate_gate
     from nbjudge.schemas import ArmComparison, read_records
 
     try:
-        settings = GateSettings(parse_tolerances(args.tolerances), level=args.level,
-                                min_cases=args.min_cases,
-                                max_failure_rate=args.max_failure_rate, source=args.source,
-                                min_graded_cases=args.min_graded_cases)
+        settings = _gate_settings(args)
         result = evaluate_gate(read_records(args.results, ArmComparison), settings)
         result.write(args.summary, args.junit)
     except NbjudgeError as error:
@@ -323,22 +345,38 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _add_gate(sub: Any) -> None:
-    gate = sub.add_parser("gate", help="exit 0/1/2: no regression, a regression, cannot "
-                                       "decide; Markdown summary and JUnit XML")
-    gate.add_argument("results", type=Path, help="comparison records (ArmComparison JSONL)")
-    gate.add_argument("--tolerances", required=True,
+    gate = sub.add_parser(
+        "gate", help="exit 0/1/2: no regression, a regression, cannot decide; Markdown "
+                     "summary and JUnit XML",
+        description="Tolerances and margins come from compare.gate in the parameters file; "
+                    "an option given here overrides its key.")
+    gate.add_argument("results", type=Path, nargs="?",
+                      default=Path("data/compare/comparisons.jsonl"),
+                      help="comparison records (ArmComparison JSONL; default: "
+                           "data/compare/comparisons.jsonl)")
+    gate.add_argument("--params", type=Path, default=Path("params.yaml"),
+                      help="parameters file whose compare.gate is read (default: params.yaml)")
+    gate.add_argument("--tolerances", default=None,
                       help="per dimension, the drop in mean score (points) that is not a "
                            "regression: 'model_training=0.1,default=0.2', or a YAML file, "
-                           "optionally with a key: params.yaml:compare.gate.tolerances")
+                           "optionally with a key (file.yaml:some.key); default: "
+                           "compare.gate.tolerances")
     gate.add_argument("--level", type=float, default=None,
-                      help="confidence of the verdict (default: the comparison's level)")
-    gate.add_argument("--min-cases", type=int, default=20)
-    gate.add_argument("--max-failure-rate", type=float, default=0.05)
-    gate.add_argument("--min-graded-cases", type=int, default=10,
-                      help="a PPI verdict needs expert grades in at least this many cases")
-    gate.add_argument("--source", default="auto", choices=("auto", "ppi", "judge"),
-                      help="auto: PPI where experts graded a subset, else the judge alone")
-    gate.add_argument("--summary", type=Path, default=None, help="write the Markdown here")
+                      help="confidence of the verdict (default: compare.gate.level, else the "
+                           "comparison's level)")
+    gate.add_argument("--min-cases", type=int, default=None,
+                      help="fewer cases cannot decide (default: compare.gate.min_cases)")
+    gate.add_argument("--max-failure-rate", type=float, default=None,
+                      help="a judge failure rate above this cannot decide (default: "
+                           "compare.gate.max_failure_rate)")
+    gate.add_argument("--min-graded-cases", type=int, default=None,
+                      help="a PPI verdict needs expert grades in at least this many cases "
+                           "(default: compare.gate.min_graded_cases)")
+    gate.add_argument("--source", default=None, choices=("auto", "ppi", "judge"),
+                      help="auto: PPI where experts graded a subset, else the judge alone "
+                           "(default: compare.gate.source)")
+    gate.add_argument("--summary", type=Path, default=None,
+                      help="write the Markdown here (in GitHub Actions: \"$GITHUB_STEP_SUMMARY\")")
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     gate.set_defaults(run=_gate)
 

@@ -5,6 +5,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
+import yaml
 from scipy.stats import t as student_t
 from statsmodels.stats.multitest import multipletests
 
@@ -156,3 +157,44 @@ def test_command_line_errors_exit_2(tmp_path, capsys):
     bad.write_text('{"reference": "a"}\n')
     assert main(["gate", str(bad), "--tolerances", "default=0.1"]) == 2
     assert "invalid ArmComparison" in capsys.readouterr().err
+
+
+def _params(path, **gate):
+    path.write_text(yaml.safe_dump({"compare": {"arms": {}, "gate": gate}}))
+    return str(path)
+
+
+def test_settings_come_from_params_and_options_override_them(results, tmp_path, capsys):
+    strict = _params(tmp_path / "strict.yaml", tolerances={"default": 0.1})
+    assert main(["gate", str(results), "--params", strict]) == 1
+    assert "| -0.100 |" in capsys.readouterr().out
+    assert main(["gate", str(results), "--params", strict, "--tolerances", "default=1.5"]) == 0
+    assert "| -1.500 |" in capsys.readouterr().out
+    few = _params(tmp_path / "few.yaml", tolerances={"default": 0.1}, min_cases=30)
+    assert main(["gate", str(results), "--params", few]) == 2
+    assert "25 cases, fewer than 30" in capsys.readouterr().out
+    assert main(["gate", str(results), "--params", few, "--min-cases", "20"]) == 1
+    lenient = _params(tmp_path / "lenient.yaml",
+                      tolerances={"library_installation": 1.5, "default": 0.5})
+    assert main(["gate", str(results), "--params", lenient]) == 0
+
+
+def test_default_results_and_params_in_the_working_directory(results, tmp_path,
+                                                             monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/compare").mkdir(parents=True)
+    results.rename(tmp_path / "data/compare/comparisons.jsonl")
+    # No params.yaml: compare.gate's defaults (tolerance 0.25 points) judge the 0.8 drop.
+    assert main(["gate", "--junit", "gate.xml"]) == 1
+    assert "| -0.250 |" in capsys.readouterr().out
+    assert (tmp_path / "gate.xml").is_file()
+    _params(tmp_path / "params.yaml", tolerances={"default": 2.0})
+    assert main(["gate"]) == 0
+
+
+def test_params_problems_exit_2_and_name_the_key(results, tmp_path, capsys):
+    assert main(["gate", str(results), "--params", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml" in capsys.readouterr().err
+    typo = _params(tmp_path / "typo.yaml", tolerances={"model_trainin": 0.1})
+    assert main(["gate", str(results), "--params", typo]) == 2
+    assert "did you mean `model_training`?" in capsys.readouterr().err
