@@ -17,6 +17,7 @@ from .sections.ablation import Ablation, ablation
 from .sections.agreement import AgreementTable, agreement
 from .sections.captions import FigureEntry, figure_entries
 from .sections.ceiling import Ceiling, ceiling
+from .sections.compare import Comparison, comparison
 from .sections.costs import JudgingCostRow, PlannedCostRow, judging_cost, planned_cost
 from .sections.disagreements import DisagreementItem, disagreements
 from .sections.guidelines import AlignmentRow, Guidelines, alignment_summary, guidelines
@@ -75,6 +76,7 @@ class ReportContext:
     disagreements: tuple[DisagreementItem, ...]
     settings: RunSettings
     limitations: tuple[str, ...]
+    comparison: Comparison | None = None     # arms compared (data/compare), when any
 
 
 def build_context(
@@ -95,7 +97,9 @@ def build_context(
     shown_guidelines = guidelines(inputs, view, settings)
     shown_alignment = alignment_summary(inputs)
     shown_disagreements = disagreements(inputs, view, settings)
+    shown_comparison = comparison(inputs, figures)
     contents = tuple((anchor, text) for anchor, text, shown in (
+        ("compare", "comparing builds", shown_comparison is not None),
         ("improvement", "does alignment help", "forest" in figures),
         ("ablation", "ablation", shown_ablation is not None),
         ("curve", "how many labels", "label_efficiency" in figures),
@@ -128,4 +132,5 @@ def build_context(
         disagreements=shown_disagreements,
         settings=run_settings(inputs, view.stats),
         limitations=limitations(inputs, view),
+        comparison=shown_comparison,
     )

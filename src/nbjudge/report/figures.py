@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.typing import RcKeyType
 
-from nbjudge.schemas import DIMENSIONS
+from nbjudge.schemas import DIMENSIONS, ArmComparison
 
 __all__ = [
     "CONFUSION_HUMAN",
@@ -37,6 +37,7 @@ __all__ = [
     "ablation_figure",
     "alignment_cost_figure",
     "bias_figure",
+    "comparison_figure",
     "confusion_figure",
     "dimension_label",
     "forest_figure",
@@ -474,6 +475,85 @@ def alignment_cost_figure(costs: pd.DataFrame, *, dimensions: Sequence[str] | No
         ax.set_title(f"Alignment {unit} per fold and dimension (total {total:,.0f})", loc="left")
     axes[-1].set_xticks(range(len(dimensions)), [dimension_label(d) for d in dimensions],
                         rotation=30, ha="right")
+    return fig
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+@_styled
+def comparison_figure(
+    comparisons: Sequence[ArmComparison],
+    *,
+    tolerances: Mapping[str, float],
+    verdicts: Mapping[tuple[str, str], str] | None = None,
+) -> Figure:
+    """Forest plot of each candidate's difference from the reference, per dimension.
+
+    One panel per candidate: the judge-only difference (candidate - reference, mean
+    score over cases) with its interval, hollow circle; the PPI++ difference of the
+    human score, where experts graded a subset, filled square below it. The shaded band
+    left of each row's dotted line is a drop larger than that dimension's tolerance (a
+    regression if the gate is sure of it). ``verdicts`` maps (candidate, dimension) to
+    the gate's word for the right margin; a judge-only estimate outside the PPI interval
+    is marked there too.
+    """
+    candidates = list(dict.fromkeys(c.candidate for c in comparisons))
+    present = {c.dimension for c in comparisons}
+    dimensions = [d for d in DIMENSIONS if d in present]
+    fig = _new_figure((0.36 * len(dimensions) + 0.9) * len(candidates) + 0.5)
+    axes = np.atleast_1d(fig.subplots(len(candidates), 1, squeeze=False)).ravel()
+    judge_style = dict(_variant_style(0), marker="o")
+    ppi_style = dict(_variant_style(1), marker="s")
+    any_ppi = any(c.ppi is not None for c in comparisons)
+    for ax, candidate in zip(axes, candidates, strict=True):
+        rows = {c.dimension: c for c in comparisons if c.candidate == candidate}
+        offset = 0.16 if any_ppi else 0.0
+        values: list[float] = [0.0]
+        for y, dimension in enumerate(dimensions):
+            record = rows.get(dimension)
+            if record is None:
+                continue
+            _interval(ax, y - offset, _or_nan(record.difference), _or_nan(record.ci_low),
+                      _or_nan(record.ci_high), judge_style)
+            values += [_or_nan(record.ci_low), _or_nan(record.ci_high),
+                       _or_nan(record.difference), -tolerances.get(dimension, 0.0)]
+            if record.ppi is not None:
+                ppi = record.ppi
+                _interval(ax, y + offset, _or_nan(ppi.difference), _or_nan(ppi.ci_low),
+                          _or_nan(ppi.ci_high), ppi_style)
+                values += [_or_nan(ppi.ci_low), _or_nan(ppi.ci_high)]
+            word = (verdicts or {}).get((candidate, dimension), "")
+            if record.ppi is not None and record.ppi.judge_outside_ppi:
+                word += (" · " if word else "") + "judge outside PPI"
+            if word:
+                ax.annotate(word, xy=(1.0, y), xycoords=("axes fraction", "data"),
+                            xytext=(4, 0), textcoords="offset points", va="center",
+                            fontsize=7.5, fontweight="bold" if "regression" in word else None)
+        finite = [v for v in values if not math.isnan(v)]
+        span = max(finite) - min(finite) or 1.0
+        low, high = min(finite) - 0.08 * span, max(finite) + 0.08 * span
+        for y, dimension in enumerate(dimensions):
+            if dimension in rows and dimension in tolerances:
+                edge = -tolerances[dimension]
+                ax.fill_betweenx([y - 0.5, y + 0.5], low, edge, color="0.86", linewidth=0,
+                                 zorder=0.5)
+                ax.vlines(edge, y - 0.45, y + 0.45, color="0.25", linestyle=":",
+                          linewidth=1.0, zorder=1)
+        ax.set_xlim(low, high)
+        _dimension_axis(ax, dimensions)
+        ax.axvline(0, color="0.3", linestyle="--", linewidth=0.9, zorder=1)
+        reference = next(iter(rows.values())).reference
+        ax.set_xlabel(f"{candidate} − {reference}: mean score difference (> 0: "
+                      f"{candidate} scores higher)")
+        handles = [ax.plot([], [], label="judge only", **judge_style)[0]]
+        if any_ppi:
+            handles.append(ax.plot([], [], label="PPI++ (human score)", **ppi_style)[0])
+        handles.append(Rectangle((0, 0), 1, 1, color="0.86",
+                                 label="worse than the tolerance"))
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
+                  ncols=len(handles), frameon=False, borderaxespad=0.2)
     return fig
 
 

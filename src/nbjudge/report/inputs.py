@@ -23,6 +23,8 @@ import pandas as pd
 from nbjudge.errors import InputError
 from nbjudge.schemas import (
     AlignmentAudit,
+    ArmComparison,
+    ArmSummary,
     JudgeRun,
     Judgment,
     Label,
@@ -41,6 +43,7 @@ __all__ = [
     "load_inputs",
     "package_versions",
     "read_alignment",
+    "read_comparison",
     "read_plans",
     "read_stats_tables",
 ]
@@ -107,6 +110,10 @@ class ReportInputs:
     # what the curve stage sent: its judgments (``<variant>@<q>``) and alignment audits
     curve_judgments: tuple[Judgment, ...] = ()
     curve_alignment: tuple[AlignmentAudit, ...] = ()
+    # the comparison of arms (data/compare): the leaderboard's cells and each candidate
+    # against the reference; empty when no arms are set
+    compare_arms: tuple[ArmSummary, ...] = ()
+    comparisons: tuple[ArmComparison, ...] = ()
 
 
 def read_curve(folder: str | Path | None) -> pd.DataFrame | None:
@@ -116,6 +123,17 @@ def read_curve(folder: str | Path | None) -> pd.DataFrame | None:
         return None
     frame = pd.read_csv(path)
     return None if frame.empty else frame
+
+
+def read_comparison(folder: str | Path | None,
+                    ) -> tuple[tuple[ArmSummary, ...], tuple[ArmComparison, ...]]:
+    """``<folder>/arms.jsonl`` and ``<folder>/comparisons.jsonl`` of the comparison
+    stages; empty when the folder or a file is absent (no arms set, both files empty)."""
+    if folder is None:
+        return (), ()
+    arms, comparisons = Path(folder) / "arms.jsonl", Path(folder) / "comparisons.jsonl"
+    return (tuple(read_records(arms, ArmSummary)) if arms.is_file() else (),
+            tuple(read_records(comparisons, ArmComparison)) if comparisons.is_file() else ())
 
 
 def read_stats_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
@@ -221,11 +239,13 @@ def load_inputs(
     alignment: str | Path = "data/alignment",
     root: str | Path = ".",
     curve: str | Path | None = None,
+    compare: str | Path | None = None,
 ) -> ReportInputs:
     """Read every input of the report, given the parameters as plain containers.
 
     ``metrics``, ``stats`` and ``labels`` are required; the rest may be
-    missing. ``judgments`` is one folder or several (the judges', the controls');
+    missing (``compare``: the comparison stages' folder, ``data/compare``). ``judgments``
+    is one folder or several (the judges', the controls');
     the run facts are ``run.json`` in the first.
     """
     folders = ([Path(judgments)] if isinstance(judgments, str | Path)
@@ -234,6 +254,7 @@ def load_inputs(
     metrics_content = read_json(metrics, "metrics file")
     tables = read_stats_tables(stats)
     _check_tables(tables, metrics_content, Path(stats))
+    compare_arms, comparisons = read_comparison(compare)
     records = [j for folder in folders if folder.is_dir()
                for path in sorted(folder.glob("*.jsonl")) for j in read_records(path, Judgment)]
     return ReportInputs(
@@ -255,4 +276,6 @@ def load_inputs(
                          if curve is not None and (Path(curve) / "judgments.jsonl").is_file()
                          else ()),
         curve_alignment=read_alignment(Path(curve) / "alignment") if curve is not None else (),
+        compare_arms=compare_arms,
+        comparisons=comparisons,
     )

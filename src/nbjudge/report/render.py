@@ -28,12 +28,15 @@ from .figures import (
     ablation_figure,
     alignment_cost_figure,
     bias_figure,
+    comparison_figure,
     confusion_figure,
     forest_figure,
     label_efficiency_figure,
     save_figure,
 )
 from .inputs import ReportInputs
+from .sections.compare import FIGURE as COMPARE_FIGURE
+from .sections.compare import gate_outcome, gate_settings, tolerance_of
 from .view import ReportSettings, ReportView, report_view
 
 __all__ = [
@@ -68,11 +71,14 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
     With judgments: ``forest`` (needs an aligned variant), ``ablation`` (two
     or more variants), ``bias`` and ``confusion_<variant>``; without, only
     ``ceiling``. ``alignment_cost`` when audit files record seconds or tokens.
+    ``compare`` (first) when the inputs hold a comparison of arms.
     """
     tables, dimensions = inputs.tables, view.dimensions
     mae = tables.get("mae")
     figures: dict[str, Figure] = {}
     level = view.stats.level
+    if inputs.comparisons:
+        figures[COMPARE_FIGURE] = _comparison_figure(inputs)
     if mae is not None and not mae.empty:
         if view.aligned is not None:
             figures["forest"] = forest_figure(
@@ -99,6 +105,20 @@ def draw_figures(inputs: ReportInputs, view: ReportView) -> dict[str, Figure]:
     if not costs.empty and costs[["seconds", "tokens"]].notna().any().any():
         figures["alignment_cost"] = alignment_cost_figure(costs, dimensions=dimensions)
     return figures
+
+
+def _comparison_figure(inputs: ReportInputs) -> Figure:
+    """The forest plot of the comparison, with the tolerances and verdicts the gate used
+    (none of either when ``compare.gate`` cannot be read: the section says why)."""
+    dimensions = sorted({c.dimension for c in inputs.comparisons})
+    result = gate_outcome(inputs)
+    try:
+        tolerances = tolerance_of(gate_settings(inputs.params), dimensions)
+    except (NbjudgeError, ValueError):
+        tolerances = {}
+    verdicts = ({} if isinstance(result, str) else
+                {(v.candidate, v.dimension): v.status for v in result.verdicts})
+    return comparison_figure(inputs.comparisons, tolerances=tolerances, verdicts=verdicts)
 
 
 def breakable(text: object) -> markupsafe.Markup:
