@@ -73,3 +73,37 @@ def test_verdict_table_cells_do_not_wrap_into_paragraphs_at_1400_px(wide_page, b
     assert not wrapped, (f"cells wrap into more than 2 lines in a {table:.0f} px table "
                          f"(screenshot {screenshot}): {wrapped}")
     assert table > 1000  # the table uses the window, not a printed page's column
+
+
+COMPARISON_CELLS = """
+return Array.from(document.querySelectorAll('#compare table')).map(table => [
+  table.className, table.getBoundingClientRect().width,
+  Array.from(table.querySelectorAll('th, td')).map(cell => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const lineHeight = parseFloat(getComputedStyle(cell).lineHeight);
+    return [cell.textContent.trim(),
+            Math.round(range.getBoundingClientRect().height / lineHeight)];
+  })]);
+"""
+
+
+def test_comparison_tables_use_the_width_at_1400_px(browser, tmp_path_factory):
+    import dataclasses
+
+    from .test_compare import _comparison
+
+    root = fabricate(tmp_path_factory.mktemp("compare-screen"))
+    arms, comparisons = _comparison()
+    inputs = dataclasses.replace(load(root), compare_arms=tuple(arms),
+                                 comparisons=tuple(comparisons))
+    files = write_report(inputs, html=root / "reports/report.html", pdf=None,
+                         figures=root / "reports/figures")
+    browser.get(files.html.resolve().as_uri())
+    tables = browser.execute_script(COMPARISON_CELLS)
+    assert [t[0] for t in tables] == ["compact leaderboard", "compact differences",
+                                      "compact judge-error"]
+    for name, width, cells in tables:
+        assert width > 1000, name
+        wrapped = [(text, lines) for text, lines in cells if lines > 2]
+        assert not wrapped, f"{name}: cells wrap into more than 2 lines: {wrapped}"
