@@ -18,7 +18,8 @@ def executed_notebook(long_output="x" * 5000):
         new_code_cell("1/0", id="d", execution_count=4, outputs=[new_output(
             "error", ename="ZeroDivisionError", evalue="division by zero",
             traceback=["\x1b[31mZeroDivisionError\x1b[0m: division by zero"])]),
-        new_code_cell("print('after')", id="e"),
+        # Where the run stopped is what execute writes: metadata.nbjudge.not_run
+        new_code_cell("print('after')", id="e", metadata={"nbjudge": {"not_run": True}}),
     ]
     return new_notebook(cells=cells)
 
@@ -98,13 +99,33 @@ def test_step_four_drops_code_from_the_middle_with_a_marker_keeping_both_ends():
 def test_step_five_cuts_a_single_huge_cell_in_its_middle():
     nb = new_notebook(cells=[new_code_cell("a = 1\n" + "b = 2\n" * 5000 + "c = 3")])
     rendered = render(nb, RenderOptions(max_tokens=500))
-    assert rendered.tokens <= 500 and "characters of notebook text cut" in rendered.text
+    assert rendered.tokens <= 500 and "characters of cell text cut" in rendered.text
+    assert rendered.cuts[-1] == "cells cut in their middle to 1,997 characters each"
     assert "a = 1" in rendered.text and "c = 3" in rendered.text
 
 
 def test_unexecuted_notebook_has_no_not_run_notes():
     nb = new_notebook(cells=[new_code_cell("x = 1", id="a")])
     assert "not run" not in render_notebook(nb)
+
+
+def test_missing_execution_counts_are_no_not_run_notes():
+    """A notebook judged as it came (execute.mode keep) whose second cell lacks an execution
+    count while later cells carry theirs: nothing says a run stopped, so no cell is "not
+    run"; only the run's own mark says so."""
+    nb = new_notebook(cells=[
+        new_code_cell("import pandas as pd", execution_count=1),
+        new_code_cell("df = pd.read_csv('x.csv')"),            # outputs never saved
+        new_code_cell("df.shape", execution_count=3,
+                      outputs=[new_output("execute_result", data={"text/plain": "(3, 2)"},
+                                          execution_count=3)]),
+        new_code_cell("df.describe()"),
+    ])
+    assert "not run" not in render_notebook(nb)
+    nb.cells[3].metadata["nbjudge"] = {"not_run": True}
+    text = render_notebook(nb)
+    assert text.count("(not run: the notebook stopped before this cell)") == 1
+    assert text.index("(not run") > text.index("df.describe()")
 
 
 def test_bad_options():
