@@ -51,6 +51,7 @@ __all__ = [
     "MemAlignSettings",
     "Params",
     "ProceduralGenerateParams",
+    "RobustnessParams",
     "StatsParams",
     "SuiteParams",
     "describe_errors",
@@ -233,6 +234,9 @@ class JudgeParams(Section):
     cache_dir: str = ".nbjudge-cache/judgments"
     tracking_uri: str | None = None
     experiment: str = "nbjudge"
+    # a notebook the injection scanner flags: judged as it is (and listed in the report),
+    # judged with the flagged lines stripped, or the stage stops before judging
+    on_injection: Literal["judge", "strip", "fail"] = "judge"
 
 
 class AblationParams(Section):
@@ -353,6 +357,27 @@ class CurveParams(Section):
     variants: tuple[CurveVariant, ...] = ()
 
 
+class RobustnessParams(Section):
+    """``robustness``: the metamorphic suite and the defences it measures (stage
+    `robustness`, off unless ``enabled``; :mod:`nbjudge.robustness`)."""
+
+    enabled: bool = False
+    notebooks: int | None = Field(default=4, ge=1)   # originals sampled (seeded); None: all
+    variants: tuple[str, ...] | None = None          # name patterns; None: the whole suite
+    dimensions: tuple[str, ...] | None = None        # None: all nine
+    judges: tuple[Literal["baseline", "registered", "semantic_only"], ...] = ("baseline",)
+    defences: tuple[Literal["none", "marked", "marked+strip"], ...] = ("none", "marked")
+    threshold: float = Field(default=0.25, ge=0)     # injection shift the first page names
+    level: float = Field(default=0.95, gt=0, lt=1)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _known_dimensions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            _check_dimensions(dict.fromkeys(value))
+        return value
+
+
 class GateParams(Section):
     """``compare.gate``: what ``python -m nbjudge gate`` calls a regression
     (:class:`nbjudge.compare.gate.GateSettings`)."""
@@ -400,6 +425,7 @@ class Params(Section):
     controls: ControlsParams | None = None
     curve: CurveParams | None = None
     compare: CompareParams | None = None
+    robustness: RobustnessParams | None = None
 
     def judge_settings(self) -> dict[str, Any]:
         """The ``judge`` section as the mapping the judges read (only the keys it sets,

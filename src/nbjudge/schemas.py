@@ -49,6 +49,7 @@ __all__ = [
     "Generation",
     "GenerationAttempt",
     "Guideline",
+    "InjectionFinding",
     "JudgeRun",
     "Judgment",
     "Label",
@@ -60,6 +61,7 @@ __all__ = [
     "RecordError",
     "RegisteredJudge",
     "Registration",
+    "RobustnessShift",
     "Score",
     "StagePlan",
     "atomic_write_text",
@@ -644,6 +646,42 @@ class ArmSummary(Record):
 
 
 R = TypeVar("R", bound=BaseModel)
+
+
+class RobustnessShift(Record):
+    """``data/robustness/shifts.jsonl``: how far one suite variant (``*``: its family pooled)
+    moved one judge under one defence on one dimension (``*``: all pooled), against the
+    original notebooks (:mod:`nbjudge.stats.robustness`)."""
+
+    judge: NonEmpty                     # baseline, registered, semantic_only
+    defence: NonEmpty                   # none, marked, marked+strip
+    family: Literal["injection", "cosmetic", "defect"]
+    variant: NonEmpty                   # the suite variant, or * for the family
+    dimension: NonEmpty                 # a dimension, or * for all
+    expected: Literal["none", "fall"]
+    n_pairs: int = Field(ge=0)
+    n_notebooks: int = Field(ge=0)
+    n_failed: int = Field(ge=0)         # pairs left out: a judgment of either failed
+    mean_shift: float | None            # variant - original, over numeric pairs
+    ci_low: float | None
+    ci_high: float | None
+    level: float = Field(gt=0, lt=1)
+    share_moved: float | None = Field(default=None, ge=0, le=1)
+    share_up: float | None = Field(default=None, ge=0, le=1)
+    share_down: float | None = Field(default=None, ge=0, le=1)
+
+
+class InjectionFinding(Record):
+    """``data/judgments/injections.jsonl``: a line of a notebook the injection scanner
+    flags (text addressed to a grader, or imitating a verdict or a system prompt)."""
+
+    notebook_id: NonEmpty
+    cell: int = Field(ge=1)             # numbered from 1, as the judge's text numbers cells
+    where: Literal["markdown", "comment", "code", "output"]
+    rule: NonEmpty
+    text: str
+    output: int | None = Field(default=None, ge=0)
+    action: Literal["judge", "strip", "fail"] = "judge"   # judge.on_injection applied
 
 
 class RecordError(InputError):

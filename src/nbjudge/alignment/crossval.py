@@ -28,6 +28,7 @@ from nbjudge.alignment.memalign import (
 from nbjudge.errors import InputError
 from nbjudge.judges.batch import attach_judges, baseline_judges, judge_views
 from nbjudge.judges.dimension import make_dimension_judge
+from nbjudge.judges.marking import neutralise_guidelines
 from nbjudge.judges.requests import DimensionJudge, NotebookView
 from nbjudge.llm.backends import Backend, LLMConfig
 from nbjudge.llm.calls import RunSummary
@@ -70,7 +71,8 @@ def variant_judge(result: AlignedJudge, variant: str, base: DimensionJudge,
                               memory=memory, examples_per_prompt=settings.retrieval_k,
                               notebook_of=notebook_of)
     if variant == "semantic_only":
-        instructions = result.aligned.instructions
+        # the distilled guidelines quote notebooks: neutralised like a notebook's text
+        instructions = neutralise_guidelines(result.aligned.instructions, base.instructions)
         judge = make_dimension_judge(load_rubric(result.dimension), instructions=instructions,
                                      inference_params=backend.inference_params(),
                                      **backend.judge_kwargs())

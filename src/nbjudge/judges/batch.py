@@ -87,10 +87,12 @@ def render_options(judge: Mapping[str, Any], llm: LLMConfig | None = None,
         raise ConfigError(f"invalid judge.render settings {render}: {error}") from None
 
 
-def baseline_judges(llm: LLMConfig, dimensions: Iterable[str] = DIMENSIONS
-                    ) -> dict[str, DimensionJudge]:
-    """The rubric judges, not yet bound to a backend."""
-    return {d: DimensionJudge(d, judge_instructions(load_rubric(d), llm.rubric_detail))
+def baseline_judges(llm: LLMConfig, dimensions: Iterable[str] = DIMENSIONS, *,
+                    marked: bool = True) -> dict[str, DimensionJudge]:
+    """The rubric judges, not yet bound to a backend (``marked``: their instructions say
+    the notebook between the delimiters is data)."""
+    return {d: DimensionJudge(d, judge_instructions(load_rubric(d), llm.rubric_detail,
+                                                    marked=marked))
             for d in dimensions}
 
 
@@ -178,7 +180,8 @@ def load_judging_inputs(params: Params, *, index: str | Path, cases: str | Path,
     inputs = JudgingInputs(
         llm, judge,
         load_views(read_records(index, Notebook), read_records(cases, Case),
-                   render_options(judge, llm, retrieval_k)),
+                   render_options(judge, llm, retrieval_k),
+                   on_injection=str(judge.get("on_injection", "judge"))),
         read_records(labels, Label))
     inputs.experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
                                           judge["experiment"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from nbjudge.errors import BackendError
+from nbjudge.judges.marking import DATA_SENTENCE, mark_notebook
 from nbjudge.llm.calls import Answer
 from nbjudge.rubrics import Rubric, render_rubric
 from nbjudge.schemas import normalize_score
@@ -45,7 +46,7 @@ the rubric. Judge the code and what its outputs show, not what the comments clai
 {{{{ outputs }}}} holds the task prompt and then the notebook: its cells in order, each code \
 cell followed by its outputs (long outputs are cut with a marker; cells after a crash show \
 "not run").
-
+{data_sentence}
 Answer with the score (1, 2, 3 or "N/A") first, then a short rationale naming the code that \
 decided it.
 """
@@ -60,14 +61,19 @@ def judge_name(dimension: str) -> str:
     return dimension
 
 
-def judge_instructions(rubric: Rubric, detail: Literal["full", "summary"] = "full") -> str:
-    """The judge's instructions: role, the rubric as graders read it, the answer format."""
-    return _PREAMBLE.format(title=rubric.title.lower(), rubric=render_rubric(rubric, detail))
+def judge_instructions(rubric: Rubric, detail: Literal["full", "summary"] = "full", *,
+                       marked: bool = True) -> str:
+    """The judge's instructions: role, the rubric as graders read it, the answer format;
+    ``marked``: and the sentence saying the notebook is data (:mod:`nbjudge.judges.marking`)."""
+    return _PREAMBLE.format(title=rubric.title.lower(), rubric=render_rubric(rubric, detail),
+                            data_sentence=f"\n{DATA_SENTENCE}\n" if marked else "")
 
 
-def notebook_outputs(task_prompt: str, notebook_text: str) -> str:
-    """What a judge reads as ``{{ outputs }}`` and what a notebook's trace stores as outputs."""
-    return f"# Task prompt\n\n{task_prompt.strip()}\n\n# Notebook\n\n{notebook_text}"
+def notebook_outputs(task_prompt: str, notebook_text: str, *, marked: bool = True) -> str:
+    """What a judge reads as ``{{ outputs }}`` and what a notebook's trace stores as outputs;
+    ``marked``: the notebook between delimiters it cannot close (:func:`mark_notebook`)."""
+    body = mark_notebook(notebook_text) if marked else notebook_text
+    return f"# Task prompt\n\n{task_prompt.strip()}\n\n# Notebook\n\n{body}"
 
 
 def parse_score(value: Any) -> int | str:

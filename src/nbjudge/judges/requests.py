@@ -26,6 +26,7 @@ from nbjudge.llm.cache import AnswerCache, request_key
 from nbjudge.llm.calls import Answer, CallRunner, Outcome, RetryPolicy, RunSummary
 from nbjudge.llm.limits import Limits
 from nbjudge.notebooks.render import RenderOptions, estimate_tokens, render
+from nbjudge.robustness.scanner import Finding, scan_notebook, strip_injections
 from nbjudge.schemas import DIMENSIONS, Case, Judgment, Notebook
 
 __all__ = [
@@ -54,6 +55,11 @@ class NotebookView:
     outputs: str            # task prompt + rendered notebook: the judge's ``{{ outputs }}``
     notebook_tokens: int | None = None   # of the rendered notebook
     notebook_cut: bool | None = None     # shortened to fit the budget
+    # what the injection scanner flagged in the notebook (judge.on_injection)
+    injections: tuple[Finding, ...] = ()
+
+
+ON_INJECTION = ("judge", "strip", "fail")
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,20 @@ def _notebook_path(entry: Notebook, root: Path) -> Path:
 
 
 def load_views(index: Sequence[Notebook], cases: Iterable[Case], options: RenderOptions,
-               root: str | Path = ".") -> list[NotebookView]:
-    """Render every notebook of ``index`` (the executed copy when there is one)."""
+               root: str | Path = ".", *, marked: bool = True,
+               on_injection: str = "judge") -> list[NotebookView]:
+    """Render every notebook of ``index`` (the executed copy when there is one).
+
+    Each notebook is scanned for injections first (:mod:`nbjudge.robustness.scanner`);
+    ``on_injection`` says what a finding does: ``judge`` (judged as it is, the finding
+    recorded on the view), ``strip`` (the flagged lines removed before rendering),
+    ``fail`` (an :class:`InputError` listing every finding, before anything is judged).
+    ``marked``: the notebook's text between the data delimiters
+    (:func:`nbjudge.judges.marking.mark_notebook`).
+    """
+    if on_injection not in ON_INJECTION:
+        raise InputError(f"judge.on_injection is {on_injection!r}: use one of "
+                         f"{', '.join(ON_INJECTION)}")
     prompts = {case.case_id: case.prompt for case in cases}
     root = Path(root)
     views = []
@@ -115,10 +133,21 @@ def load_views(index: Sequence[Notebook], cases: Iterable[Case], options: Render
         except Exception as error:  # nbformat raises several types for malformed files
             raise InputError(f"{path}: not a readable notebook ({error}); "
                              "regenerate or re-import it") from None
+        findings = tuple(scan_notebook(notebook))
+        if findings and on_injection == "strip":
+            notebook = strip_injections(notebook)
         rendered = render(notebook, options)
         views.append(NotebookView(entry.notebook_id, entry.case_id, prompts[entry.case_id],
-                                  notebook_outputs(prompts[entry.case_id], rendered.text),
-                                  rendered.tokens, rendered.cut))
+                                  notebook_outputs(prompts[entry.case_id], rendered.text,
+                                                   marked=marked),
+                                  rendered.tokens, rendered.cut, findings))
+    flagged = [v for v in views if v.injections]
+    if flagged and on_injection == "fail":
+        lines = [f"{v.notebook_id} {f.describe()}" for v in flagged for f in v.injections]
+        raise InputError(f"{len(flagged)} notebook(s) hold text addressed to the grader "
+                         "(judge.on_injection=fail):\n  " + "\n  ".join(lines[:20])
+                         + "\nremove it from the notebooks, or set judge.on_injection to "
+                         "judge (graded as they are, flagged) or strip")
     return views
 
 
