@@ -526,7 +526,7 @@ def comparison_figure(
                 values += [_or_nan(ppi.ci_low), _or_nan(ppi.ci_high)]
             word = (verdicts or {}).get((candidate, dimension), "")
             if record.ppi is not None and record.ppi.judge_outside_ppi:
-                word += (" · " if word else "") + "judge outside PPI"
+                word += ("\n" if word else "") + "judge outside PPI"
             if word:
                 ax.annotate(word, xy=(1.0, y), xycoords=("axes fraction", "data"),
                             xytext=(4, 0), textcoords="offset points", va="center",

@@ -43,8 +43,10 @@ class LeaderboardCell:
     """One arm on one dimension."""
 
     judge: str          # the judge's mean score [interval]
-    rates: str          # N/A and failure rates
-    human: str          # PPI++ mean human score [interval] and graded notebooks, or "—"
+    na: str             # "N/A 5%"
+    failed: str         # "failed 0%"
+    human: str          # PPI++ mean human score [interval], or "—"
+    graded: str         # "12 of 60 graded", or ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,6 @@ class DifferenceRow:
     dimension: str
     difference: str     # candidate - reference [interval]
     p_holm: str
-    detectable: str     # minimum detectable difference at 80% power
     reading: str        # "higher", "lower" or "no change larger than X"
     tolerance: str
     gate: str           # the gate's verdict on this dimension (and its source)
@@ -158,15 +159,16 @@ def _signed_ci(estimate: float | None, low: float | None, high: float | None) ->
 
 def _arm_cell(summary: ArmSummary | None) -> LeaderboardCell:
     if summary is None:
-        return LeaderboardCell("—", "—", "—")
-    rates = f"N/A {fmt_share(summary.na_rate)} · failed {fmt_share(summary.failure_rate)}"
+        return LeaderboardCell("—", "", "", "—", "")
+    graded = f"{summary.n_graded} of {summary.n_notebooks} graded" if summary.n_graded else ""
     human = "—"
     if summary.ppi_mean is not None:
-        human = (f"{fmt_ci(summary.ppi_mean, summary.ppi_ci_low, summary.ppi_ci_high)}; "
-                 f"{summary.n_graded} of {summary.n_notebooks} graded")
+        human = fmt_ci(summary.ppi_mean, summary.ppi_ci_low, summary.ppi_ci_high)
     elif summary.n_graded:
-        human = f"— ({summary.n_graded} graded: too few)"
-    return LeaderboardCell(fmt_ci(summary.mean, summary.ci_low, summary.ci_high), rates, human)
+        graded += ": too few"
+    return LeaderboardCell(fmt_ci(summary.mean, summary.ci_low, summary.ci_high),
+                           f"N/A {fmt_share(summary.na_rate)}",
+                           f"failed {fmt_share(summary.failure_rate)}", human, graded)
 
 
 def _leaderboard(summaries: Sequence[ArmSummary], arms: Sequence[str]
@@ -212,8 +214,7 @@ def _differences(records: Sequence[ArmComparison], result: GateResult | str,
         rows.append(DifferenceRow(
             candidate=record.candidate, dimension=dimension_label(record.dimension),
             difference=_signed_ci(record.difference, record.ci_low, record.ci_high),
-            p_holm=fmt_p(record.p_holm), detectable=fmt(record.mdd),
-            reading=_reading(record),
+            p_holm=fmt_p(record.p_holm), reading=_reading(record),
             tolerance=(f"−{tolerances[record.dimension]:.2f}" if tolerances else "—"),
             gate=gate, regression=regression, cases=str(record.n_cases)))
     return tuple(rows)
