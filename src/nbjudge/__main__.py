@@ -24,6 +24,10 @@ bound of reply tokens and their price, per stage and in total; offline, no key n
 (default ``data/compare/comparisons.jsonl``), tolerances and margins from ``compare.gate`` of
 ``params.yaml`` unless options override them: exit 0 (no regression beyond tolerance), 1
 (a regression), 2 (cannot decide, or any error); a Markdown summary and JUnit XML.
+
+``python -m nbjudge compare grading-list --fraction 0.2 --seed 42``: which compared notebooks
+experts grade (seeded, stratified by arm and case), as a label template and, with
+``--raters``, MLflow grading traces.
 """
 
 from __future__ import annotations
@@ -381,6 +385,53 @@ def _add_gate(sub: Any) -> None:
     gate.set_defaults(run=_gate)
 
 
+def _compare_grading_list(args: argparse.Namespace) -> int:
+    from nbjudge.compare.grading import grading_list
+
+    raters = [r for r in args.raters.split(",") if r.strip()] if args.raters else []
+    result = grading_list(args.notebooks, fraction=args.fraction, seed=args.seed, out=args.out,
+                          rater=args.rater, raters=raters, tracking_uri=args.tracking_uri,
+                          experiment=args.experiment)
+    print(f"{len(result.notebooks)} notebook(s) to grade ("
+          + ", ".join(f"{arm} {n}" for arm, n in result.per_arm.items())
+          + f"), drawn at random by arm and case with seed {args.seed}")
+    print(f"{args.out}: {result.template_rows} rows to fill with a score (1, 2, 3 or N/A) and "
+          f"a rationale; then -S compare.grades.source=file -S compare.grades.path={args.out}")
+    if result.traces is not None:
+        print(f"grading experiment {args.experiment!r} (id {result.traces.experiment_id}): "
+              f"{result.traces.created} trace(s) logged, {result.traces.existing} already "
+              "there; graders open its review queue in MLflow's UI; then "
+              "-S compare.grades.source=mlflow")
+    return 0
+
+
+def _add_compare(sub: Any) -> None:
+    from nbjudge.compare.grading import COMPARE_GRADING_EXPERIMENT
+
+    compare = sub.add_parser("compare", help="comparison of agent builds (arms)")
+    commands = compare.add_subparsers(dest="compare_command", required=True)
+    grading = commands.add_parser(
+        "grading-list", help="which compared notebooks experts grade: a seeded sample by arm "
+                             "and case, as a label template and MLflow grading traces")
+    grading.add_argument("--fraction", type=float, default=0.2,
+                         help="share of each arm's notebooks to grade (at least 2 per arm)")
+    grading.add_argument("--seed", type=int, default=42)
+    grading.add_argument("--notebooks", type=Path, default=Path("data/compare/notebooks"),
+                         help="the compare_notebooks stage's output")
+    grading.add_argument("--out", type=Path, default=Path("labels/compare_grading.csv"),
+                         help="the label template to write (labels=file format)")
+    grading.add_argument("--rater", default="expert_1", help="rater_id of the template's rows")
+    grading.add_argument("--raters", default=None,
+                         help="comma-separated rater ids: also log MLflow grading traces for "
+                              "them (one per notebook and rater)")
+    grading.add_argument("--experiment", default=COMPARE_GRADING_EXPERIMENT,
+                         help="the grading experiment (compare.grades.experiment)")
+    grading.add_argument("--tracking-uri", default=None,
+                         help="MLflow store; default $MLFLOW_TRACKING_URI, else "
+                              "sqlite:///<repo>/mlflow.db")
+    grading.set_defaults(run=_compare_grading_list)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbjudge",
                                      description="nbjudge command line")
@@ -414,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--params", type=Path, default=Path("params.yaml"))
     plan.set_defaults(run=_plan)
     _add_gate(sub)
+    _add_compare(sub)
     args = parser.parse_args(argv)
     try:
         with offline():   # litellm and MLflow fetch nothing

@@ -397,6 +397,24 @@ class GateParams(Section):
         return value
 
 
+class CompareGradesParams(Section):
+    """``compare.grades``: expert grades of compared notebooks (for PPI)."""
+
+    source: Literal["none", "file", "mlflow", "panel"] = "none"
+    path: str | None = None           # source file: labels in the labels=file format
+    experiment: str = "nbjudge-compare-grading"   # source mlflow
+    tracking_uri: str | None = None   # source mlflow; None: the judges' store
+    fraction: float = Field(default=0.3, gt=0, le=1)   # source panel: share graded
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> CompareGradesParams:
+        if self.source == "file" and not self.path:
+            raise ValueError("grades.source is file: set grades.path to the label file "
+                             "(JSONL or CSV, as `python -m nbjudge compare grading-list` "
+                             "writes its template)")
+        return self
+
+
 class CompareParams(Section):
     """``compare``: arms (agent builds, writer models) compared on the same test cases
     with the judges (off while ``arms`` is empty). Arm fields are checked by
@@ -404,6 +422,8 @@ class CompareParams(Section):
 
     arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reference: str | None = None      # None: the first arm
+    judges: Literal["registered", "baseline"] = "registered"
+    grades: CompareGradesParams = Field(default_factory=CompareGradesParams)
     gate: GateParams = Field(default_factory=GateParams)
 
 

@@ -1,0 +1,172 @@
+"""Judging every compared notebook with one judge set (``compare.judges``).
+
+``registered`` (default): the aligned judges the ``register`` stage registered
+(``data/registered/judges.json``), loaded from the tracking store and checked against that
+record as ``nbjudge score`` does. ``baseline``: the rubric judges, unaligned. Answers are
+cached by request (``judge.cache_dir``; the key holds the judge's memory, so a re-registered
+judge asks again), and the plan is printed and checked against ``llm.max_requests`` and
+``llm.max_cost`` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from nbjudge.errors import ConfigError
+from nbjudge.judges.batch import baseline_judges, judge_views, render_options
+from nbjudge.judges.requests import DimensionJudge, NotebookView, load_views
+from nbjudge.llm.backends import Backend
+from nbjudge.llm.calls import RunSummary
+from nbjudge.llm.config import LLMConfig
+from nbjudge.params import Params, need
+from nbjudge.schemas import Case, Judgment, Notebook, StagePlan, read_records
+
+__all__ = ["JUDGE_SETS", "JudgeSet", "judge_compared", "load_judge_set"]
+
+JUDGE_SETS = ("registered", "baseline")
+
+
+class JudgeSet:
+    """The judges of one set, by dimension, and what the stage says about them."""
+
+    def __init__(self, name: str, judges: dict[str, DimensionJudge], embeddings: bool,
+                 description: str) -> None:
+        self.name = name
+        self.judges = judges
+        self.embeddings = embeddings
+        self.description = description
+
+
+def load_judge_set(name: str, llm: LLMConfig, judge: Mapping[str, Any],
+                   registration: Path) -> JudgeSet:
+    """The judge set ``name``; ``registered`` reads ``registration`` and the tracking store."""
+    if name == "baseline":
+        return JudgeSet(name, baseline_judges(llm), False, "the rubric judges (baseline)")
+    if name != "registered":
+        raise ConfigError(f"compare.judges is {name!r}: use one of {', '.join(JUDGE_SETS)}")
+    from nbjudge.alignment.final import (
+        load_registered_judges,
+        rebuilt_memory,
+        verify_registered_judges,
+    )
+    from nbjudge.alignment.memalign import memory_snapshot
+    from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
+    from nbjudge.schemas import Registration, read_json_record
+
+    if not registration.is_file():
+        raise ConfigError(f"{registration}: no registration record; compare.judges=registered "
+                          "judges with the aligned judges the register stage registers (`dvc "
+                          "repro register`), or set -S compare.judges=baseline")
+    record = read_json_record(registration, Registration)
+    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                   judge["experiment"])
+    loaded = load_registered_judges(
+        experiment_id, dimensions=[j.dimension for j in record.judges],
+        versions={j.dimension: j.version for j in record.judges})
+    verify_registered_judges(loaded, record)
+    base = baseline_judges(llm, list(loaded))
+    judges: dict[str, DimensionJudge] = {}
+    embeddings = False
+    for entry in record.judges:
+        aligned = loaded[entry.dimension]
+        snapshot = memory_snapshot(aligned)
+        notebook_of = {t.trace_id: t.notebook_id for t in rebuilt_memory(aligned)
+                       if t.notebook_id}
+        memory = snapshot.as_key()
+        memory["episodic_ids"] = sorted(notebook_of.get(i, i) for i in memory["episodic_ids"])
+        memory["registered"] = f"{entry.name}@{entry.version}"
+        embeddings = embeddings or snapshot.retrieval_k > 0
+        judges[entry.dimension] = DimensionJudge(
+            entry.dimension, base[entry.dimension].instructions, judge=aligned,
+            memory=memory, examples_per_prompt=snapshot.retrieval_k, notebook_of=notebook_of)
+    return JudgeSet(name, judges, embeddings, f"the registered aligned judges ({registration})")
+
+
+@contextlib.contextmanager
+def _backend(llm: LLMConfig, judges: JudgeSet, views: list[NotebookView],
+             judge: Mapping[str, Any]) -> Iterator[Backend | None]:
+    """An open backend (with MemAlign's embeddings for registered judges) when some answer is
+    not cached; None otherwise, starting nothing."""
+    from nbjudge.judges.requests import build_requests
+    from nbjudge.llm.backends import open_backend
+    from nbjudge.llm.cache import CACHE_ROOT, AnswerCache, cache_path
+    from nbjudge.llm.config import inference_params, judge_model_uri
+
+    requests = build_requests(views, judges.judges, variant=judges.name,
+                              model=judge_model_uri(llm), inference_params=inference_params(llm))
+    with AnswerCache(cache_path(judge.get("cache_dir"), ".nbjudge-cache/judgments")) as cache:
+        missing = any(r.key not in cache for r in requests)
+    if not missing:
+        yield None
+        return
+    with open_backend(llm, embeddings=judges.embeddings, cache_dir=CACHE_ROOT,
+                      log_dir=CACHE_ROOT / "logs") as backend:
+        yield backend
+
+
+def compared_views(params: Params, index: Path, cases: Path) -> list[NotebookView]:
+    """Every compared notebook rendered as the judges read it."""
+    llm = need(params.llm, "llm")
+    retrieval_k = params.memalign.retrieval_k if params.memalign else 0
+    return load_views(read_records(index, Notebook), read_records(cases, Case),
+                      render_options(params.judge_settings(), llm, retrieval_k))
+
+
+def compare_plan(views: list[NotebookView], llm: LLMConfig, judge: Mapping[str, Any],
+                 judges: JudgeSet) -> StagePlan:
+    """What judging ``views`` with ``judges`` sends that the cache does not hold."""
+    from nbjudge.plan.judging import judging_line
+
+    registered = judges.name == "registered"
+    line, tokenizer = judging_line(
+        views, llm, judge, judges=judges.judges, variant=judges.name,
+        bound="estimate" if registered else "exact",
+        how=f"{len(views)} notebooks x {len(judges.judges)} dimensions, {judges.description}"
+            + ("; prompts counted without the guidelines and retrieved examples the aligned "
+               "judges add" if registered else ""))
+    return StagePlan(stage="compare-judge", tokenizer=tokenizer.description, lines=[line])
+
+
+def judge_compared(params: Params, *, index: Path, cases: Path, registration: Path,
+                   plan: Path) -> tuple[list[Judgment], RunSummary | None]:
+    """Judge every compared notebook with ``compare.judges``: print and check the plan, write
+    it to ``plan``, then judge (cached answers are not asked again)."""
+    from nbjudge.llm.config import check_credentials
+    from nbjudge.plan import announce
+
+    llm, judge = need(params.llm, "llm"), params.judge_settings()
+    compare = need(params.compare, "compare")
+    check_credentials(llm)
+    if llm.banner:
+        print(llm.banner)
+    views = compared_views(params, index, cases)
+    judges = load_judge_set(compare.judges, llm, judge, registration)
+    announce(compare_plan(views, llm, judge, judges), llm, plan)
+    with _backend(llm, judges, views, judge) as backend:
+        judgments, summary = judge_views(views, llm, judge, variant=judges.name,
+                                         judges=judges.judges, backend=backend)
+    _trace(views, judgments, judge)
+    return judgments, summary
+
+
+def _trace(views: list[NotebookView], judgments: list[Judgment],
+           judge: Mapping[str, Any]) -> None:
+    """Each compared notebook as an MLflow trace in the judges' experiment (idempotent),
+    with its judgments as assessments."""
+    from nbjudge.judges.tracing import (
+        NotebookTrace,
+        ensure_traces,
+        labels_digest,
+        log_judgments,
+        resolve_tracking_uri,
+        setup_tracking,
+    )
+
+    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                   judge["experiment"])
+    trace_ids = ensure_traces([NotebookTrace(v.notebook_id, v.task_prompt, v.outputs,
+                                             labels_digest([])) for v in views], experiment_id)
+    log_judgments(judgments, trace_ids)
