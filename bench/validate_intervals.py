@@ -37,7 +37,9 @@ written above the tables.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 import sys
 import time
 from collections.abc import Iterator
@@ -74,7 +76,7 @@ LAYOUTS = {  # name: (world, notebooks per case)
     "today, cases of 4-5": ("today", (4, 5)),
     "ordinal, cases of 1-5": ("ordinal", (1, 2, 3, 4, 5)),
 }
-CANDIDATES = ("default", "cr2", "wild", "studentized", "expanded", "percentile", "bca")
+CANDIDATES = ("default", "cr2", "wild", "hall", "studentized", "expanded", "percentile", "bca")
 NULL_RULES = ("default verdict (Holm, case sign flips)", "simultaneous band (Bonferroni CR2)",
               "unadjusted 95% interval excludes 0", "Holm over notebook sign flips")
 POWER_DIMENSION = 5  # model_use: the only improved dimension in the power table
@@ -108,7 +110,9 @@ def _arrays(pop: Population, picked: list[int]) -> tuple[np.ndarray, np.ndarray]
 
 
 def _covers(low: np.ndarray, high: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    return np.asarray((low <= truth) & (truth <= high))
+    """Per dimension: 0 where the interval covers the truth, -1 where the truth lies below
+    it, +1 above it (an interval that is too high, or too low)."""
+    return np.where(truth < low, -1, np.where(truth > high, 1, 0)).astype(np.int8)
 
 
 def _coverage_task(layout: str, n: int, index: int, seed: int,
@@ -136,7 +140,7 @@ def _coverage_task(layout: str, n: int, index: int, seed: int,
     targets = {"improvement": (differences, truth["improvement"]),
                "mae": (absolute[0], truth["mae"][0])}
     for kind, (values, value) in targets.items():
-        for method in ("cr2", "wild"):
+        for method in ("cr2", "wild", "hall"):
             interval = paired_interval(values, clusters, method=method, n_resamples=resamples,
                                        rng=rng)
             out[f"{kind}/{method}"] = _covers(interval.low, interval.high, value)
@@ -191,13 +195,32 @@ def _power_task(layout: str, n: int, index: int, seed: int, resamples: int) -> d
             "predicted": float(power.power_at_target), "truth": target}
 
 
+CHUNK = 50  # experiments per kept file
+
+
 def _run(pool: Any, function: Any, cells: list[tuple[str, int]], args: argparse.Namespace,
          ) -> Iterator[tuple[tuple[str, int], list[Any], float]]:
     for layout, n in cells:
-        started = time.perf_counter()
-        tasks = [(layout, n, i, args.seed, args.resamples) for i in range(args.experiments)]
-        results = pool.starmap(function, tasks, chunksize=4)
-        elapsed = time.perf_counter() - started
+        results: list[Any] = []
+        elapsed = 0.0
+        # Experiment i of a cell is the same whatever --experiments says, and every CHUNK
+        # finished experiments are kept: a rerun, or a run asking for more, resumes.
+        for first in range(0, args.experiments, CHUNK):
+            last = min(first + CHUNK, args.experiments)
+            saved = args.cells / (f"{function.__name__}-{layout.replace(' ', '')}-{n}-"
+                                  f"r{args.resamples}-seed{args.seed}-{first}-{last}.pickle")
+            if saved.exists():
+                chunk, seconds = pickle.loads(saved.read_bytes())
+            else:
+                started = time.perf_counter()
+                tasks = [(layout, n, i, args.seed, args.resamples) for i in range(first, last)]
+                chunk = pool.starmap(function, tasks, chunksize=4)
+                seconds = time.perf_counter() - started
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                saved.with_suffix(".tmp").write_bytes(pickle.dumps((chunk, seconds)))
+                saved.with_suffix(".tmp").replace(saved)
+            results += chunk
+            elapsed += seconds
         print(f"# {function.__name__} {layout} n={n}: {elapsed:.0f} s", file=sys.stderr,
               flush=True)
         yield (layout, n), results, elapsed
@@ -212,9 +235,11 @@ def _tolerance(total: int, p: float = 0.95) -> str:
     return f"{low / total:.3f}-{high / total:.3f}"
 
 
-def coverage_tables(pool: Any, args: argparse.Namespace) -> tuple[list[str], float]:
+def coverage_tables(pool: Any, args: argparse.Namespace,
+                    ) -> tuple[list[str], float, list[dict[str, Any]]]:
     cells = [(layout, n) for layout in LAYOUTS for n in args.sizes]
     tables: dict[str, list[str]] = {kind: [] for kind in ("improvement", "mae")}
+    records: list[dict[str, Any]] = []
     seconds = 0.0
     for (layout, n), results, elapsed in _run(pool, _coverage_task, cells, args):
         seconds += elapsed
@@ -222,27 +247,50 @@ def coverage_tables(pool: Any, args: argparse.Namespace) -> tuple[list[str], flo
         zeros = np.mean([r["zero_share"][0] for r in results])
         for kind, rows in tables.items():
             cells_text = []
+            methods: dict[str, dict[str, float]] = {}
             for method in CANDIDATES:
-                covered = np.stack([r[f"{kind}/{method}"] for r in results])  # (exp, dim)
+                missed = np.stack([r[f"{kind}/{method}"] for r in results])  # (exp, dim)
+                covered = missed == 0
                 cells_text.append(_rate(int(covered.sum()), covered.size))
-            default = np.stack([r[f"{kind}/default"] for r in results])
+                # The nine dimensions of one experiment share notebooks: the standard error
+                # of the coverage from the spread of the experiments' own coverages.
+                per_experiment = covered.mean(axis=1)
+                methods[method] = {
+                    "coverage": round(float(covered.mean()), 4),
+                    "truth_below": round(float((missed < 0).mean()), 4),
+                    "truth_above": round(float((missed > 0).mean()), 4),
+                    "standard_error": round(float(per_experiment.std(ddof=1)
+                                                  / np.sqrt(len(per_experiment))), 4),
+                    "worst_dimension": round(float(covered.mean(axis=0).min()), 4)}
+            default = methods["default"]
             rows.append(f"| {layout} | {n} | {cases:.1f} | {zeros:.2f} | "
                         + " | ".join(cells_text)
-                        + f" | {default.mean(axis=0).min():.3f} |")
+                        + f" | {default['worst_dimension']:.3f} | {default['truth_below']:.3f} / "
+                        f"{default['truth_above']:.3f} | {default['standard_error']:.3f} |")
+            world, case_sizes = LAYOUTS[layout]
+            records.append({"statistic": kind, "layout": layout, "world": world,
+                            "clustered": max(case_sizes) > 1, "n_notebooks": n,
+                            "mean_cases": round(float(cases), 1), "methods": methods})
     total = args.experiments * 9
     header = ("| world | n | cases | zero differences | " + " | ".join(CANDIDATES)
-              + " | default, worst dimension |")
-    rule = "|" + "---|" * (len(CANDIDATES) + 5)
+              + " | default, worst dimension | default misses, truth below / above "
+                "| default, standard error |")
+    rule = "|" + "---|" * (len(CANDIDATES) + 7)
     lines = []
     for kind, rows in tables.items():
         what = "improvement (baseline MAE - full MAE)" if kind == "improvement" \
             else "baseline MAE"
         lines += [f"### Coverage of the 95% interval of the {what}", "",
                   f"{args.experiments} experiments x 9 dimensions per row; 95% of "
-                  f"{total} indicators falls in {_tolerance(total)} by chance, one dimension's "
-                  f"({args.experiments}) in {_tolerance(args.experiments)}.", "",
+                  f"{total} independent indicators would fall in {_tolerance(total)} by "
+                  f"chance, one dimension's ({args.experiments}) in "
+                  f"{_tolerance(args.experiments)}. The nine dimensions of an experiment "
+                  "share its notebooks, so the last column gives the standard error of the "
+                  "default's coverage from the spread of the experiments' own coverages. "
+                  "'misses' splits the default's misses: the truth below the interval, or "
+                  "above it.", "",
                   header, rule, *rows, ""]
-    return lines, seconds
+    return lines, seconds, records
 
 
 def null_table(pool: Any, args: argparse.Namespace) -> tuple[list[str], float]:
@@ -287,21 +335,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/intervals.md"))
+    parser.add_argument("--coverage-json", type=Path,
+                        default=Path("src/nbjudge/stats/coverage.json"),
+                        help="the measured coverages, read by the report (nbjudge.stats.coverage)")
+    parser.add_argument("--cells", type=Path,
+                        default=Path(".nbjudge-cache/validate_intervals"),
+                        help="finished cells are kept here, so that a rerun resumes")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
     with Pool(args.jobs) as pool:
-        coverage, t1 = coverage_tables(pool, args)
+        coverage, t1, records = coverage_tables(pool, args)
         null, t2 = null_table(pool, args)
         power, t3 = power_table(pool, args)
+    command = (f"python bench/validate_intervals.py --experiments {args.experiments} "
+               f"--resamples {args.resamples} --sizes {' '.join(map(str, args.sizes))} "
+               f"--null-sizes {' '.join(map(str, args.null_sizes))} --power-sizes "
+               f"{' '.join(map(str, args.power_sizes))} --seed {args.seed}")
     header = [
         "## Validation of the statistics (generated by bench/validate_intervals.py)", "",
-        f"Command: `python bench/validate_intervals.py --experiments {args.experiments} "
-        f"--resamples {args.resamples} --sizes {' '.join(map(str, args.sizes))} --null-sizes "
-        f"{' '.join(map(str, args.null_sizes))} --power-sizes "
-        f"{' '.join(map(str, args.power_sizes))} --seed {args.seed}`; "
+        f"Command: `{command}`; "
         f"{args.resamples} bootstrap resamples and 9,999 sign patterns (more "
         f"where a Holm decision needs them) per experiment, each experiment its own draws; "
-        f"{time.perf_counter() - started:.0f} s on {args.jobs} processes "
+        f"{t1 + t2 + t3:.0f} s of computation on {args.jobs} processes "
         f"(coverage {t1:.0f} s, null {t2:.0f} s, power {t3:.0f} s).", "",
         "Default stage settings throughout (na_policy=worst, failure_policy=worst, "
         "consensus mean with majority N/A, Holm), except that intervals are computed at every "
@@ -309,6 +363,13 @@ def main(argv: list[str] | None = None) -> None:
         "share of paired per-notebook differences exactly 0.", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(header + coverage + null + power))
+    total = args.experiments * 9
+    low, high = stats.binom.interval(0.95, total, 0.95)
+    args.coverage_json.write_text(json.dumps({
+        "generated_by": command, "experiments": args.experiments,
+        "resamples": args.resamples, "level": 0.95,
+        "tolerance": {"indicators": total, "low": low / total, "high": high / total},
+        "rows": records}, indent=1) + "\n")
     print(args.out.read_text())
 
 

@@ -287,6 +287,33 @@ class TestResult:
             assert_array_equal(auto.confidence_interval.high[chosen],
                                alone.confidence_interval.high[chosen])
 
+    @pytest.mark.parametrize("method", ["wild", "hall"])
+    def test_paired_methods_equal_paired_interval_on_means(self, method):
+        """``method="wild"`` or ``"hall"`` gives each mean the interval of
+        nbjudge.stats.paired over the same cases; ratios keep the bootstrap-t."""
+        from nbjudge.stats import paired_interval
+        from nbjudge.stats.tables import comparison_differences, paired_errors
+
+        human, judge = scores(np.random.default_rng(17), n=30, n_dimensions=2)
+        clusters = [f"c{i // 3}" for i in range(30)]
+        result = bootstrap_agreement(human, judge, variants=VARIANTS, clusters=clusters,
+                                     n_resamples=400, method=method,
+                                     rng=np.random.default_rng(2))
+        assert {(s.kind, m) for s, m in zip(result.statistics, result.method, strict=True)} == {
+            ("mae", method), ("bias", method), ("improvement", method),
+            ("relative_reduction", "studentized")}
+        absolute, _ = paired_errors(human, judge, na_policy="worst")
+        improvement = comparison_differences(absolute, VARIANTS)
+        rows = [i for i, s in enumerate(result.statistics)
+                if s.kind == "improvement" and s.variant == "full"]
+        direct = paired_interval(improvement[:, 0], clusters, method=method, n_resamples=400,
+                                 rng=np.random.default_rng(3))
+        low = result.confidence_interval.low[rows]
+        high = result.confidence_interval.high[rows]
+        tolerance = 1e-12 if method == "hall" else 0.1  # wild: other resamples
+        assert_allclose(low, direct.low, atol=tolerance)
+        assert_allclose(high, direct.high, atol=tolerance)
+
     def test_estimates_are_the_plain_statistics(self):
         human, judge = scores(np.random.default_rng(15), n=25, n_dimensions=1)
         result = bootstrap_agreement(human, judge, na_policy="zero", variants=VARIANTS,
@@ -341,8 +368,8 @@ class TestValidation:
         ({"level": True}, "level must be .* got True"),
         ({"n_resamples": 0}, "n_resamples must be an integer >= 1; got 0"),
         ({"n_resamples": 10.5}, "n_resamples must be an integer >= 1; got 10.5"),
-        ({"method": "basic"}, "method must be one of 'auto', 'cr2', 'studentized', 'expanded', "
-                              "'percentile', 'bca'; got 'basic'"),
+        ({"method": "basic"}, "method must be one of 'auto', 'cr2', 'wild', 'hall', "
+                              "'studentized', 'expanded', 'percentile', 'bca'; got 'basic'"),
         ({"sample_size": 10}, "method 'auto' needs sample_size equal to the number of "
                               "notebooks \\(5\\); got 10: only the percentile"),
         ({"failure_policy": "drop"}, "failure_policy must be one of 'worst', 'exclude'"),

@@ -48,7 +48,7 @@ class TestConfig:
         ({"failure_policy": "drop"}, "failure_policy must be one of 'worst', 'exclude'"),
         ({"consensus_na": "mean"}, "consensus_na must be one of 'majority', 'zero'"),
         ({"bootstrap": {"method": "basic"}},
-         "bootstrap.method must be one of 'auto', 'cr2', 'studentized'"),
+         "bootstrap.method must be one of 'auto', 'cr2', 'wild', 'hall', 'studentized'"),
         ({"bootstrap": {"sample_size": "twice"}},
          "bootstrap.sample_size must be null, an integer or 'original_study'; got 'twice'"),
         ({"na_policy": "one"}, "na_policy must be one of 'worst', 'zero', 'exclude'; got 'one'"),

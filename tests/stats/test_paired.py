@@ -94,7 +94,8 @@ class TestEdges:
 
     @pytest.mark.parametrize(("kwargs", "message"), [
         ({"level": 1.5}, "level must be a number strictly between 0 and 1"),
-        ({"method": "bootstrap"}, "method must be one of 'cr2', 'wild'; got 'bootstrap'"),
+        ({"method": "bootstrap"},
+         "method must be one of 'cr2', 'wild', 'hall'; got 'bootstrap'"),
         ({"n_resamples": 0}, "n_resamples must be an integer >= 1"),
         ({"clusters": ["a"]}, "clusters names 1 cases for 4 notebooks"),
     ])
@@ -123,6 +124,49 @@ class TestWild:
         one, two = (paired_interval(y, method="wild", n_resamples=500,
                                     rng=np.random.default_rng(8)) for _ in range(2))
         assert (one.low, one.high) == (two.low, two.high)
+
+
+class TestHall:
+    def test_symmetric_differences_give_the_cr2_interval(self):
+        y = np.array([-2.0, -1.0, 0.0, 0.0, 1.0, 2.0] * 3)
+        hall, cr2 = (paired_interval(y, method=m) for m in ("hall", "cr2"))
+        assert_allclose([hall.low, hall.high], [cr2.low, cr2.high], atol=1e-12)
+
+    def test_right_skew_moves_the_interval_up(self):
+        y = np.array([0.0] * 16 + [1.0, 1.0, 2.0, 3.0])
+        hall, cr2 = (paired_interval(y, method=m) for m in ("hall", "cr2"))
+        assert hall.low > cr2.low and hall.high > cr2.high
+        assert hall.low < y.mean() < hall.high
+        flipped = paired_interval(-y, method="hall")
+        assert_allclose([flipped.low, flipped.high], [-hall.high, -hall.low])
+
+    def test_no_spread_gives_the_point(self):
+        result = paired_interval(np.ones(6), method="hall")
+        assert result.low == result.high == 1.0
+
+    @pytest.mark.slow
+    def test_balances_the_misses_of_a_skewed_mean(self):
+        """A mean absolute error that is mostly 0 (Poisson 0.35, capped at 3), n = 40: the
+        plain t-interval misses mostly with the truth above it and covers under 95%; Hall's
+        correction covers at least 95% (it is conservative here: about 0.963) with its misses
+        on both sides."""
+        rng = np.random.default_rng(10)
+        truth = np.minimum(np.random.default_rng(11).poisson(0.35, 2_000_000), 3).mean()
+        misses = {m: [0, 0] for m in ("cr2", "hall")}
+        n_experiments = 4000
+        for _ in range(n_experiments):
+            y = np.minimum(rng.poisson(0.35, 40), 3).astype(float)
+            for method, counts in misses.items():
+                result = paired_interval(y, method=method)
+                counts[0] += int(truth < result.low)
+                counts[1] += int(truth > result.high)
+        cr2_below, cr2_above = misses["cr2"]
+        hall_below, hall_above = misses["hall"]
+        assert cr2_above > 3 * cr2_below
+        assert stats.binomtest(cr2_below + cr2_above, n_experiments, 0.05).pvalue < 0.01
+        assert stats.binomtest(hall_below + hall_above, n_experiments, 0.05,
+                               alternative="greater").pvalue > 0.01
+        assert hall_above < 2 * hall_below
 
 
 @pytest.mark.slow

@@ -34,12 +34,14 @@ from ._checks import (
     check_rng,
     to_units,
 )
-from .paired import cr2_interval
+from .paired import _hall_interval, _wild_interval, cr2_interval
 from .tables import impute_failures, paired_errors
 
 __all__ = ["BootstrapResult", "ConfidenceInterval", "Statistic", "bootstrap_agreement"]
 
-METHODS = ("auto", "cr2", "studentized", "expanded", "percentile", "bca")
+METHODS = ("auto", "cr2", "wild", "hall", "studentized", "expanded", "percentile", "bca")
+# Intervals for means only, from per-case sums (nbjudge.stats.paired).
+PAIRED = ("cr2", "wild", "hall")
 # Means over notebooks (MAE, bias, improvement) can take the cluster-robust t-interval;
 # the relative reduction is a ratio of two means and cannot.
 MEANS = ("mae", "bias", "improvement")
@@ -463,13 +465,16 @@ def bootstrap_agreement(
         Rows of the shared resample index matrix.
     level : float
         Confidence level of the two-sided intervals, in (0, 1).
-    method : {"auto", "cr2", "studentized", "expanded", "percentile", "bca"}
+    method : {"auto", "cr2", "wild", "hall", "studentized", "expanded", "percentile", "bca"}
         ``"auto"``: per kind of statistic, the method that held its level on
         both worlds of ``bench/validate_intervals.py`` (:data:`AUTO_METHOD`:
         CR2 for MAE, bias and improvements, studentized for relative
         reductions). ``"cr2"``: the cluster-robust t-interval over
         cases with the CR2 variance and Bell-McCaffrey df (means only; a
-        relative reduction gets the studentized interval). ``"studentized"``:
+        relative reduction gets the studentized interval). ``"wild"``: the wild
+        cluster bootstrap-t over cases (Webb weights, ``n_resamples`` worlds) and
+        ``"hall"``: the CR2 interval with Hall's skewness correction, both
+        means only, as ``"cr2"``. ``"studentized"``:
         bootstrap-t with the delta-method standard error of each resample (one
         more matrix product); ``"expanded"``:
         percentile at the widened levels of Hesterberg (2015); ``"bca"``
@@ -499,7 +504,7 @@ def bootstrap_agreement(
     m = inputs.sample_size
     totals = matrix.sum(axis=0)
     estimate = _divide(totals[:, np.newaxis], summands, np.empty((n_statistics, 1)))[:, 0]
-    studentized = inputs.method in ("studentized", "auto", "cr2")
+    studentized = inputs.method in ("studentized", "auto", *PAIRED)
     moments = _second_moments(summands)
     estimate_se = _ratio_standard_error(estimate[:, np.newaxis], totals[:, np.newaxis],
                                         moments.sum(axis=0)[:, np.newaxis], summands,
@@ -530,7 +535,7 @@ def bootstrap_agreement(
     wanted = np.array([AUTO_METHOD[k] for k in kinds] if inputs.method == "auto"
                       else [inputs.method] * n_statistics, dtype=object)
     # CR2 is a t-interval for means; asked of a ratio it gives way to the bootstrap-t.
-    wanted[(wanted == "cr2") & ~np.isin(kinds, MEANS)] = "studentized"
+    wanted[np.isin(wanted, PAIRED) & ~np.isin(kinds, MEANS)] = "studentized"
     method_used = wanted.copy()
     note = ""
     if m != n_units:
@@ -552,6 +557,13 @@ def bootstrap_agreement(
     _, cr2_low, cr2_high, _, _ = cr2_interval(*per_unit, inputs.level)
     cr2 = method_used == "cr2"
     interval[cr2] = np.stack([cr2_low, cr2_high], axis=1)[cr2]
+    for name in ("wild", "hall"):
+        chosen = method_used == name
+        if chosen.any():
+            sums, counts = (part[:, chosen] for part in per_unit)
+            interval[chosen] = np.stack(
+                _wild_interval(sums, counts, inputs.level, inputs.n_resamples, inputs.rng)
+                if name == "wild" else _hall_interval(sums, counts, inputs.level), axis=1)
     interval = _clip_to_range(interval, summands.statistics)
     method_used[n_undefined > 0] = "undefined"
     interval[n_undefined > 0] = np.nan
