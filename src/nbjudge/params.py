@@ -70,7 +70,8 @@ NaPolicy = Literal["worst", "zero", "exclude"]
 NaRule = Literal["majority", "zero"]
 FailurePolicy = Literal["worst", "exclude"]
 Significance = Literal["test", "simultaneous", "ci", "both"]
-BootstrapMethod = Literal["auto", "cr2", "studentized", "expanded", "percentile", "bca"]
+BootstrapMethod = Literal["auto", "cr2", "wild", "hall", "studentized", "expanded", "percentile",
+                          "bca"]
 Alternative = Literal["two-sided", "greater", "less"]
 Correction = Literal["holm", "fdr_bh"]
 # mean | median | rater:<rater_id> (that rater's grades alone)
