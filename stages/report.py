@@ -4,14 +4,15 @@
         --labels data/labels/labels.jsonl --judgments data/judgments data/controls
         --index data/notebooks/index.jsonl
         --executed-index data/notebooks/executed/index.jsonl
-        --alignment data/alignment --curve data/curve --compare data/compare
+        --alignment data/alignment --curve data/curve
+        --compare-arms data/compare/arms.jsonl --comparisons data/compare/comparisons.jsonl
         --html reports/report.html
         --pdf reports/report.pdf --figures reports/figures [--params params.yaml] [--no-pdf]
 
 Reads the parameters, the stats stage's outputs, the labels, every judgment
 file and `run.json` beside them, the notebook indexes (for excerpts) and the
 alignment audit files if any, and the comparison of arms when one was made
-(`data/compare`: empty files when no arms are set, and no section then). Writes
+(`data/compare/*.jsonl`: empty when no arms are set, and no section then). Writes
 the figures, the HTML and, with headless Chromium, the PDF. The logic lives in `nbjudge.report`.
 """
 
@@ -33,9 +34,11 @@ def main(argv: list[str] | None = None) -> None:
              .path("--index").path("--executed-index").path("--alignment")
              .path("--curve", help="the curve stage's folder (curve.csv; empty when the curve "
                                    "is off)")
-             .path("--compare", default=None,
-                   help="the comparison stages' folder (arms.jsonl, comparisons.jsonl; "
-                        "empty when no arms are set)")
+             .path("--compare-arms", default=None,
+                   help="the comparison's arms (ArmSummary JSONL; empty without arms)")
+             .path("--comparisons", default=None,
+                   help="each arm against the reference (ArmComparison JSONL; empty "
+                        "without arms)")
              .path("--root", default=Path("."),
                    help="folder the notebook paths of the indexes are relative to")
              .path("--html").path("--pdf").path("--figures")
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         params, metrics=args.metrics, stats=args.stats, labels=args.labels,
         judgments=args.judgments, notebook_index=args.index,
         executed_index=args.executed_index, alignment=args.alignment, root=args.root,
-        curve=args.curve, compare=args.compare)
+        curve=args.curve, compare_arms=args.compare_arms, comparisons=args.comparisons)
     files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
                          figures=args.figures)
     written = [files.html, *([files.pdf] if files.pdf else [])]

@@ -178,19 +178,20 @@ def test_without_a_comparison_there_is_no_trace(experiment):
     assert "compare" not in draw_figures(experiment, report_view(experiment))
 
 
-def test_loaded_from_the_compare_folder_and_empty_files_are_no_comparison(
+def test_loaded_from_the_compare_records_and_empty_files_are_no_comparison(
         experiment_root, records, tmp_path):
     folder = tmp_path / "compare"
     folder.mkdir()
     (folder / "arms.jsonl").write_text("")
     (folder / "comparisons.jsonl").write_text("")
-    empty = load(experiment_root, compare=folder)
+    paths = {"compare_arms": folder / "arms.jsonl", "comparisons": folder / "comparisons.jsonl"}
+    empty = load(experiment_root, **paths)
     assert (empty.compare_arms, empty.comparisons) == ((), ())
     assert build_context(empty, {}).comparison is None
     arms, comparisons = records
     write_records(folder / "arms.jsonl", arms)
     write_records(folder / "comparisons.jsonl", comparisons)
-    loaded = load(experiment_root, compare=folder)
+    loaded = load(experiment_root, **paths)
     assert len(loaded.compare_arms) == 18 and len(loaded.comparisons) == 9
 
 
@@ -200,7 +201,9 @@ def test_the_stage_reads_the_compare_folder(baseline_root, records, tmp_path):
     write_records(folder / "arms.jsonl", arms)
     write_records(folder / "comparisons.jsonl", comparisons)
     out = tmp_path / "report.html"
-    arguments = stage_arguments(baseline_root, "--no-pdf", "--compare", str(folder))
+    arguments = stage_arguments(baseline_root, "--no-pdf", "--compare-arms",
+                                str(folder / "arms.jsonl"), "--comparisons",
+                                str(folder / "comparisons.jsonl"))
     arguments[arguments.index("--html") + 1] = str(out)
     arguments[arguments.index("--figures") + 1] = str(tmp_path / "figures")
     load_stage().main(arguments)

@@ -125,15 +125,15 @@ def read_curve(folder: str | Path | None) -> pd.DataFrame | None:
     return None if frame.empty else frame
 
 
-def read_comparison(folder: str | Path | None,
+def read_comparison(arms: str | Path | None, comparisons: str | Path | None,
                     ) -> tuple[tuple[ArmSummary, ...], tuple[ArmComparison, ...]]:
-    """``<folder>/arms.jsonl`` and ``<folder>/comparisons.jsonl`` of the comparison
-    stages; empty when the folder or a file is absent (no arms set, both files empty)."""
-    if folder is None:
-        return (), ()
-    arms, comparisons = Path(folder) / "arms.jsonl", Path(folder) / "comparisons.jsonl"
-    return (tuple(read_records(arms, ArmSummary)) if arms.is_file() else (),
-            tuple(read_records(comparisons, ArmComparison)) if comparisons.is_file() else ())
+    """The comparison stages' ``data/compare/arms.jsonl`` and
+    ``data/compare/comparisons.jsonl``; empty where a file is absent or empty (no arms
+    set)."""
+    return (tuple(read_records(arms, ArmSummary))
+            if arms is not None and Path(arms).is_file() else (),
+            tuple(read_records(comparisons, ArmComparison))
+            if comparisons is not None and Path(comparisons).is_file() else ())
 
 
 def read_stats_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
@@ -239,13 +239,14 @@ def load_inputs(
     alignment: str | Path = "data/alignment",
     root: str | Path = ".",
     curve: str | Path | None = None,
-    compare: str | Path | None = None,
+    compare_arms: str | Path | None = None,
+    comparisons: str | Path | None = None,
 ) -> ReportInputs:
     """Read every input of the report, given the parameters as plain containers.
 
     ``metrics``, ``stats`` and ``labels`` are required; the rest may be
-    missing (``compare``: the comparison stages' folder, ``data/compare``). ``judgments``
-    is one folder or several (the judges', the controls');
+    missing (``compare_arms`` and ``comparisons``: the comparison stages' records).
+    ``judgments`` is one folder or several (the judges', the controls');
     the run facts are ``run.json`` in the first.
     """
     folders = ([Path(judgments)] if isinstance(judgments, str | Path)
@@ -254,7 +255,7 @@ def load_inputs(
     metrics_content = read_json(metrics, "metrics file")
     tables = read_stats_tables(stats)
     _check_tables(tables, metrics_content, Path(stats))
-    compare_arms, comparisons = read_comparison(compare)
+    arm_records, comparison_records = read_comparison(compare_arms, comparisons)
     records = [j for folder in folders if folder.is_dir()
                for path in sorted(folder.glob("*.jsonl")) for j in read_records(path, Judgment)]
     return ReportInputs(
@@ -276,6 +277,6 @@ def load_inputs(
                          if curve is not None and (Path(curve) / "judgments.jsonl").is_file()
                          else ()),
         curve_alignment=read_alignment(Path(curve) / "alignment") if curve is not None else (),
-        compare_arms=compare_arms,
-        comparisons=comparisons,
+        compare_arms=arm_records,
+        comparisons=comparison_records,
     )
