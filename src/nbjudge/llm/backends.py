@@ -204,7 +204,9 @@ def backend_if_needed(config: LLMConfig, requests: Sequence[Any], cache: AnswerC
                       backend: Backend | None = None
                       ) -> contextlib.AbstractContextManager[Backend | None]:
     """``backend`` if given; else a newly opened one when some request has no cached
-    answer; else None (nothing will be sent, so no server is started)."""
+    answer; else None (nothing will be sent, so no server is started). A cached failure
+    counts as no answer under ``llm.retry_failed`` (the cache is told so here)."""
+    cache.retry_failed = config.retry_failed
     if backend is not None or all(r.key in cache for r in requests):
         return contextlib.nullcontext(backend)
     return open_backend(config, cache_dir=CACHE_ROOT, log_dir=CACHE_ROOT / "logs")

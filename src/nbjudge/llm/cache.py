@@ -7,6 +7,11 @@ parameters and the MLflow version that builds the prompt from them. The store
 is ``diskcache`` (SQLite underneath): every write is a transaction, so a
 process killed mid-run leaves every finished answer readable and nothing
 half-written, and threads and processes may share it.
+
+A failed answer (the model's reply was no usable judgment) is an answer like any
+other and is reused, unless ``retry_failed`` is set (``llm.retry_failed: true``):
+then each failure is asked once more, and the new answer, failed or not, is kept
+for good (a failure is never asked a third time by itself).
 """
 
 from __future__ import annotations
@@ -71,26 +76,58 @@ def request_key(*, model: str, instructions: str, outputs: str,
     return content_key(payload)
 
 
-class AnswerCache:
-    """Answers by request key, on disk under ``directory``."""
+# Marks an answer that replaced a failure asked once more (llm.retry_failed): never again.
+_ASKED_AGAIN = "_asked_again"
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+
+class AnswerCache:
+    """Answers by request key, on disk under ``directory``.
+
+    ``retry_failed``: a stored failure that was not asked again yet counts as no answer
+    (:meth:`get` None, ``in`` False), so that it is asked once more.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, retry_failed: bool = False) -> None:
         import diskcache
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.retry_failed = retry_failed
         self._store = diskcache.Cache(str(self.directory), size_limit=2**34,
                                       eviction_policy="none")
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def _stored(self, key: str) -> dict[str, Any] | None:
         value = self._store.get(key)
         return dict(value) if value is not None else None
 
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._stored(key)
+        if value is None or self.asks_again(key, value):
+            return None
+        value.pop(_ASKED_AGAIN, None)
+        return value
+
     def put(self, key: str, answer: Mapping[str, Any]) -> None:
-        self._store.set(key, dict(answer))
+        record = dict(answer)
+        if self.retry_failed and self.asks_again(key):
+            record[_ASKED_AGAIN] = True
+        self._store.set(key, record)
+
+    def asks_again(self, key: str, stored: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``key`` holds a failure that ``retry_failed`` asks once more."""
+        if not self.retry_failed:
+            return False
+        stored = stored if stored is not None else self._stored(key)
+        return (stored is not None and stored.get("status") == "failed"
+                and not stored.get(_ASKED_AGAIN))
+
+    def is_failure(self, key: str) -> bool:
+        """Whether ``key`` holds a failed answer (whether or not it is asked again)."""
+        stored = self._stored(key)
+        return stored is not None and stored.get("status") == "failed"
 
     def __contains__(self, key: str) -> bool:
-        return key in self._store
+        return key in self._store and not self.asks_again(key)
 
     def __len__(self) -> int:
         return len(self._store)

@@ -6,7 +6,11 @@ sending anything; every new answer is stored the moment it arrives, so a run
 that is killed resumes where it stopped. Transient failures (HTTP 429, 5xx,
 timeouts, lost connections) are retried with exponential backoff and full
 jitter (``tenacity``); a request that exhausts its budget becomes a failed
-outcome that is *not* cached, so the next run tries it again. A 429 or 503
+outcome that is *not* cached, so the next run tries it again. A reply that is
+no usable answer is the model's answer: it is cached as a failure that keeps the
+raw reply and names what was missing, and asked once more only when the user
+says so (``llm.retry_failed: true``: each cached failure once, counted on the
+stage's last line). A 429 or 503
 that carries ``Retry-After`` (seconds, or an HTTP date; also ``retry-after-ms``)
 waits what the provider asked instead of the backoff, and holds back every
 other worker of the stage for as long. When the backend keeps failing, the run
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import json
 import sys
 import threading
 import time
@@ -62,6 +67,7 @@ __all__ = [
     "RetryPolicy",
     "RunSummary",
     "classify_failure",
+    "invalid_answer_message",
     "is_fatal",
     "is_rate_limited",
     "is_transient",
@@ -247,6 +253,63 @@ def _one_line(text: object, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# The names MLflow's judge adapters give the model's reply while they parse it: the text
+# with its code fences stripped, and the JSON object read from it.
+_REPLY_NAMES = ("cleaned_response", "response_text", "response")
+_PARSED_NAMES = ("response_dict", "response_data")
+_REPLY_CHARS = 4000
+
+
+def _frames(error: BaseException) -> Iterator[Any]:
+    """The frames ``error`` and its causes were raised through, innermost first."""
+    for item in _chain(error):
+        frames = []
+        trace = item.__traceback__
+        while trace is not None:
+            frames.append(trace.tb_frame)
+            trace = trace.tb_next
+        yield from reversed(frames)
+
+
+def reply_of(error: BaseException) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The model's reply that ``error`` was raised about, as text, and as the JSON object
+    read from it (each None where the parser had not got that far), from the frames of
+    the parser that raised it."""
+    for frame in _frames(error):
+        names = frame.f_locals
+        text = next((names[n] for n in _REPLY_NAMES if isinstance(names.get(n), str)), None)
+        parsed = next((names[n] for n in _PARSED_NAMES if isinstance(names.get(n), dict)), None)
+        if text is not None or parsed is not None:
+            return text, parsed
+    return None, None
+
+
+def _cut_reply(text: str) -> str:
+    if len(text) <= _REPLY_CHARS:
+        return text
+    return f"{text[:_REPLY_CHARS]} [... {len(text) - _REPLY_CHARS:,} more characters]"
+
+
+def invalid_answer_message(error: BaseException) -> str:
+    """A failed answer's error: what was wrong with the reply, and the reply as it came.
+
+    A reply without a field the judge needs (``{"rationale": ...}`` and no ``result``)
+    raises a bare ``KeyError('result')`` inside MLflow; the message names the field
+    and the fields the reply had."""
+    text, parsed = reply_of(error)
+    key_error = next((e for e in _chain(error) if isinstance(e, KeyError)), None)
+    if key_error is not None and key_error.args:
+        found = ", ".join(map(str, parsed)) if parsed else "none"
+        what = (f"the reply has no {str(key_error.args[0])!r} field (its fields: {found})")
+    else:
+        what = _one_line(error, 2000)
+    if text is not None and text.strip() and text.strip() not in str(error):
+        return f"invalid answer: {what}; the reply: {_cut_reply(text)}"
+    if text is None and parsed is not None:
+        return f"invalid answer: {what}; the reply: {_cut_reply(json.dumps(parsed))}"
+    return f"invalid answer: {what}"
+
+
 class Failure(enum.Enum):
     """What a failed request means, and so what the runner does with it."""
 
@@ -318,10 +381,17 @@ class RunSummary:
     seconds: float = 0.0
     noun: str = "judgments"
     notes: list[str] = field(default_factory=list)   # pacing and concurrency changes
+    asked_again: int = 0   # cached failures asked once more (llm.retry_failed)
+    cached_failed: int = 0  # failures taken from the cache as they were
 
     def line(self) -> str:
+        again = (f", {self.asked_again} cached failure(s) asked again (llm.retry_failed)"
+                 if self.asked_again else "")
+        kept = (f"; {self.cached_failed} failure(s) from cache kept (llm.retry_failed: true "
+                "asks each once more)" if self.cached_failed else "")
         return (f"{self.total} {self.noun}: {self.ok} ok, {self.failed} failed; "
-                f"{self.cached} from cache, {self.sent} requests sent, {self.seconds:.1f} s")
+                f"{self.cached} from cache, {self.sent} requests sent{again}, "
+                f"{self.seconds:.1f} s{kept}")
 
 
 class _Gate:
@@ -511,9 +581,10 @@ class _Run:
             message = (f"the backend rejected the request (HTTP {_first_status(error)}): "
                        f"{_one_line(error)}")
         else:
-            # The model answered, but not with a usable judgment (unparsable JSON):
-            # that is its answer to this prompt, so it is kept like any other.
-            record = {"status": "failed", "error": f"invalid answer: {_one_line(error, 2000)}",
+            # The model answered, but not with a usable judgment (unparsable JSON, a
+            # field missing): that is its answer to this prompt, so it is kept like any
+            # other, with the reply as it came.
+            record = {"status": "failed", "error": invalid_answer_message(error),
                       "latency_s": latency}
             runner.cache.put(request.key, record)
             return Outcome.from_record(record)
@@ -524,6 +595,7 @@ class _Run:
         stored = self.runner.cache.get(request.key)
         if stored is not None:
             self.summary.cached += 1
+            self.summary.cached_failed += stored.get("status") == "failed"
             return Outcome.from_record(stored)
         limit = self.runner.context_tokens
         if limit is not None and request.prompt_tokens > limit:
@@ -536,6 +608,13 @@ class _Run:
         runner, requests, summary = self.runner, self.requests, self.summary
         summary.total += len(requests)
         started = time.monotonic()
+        again = sum(runner.cache.asks_again(r.key) for r in requests)
+        if again:
+            summary.asked_again += again
+            message = (f"{runner.description}: asking {again} cached failed answer(s) once "
+                       "more (llm.retry_failed: true)")
+            summary.notes.append(message)
+            tqdm.write(message, file=sys.stderr)
         results: list[Outcome | None] = [self._not_sent(r) for r in requests]
         pending = [i for i, outcome in enumerate(results) if outcome is None]
         failed = sum(1 for r in results if r is not None and r.status == "failed")

@@ -87,6 +87,9 @@ class LLMConfig(BaseModel):
     tpm: int | None = Field(default=None, ge=1)          # tokens per minute (prompt + reply cap)
     max_requests: int | None = Field(default=None, ge=1)  # requests sent per stage run
     max_cost: float | None = Field(default=None, gt=0)    # money per stage run (price list)
+    # Ask each cached failed answer (a reply that was no usable answer) once more; never
+    # sent silently: the stage says how many. It changes what is sent, not a request key.
+    retry_failed: bool = False
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
@@ -226,7 +229,7 @@ def check_credentials(config: LLMConfig, environ: Mapping[str, str] | None = Non
         )
 
 
-_LIMIT_FIELDS = {"rpm", "tpm", "max_requests", "max_cost"}
+_LIMIT_FIELDS = {"rpm", "tpm", "max_requests", "max_cost", "retry_failed"}
 
 
 def offline_settings(cache_dir: str | os.PathLike[str],
@@ -241,7 +244,7 @@ def offline_settings(cache_dir: str | os.PathLike[str],
     environ = os.environ if environ is None else environ
     key = "default"
     if config is not None:
-        # Pacing and caps change when requests are sent, never what is answered.
+        # Pacing, caps and retry_failed change when requests are sent, never what is answered.
         text = json.dumps(config.model_dump(exclude=_LIMIT_FIELDS), sort_keys=True)
         key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return {
