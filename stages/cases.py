@@ -5,7 +5,8 @@
 With the procedural generator, cases come from the suite file (`suite.path`);
 with `generate=import`, from the folder of your notebooks (`generate.input`).
 Writes `<out>/cases.jsonl` and one folder of tables per case under
-`<out>/datasets/`.
+`<out>/datasets/`. With `generate.prompt: infer`, the judge model (`llm`) states the
+task of each imported notebook that does not state one.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import shutil
 import sys
 
-from nbjudge.benchmark.importer import copy_case_data, read_notebook_folder
+from nbjudge.benchmark.importer import TaskStater, copy_case_data, read_notebook_folder
 from nbjudge.benchmark.suites import build_cases
+from nbjudge.params import need
 from nbjudge.schemas import write_records
 from nbjudge.stage import StageCommand, run_stage
 
@@ -24,9 +26,19 @@ def main(argv: list[str] | None = None) -> None:
     args, params = stage.parse(argv, "suite", "seed", "generate")
     shutil.rmtree(args.out / "datasets", ignore_errors=True)
     if params.generate.backend == "import":
-        imported = read_notebook_folder(params.generate.input)
+        stater: TaskStater | None = None
+        if params.generate.prompt == "infer":
+            from nbjudge.benchmark.importer.stating import task_stater
+
+            stater = task_stater(need(params.llm, "llm"), progress=True)
+        imported = read_notebook_folder(params.generate.input, stater=stater)
         copy_case_data(imported, args.out / "datasets")
         cases, source = imported.cases, f"folder {params.generate.input}"
+        for warning in imported.warnings:
+            print(f"cases: warning: {warning}")
+        for case in cases:
+            if case.prompt_source == "inferred":
+                print(f"cases: {case.case_id}: task inferred by the judge model: {case.prompt}")
     else:
         cases = build_cases(params.suite.path, params.seed, args.out / "datasets")
         source = f"suite {params.suite.name!r}"

@@ -13,8 +13,8 @@ each judge's memory and the nine scores with their rationales.
 one row per notebook of ``data/notebooks/index.jsonl`` and dimension.
 
 ``python -m nbjudge import-check FOLDER``: what ``generate=import`` would make of a
-folder of notebooks (prompt source, task type, outputs, tokens, what the judge's budget
-cuts), before any judgment is paid for.
+folder of notebooks (each prompt, its source, the task type and what shows it, the doubtful
+ones, outputs, tokens, what the judge's budget cuts), before any judgment is paid for.
 
 ``python -m nbjudge plan [-S group=option ...]``: the requests every stage that calls a
 model will send (those the answer cache does not hold), their prompt tokens, an upper
@@ -114,14 +114,19 @@ def _labels_template(args: argparse.Namespace) -> int:
 
 
 def _import_check(args: argparse.Namespace) -> int:
-    from nbjudge.benchmark.importer import check_folder
+    from nbjudge.benchmark.importer import TaskStater, check_folder
     from nbjudge.judges.batch import render_options
 
     params = load_params(args.params, "llm", "judge")
     llm = need(params.llm, "llm")
     retrieval_k = params.memalign.retrieval_k if params.memalign else 0
     options = render_options(params.judge_settings(), llm, retrieval_k)
-    rows = check_folder(args.folder, options)
+    stater: TaskStater | None = None
+    if args.infer or getattr(params.generate, "prompt", None) == "infer":
+        from nbjudge.benchmark.importer.stating import task_stater
+
+        stater = task_stater(llm)
+    rows, warnings = check_folder(args.folder, options, stater)
     print(f"{len(rows)} notebook(s) in {args.folder}; the judge ({llm.backend}:{llm.model}) "
           f"reads {options.max_tokens:,} tokens of each")
     header = ("notebook", "case", "prompt from", "task type", "code", "w/ output", "tokens",
@@ -138,6 +143,21 @@ def _import_check(args: argparse.Namespace) -> int:
         print(f"{no_outputs} notebook(s) have no outputs: the judges see their code only "
               "(imported notebooks are judged as they came; -S execute.mode=auto runs those "
               "without outputs in the sandbox)")
+    print("\nWhat each notebook will be judged against (? marks a doubt):")
+    for r in rows:
+        prompt = r.prompt if len(r.prompt) <= 100 else r.prompt[:97] + "..."
+        note = f" ({r.prompt_note})" if r.prompt_note else ""
+        print(f"{'?' if r.doubts else ' '} {r.file}: prompt from {r.prompt_source}{note}")
+        print(f"    \"{prompt}\"")
+        print(f"    task type {r.task_type} ({r.task_type_evidence or 'no evidence'})")
+        if r.doubts:
+            print(f"    doubtful: {'; '.join(r.doubts)}")
+    doubtful = sum(bool(r.doubts) for r in rows)
+    if doubtful:
+        print(f"{doubtful} of {len(rows)} notebook(s) doubtful: check their prompts; a row "
+              "file,prompt,task_type in prompts.csv beside the notebooks states the task")
+    for warning in warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -456,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="what importing a folder of notebooks would give, judged how")
     check.add_argument("folder", type=Path)
     check.add_argument("--params", default="params.yaml")
+    check.add_argument("--infer", action="store_true",
+                       help="let the judge model state the task of notebooks that do not "
+                            "(as generate.prompt=infer; answers cached)")
     check.set_defaults(run=_import_check)
     _add_grading(sub)
     plan = sub.add_parser("plan", help="requests, tokens and cost of a run, before sending")

@@ -135,6 +135,10 @@ class ImportGenerateParams(Section):
 
     backend: Literal["import"]
     input: str
+    # Where nothing states a notebook's task (metadata, cases.yaml, prompts.csv, a markdown
+    # cell that reads like one): read, a placeholder saying the task is unknown; infer, the
+    # judge model (llm) states it in one sentence, cached, marked inferred.
+    prompt: Literal["read", "infer"] = "read"
 
 
 class LlmGenerateParams(Section):

@@ -23,8 +23,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -182,6 +184,23 @@ class Case(Record):
     # None: unknown (imported notebooks whose tables are not in the folder). Only the
     # report's description of the dataset reads them; nothing needs them to judge.
     properties: DatasetProperties | None = None
+    # Imported notebooks: where the prompt comes from (unknown: a placeholder that says
+    # the task is unknown; inferred: stated by the judge model). None: a suite's case
+    # (left out of the record, as is the next field when None).
+    prompt_source: Literal["metadata", "cases.yaml", "prompts.csv", "markdown cell",
+                           "inferred", "unknown"] | None = None
+    # Imported notebooks: what shows the task type (given in cases.yaml, data: ...,
+    # prompt: the word ..., code: the estimators and metrics used).
+    task_type_evidence: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_provenance(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("prompt_source", "task_type_evidence"):
+                if data.get(key) is None:
+                    data.pop(key, None)
+        return data
 
 
 class Execution(BaseModel):

@@ -83,11 +83,14 @@ def test_every_shape_imports_and_renders(folder):
 
 
 def test_import_check_reports_outputs_tokens_and_cuts(folder):
-    rows = {r.file: r for r in check_folder(folder, RenderOptions(max_tokens=6000))}
+    checked, warnings = check_folder(folder, RenderOptions(max_tokens=6000))
+    rows = {r.file: r for r in checked}
+    assert warnings == []
     assert rows["huge.ipynb"].cuts and rows["huge.ipynb"].judged_tokens <= 6000
     assert rows["huge.ipynb"].tokens > 100_000
     assert rows["no_outputs_field.ipynb"].cells_with_outputs == 0
-    assert {r.prompt_source for r in rows.values()} == {"first markdown cell"}
+    assert {r.prompt_source for r in rows.values()} == {"markdown cell"}
+    assert {r.prompt for r in rows.values()} == {TASK}
 
 
 def test_import_check_command_prints_a_row_per_notebook(folder, capsys):

@@ -74,6 +74,8 @@ def test_a_folder_becomes_cases_and_index_entries(folder, tmp_path):
         "id_column": None,
         "horizon": None,
         "notebooks": 2,
+        "prompt_source": "markdown cell",
+        "task_type_evidence": "data: target Survived has 2 classes, minority 50%",
     }
     assert case.properties.rows == 60
     assert case.properties.columns == ["PassengerId", "Age", "Sex", "Survived"]
@@ -248,10 +250,6 @@ def test_malformed_notebooks_are_named_with_nbformat_message_and_nothing_is_writ
     ("setup", "message"),
     [
         (
-            lambda f: write_notebook(f, "x.ipynb", markdown=None),
-            r"x.ipynb: no task prompt: set metadata nbjudge.prompt, give 'prompt' for it",
-        ),
-        (
             lambda f: write_notebook(f, "x.ipynb", metadata={"prompt": 3}),
             r"x.ipynb: the prompt must be text, got 3",
         ),
@@ -337,13 +335,13 @@ def test_notebooks_alone_import_with_unknown_properties_and_task_type(tmp_path):
     folder.mkdir()
     write_notebook(folder, "churn.ipynb", markdown="Build a churn prediction model.")
     write_notebook(folder, "sales.ipynb", markdown="Forecast next quarter's sales per store.")
-    write_notebook(folder, "misc.ipynb", markdown="Clean up this analysis.")
+    write_notebook(folder, "misc.ipynb", markdown="Clean up this analysis of the survey.")
     imported = read_notebook_folder(folder)
     cases = {c.case_id: c for c in imported.cases}
     assert {c: (case.task_type, case.properties) for c, case in cases.items()} == {
         "churn": ("binary_imbalanced", None), "sales": ("forecasting", None),
         "misc": ("unknown", None)}
-    assert cases["misc"].prompt == "# Task Clean up this analysis."
+    assert cases["misc"].prompt == "# Task Clean up this analysis of the survey."
     assert len(imported.notebooks) == 3
 
 
@@ -458,8 +456,9 @@ def test_control_characters_in_file_names_are_refused_and_in_prompts_escaped(fol
     assert info.value.problems == ["a\\x1b[2Kb.ipynb: the file name holds control characters "
                                    "or is not UTF-8: rename the file"]
     (folder / "a\x1b[2Kb.ipynb").unlink()
-    write_notebook(folder, "title.ipynb", markdown="Predict \x1b]0;pwned\x07 survival")
+    write_notebook(folder, "title.ipynb",
+                   markdown="Predict \x1b]0;pwned\x07 survival of each passenger")
     imported = read_notebook_folder(folder)
     prompts = {case.prompt for case in imported.cases}
-    assert "# Task Predict \\x1b]0;pwned\\x07 survival" in prompts
+    assert "# Task Predict \\x1b]0;pwned\\x07 survival of each passenger" in prompts
     assert f"# Task {PROMPT}" in prompts   # honest notebooks' prompts unchanged

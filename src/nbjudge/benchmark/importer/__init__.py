@@ -16,13 +16,22 @@ What each notebook was asked, per notebook, first found wins:
 
 1. notebook metadata ``nbjudge`` (``{"prompt": ..., "task_type": ...}``;
    keys other than :data:`CASE_KEYS` are left to other tools);
-2. ``cases.yaml`` in the folder, mapping a notebook file name (or ``"*"``,
-   defaults for every notebook) to any of the keys of :data:`CASE_KEYS`;
-3. for the prompt, the first markdown cell; for the rest, what the data
-   shows (below).
+2. ``cases.yaml`` in the folder, mapping a notebook file name to any of the
+   keys of :data:`CASE_KEYS`;
+3. ``prompts.csv`` in the folder: ``file,prompt[,task_type]``, a row per notebook;
+4. ``cases.yaml``'s ``"*"`` entry, defaults for every notebook;
+5. for the prompt, the first markdown cell that reads like a task
+   (:func:`~nbjudge.benchmark.importer.prompts.skip_reason` states the rule);
+   with ``generate.prompt: infer``, the judge model's one-sentence statement
+   of the task; else :data:`PLACEHOLDER`, with a warning per notebook. For the
+   rest, what the data shows (below), then the code
+   (:mod:`~nbjudge.benchmark.importer.code_task`).
 
 Notebooks with the same ``case_id`` form one case; without one, notebooks
-with the same prompt do, and the case takes the id of its first notebook.
+with the same prompt do (a notebook whose task is unknown or inferred is a case
+of its own), and the case takes the id of its first notebook. The case record
+says where its prompt comes from (``prompt_source``) and what shows its task
+type (``task_type_evidence``).
 
 Every other file in the folder (recursively; hidden files, notebooks and
 ``cases.yaml`` excepted) is the data the notebooks read. It is copied with
@@ -47,7 +56,8 @@ read from data: it is ``MCAR`` when values are missing (``none`` otherwise)
 unless ``properties.missing_mechanism`` says so. A case with no table (an
 agent's notebooks, executed elsewhere on data that is not here) needs
 nothing: its properties are unknown, and its task type comes from the
-prompt's words, else ``unknown``. Only the notebooks are required.
+prompt's words, else from the estimators and metrics its code uses, else
+``unknown``. Only the notebooks are required.
 """
 
 from .building import (
@@ -55,12 +65,16 @@ from .building import (
     NOTEBOOKS_DIR,
     ImportCheck,
     ImportedNotebooks,
+    StatedTask,
+    TaskStater,
     check_folder,
     copy_case_data,
     copy_notebooks,
     import_notebooks,
     read_notebook_folder,
 )
+from .code_task import CodeEvidence, code_evidence
+from .prompts import PLACEHOLDER, PROMPTS_FILE, skip_reason, task_cell
 from .reading import CASE_KEYS, CASES_FILE, NotebookImportError, notebook_ids
 
 __all__ = [
@@ -68,13 +82,21 @@ __all__ = [
     "CASE_KEYS",
     "DATASETS_DIR",
     "NOTEBOOKS_DIR",
+    "PLACEHOLDER",
+    "PROMPTS_FILE",
+    "CodeEvidence",
     "ImportCheck",
     "ImportedNotebooks",
     "NotebookImportError",
+    "StatedTask",
+    "TaskStater",
     "check_folder",
+    "code_evidence",
     "copy_case_data",
     "copy_notebooks",
     "import_notebooks",
     "notebook_ids",
     "read_notebook_folder",
+    "skip_reason",
+    "task_cell",
 ]

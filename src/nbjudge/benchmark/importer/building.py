@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ from pydantic import ValidationError
 from nbjudge.notebooks.render import RenderOptions, render
 from nbjudge.schemas import TASK_TYPES, Case, DatasetProperties, Notebook, describe
 
-from .inferring import dataset_name, infer_target, infer_task_type, read_properties, table_roles
+from .code_task import code_evidence
+from .inferring import (
+    dataset_name,
+    infer_target,
+    read_properties,
+    table_roles,
+    task_type_from_data_or_prompt,
+)
+from .prompts import PLACEHOLDER, skip_reason
 from .reading import (
     CASE_KEYS,
     NotebookImportError,
@@ -37,6 +46,8 @@ __all__ = [
     "NOTEBOOKS_DIR",
     "ImportCheck",
     "ImportedNotebooks",
+    "StatedTask",
+    "TaskStater",
     "check_folder",
     "copy_case_data",
     "copy_notebooks",
@@ -46,6 +57,20 @@ __all__ = [
 
 NOTEBOOKS_DIR = "data/notebooks/generated"
 DATASETS_DIR = "data/cases/datasets"
+
+
+@dataclass(frozen=True)
+class StatedTask:
+    """The task a model states for a notebook that does not state one: a sentence, or
+    why its answer cannot serve as one (``problem``: the placeholder stays)."""
+
+    prompt: str | None
+    problem: str | None = None
+    cached: bool = False
+
+
+# notebook id -> notebook, for the notebooks with no prompt; returns notebook id -> task
+TaskStater = Callable[[Mapping[str, nbformat.NotebookNode]], Mapping[str, StatedTask]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +84,8 @@ class ImportedNotebooks:
     data: dict[str, list[str]]  # case_id -> data files, relative to the folder
     prompt_sources: dict[str, str] = field(default_factory=dict)  # notebook_id -> where from
     repaired: dict[str, bytes] = field(default_factory=dict)  # notebook_id -> imported bytes
+    prompt_notes: dict[str, str] = field(default_factory=dict)  # markdown cell taken, skipped
+    warnings: list[str] = field(default_factory=list)  # one per notebook whose task is unknown
 
 
 def _group(sources: list[Source], problems: list[str]) -> dict[str, list[Source]]:
@@ -71,13 +98,18 @@ def _group(sources: list[Source], problems: list[str]) -> dict[str, list[Source]
                 f"{source.file}: case_id {case_id!r} may hold only letters, digits, '_' and '-'"
             )
             continue
-        key = ("id", str(case_id)) if case_id is not None else ("prompt", source.prompt)
+        if case_id is not None:
+            key = ("id", str(case_id))
+        elif source.prompt_source in ("unknown", "inferred"):
+            key = ("own", source.notebook_id)   # an unknown task is no one else's
+        else:
+            key = ("prompt", source.prompt)
         groups.setdefault(key, []).append(source)
     taken = {value for kind, value in groups if kind == "id"}
     cases = {}
     for (kind, value), members in groups.items():
         case_id = value
-        if kind == "prompt":
+        if kind != "id":
             base, number = members[0].notebook_id, 2
             case_id = base
             while case_id in taken:
@@ -102,8 +134,9 @@ def _agreed(case_id: str, members: list[Source], key: str, problems: list[str]) 
 
 def _case_settings(
     case_id: str, members: list[Source], all_data: list[str], problems: list[str]
-) -> tuple[dict[str, Any], str, list[str]] | None:
-    """The settings the case's notebooks agree on, its prompt and its data files."""
+) -> tuple[dict[str, Any], Source, list[str]] | None:
+    """The settings the case's notebooks agree on, the notebook whose prompt it takes and
+    its data files."""
     found = len(problems)
     value = {
         key: _agreed(case_id, members, key, problems)
@@ -116,7 +149,7 @@ def _case_settings(
             f"case {case_id!r}: its notebooks were given different prompts: "
             + "; ".join(f"{file}: {prompt!r}" for file, prompt in explicit.items())
         )
-    prompt = next(iter(explicit.values()), members[0].prompt)
+    prompted = next((s for s in members if s.explicit_prompt), members[0])
     data = value["data"]
     if isinstance(data, str):
         data = [data]
@@ -133,7 +166,7 @@ def _case_settings(
             problems.append(f"case {case_id!r}: {key} must be a mapping, got {value[key]!r}")
     if len(problems) > found:
         return None
-    return value, prompt, [str(f) for f in data]
+    return value, prompted, [str(f) for f in data]
 
 
 def _build_case(
@@ -148,7 +181,8 @@ def _build_case(
     settings = _case_settings(case_id, members, all_data, problems)
     if settings is None:
         return None
-    value, prompt, data = settings
+    value, prompted, data = settings
+    prompt = prompted.prompt
     roles = table_roles(data, value["tables"])
     frames = {role: read_table(folder, file, problems) for role, file in roles.items()}
     if len(problems) > found:
@@ -157,7 +191,16 @@ def _build_case(
     other = frames.get("test", frames.get("future"))
     target = value["target"] or (infer_target(train, other) if train is not None else None)
     target = target or "unknown"
-    task_type = value["task_type"] or infer_task_type(prompt, train, target, "future" in frames)
+    task_type, evidence = value["task_type"], ""
+    if task_type is not None:
+        told = next((s.task_type_source for s in members if s.task_type_source), None)
+        evidence = f"given in {told or 'cases.yaml'}"
+    else:
+        task_type, evidence = task_type_from_data_or_prompt(
+            "" if prompt == PLACEHOLDER else prompt, train, target, "future" in frames)
+    if task_type == "unknown":
+        shown = code_evidence(code for member in members for code in member.code)
+        task_type, evidence = shown.task_type, shown.describe()
     if task_type not in TASK_TYPES:
         problems.append(
             f"case {case_id!r}: task_type {task_type!r} is not one of {', '.join(TASK_TYPES)}"
@@ -188,6 +231,8 @@ def _build_case(
             horizon=value["horizon"],
             notebooks=len(members),
             properties=properties,
+            prompt_source=prompted.prompt_source,
+            task_type_evidence=evidence,
         )
     except ValidationError as exc:
         problems.append(f"case {case_id!r}: {describe(exc)}")
@@ -195,22 +240,53 @@ def _build_case(
     return case, data
 
 
+def _state_tasks(sources: Sequence[Source], stater: TaskStater | None) -> list[str]:
+    """Ask ``stater`` for the task of each notebook without a prompt; one warning per
+    notebook whose task stays unknown."""
+    unknown = {s.notebook_id: s for s in sources if s.prompt_source == "unknown"}
+    stated: Mapping[str, StatedTask] = {}
+    if stater is not None and unknown:
+        stated = stater({i: s.notebook for i, s in unknown.items() if s.notebook is not None})
+    warnings = []
+    for notebook_id, source in unknown.items():
+        source.notebook = None
+        task = stated.get(notebook_id)
+        if task is not None and task.prompt:
+            source.prompt, source.prompt_source = task.prompt, "inferred"
+            source.prompt_note = "stated by the judge model" + (
+                " (from the answer cache)" if task.cached else "")
+            continue
+        why = f"; the judge model's answer was unusable: {task.problem}" if task else ""
+        source.prompt_note += why
+        warnings.append(
+            f"{source.file}: no task prompt ({source.prompt_note}); the judge is told the task "
+            f"is unknown. Give it a row in prompts.csv (file,prompt,task_type), 'prompt' in "
+            f"cases.yaml or metadata nbjudge.prompt"
+            + ("" if stater is not None else ", or let the judge model state it "
+               "(-S generate.prompt=infer)"))
+    return warnings
+
+
 def read_notebook_folder(
-    folder: str | Path, *, notebooks_dir: str | Path = NOTEBOOKS_DIR, suite: str = "import"
+    folder: str | Path, *, notebooks_dir: str | Path = NOTEBOOKS_DIR, suite: str = "import",
+    stater: TaskStater | None = None,
 ) -> ImportedNotebooks:
     """Check a folder of notebooks and build its records; copy and write nothing.
 
-    Index entries point at ``<notebooks_dir>/<notebook_id>.ipynb``. Raises
+    Index entries point at ``<notebooks_dir>/<notebook_id>.ipynb``. A notebook
+    whose task nothing states is imported with the placeholder prompt and a
+    warning, unless ``stater`` (``generate.prompt: infer``) states it. Raises
     :class:`NotebookImportError` listing every problem: a notebook that is
-    not JSON or not valid nbformat, a prompt that cannot be found, a
-    malformed ``cases.yaml``, notebooks of one case that disagree, a table
-    that cannot be read.
+    not JSON or not valid nbformat, a malformed ``cases.yaml`` or
+    ``prompts.csv``, notebooks of one case that disagree, a table that
+    cannot be read.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotebookImportError(folder, [f"{folder}: not a folder of notebooks"])
     problems: list[str] = []
     sources = read_sources(folder, problems)
+    warnings = _state_tasks(sources, stater) if not problems else []
     groups = _group(sources, problems)
     all_data = data_files(folder, problems)
     cases, data = [], {}
@@ -237,7 +313,8 @@ def read_notebook_folder(
     sources_by_id = {s.notebook_id: s.file for s in sources}
     return ImportedNotebooks(folder, cases, notebooks, sources_by_id, data,
                              {s.notebook_id: s.prompt_source for s in sources},
-                             {s.notebook_id: s.repaired for s in sources if s.repaired})
+                             {s.notebook_id: s.repaired for s in sources if s.repaired},
+                             {s.notebook_id: s.prompt_note for s in sources}, warnings)
 
 
 @dataclass(frozen=True)
@@ -247,21 +324,50 @@ class ImportCheck:
     file: str
     notebook_id: str
     case_id: str
-    prompt_source: str       # metadata, cases.yaml or first markdown cell
+    prompt_source: str       # metadata, cases.yaml, prompts.csv, markdown cell, inferred, unknown
     task_type: str
     code_cells: int
     cells_with_outputs: int  # 0: the judges would see code only (execute.mode decides)
     tokens: int              # the whole notebook as judges read it
     judged_tokens: int       # within the judge's budget
     cuts: tuple[str, ...]    # what the budget shortens, in order
+    prompt: str = ""                 # the case's prompt, as the judge reads it
+    prompt_note: str = ""            # the markdown cell taken and those skipped
+    task_type_evidence: str = ""     # what shows the task type
+    doubts: tuple[str, ...] = ()     # why the prompt or the task type may be wrong
 
 
-def check_folder(folder: str | Path, options: RenderOptions) -> list[ImportCheck]:
-    """Per notebook of ``folder``: prompt source, task type, outputs, rendered tokens and
-    what the judge's budget (``options``) would cut. Raises like :func:`read_notebook_folder`."""
-    imported = read_notebook_folder(folder)
+DOUBTFUL_WORDS = 12   # a markdown prompt shorter than this may be a label, not a task
+
+
+def doubts(source: str, prompt: str, task_type: str) -> tuple[str, ...]:
+    """Why a notebook's prompt or task type may be wrong: a markdown prompt that is short
+    (under :data:`DOUBTFUL_WORDS` words) or starts with a heading, a prompt the model
+    inferred or none at all, an unknown task type."""
+    found = []
+    if source == "unknown":
+        found.append("no task prompt")
+    elif source == "inferred":
+        found.append("prompt inferred by the model")
+    elif source == "markdown cell":
+        if len(prompt.split()) < DOUBTFUL_WORDS:
+            found.append(f"short prompt ({len(prompt.split())} words)")
+        if prompt.lstrip().startswith("#") or skip_reason(prompt.split(". ")[0]) == (
+                "a title or heading"):
+            found.append("starts with a heading")
+    if task_type == "unknown":
+        found.append("task type unknown")
+    return tuple(found)
+
+
+def check_folder(folder: str | Path, options: RenderOptions,
+                 stater: TaskStater | None = None) -> tuple[list[ImportCheck], list[str]]:
+    """Per notebook of ``folder``: prompt, its source, task type and its evidence, what is
+    doubtful, outputs, rendered tokens and what the judge's budget (``options``) would cut;
+    and the import's warnings. Raises like :func:`read_notebook_folder`."""
+    imported = read_notebook_folder(folder, stater=stater)
     case_of = {n.notebook_id: n.case_id for n in imported.notebooks}
-    task_type = {c.case_id: c.task_type for c in imported.cases}
+    cases = {c.case_id: c for c in imported.cases}
     rows = []
     for notebook_id, file in sorted(imported.sources.items()):
         repaired = imported.repaired.get(notebook_id)
@@ -269,13 +375,17 @@ def check_folder(folder: str | Path, options: RenderOptions) -> list[ImportCheck
                     else nbformat.read(imported.folder / file, as_version=4))
         code = [c for c in notebook.cells if c.cell_type == "code"]
         rendered = render(notebook, options)
+        case = cases[case_of[notebook_id]]
+        source = imported.prompt_sources[notebook_id]
         rows.append(ImportCheck(
-            file=file, notebook_id=notebook_id, case_id=case_of[notebook_id],
-            prompt_source=imported.prompt_sources[notebook_id],
-            task_type=task_type[case_of[notebook_id]], code_cells=len(code),
+            file=file, notebook_id=notebook_id, case_id=case.case_id,
+            prompt_source=source, task_type=case.task_type, code_cells=len(code),
             cells_with_outputs=sum(bool(c.get("outputs")) for c in code),
-            tokens=rendered.full_tokens, judged_tokens=rendered.tokens, cuts=rendered.cuts))
-    return rows
+            tokens=rendered.full_tokens, judged_tokens=rendered.tokens, cuts=rendered.cuts,
+            prompt=case.prompt, prompt_note=imported.prompt_notes.get(notebook_id, ""),
+            task_type_evidence=case.task_type_evidence or "",
+            doubts=doubts(source, case.prompt, case.task_type)))
+    return rows, imported.warnings
 
 
 def import_notebooks(

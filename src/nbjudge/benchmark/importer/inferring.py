@@ -22,6 +22,7 @@ __all__ = [
     "infer_task_type",
     "read_properties",
     "table_roles",
+    "task_type_from_data_or_prompt",
 ]
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -85,28 +86,38 @@ def _time_column(frame: pd.DataFrame) -> str | None:
     return None
 
 
+def task_type_from_data_or_prompt(
+    prompt: str, train: pd.DataFrame | None, target: str | None, has_future: bool
+) -> tuple[str, str]:
+    """From the data when it tells (a date column and a future table, the target's values),
+    else from the prompt's words, else ``unknown``; with what tells it."""
+    if train is not None and has_future and (time := _time_column(train)) is not None:
+        return "forecasting", f"data: date column {time} and a future table"
+    if train is not None and target in train.columns:
+        values = train[target].dropna()
+        classes = values.nunique()
+        if pd.api.types.is_numeric_dtype(values) and classes > _MAX_CLASSES:
+            return "regression", f"data: target {target} is numeric with {classes} values"
+        if classes == 2:
+            minority = values.value_counts(normalize=True).min()
+            told = f"data: target {target} has 2 classes, minority {minority:.0%}"
+            return ("binary_imbalanced" if minority < _IMBALANCE else "binary"), told
+        if 2 < classes <= _MAX_CLASSES:
+            return "multiclass", f"data: target {target} has {classes} classes"
+    words = prompt.lower()
+    for task_type, cues in _TASK_WORDS:
+        found = [cue for cue in cues if cue in words]
+        if found:
+            return task_type, f"prompt: the word {found[0]!r}"
+    return "unknown", ""
+
+
 def infer_task_type(
     prompt: str, train: pd.DataFrame | None, target: str | None, has_future: bool
 ) -> str:
     """From the data when it tells (a date column and a future table, the target's values),
     else from the prompt's words, else ``unknown``."""
-    if train is not None and has_future and _time_column(train) is not None:
-        return "forecasting"
-    if train is not None and target in train.columns:
-        values = train[target].dropna()
-        classes = values.nunique()
-        if pd.api.types.is_numeric_dtype(values) and classes > _MAX_CLASSES:
-            return "regression"
-        if classes == 2:
-            minority = values.value_counts(normalize=True).min()
-            return "binary_imbalanced" if minority < _IMBALANCE else "binary"
-        if 2 < classes <= _MAX_CLASSES:
-            return "multiclass"
-    words = prompt.lower()
-    for task_type, cues in _TASK_WORDS:
-        if any(cue in words for cue in cues):
-            return task_type
-    return "unknown"
+    return task_type_from_data_or_prompt(prompt, train, target, has_future)[0]
 
 
 def _frequency(series: pd.Series) -> str | None:

@@ -24,6 +24,8 @@ import yaml
 from nbjudge.errors import InputError
 from nbjudge.notebooks.execute import printable
 
+from .prompts import PLACEHOLDER, PROMPTS_FILE, PromptRow, read_prompts_csv, task_cell
+
 __all__ = [
     "CASES_FILE",
     "CASE_KEYS",
@@ -80,8 +82,13 @@ class Source:
     settings: dict[str, Any]
     prompt: str
     explicit_prompt: bool
-    prompt_source: str = "first markdown cell"
+    # metadata, cases.yaml, prompts.csv, markdown cell, inferred or unknown (PLACEHOLDER)
+    prompt_source: str = "markdown cell"
     repaired: bytes | None = None   # the notebook as imported, when it needed a repair
+    task_type_source: str | None = None       # where an explicit task_type comes from
+    prompt_note: str = ""                      # the markdown cell taken, the cells skipped
+    code: tuple[str, ...] = ()                 # the code cells' sources
+    notebook: nbformat.NotebookNode | None = None   # kept only while its prompt is unknown
 
 
 def _sanitize(name: str) -> str:
@@ -224,13 +231,6 @@ def _read_notebook(path: Path, problems: list[str]
     return None
 
 
-def _first_markdown(notebook: nbformat.NotebookNode) -> str | None:
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and cell.source.strip():
-            return " ".join(cell.source.split())
-    return None
-
-
 def _read_cases_file(folder: Path, names: list[str],
                      problems: list[str]) -> dict[str, dict[str, Any]]:
     path = folder / CASES_FILE
@@ -296,7 +296,8 @@ def readable_file(folder: Path, name: str, problems: list[str]) -> bool:
 
 
 def data_files(folder: Path, problems: list[str]) -> list[str]:
-    """Every file but notebooks, ``cases.yaml`` and hidden ones, relative to ``folder``;
+    """Every file but notebooks, ``cases.yaml``, ``prompts.csv`` and hidden ones, relative
+    to ``folder``;
     one problem per entry :func:`readable_file` refuses."""
     files = []
     for path in sorted(folder.rglob("*")):
@@ -306,16 +307,35 @@ def data_files(folder: Path, problems: list[str]) -> list[str]:
             and not any(part.startswith(".") for part in relative.parts)
             and "__pycache__" not in relative.parts
             and path.suffix != ".ipynb"
-            and relative.as_posix() != CASES_FILE
+            and relative.as_posix() not in (CASES_FILE, PROMPTS_FILE)
             and readable_file(folder, relative.as_posix(), problems)
         ):
             files.append(relative.as_posix())
     return files
 
 
+def _origin(key: str, metadata: Mapping[str, Any], entry: Mapping[str, Any],
+            row: PromptRow | None) -> str:
+    """Which of metadata, the notebook's ``cases.yaml`` entry, its ``prompts.csv`` row or
+    ``cases.yaml``'s ``"*"`` gives ``key`` (settings are merged in that order)."""
+    def given(value: Any) -> bool:
+        return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+    if given(metadata.get(key)):
+        return "metadata"
+    if given(entry.get(key)):
+        return CASES_FILE
+    if row is not None and given(row.prompt if key == "prompt" else row.task_type):
+        return PROMPTS_FILE
+    return CASES_FILE
+
+
 def read_sources(folder: Path, problems: list[str]) -> list[Source]:
-    """The folder's top-level notebooks with their settings (metadata over ``cases.yaml``
-    over its ``"*"`` entry) and prompts; one problem per notebook that has none."""
+    """The folder's top-level notebooks with their settings (metadata over its entry in
+    ``cases.yaml`` over its row in ``prompts.csv`` over ``cases.yaml``'s ``"*"`` entry)
+    and prompts: given, else the first markdown cell that reads like a task
+    (:func:`~nbjudge.benchmark.importer.prompts.task_cell`), else
+    :data:`~nbjudge.benchmark.importer.prompts.PLACEHOLDER` (``prompt_source: unknown``)."""
     files = sorted(
         p.name for p in folder.glob("*.ipynb")
         if not p.name.startswith(".") and not (p.is_dir() and not p.is_symlink())
@@ -325,6 +345,9 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
         problems.append(f"{folder}: no .ipynb notebooks at the top of the folder")
         return []
     cases_file = _read_cases_file(folder, files, problems)
+    rows: dict[str, PromptRow] = {}
+    if os.path.lexists(folder / PROMPTS_FILE) and readable_file(folder, PROMPTS_FILE, problems):
+        rows = read_prompts_csv(folder, files, problems)
     ids = notebook_ids(files)
     sources = []
     for name in files:
@@ -337,9 +360,13 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
         if not isinstance(metadata, Mapping):
             problems.append(f"{name}: metadata 'nbjudge' must be a mapping, got {metadata!r}")
             continue
+        row = rows.get(name)
+        from_csv = {} if row is None else {
+            "prompt": row.prompt, **({"task_type": row.task_type} if row.task_type else {})}
         # Metadata keys other than CASE_KEYS are left alone: other tools may keep state there.
         settings = {
             **cases_file.get("*", {}),
+            **from_csv,
             **cases_file.get(name, {}),
             **{k: v for k, v in metadata.items() if k in CASE_KEYS},
         }
@@ -347,22 +374,31 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
             problems.append(f"{name}: the prompt must be text, got {settings['prompt']!r}")
             continue
         explicit = bool((settings.get("prompt") or "").strip())
-        prompt = " ".join(settings["prompt"].split()) if explicit else _first_markdown(notebook)
+        entry = cases_file.get(name, {})
+        note, kept = "", None
+        if explicit:
+            prompt = " ".join(settings["prompt"].split())
+            origin = _origin("prompt", metadata, entry, row)
+        else:
+            found = task_cell(notebook)
+            skipped = "; ".join(f"cell {number} skipped: {reason}"
+                                for number, reason in found.skipped)
+            if found.prompt is not None:
+                prompt, origin = found.prompt, "markdown cell"
+                note = f"cell {found.cell}" + (f"; {skipped}" if skipped else "")
+            else:
+                prompt, origin, kept = PLACEHOLDER, "unknown", notebook
+                note = skipped or "no markdown cell before the third code cell"
         # The prompt reaches terminals and reports: no escape sequence of the notebook's.
-        prompt = prompt and printable(prompt)
-        if prompt is None:
-            problems.append(
-                f"{name}: no task prompt: set metadata nbjudge.prompt, give 'prompt' for it in "
-                f"{CASES_FILE}, or start the notebook with a markdown cell stating the task"
-            )
-            continue
+        prompt = printable(prompt)
         # A repaired notebook is imported as nbformat writes it, the rest byte for byte.
         content = nbformat.writes(notebook).encode() if repaired else path.read_bytes()
         sha = hashlib.sha256(content).hexdigest()
-        origin = ("metadata" if str(metadata.get("prompt") or "").strip()
-                  else CASES_FILE if explicit else "first markdown cell")
+        task_source = (_origin("task_type", metadata, entry, row)
+                       if settings.get("task_type") is not None else None)
+        code = tuple(str(c.source) for c in notebook.cells if c.cell_type == "code")
         sources.append(Source(name, ids[name], sha, settings, prompt, explicit, origin,
-                               content if repaired else None))
+                              content if repaired else None, task_source, note, code, kept))
     return sources
 
 
