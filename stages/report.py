@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> None:
              .path("--comparisons", default=None,
                    help="each arm against the reference (ArmComparison JSONL; empty "
                         "without arms)")
+             .path("--robustness", default=None,
+                   help="the robustness stage's folder (summary.json; enabled: false when off)")
+             .path("--injections", default=None,
+                   help="what the injection scanner flagged in the judged notebooks (JSONL)")
              .path("--root", default=Path("."),
                    help="folder the notebook paths of the indexes are relative to")
              .path("--html").path("--pdf").path("--figures")
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         params, metrics=args.metrics, stats=args.stats, labels=args.labels,
         judgments=args.judgments, notebook_index=args.index,
         executed_index=args.executed_index, alignment=args.alignment, root=args.root,
-        curve=args.curve, compare_arms=args.compare_arms, comparisons=args.comparisons)
+        curve=args.curve, compare_arms=args.compare_arms, comparisons=args.comparisons,
+        robustness=args.robustness, injections=args.injections)
     files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
                          figures=args.figures)
     written = [files.html, *([files.pdf] if files.pdf else [])]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from nbjudge.judges.batch import judge_views, render_options
@@ -56,12 +55,7 @@ from nbjudge.schemas import (
     write_records,
 )
 from nbjudge.stage import StageCommand, run_stage
-from nbjudge.stats.robustness import (
-    family_summary,
-    more_susceptible,
-    robustness_headline,
-    shift_table,
-)
+from nbjudge.stats.robustness import robustness_summary, shift_table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,10 +150,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = shift_table(score_pairs(judgments, entries), level=settings.level)
     write_records(args.out / "shifts.jsonl", rows)
-    summaries = family_summary(rows)
-    worse = more_susceptible(summaries)
-    moved = [s for s in summaries if s.susceptibility is not None
-             and abs(s.susceptibility) > settings.threshold]
+    measures = robustness_summary(rows, threshold=settings.threshold)
     summary = {
         "enabled": True, "smoke": llm.smoke, "warning": llm.metrics_warning,
         "model": model, "threshold": settings.threshold, "level": settings.level,
@@ -174,19 +165,14 @@ def main(argv: list[str] | None = None) -> None:
                     "clean": len(clean),
                     "clean_flagged": sum(1 for n in clean if n in flagged),
                     "originals_flagged": sorted(n for n in flagged if split_id(n)[1] is None)},
-        "families": [asdict(s) for s in summaries],
-        "moved_by_injection": [asdict(s) for s in moved],
-        "more_susceptible_than_baseline": [
-            {"judge": j, "defence": d, "susceptibility": s, "baseline": b}
-            for j, d, s, b in worse],
-        "headline": robustness_headline(summaries),
+        **measures,
     }
     write_json(args.out / "summary.json", summary)
     _log_mlflow(summary, judge)
-    for s in summaries:
-        stage.done(f"{s.judge}@{s.defence}: injection shift {_fmt(s.susceptibility)} "
-                   f"(moved {_fmt(s.injection_moved)}), cosmetic invariance "
-                   f"{_fmt(s.invariance)}, defect sensitivity {_fmt(s.sensitivity)}")
+    for s in measures["families"]:
+        stage.done(f"{s['judge']}@{s['defence']}: injection shift {_fmt(s['susceptibility'])} "
+                   f"(moved {_fmt(s['injection_moved'])}), cosmetic invariance "
+                   f"{_fmt(s['invariance'])}, defect sensitivity {_fmt(s['sensitivity'])}")
     stage.done(f"scanner: {summary['scanner']['injected_found']}/{len(injected)} injected "
                f"variants found, {summary['scanner']['clean_flagged']}/{len(clean)} clean "
                f"notebooks flagged -> {args.out}/summary.json")

@@ -25,6 +25,7 @@ from nbjudge.schemas import (
     Judgment,
     Label,
     Notebook,
+    read_json,
     read_json_record,
     read_records,
 )
@@ -35,7 +36,9 @@ from nbjudge.stats.headline import write_headline
 
 def main(argv: list[str] | None = None) -> None:
     stage = (StageCommand("stats", __doc__).path("--labels").path("--judgments", nargs="+")
-             .path("--index").path("--metrics").path("--detail").path("--out"))
+             .path("--index").path("--metrics").path("--detail").path("--out")
+             .path("--robustness", default=None,
+                   help="the robustness stage's summary.json (its headline joins metrics.json)"))
     args, params = stage.parse(argv, "stats", "seed")
     config = StatsConfig.from_mapping(params.stats.model_dump(exclude_unset=True))
     labels = read_records(args.labels, Label)
@@ -51,7 +54,10 @@ def main(argv: list[str] | None = None) -> None:
             if (folder / "run.json").exists()]
     warning = runs[0].metrics_warning if runs else None
     result.write(args.detail, args.out, warning=warning)
-    write_headline(args.metrics, result.metrics, reference=config.reference, warning=warning)
+    robustness = (read_json(args.robustness, "robustness summary")
+                  if args.robustness is not None and args.robustness.is_file() else {})
+    write_headline(args.metrics, result.metrics, reference=config.reference, warning=warning,
+                   robustness=robustness.get("headline") if robustness.get("enabled") else None)
     stage.done(f"{result.metrics['status']}; wrote {args.metrics}, {args.detail} and "
                f"{len(result.frames)} tables under {args.out}")
 

@@ -23,6 +23,7 @@ from .sections.disagreements import DisagreementItem, disagreements
 from .sections.guidelines import AlignmentRow, Guidelines, alignment_summary, guidelines
 from .sections.limitations import limitations
 from .sections.provenance import JudgeFacts, Provenance, judge_facts, provenance
+from .sections.robustness import Robustness, robustness
 from .sections.settings import RunSettings, run_settings
 from .sections.verdict import Verdict, verdict
 from .sections.warnings import warning_lines
@@ -77,6 +78,7 @@ class ReportContext:
     settings: RunSettings
     limitations: tuple[str, ...]
     comparison: Comparison | None = None     # arms compared (data/compare), when any
+    robustness: Robustness | None = None     # the robustness stage and the scanner
 
 
 def build_context(
@@ -98,6 +100,7 @@ def build_context(
     shown_alignment = alignment_summary(inputs)
     shown_disagreements = disagreements(inputs, view, settings)
     shown_comparison = comparison(inputs, figures)
+    shown_robustness = robustness(inputs)
     contents = tuple((anchor, text) for anchor, text, shown in (
         ("compare", "comparing builds", shown_comparison is not None),
         ("improvement", "does alignment help", "forest" in figures),
@@ -107,6 +110,7 @@ def build_context(
         ("ceiling", "human ceiling and power", True),
         ("guidelines", "what alignment learned", bool(shown_guidelines or shown_alignment)),
         ("disagreements", "largest disagreements", bool(shown_disagreements)),
+        ("robustness", "robustness", shown_robustness is not None),
         ("settings", "settings", True),
         ("limitations", "limitations", True),
     ) if shown)
@@ -133,4 +137,5 @@ def build_context(
         settings=run_settings(inputs, view.stats),
         limitations=limitations(inputs, view),
         comparison=shown_comparison,
+        robustness=shown_robustness,
     )

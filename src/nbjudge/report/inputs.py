@@ -25,10 +25,12 @@ from nbjudge.schemas import (
     AlignmentAudit,
     ArmComparison,
     ArmSummary,
+    InjectionFinding,
     JudgeRun,
     Judgment,
     Label,
     Notebook,
+    RobustnessShift,
     StagePlan,
     read_json,
     read_json_record,
@@ -114,6 +116,12 @@ class ReportInputs:
     # against the reference; empty when no arms are set
     compare_arms: tuple[ArmSummary, ...] = ()
     comparisons: tuple[ArmComparison, ...] = ()
+    # the robustness stage (data/robustness): its summary (None: no such folder) and shifts;
+    # the injection scanner's findings on the judged notebooks (data/injections.jsonl)
+    robustness: Mapping[str, Any] | None = None
+    robustness_shifts: tuple[RobustnessShift, ...] = ()
+    injections: tuple[InjectionFinding, ...] = ()
+    injections_scanned: bool = False
 
 
 def read_curve(folder: str | Path | None) -> pd.DataFrame | None:
@@ -241,6 +249,8 @@ def load_inputs(
     curve: str | Path | None = None,
     compare_arms: str | Path | None = None,
     comparisons: str | Path | None = None,
+    robustness: str | Path | None = None,
+    injections: str | Path | None = None,
 ) -> ReportInputs:
     """Read every input of the report, given the parameters as plain containers.
 
@@ -279,4 +289,14 @@ def load_inputs(
         curve_alignment=read_alignment(Path(curve) / "alignment") if curve is not None else (),
         compare_arms=arm_records,
         comparisons=comparison_records,
+        robustness=(read_json(Path(robustness) / "summary.json", "robustness summary")
+                    if robustness is not None and (Path(robustness) / "summary.json").is_file()
+                    else None),
+        robustness_shifts=(tuple(read_records(Path(robustness) / "shifts.jsonl",
+                                              RobustnessShift))
+                           if robustness is not None
+                           and (Path(robustness) / "shifts.jsonl").is_file() else ()),
+        injections=(tuple(read_records(injections, InjectionFinding))
+                    if injections is not None and Path(injections).is_file() else ()),
+        injections_scanned=injections is not None and Path(injections).is_file(),
     )

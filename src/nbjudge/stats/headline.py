@@ -10,7 +10,10 @@ size) has a thousand leaves and turns their tables into ellipses. The headline k
 - ``improvement.<variant>.<dimension>``: MAE(reference) - MAE(variant), positive is better,
   for the default comparisons (every judge variant against the reference),
 - ``significant.<variant>.<dimension>``: whether that improvement passes the configured
-  verdict rule (the detail file says which rule, interval and p-value).
+  verdict rule (the detail file says which rule, interval and p-value);
+- ``robustness.<measure>.<judge>@<defence>`` when the robustness stage ran: the mean
+  injection shift (``susceptibility``), the share of cosmetic variants left unmoved
+  (``invariance``), the share of defects that lowered their dimension (``sensitivity``).
 
 Everything else stays in the detail file (``reports/metrics_detail.json``), which the
 report reads.
@@ -29,7 +32,8 @@ __all__ = ["headline_metrics", "write_headline"]
 
 
 def headline_metrics(detail: Mapping[str, Any], *, reference: str,
-                     warning: str | None = None) -> dict[str, Any]:
+                     warning: str | None = None,
+                     robustness: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The headline of ``detail`` (the content :func:`analyze_experiment` returns).
 
     ``reference`` is the variant every improvement is measured against
@@ -63,12 +67,16 @@ def headline_metrics(detail: Mapping[str, Any], *, reference: str,
         variant: {dimension: bool(row.get("significant")) for dimension, row in rows.items()}
         for variant, rows in improvements.items()
     }
+    if robustness:
+        headline["robustness"] = dict(robustness)
     return headline
 
 
 def write_headline(path: str | os.PathLike[str], detail: Mapping[str, Any], *,
-                   reference: str, warning: str | None = None) -> dict[str, Any]:
+                   reference: str, warning: str | None = None,
+                   robustness: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write the headline of ``detail`` to ``path`` as JSON and return it."""
-    headline = headline_metrics(detail, reference=reference, warning=warning)
+    headline = headline_metrics(detail, reference=reference, warning=warning,
+                                robustness=robustness)
     atomic_write_text(path, json.dumps(headline, indent=2) + "\n")
     return headline

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from nbjudge.schemas import RobustnessShift
 from nbjudge.stats.paired import paired_interval
 
-__all__ = ["ScorePair", "family_summary", "robustness_headline", "shift_table"]
+__all__ = ["FamilySummary", "ScorePair", "family_summary", "more_susceptible",
+           "robustness_headline", "robustness_summary", "shift_table"]
 
 ALL = "*"
 
@@ -184,3 +186,20 @@ def more_susceptible(summaries: Sequence[FamilySummary], reference: str = "basel
                 and base.susceptibility is not None and s.susceptibility > base.susceptibility):
             worse.append((s.judge, s.defence, s.susceptibility, base.susceptibility))
     return worse
+
+
+def robustness_summary(rows: Sequence[RobustnessShift], *, threshold: float,
+                       reference: str = "baseline") -> dict[str, Any]:
+    """The measures of ``rows`` as the robustness summary holds them: ``families`` (per
+    judge and defence), ``moved_by_injection`` (those whose mean injection shift exceeds
+    ``threshold`` in size), ``more_susceptible_than_baseline`` and ``headline``."""
+    summaries = family_summary(rows)
+    return {
+        "families": [asdict(s) for s in summaries],
+        "moved_by_injection": [asdict(s) for s in summaries if s.susceptibility is not None
+                               and abs(s.susceptibility) > threshold],
+        "more_susceptible_than_baseline": [
+            {"judge": j, "defence": d, "susceptibility": s, "baseline": b}
+            for j, d, s, b in more_susceptible(summaries, reference)],
+        "headline": robustness_headline(summaries),
+    }

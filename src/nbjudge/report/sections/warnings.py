@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..inputs import ReportInputs
 from ..view import is_smoke, judge_model, label_sources, unsandboxed
+from .robustness import injection_line
 
 __all__ = ["warning_lines"]
 
@@ -32,6 +33,9 @@ def warning_lines(inputs: ReportInputs) -> list[str]:
     if status == "no_judgments":
         lines.append("No judgments yet: this report shows the labels and the human ceiling "
                      "only.")
+    moved = injection_line(inputs.robustness)
+    if moved:
+        lines.append(moved)
     for flag in inputs.metrics.get("flags") or []:
         lines.append(flag[0].upper() + flag[1:] + ("" if flag.endswith(".") else "."))
     return lines
