@@ -29,19 +29,24 @@ which raters each consensus came from.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nbjudge.llm.usage import UsageLog
+from nbjudge.offline import environment
 from nbjudge.params import MemAlignSettings  # the `memalign` section
 from nbjudge.schemas import Label
 from nbjudge.stats.tables import round_half_up
 
 __all__ = [
+    "DISTILLATION_SEED",
+    "DISTILLATION_TEMPERATURE",
     "MEMORY_VARIANTS",
     "AlignedJudge",
     "ConsensusRule",
@@ -49,6 +54,7 @@ __all__ = [
     "MemAlignSettings",
     "MemorySnapshot",
     "align_dimension",
+    "deterministic_distillation",
     "human_consensus",
     "memalign_label",
     "memory_snapshot",
@@ -57,6 +63,54 @@ __all__ = [
 ]
 
 MEMORY_VARIANTS = ("full", "semantic_only")
+
+# MemAlign's distillation: greedy, with a fixed seed, one batch at a time (see
+# deterministic_distillation), so that the same traces give the same guidelines.
+DISTILLATION_TEMPERATURE = 0.0
+DISTILLATION_SEED = 0
+_DISTILLATION_LOCK = threading.Lock()
+# The name distill_guidelines calls in mlflow.genai.judges.optimizers.memalign.utils
+# (imported there from dspy_utils, hence not in that module's exports).
+_LM_BUILDER = "construct_dspy_lm"
+
+
+@contextlib.contextmanager
+def deterministic_distillation(temperature: float = DISTILLATION_TEMPERATURE,
+                               seed: int = DISTILLATION_SEED) -> Iterator[None]:
+    """MemAlign distils guidelines at ``temperature`` with ``seed``, batch after batch.
+
+    MLflow 3.17 builds the distillation LM from the reflection model's URI with DSPy's
+    defaults: no temperature, so the provider's own (llama-server's samples at 0.8 with
+    a random seed), and batches sent by up to eight threads whose guidelines are kept in
+    the order the replies arrive. Within the block the LM MLflow builds
+    (``construct_dspy_lm``, which its ``memalign.utils`` calls) carries ``temperature``
+    and ``seed`` in its request defaults (``dspy.LM.kwargs``; reasoning models keep the
+    temperature their provider requires, a provider without ``seed`` gets none), and
+    ``MLFLOW_GENAI_OPTIMIZE_MAX_WORKERS=1`` makes the batches run in order. DSPy's answer
+    cache keys on these settings, so no answer sampled before is reused; it lives under
+    the backend's cache folder (``DSPY_CACHEDIR``, :func:`nbjudge.llm.config.offline_settings`).
+    One block at a time in a process; everything is restored on exit.
+    """
+    from mlflow.genai.judges.optimizers.memalign import utils
+
+    with _DISTILLATION_LOCK:
+        built = getattr(utils, _LM_BUILDER)
+
+        def construct(model: str) -> Any:
+            lm = built(model)
+            params = lm.supported_params
+            if "temperature" in params and not lm.supports_reasoning:
+                lm.kwargs["temperature"] = temperature
+            if "seed" in params:
+                lm.kwargs["seed"] = seed
+            return lm
+
+        setattr(utils, _LM_BUILDER, construct)
+        try:
+            with environment({"MLFLOW_GENAI_OPTIMIZE_MAX_WORKERS": "1"}):
+                yield
+        finally:
+            setattr(utils, _LM_BUILDER, built)
 
 
 @dataclass(frozen=True)
@@ -240,7 +294,7 @@ def align_dimension(
                                   embedding_model=embedding_model,
                                   embedding_dim=settings.embedding_dim)
     started = time.monotonic()
-    with usage.counter() as counter:
+    with usage.counter() as counter, deterministic_distillation():
         aligned = base_judge.align(traces=list(traces), optimizer=optimizer)
     seconds = time.monotonic() - started
     return AlignedJudge(base_judge.name, aligned, memory_snapshot(aligned), round(seconds, 3),
