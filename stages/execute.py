@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     for entry in executed:
         run = entry.execution
         if run and run.status not in ("ok", "not_run"):
-            # Cells counted from 1, as the judge's text numbers them.
-            where = f" at cell {run.cell + 1}" if run.cell is not None else ""
+            # The record numbers cells from 1, as Jupyter and the judge's text do.
+            where = f" at cell {run.cell}" if run.cell is not None else ""
             what = f" ({run.limit})" if run.limit else ""
             kept = "; judged with its original outputs" if run.outputs == "original" else ""
             print(f"  {entry.notebook_id}: {run.status}{what}{where}, {run.failure} failure"

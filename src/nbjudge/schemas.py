@@ -216,7 +216,9 @@ class Execution(BaseModel):
     path: NonEmpty  # the executed notebook, relative to the repository root
     limit: Literal["memory", "cpu", "processes", "file_size", "open_files", "disk",
                    "wall_time", "output"] | None = None
-    cell: int | None = Field(default=None, ge=0)  # index of the cell the run stopped at
+    # The cell the run stopped at, numbered from 1 as Jupyter and the judge's text number
+    # cells (version-1 index records counted from 0; they read as this numbering).
+    cell: int | None = Field(default=None, ge=1)
     sandbox: Literal["bwrap", "none"] | None = None  # None: recorded before sandboxes
     mode: Literal["run", "keep"] = "run"   # execute.mode as applied to this notebook
     # Where the outputs the judges read come from: this machine's run, the notebook as it
@@ -258,8 +260,14 @@ class Generation(BaseModel):
 
 
 class Notebook(Record):
-    """An entry of the notebook index."""
+    """An entry of the notebook index.
 
+    Version 2 numbers ``execution.cell`` from 1, as Jupyter, the judge's text, stage
+    messages and the report do; version-1 records (counted from 0) still read, their
+    cell renumbered.
+    """
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # 2: execution.cell counted from 1
     notebook_id: NonEmpty
     case_id: NonEmpty
     path: NonEmpty  # the notebook as written, relative to the repository root
@@ -267,6 +275,16 @@ class Notebook(Record):
     origin: Literal["procedural", "llm", "import"]
     execution: Execution | None = None
     generation: Generation | None = None  # provenance of notebooks written by a model
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            data = {**data, "schema_version": 2}
+            execution = data.get("execution")
+            if isinstance(execution, dict) and isinstance(execution.get("cell"), int):
+                data["execution"] = {**execution, "cell": execution["cell"] + 1}
+        return data
 
     def model_post_init(self, __context: Any) -> None:
         if (self.origin == "llm") != (self.generation is not None):

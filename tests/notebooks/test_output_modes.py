@@ -161,7 +161,7 @@ def test_an_environment_failure_keeps_the_original_outputs_or_shows_the_crash(tm
         "error", "environment", "original")
     assert judged_text(tmp_path, kept) == render(came_executed()).text
     run = shown.execution
-    assert (run.status, run.failure, run.outputs, run.cell) == ("error", "environment", "run", 2)
+    assert (run.status, run.failure, run.outputs, run.cell) == ("error", "environment", "run", 3)
     text = judged_text(tmp_path, shown)
     assert "ModuleNotFoundError" in text and "loaded\n" in text
     assert text.rstrip().endswith("(not run: the notebook stopped before this cell)")

@@ -411,7 +411,7 @@ def test_6_fork_bomb_stops_at_the_process_limit(tmp_path, bwrap_works):
                                   "import os\nwhile True:\n    os.fork()", "print('never')",
                                   timeout=90)
     assert run.status == "resource_limit" and run.limit == "processes", run
-    assert run.cell == 1
+    assert run.cell == 2
     assert "start" in text and "never" not in text
     assert time.monotonic() - started < 90  # bounded by the limit, not by a clock
     deadline = time.monotonic() + 15
@@ -425,7 +425,7 @@ def test_7_memory_beyond_the_limit(tmp_path, bwrap_works):
     run, text = run_beside_honest(tmp_path, "print('start')", "block = bytearray(3 * 1024**3)",
                                   "print('never')")
     assert run.status == "resource_limit" and run.limit == "memory", run
-    assert run.cell == 1 and "memory_mb = 2048" in run.error
+    assert run.cell == 2 and "memory_mb = 2048" in run.error
     assert "start" in text and "MemoryError" in text and "never" not in text
 
 
@@ -433,13 +433,13 @@ def test_7_memory_beyond_the_limit(tmp_path, bwrap_works):
 def test_8_file_beyond_the_size_limit(tmp_path, bwrap_works):
     run, text = run_beside_honest(tmp_path, "open('big.bin', 'wb').write(b'0' * 2 * 1024**2)")
     assert run.status == "resource_limit" and run.limit == "file_size", run
-    assert run.cell == 0 and "File too large" in text
+    assert run.cell == 1 and "File too large" in text
 
 
 @pytest.mark.slow
 def test_9_infinite_loop_is_stopped(tmp_path, bwrap_works):
     run, _ = run_beside_honest(tmp_path, "print('start')", "while True:\n    pass")
-    assert run.status == "timeout" and run.cell == 1, run
+    assert run.status == "timeout" and run.cell == 2, run
     assert f"longer than {CELL_TIMEOUT} s" in run.error
 
 
@@ -494,7 +494,7 @@ def test_the_other_limits_are_recorded(tmp_path, bwrap_works, limit, source):
     run, text = run_beside_honest(tmp_path, "print('start')", source, "print('never')",
                                   sandbox=settings, timeout=30)
     assert run.status == "resource_limit" and run.limit == limit, run
-    assert run.cell == 1 and "start" in text and "never" not in text
+    assert run.cell == 2 and "start" in text and "never" not in text
 
 
 @pytest.mark.slow
@@ -516,7 +516,7 @@ def test_wall_clock_limit_stops_the_notebook_and_keeps_earlier_outputs(tmp_path,
                                   "time.sleep(4)", "time.sleep(4)", "print('never')",
                                   sandbox=settings)
     assert run.status == "resource_limit" and run.limit == "wall_time", run
-    assert run.cell in (2, 3) and "first" in text and "never" not in text
+    assert run.cell in (3, 4) and "first" in text and "never" not in text
 
 
 # --- honest notebooks are unchanged by the sandbox -----------------------------------------
@@ -622,7 +622,7 @@ def test_13_control_characters_the_notebook_chooses_reach_no_terminal(tmp_path, 
     attempt = ("raise RuntimeError('\\x1b[2K\\r40 notebooks (40 ok)\\n\\x1b]0;pwned\\x07"
                "\\x9b31m\\u202e')")
     run, text = run_beside_honest(tmp_path, "print('start')", attempt)
-    assert run.status == "error" and run.cell == 1
+    assert run.status == "error" and run.cell == 2
     assert run.error == ("RuntimeError: \\x1b[2K\\r40 notebooks (40 ok)\\n\\x1b]0;pwned\\x07"
                          "\\x9b31m\\u202e")
     assert not any(ord(char) < 32 or 0x7f <= ord(char) <= 0x9f for char in run.error)
@@ -640,7 +640,7 @@ def test_14_output_past_the_limit_is_cut_with_a_marker_and_the_status_says_so(tm
         "display({'text/plain': 'y' * 3_000_000}, raw=True)", "print('later')",
         sandbox=settings)
     assert (run.status, run.limit, run.cell, run.failure) == (
-        "resource_limit", "output", 1, "notebook"), run
+        "resource_limit", "output", 2, "notebook"), run
     assert run.error == ("outputs past execute.limits.output_mb = 1 were cut from cell 2 on "
                          "(marked in the notebook)")
     # A dropped output costs nothing of the budget: the small one after it is kept.

@@ -83,7 +83,8 @@ def how_to_grade(dimensions: Sequence[str] = DIMENSIONS) -> str:
         "notebook follows. To change a grade, answer the question again: the latest wins. "
         "Without the queue: press Assess on the trace, Add feedback > Human feedback; Name: "
         "the dimension (" + ", ".join(dimensions) + "); Data Type: Number (1, 2 or 3) or "
-        "String (N/A); a rationale of one sentence; Create."
+        "String (N/A); a rationale of one sentence; Create. Cells are numbered from 1, as "
+        "Jupyter and the notebook's text here show them ([cell 3: code]): cite them so."
     )
 
 

@@ -419,6 +419,9 @@ def execute_index(
     executed = []
     for job in jobs:
         path = job.target.resolve().relative_to(root.resolve()).as_posix()
+        info = dict(results[job.entry.notebook_id])
+        if info.get("cell") is not None:   # the run's index -> the record's number from 1
+            info["cell"] += 1
         executed.append(job.entry.model_copy(update={
-            "execution": Execution(**results[job.entry.notebook_id], path=path)}))
+            "execution": Execution(**info, path=path)}))
     return executed
