@@ -19,7 +19,6 @@ from collections import Counter
 
 from nbjudge.compare.arms import parse_arms
 from nbjudge.compare.build import build_arms
-from nbjudge.runlog import log_values
 from nbjudge.stage import StageCommand, run_stage
 
 
@@ -31,17 +30,15 @@ def main(argv: list[str] | None = None) -> None:
     if not arms:
         stage.done(f"off (compare.arms is empty) -> {args.out}")
         return
-    log_values(args.out / "index.jsonl", [
-        {"notebook_id": n.notebook_id, "execution.seconds": n.execution.seconds}
-        for n in built.index if n.execution is not None])
     for note in built.notes:
         print(f"  {note}")
     per_arm = Counter(built.arm_of.values())
     status = Counter(n.execution.status for n in built.index if n.execution is not None)
+    seconds = sum(n.execution.seconds or 0.0 for n in built.index if n.execution is not None)
     stage.done(", ".join(f"{arm} {per_arm[arm]}" for arm in (a.name for a in arms))
                + f" notebooks on {len({n.case_id for n in built.index})} cases ("
                + ", ".join(f"{count} {s}" for s, count in sorted(status.items()))
-               + f") -> {args.out}/")
+               + f"; {seconds:.0f} s of kernel time) -> {args.out}/")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from nbjudge.benchmark.procedural import LevelDistribution, write_notebook
 from nbjudge.compare.arms import Arm, ImportArm, LlmArm, ProceduralArm, reference_arm
 from nbjudge.errors import ConfigError, InputError
 from nbjudge.params import Params, need
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import (
     BlueprintEntry,
     Case,
@@ -265,7 +266,8 @@ def _write(arms: Sequence[Arm], params: Params, built: BuiltArms, out: Path) -> 
     compare = params.compare
     reference = reference_arm(list(arms), compare.reference if compare else None) if arms \
         else None
-    write_records(out / "index.jsonl", built.index)
+    # Run times differ on every run: they go to the run log, so the index reproduces.
+    write_records(out / "index.jsonl", set_aside(built.index, out / "index.jsonl"))
     write_records(out / "cases.jsonl", built.cases)
     write_records(out / "blueprint.jsonl", built.blueprint)
     write_records(out / "generation.jsonl", built.attempts)
