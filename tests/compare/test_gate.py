@@ -198,3 +198,11 @@ def test_params_problems_exit_2_and_name_the_key(results, tmp_path, capsys):
     typo = _params(tmp_path / "typo.yaml", tolerances={"model_trainin": 0.1})
     assert main(["gate", str(results), "--params", typo]) == 2
     assert "did you mean `model_training`?" in capsys.readouterr().err
+
+
+def test_an_empty_comparison_cannot_decide(tmp_path, capsys):
+    """With no arms the compare stages write an empty file: CI must not read it as a pass."""
+    empty = tmp_path / "comparisons.jsonl"
+    empty.write_text("")
+    assert main(["gate", str(empty), "--tolerances", "default=0.1"]) == 2
+    assert "no arms were compared: set compare.arms" in capsys.readouterr().err

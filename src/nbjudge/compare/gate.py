@@ -221,7 +221,8 @@ def _undecided(record: ArmComparison, source: str, settings: GateSettings) -> st
 def evaluate_gate(records: Sequence[ArmComparison], settings: GateSettings) -> GateResult:
     """The verdict of every candidate and dimension, and the exit code."""
     if not records:
-        raise InputError("no comparison records: the results file is empty")
+        raise InputError("no comparison records: the results file is empty (no arms were "
+                         "compared: set compare.arms, e.g. `dvc exp run -S compare=<arms>`)")
     level = settings.level if settings.level is not None else records[0].level
     rows = []
     for record in records:
