@@ -36,9 +36,12 @@ def main(argv: list[str] | None = None) -> None:
         cases, source = imported.cases, f"folder {params.generate.input}"
         for warning in imported.warnings:
             print(f"cases: warning: {warning}")
-        for case in cases:
-            if case.prompt_source == "inferred":
-                print(f"cases: {case.case_id}: task inferred by the judge model: {case.prompt}")
+        prompts = {c.case_id: c.prompt for c in cases}
+        for notebook in imported.notebooks:
+            if imported.prompt_sources[notebook.notebook_id] == "inferred":
+                print(f"cases: {imported.sources[notebook.notebook_id]}: task inferred by the "
+                      f"judge model ({imported.prompt_notes[notebook.notebook_id]}): "
+                      f"{prompts[notebook.case_id]}")
     else:
         cases = build_cases(params.suite.path, params.seed, args.out / "datasets")
         source = f"suite {params.suite.name!r}"

@@ -147,7 +147,9 @@ def _import_check(args: argparse.Namespace) -> int:
     for r in rows:
         prompt = r.prompt if len(r.prompt) <= 100 else r.prompt[:97] + "..."
         note = f" ({r.prompt_note})" if r.prompt_note else ""
-        print(f"{'?' if r.doubts else ' '} {r.file}: prompt from {r.prompt_source}{note}")
+        source = {"unknown": "no task prompt", "inferred": "prompt inferred by the judge model"
+                  }.get(r.prompt_source, f"prompt from {r.prompt_source}")
+        print(f"{'?' if r.doubts else ' '} {r.file}: {source}{note}")
         print(f"    \"{prompt}\"")
         print(f"    task type {r.task_type} ({r.task_type_evidence or 'no evidence'})")
         if r.doubts:

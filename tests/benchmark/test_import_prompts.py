@@ -242,7 +242,7 @@ def test_import_check_shows_prompts_sources_task_types_and_doubts(real_folder, c
     assert "7 notebook(s) in" in out
     assert "  titled.ipynb: prompt from markdown cell (cell 2; cell 1 skipped: a title" in out
     assert f'    "{TASK[:97]}' in out
-    assert "? all_code.ipynb: prompt from unknown" in out
+    assert "? all_code.ipynb: no task prompt (no markdown cell)" in out
     assert "    task type forecasting (code: Prophet, forecast, make_future_dataframe)" in out
     assert "    doubtful: no task prompt" in out
     assert "6 of 7 notebook(s) doubtful" in out
@@ -266,7 +266,7 @@ def test_a_stater_states_unknown_tasks_and_junk_keeps_the_placeholder(real_folde
     def stater(notebooks):
         asked.extend(sorted(notebooks))
         return {"all_code": StatedTask("Predict a binary outcome with a random forest.",
-                                       None, cached=True),
+                                       None, cached=True, note="local:tiny"),
                 "script": StatedTask(None, "code, not a sentence ('import pandas')")}
 
     imported = read_notebook_folder(real_folder, stater=stater)
@@ -274,7 +274,9 @@ def test_a_stater_states_unknown_tasks_and_junk_keeps_the_placeholder(real_folde
     cases = {c.case_id: c for c in imported.cases}
     assert (cases["all_code"].prompt_source, cases["all_code"].prompt) == (
         "inferred", "Predict a binary outcome with a random forest.")
-    assert imported.prompt_notes["all_code"] == "stated by the judge model (from the answer cache)"
+    assert imported.prompt_notes["all_code"] == "local:tiny, from the answer cache"
+    # the model's sentence says 'binary', but the code shows the task type first
+    assert cases["all_code"].task_type_evidence.startswith("code: accuracy_score")
     assert cases["script"].prompt_source == "unknown"
     (script,) = [w for w in imported.warnings if w.startswith("script.ipynb")]
     assert "the judge model's answer was unusable: code, not a sentence" in script
@@ -298,3 +300,37 @@ def test_the_models_sentence_is_checked_before_use(raw, prompt, problem):
     assert got == prompt
     assert (why or "").startswith(problem or "")
     assert (why is None) == (problem is None)
+
+
+def test_the_judge_model_states_tasks_through_its_api_cached(real_folder, tmp_path,
+                                                             monkeypatch):
+    """``generate.prompt: infer`` against a server speaking OpenAI's API: a usable sentence
+    is taken (marked inferred), junk keeps the placeholder, a rerun sends nothing."""
+    from nbjudge.benchmark.importer.stating import task_stater
+    from nbjudge.llm.backends import LLMConfig
+    from testing.fault_server import FaultServer, reply
+
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    good = "Predict house prices from the listing data and report the RMSE."
+
+    def answer(_index, body):
+        return reply(good if "Ridge" in str(body) else "```python\nimport pandas\n```")
+
+    with FaultServer(answer) as server:
+        config = LLMConfig.from_mapping({
+            "backend": "openai_compatible", "model": "fault-model",
+            "base_url": server.base_url, "context_size": 4096, "concurrency": 2,
+            "timeout": 10, "max_retries": 0, "temperature": 0.0, "max_output_tokens": 64,
+            "rationale_max_chars": 80, "notebook_tokens": 300})
+        stater = task_stater(config, cache_dir=str(tmp_path / "cache"))
+        first = read_notebook_folder(real_folder, stater=stater)
+        sent = server.count
+        second = read_notebook_folder(real_folder, stater=stater)
+        assert server.count == sent == 6   # the six notebooks without a prompt, once each
+    cases = {c.case_id: c for c in first.cases}
+    assert (cases["script"].prompt, cases["script"].prompt_source) == (good, "inferred")
+    assert cases["chapter"].prompt_source == "inferred"   # its code fits Ridge too
+    assert cases["all_code"].prompt_source == "unknown"
+    assert "code, not a sentence" in " ".join(first.warnings)
+    assert second.prompt_notes["script"] == "openai_compatible:fault-model, from the answer cache"
+    assert [c.prompt for c in second.cases] == [c.prompt for c in first.cases]

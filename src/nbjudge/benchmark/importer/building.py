@@ -31,7 +31,7 @@ from .inferring import (
     table_roles,
     task_type_from_data_or_prompt,
 )
-from .prompts import PLACEHOLDER, skip_reason
+from .prompts import skip_reason
 from .reading import (
     CASE_KEYS,
     NotebookImportError,
@@ -67,6 +67,7 @@ class StatedTask:
     prompt: str | None
     problem: str | None = None
     cached: bool = False
+    note: str = ""   # which model; that a smoke-test model's sentence means nothing
 
 
 # notebook id -> notebook, for the notebooks with no prompt; returns notebook id -> task
@@ -196,11 +197,15 @@ def _build_case(
         told = next((s.task_type_source for s in members if s.task_type_source), None)
         evidence = f"given in {told or 'cases.yaml'}"
     else:
+        # A prompt the model inferred is its reading of the code: the code itself comes first.
+        guessed = prompted.prompt_source in ("unknown", "inferred")
         task_type, evidence = task_type_from_data_or_prompt(
-            "" if prompt == PLACEHOLDER else prompt, train, target, "future" in frames)
+            "" if guessed else prompt, train, target, "future" in frames)
     if task_type == "unknown":
         shown = code_evidence(code for member in members for code in member.code)
         task_type, evidence = shown.task_type, shown.describe()
+    if task_type == "unknown" and prompted.prompt_source == "inferred":
+        task_type, evidence = task_type_from_data_or_prompt(prompt, None, None, False)
     if task_type not in TASK_TYPES:
         problems.append(
             f"case {case_id!r}: task_type {task_type!r} is not one of {', '.join(TASK_TYPES)}"
@@ -253,8 +258,9 @@ def _state_tasks(sources: Sequence[Source], stater: TaskStater | None) -> list[s
         task = stated.get(notebook_id)
         if task is not None and task.prompt:
             source.prompt, source.prompt_source = task.prompt, "inferred"
-            source.prompt_note = "stated by the judge model" + (
-                " (from the answer cache)" if task.cached else "")
+            source.prompt_note = ", ".join(
+                part for part in (task.note, "from the answer cache" if task.cached else "")
+                if part)
             continue
         why = f"; the judge model's answer was unusable: {task.problem}" if task else ""
         source.prompt_note += why
@@ -263,7 +269,7 @@ def _state_tasks(sources: Sequence[Source], stater: TaskStater | None) -> list[s
             f"is unknown. Give it a row in prompts.csv (file,prompt,task_type), 'prompt' in "
             f"cases.yaml or metadata nbjudge.prompt"
             + ("" if stater is not None else ", or let the judge model state it "
-               "(-S generate.prompt=infer)"))
+               "(-S generate.prompt=infer; import-check --infer)"))
     return warnings
 
 

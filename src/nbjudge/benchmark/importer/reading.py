@@ -388,7 +388,9 @@ def read_sources(folder: Path, problems: list[str]) -> list[Source]:
                 note = f"cell {found.cell}" + (f"; {skipped}" if skipped else "")
             else:
                 prompt, origin, kept = PLACEHOLDER, "unknown", notebook
-                note = skipped or "no markdown cell before the third code cell"
+                note = skipped or ("no markdown cell before the third code cell"
+                                   if any(c.cell_type == "markdown" for c in notebook.cells)
+                                   else "no markdown cell")
         # The prompt reaches terminals and reports: no escape sequence of the notebook's.
         prompt = printable(prompt)
         # A repaired notebook is imported as nbformat writes it, the rest byte for byte.

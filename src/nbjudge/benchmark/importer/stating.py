@@ -77,7 +77,9 @@ def notebook_cells(notebook: nbformat.NotebookNode, max_tokens: int) -> str:
 
 def stated_sentence(raw: str) -> tuple[str | None, str | None]:
     """The model's answer as a one-sentence task, or ``(None, why it is unusable)``."""
-    text = raw.strip().strip("`").strip()
+    if "```" in raw:
+        return None, f"code, not a sentence ({_short(raw.strip())})"
+    text = raw.strip()
     text = re.sub(r"^(task|the task|answer)\s*:\s*", "", text, flags=re.I).strip(" \"'*")
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     sentence = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0].strip(" \"'*")
@@ -145,13 +147,16 @@ def task_stater(config: LLMConfig, *, cache_dir: str | None = None, progress: bo
                 limits=active.limits if active is not None else Limits(),
                 progress=progress, description="stating tasks", unit="notebook")
             outcomes = runner.run(requests, RunSummary(noun="tasks"))
+        note = f"{config.backend}:{config.model}" + (
+            ", a smoke-test model: its sentence means nothing" if config.smoke else "")
         stated = {}
         for request, outcome in zip(requests, outcomes, strict=True):
             if outcome.status != "ok":
                 stated[request.notebook_id] = StatedTask(None, outcome.error or "failed")
                 continue
             prompt, problem = stated_sentence(str(outcome.details.get("value") or ""))
-            stated[request.notebook_id] = StatedTask(prompt, problem, request.key in cached)
+            stated[request.notebook_id] = StatedTask(prompt, problem, request.key in cached,
+                                                     note)
         return stated
 
     return state
