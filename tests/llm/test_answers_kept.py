@@ -93,3 +93,14 @@ def test_a_failure_asked_again_is_not_asked_a_third_time(tmp_path):
         assert cache.get("k") == {"status": "failed", "error": "invalid answer: y"}
         cache.put("ok", {"status": "ok", "score": 2})
         assert not cache.asks_again("ok") and cache.get("ok") == {"status": "ok", "score": 2}
+
+
+def test_the_plan_counts_a_failure_to_ask_again_as_not_cached(tmp_path):
+    from nbjudge.plan.core import cached_keys
+
+    with AnswerCache(tmp_path / "answers") as cache:
+        cache.put("failed", {"status": "failed", "error": "invalid answer: x"})
+        cache.put("ok", {"status": "ok", "score": 2})
+    assert cached_keys(tmp_path / "answers", ["failed", "ok", "new"]) == [True, True, False]
+    assert cached_keys(tmp_path / "answers", ["failed", "ok", "new"],
+                       retry_failed=True) == [False, True, False]

@@ -49,13 +49,15 @@ def price_of(model: str, llm: LLMConfig | None = None) -> tuple[float, float] | 
     return price_per_token(model)
 
 
-def cached_keys(directory: Path, keys: Iterable[str]) -> list[bool]:
+def cached_keys(directory: Path, keys: Iterable[str], *, retry_failed: bool = False
+                ) -> list[bool]:
     """Which ``keys`` the answer cache under ``directory`` holds (none when it does not
-    exist yet: planning creates no cache)."""
+    exist yet: planning creates no cache); under ``retry_failed`` a failure that will be
+    asked once more counts as not held."""
     keys = list(keys)
     if not directory.is_dir():
         return [False] * len(keys)
-    with AnswerCache(directory) as cache:
+    with AnswerCache(directory, retry_failed=retry_failed) as cache:
         return [key in cache for key in keys]
 
 

@@ -105,7 +105,7 @@ def judging_line(views: Sequence[NotebookView], llm: LLMConfig, judge: Mapping[s
     tokenizer = tokenizer_for(model)
     sizes = _Sizes(views, judges, llm, tokenizer)
     cached = cached_keys(cache_path(judge.get("cache_dir"), ".nbjudge-cache/judgments"),
-                         (r.key for r in requests))
+                         (r.key for r in requests), retry_failed=llm.retry_failed)
     line = plan_line(
         what="judge requests", model=model, price=price_of(model, llm),
         prompt_tokens=[sizes.prompt(r.dimension, r.notebook_id) for r in requests],

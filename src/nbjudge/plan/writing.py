@@ -32,7 +32,7 @@ def writing_plan(cases: Sequence[Case], settings: WriterSettings, config: LLMCon
         prompt_tokens=[tokenizer.messages(r.messages) for r in requests],
         reply_tokens=[config.max_output_tokens] * len(requests),
         cached=cached_keys(cache_path(settings.cache_dir, ".nbjudge-cache/generations"),
-                           (r.key for r in requests)),
+                           (r.key for r in requests), retry_failed=config.retry_failed),
         bound="exact",
         how=f"{len(cases)} cases, {len(requests)} notebooks, built and keyed as the stage "
             "builds them")
