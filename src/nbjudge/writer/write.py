@@ -63,18 +63,23 @@ __all__ = [
 _PROVIDER_FIELDS = ("base_url", "api_key_env", "smoke", "structured_output", "embedding_model")
 
 
+# The defaults are the `generate` section's (nbjudge.params.LlmGenerateParams), their one
+# source; only ``cache_dir`` (null there) and ``seed`` (the top-level one) are this module's.
+_DEFAULT = LlmGenerateParams(backend="llm", input="")
+
+
 @dataclass(frozen=True)
 class WriterSettings:
     """The ``generate`` section for ``backend: llm``."""
 
-    notebooks_per_case: int | None = 2     # None: the suite's count per case
-    temperature: float = 0.7
-    temperatures: tuple[float, ...] | None = None   # per sample, cycled; overrides temperature
-    seeds: tuple[int, ...] | None = None            # per sample; None: seed + sample - 1
+    notebooks_per_case: int | None = _DEFAULT.notebooks_per_case  # None: the suite's count
+    temperature: float = _DEFAULT.temperature
+    temperatures: tuple[float, ...] | None = _DEFAULT.temperatures  # per sample, cycled
+    seeds: tuple[int, ...] | None = _DEFAULT.seeds  # per sample; None: seed + sample - 1
     seed: int = 0
-    max_output_tokens: int = 1536
-    template: str = "prompts/notebook_writer.yaml"
-    sample_rows: int = 3
+    max_output_tokens: int = _DEFAULT.max_output_tokens
+    template: str = _DEFAULT.template
+    sample_rows: int = _DEFAULT.sample_rows
     cache_dir: str = str(CACHE_ROOT / "generations")
 
     def __post_init__(self) -> None:
