@@ -303,6 +303,7 @@ class LimitParams(Section):
 
     wall_seconds: Positive | None = 1800
     memory_mb: Positive | None = 6144
+    total_memory_mb: Positive | None = 8192   # the whole sandbox: processes and shared memory
     cpu_seconds: Positive | None = 1800
     processes: Positive | None = 256
     file_size_mb: Positive | None = 1024

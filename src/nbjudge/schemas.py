@@ -214,8 +214,8 @@ class Execution(BaseModel):
     seconds: float | None = Field(default=None, ge=0.0)
     error: str | None = None
     path: NonEmpty  # the executed notebook, relative to the repository root
-    limit: Literal["memory", "cpu", "processes", "file_size", "open_files", "disk",
-                   "wall_time", "output"] | None = None
+    limit: Literal["memory", "total_memory", "cpu", "processes", "file_size", "open_files",
+                   "disk", "wall_time", "output"] | None = None
     # The cell the run stopped at, numbered from 1 as Jupyter and the judge's text number
     # cells (version-1 index records counted from 0; they read as this numbering).
     cell: int | None = Field(default=None, ge=1)

@@ -57,7 +57,11 @@ def judged_text(tmp_path, entry: Notebook) -> str:
     ("error", {"ename": "ModuleNotFoundError", "evalue": "No module named 'x'"}, False,
      "notebook"),
     ("error", {"ename": "URLError", "evalue": "<urlopen error [Errno -3] Temporary failure in "
-               "name resolution>"}, False, "environment"),
+               "name resolution>", "confirmed": {"network_failed": True}}, False, "environment"),
+    # Raised without a network attempt (the kernel counted no failed one): the notebook's.
+    ("error", {"ename": "URLError", "evalue": "<urlopen error no network>",
+               "confirmed": {"network_failed": False}}, False, "notebook"),
+    ("error", {"ename": "ConnectionError", "evalue": "Max retries exceeded"}, False, "notebook"),
     ("error", {"ename": "NameError", "evalue": "name 'spark' is not defined"}, False,
      "environment"),
     ("error", {"ename": "NameError", "evalue": "name 'modle' is not defined"}, False, "notebook"),
@@ -73,11 +77,16 @@ def test_failures_are_the_environments_or_the_notebooks(status, outcome, python2
     assert classify_failure(status, outcome, python2=python2) == expected
 
 
-def test_a_caught_download_error_before_the_crash_is_the_environments():
-    crash = {"ename": "UnboundLocalError", "evalue": "cannot access local variable 'data'"}
+def test_a_caught_download_error_before_the_crash_is_the_environments_when_confirmed():
+    crash = {"ename": "UnboundLocalError", "evalue": "cannot access local variable 'data'",
+             "confirmed": {"network_failed": True}}
     caught = "download failed: <urlopen error [Errno 101] Network is unreachable>"
     assert classify_failure("error", crash, earlier=caught) == "environment"
     assert classify_failure("error", crash, earlier="loaded 891 rows") == "notebook"
+    # The message printed, no attempt failed: a notebook choosing its outputs.
+    printed = {**crash, "confirmed": {"network_failed": False}}
+    assert classify_failure("error", printed, earlier=caught) == "notebook"
+    assert classify_failure("error", {**crash, "confirmed": {}}, earlier=caught) == "notebook"
 
 
 def with_kernel(**spec) -> nbformat.NotebookNode:

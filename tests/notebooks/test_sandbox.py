@@ -15,6 +15,8 @@ import dataclasses
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -829,3 +831,272 @@ def test_18_a_notebook_cannot_choose_its_original_outputs_by_raising_the_right_e
     assert found == {"module": ("notebook", "run"), "file": ("notebook", "run"),
                      "missing": ("environment", "original"),
                      "download": ("environment", "original")}
+
+
+# --- total memory: all of a sandbox's processes and its shared memory ----------------------
+
+
+_SIX_PROCESSES = """
+import subprocess, sys, time
+hogs = []
+for _ in range(6):   # 1.1 GB each, each under the per-process limit
+    hogs.append(subprocess.Popen([sys.executable, '-c',
+                                  'import time; block = b"x" * 1_100_000_000; time.sleep(120)']))
+    time.sleep(1)
+for hog in hogs:
+    hog.wait()
+print('never')
+"""
+
+_SHARED_FILLER = """
+import mmap, os, time
+chunk = b'x' * (64 * 1024 * 1024)
+hidden = os.memfd_create('hidden')   # 512 MB in a memfd only mapped, its descriptor closed
+for _ in range(8):
+    os.write(hidden, chunk)
+view = mmap.mmap(hidden, 4096)
+os.close(hidden)
+shm = os.open('/dev/shm/filler', os.O_CREAT | os.O_RDWR)   # 384 MB in a tmpfs file, unlinked
+held = os.memfd_create('held')                               # 384 MB in a memfd kept open
+for fd in (shm, held):
+    for _ in range(6):
+        os.write(fd, chunk)
+os.unlink('/dev/shm/filler')
+del chunk
+print('filled', flush=True)
+time.sleep(60)
+print('never')
+"""
+
+
+def _held(error: str) -> tuple[int, int, int]:
+    """(total, processes, shared) in MB from a total_memory error."""
+    match = re.search(r"held ([\d,]+) MB \(\d+ processes ([\d,]+) MB, shared memory ([\d,]+) MB",
+                      error)
+    assert match, error
+    return tuple(int(group.replace(",", "")) for group in match.groups())
+
+
+def _sandbox_hogs() -> int:
+    """Processes of this machine still holding one of the tests' 1.1 GB blocks."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        with_block = b'block = b"x" * 1_100_000_000'
+        try:
+            if entry.name.isdigit() and with_block in (entry / "cmdline").read_bytes():
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+@pytest.mark.slow
+def test_19_six_processes_under_the_per_process_limit_stop_at_the_total(tmp_path, bwrap_works):
+    """Each process stays under memory_mb (2048, RLIMIT_AS); together they pass
+    total_memory_mb, which the host measures from outside the sandbox and enforces."""
+    settings = dataclasses.replace(BWRAP, limits=dataclasses.replace(LIMITS,
+                                                                     total_memory_mb=3000))
+    started = time.monotonic()
+    run, text = run_beside_honest(tmp_path, "print('start')", _SIX_PROCESSES,
+                                  sandbox=settings, timeout=60)
+    assert (run.status, run.limit, run.failure) == ("resource_limit", "total_memory",
+                                                     "environment"), run
+    assert "past execute.limits.total_memory_mb = 3000, and was killed" in run.error
+    total, processes, _ = _held(run.error)
+    assert 3000 < total < 5500 and processes > 3000, run.error   # two or three hogs, not six
+    assert time.monotonic() - started < 45
+    assert "never" not in text
+    deadline = time.monotonic() + 15
+    while _sandbox_hogs() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _sandbox_hogs() == 0, "a hog outlived its sandbox"
+
+
+@pytest.mark.slow
+def test_20_memfds_and_dev_shm_count_against_the_total(tmp_path, bwrap_works):
+    """1.25 GB written with write() into a memfd only mapped (its descriptor closed), a
+    /dev/shm file (unlinked) and a memfd held open: the kernel's own address space stays
+    small and RLIMIT_AS sees none of it; the host counts all of it. Without the mapped
+    memfd (which the host finds through /proc/<pid>/map_files, readable by root only)
+    the sandbox would stay under the limit."""
+    if os.geteuid() != 0:
+        pytest.skip("only root may read /proc/<pid>/map_files: as another user a memfd that "
+                    "is only mapped counts by its resident pages (README, sandbox section)")
+    limits = dataclasses.replace(LIMITS, total_memory_mb=1200, tmp_mb=1024, file_size_mb=1024)
+    run, text = run_beside_honest(tmp_path, "print('start')", _SHARED_FILLER,
+                                  sandbox=dataclasses.replace(BWRAP, limits=limits), timeout=30)
+    assert (run.status, run.limit) == ("resource_limit", "total_memory"), run
+    total, processes, shared = _held(run.error)
+    assert processes < 400, run.error            # not the processes' own memory
+    assert shared > 1200 - processes and total > 1200, run.error
+    assert "never" not in text
+
+
+@pytest.mark.slow
+def test_an_honest_notebook_is_measured_and_stays_ok(bwrap_works):
+    from nbjudge.notebooks.execute import execute_notebook
+
+    notebook = new_notebook(cells=[new_code_cell(
+        "import numpy as np\nblock = np.ones(50_000_000)\nprint(block.sum())")])
+    run = execute_notebook(notebook, None, timeout=60, sandbox=BWRAP)
+    assert run.status == "ok", run.error
+    assert 400 < run.peak_memory_mb < 2048, run.peak_memory_mb   # the 400 MB array and more
+    unlimited = dataclasses.replace(BWRAP, limits=dataclasses.replace(LIMITS,
+                                                                      total_memory_mb=None))
+    run = execute_notebook(notebook, None, timeout=60, sandbox=unlimited)
+    assert run.status == "ok" and run.peak_memory_mb is None   # nothing measured
+
+
+def test_sandbox_memory_counts_every_process_below_and_the_memfds_they_hold():
+    from nbjudge.notebooks.execute import sandbox_memory
+
+    child = ("import os, time\nfd = os.memfd_create('m')\nos.write(fd, b'y' * 100_000_000)\n"
+             "print('ready', flush=True)\ntime.sleep(60)")
+    parent = (f"import subprocess, sys, time\nblock = b'x' * 200_000_000\n"
+              f"child = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+              "time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", parent], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        use = sandbox_memory(process.pid)
+        while (use.count < 2 or use.shared < 100_000_000) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            use = sandbox_memory(process.pid)
+        assert use.count == 2
+        assert 200_000_000 < use.processes < 400_000_000
+        assert 100_000_000 <= use.shared < 110_000_000   # the memfd; no tmpfs of its own
+        assert use.total == use.processes + use.shared
+        assert "2 processes" in str(use)
+    finally:
+        os.killpg(process.pid, 9)
+        process.wait()
+
+
+# --- a network failure is the environment's only when the kernel counted it -----------------
+
+
+@pytest.mark.slow
+def test_21_a_network_failure_counts_as_the_environments_only_when_it_happened(tmp_path,
+                                                                              bwrap_works):
+    """The sandbox's kernel counts failed network attempts in its own network namespace
+    (no route, a DNS query nobody answers); the runner reads the count. A real attempt
+    (caught then a crash, or uncaught) is the environment's, and the notebook's original
+    outputs are judged; the same error raised, or its message printed, without an attempt
+    is the notebook's, and the run is judged. Nothing leaves the machine: example.com
+    cannot be resolved in the sandbox and 192.0.2.1 has no route."""
+    from nbjudge.notebooks.batch import OutputPolicy
+
+    came_with = nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.99\n")
+
+    def imported(name: str, *sources: str) -> NotebookJob:
+        made = job(tmp_path, name, *sources)
+        notebook = nbformat.read(made.source, as_version=4)
+        for cell in notebook.cells:
+            cell.outputs, cell.execution_count = [came_with], 1
+        nbformat.write(notebook, made.source)
+        return made
+
+    download = ("import urllib.request\ntry:\n"
+                "    data = urllib.request.urlopen('https://example.com/d.csv', timeout=5)\n"
+                "except Exception as exc:\n    print('download failed:', exc)")
+    jobs = [imported("dns", download, "print(data)"),
+            imported("refused", "import socket\nsocket.create_connection(('127.0.0.1', 9), 5)"),
+            imported("raised", "import urllib.error\n"
+                     "raise urllib.error.URLError('[Errno 101] Network is unreachable')"),
+            imported("printed", "print('download failed: <urlopen error [Errno -3] Temporary "
+                     "failure in name resolution>')", "print(data)")]
+    records = execute_index(jobs, timeout=CELL_TIMEOUT, workers=2, root=tmp_path,
+                            progress=False, sandbox=BWRAP, policy=OutputPolicy(mode="run"))
+    found = {r.notebook_id: (r.execution.status, r.execution.failure, r.execution.outputs)
+             for r in records}
+    # A refused connection on the sandbox's own loopback is not confirmed: the kernel's
+    # client makes refused connections of its own there while the kernel starts.
+    assert found == {"dns": ("error", "environment", "original"),
+                     "refused": ("error", "notebook", "run"),
+                     "raised": ("error", "notebook", "run"),
+                     "printed": ("error", "notebook", "run")}, found
+    by_id = {r.notebook_id: r for r in records}
+    assert "accuracy 0.99" in outputs(tmp_path / by_id["dns"].execution.path)
+    assert "accuracy 0.99" not in outputs(tmp_path / by_id["raised"].execution.path)
+
+
+# --- the forge, as an ordinary user ---------------------------------------------------------
+
+
+_HOST_AS_USER = """
+import json, os, sys
+import nbformat
+from nbjudge.notebooks import execute
+
+stdout = []
+communicate = execute._communicate
+
+def spy(*args, **kwargs):
+    result = communicate(*args, **kwargs)
+    stdout.append(result[0].decode(errors='replace'))
+    return result
+
+execute._communicate = spy
+notebook = nbformat.reads(sys.stdin.read(), as_version=4)
+limits = execute.SandboxLimits(wall_seconds=120, memory_mb=2048, cpu_seconds=60, processes=64)
+run = execute.execute_notebook(notebook, None, timeout=10,
+                               sandbox=execute.SandboxSettings('bwrap', limits))
+texts = [str(o.get('text', '')) for c in run.notebook.cells for o in c.get('outputs', [])]
+print(json.dumps({'uid': os.getuid(), 'status': run.status, 'error': run.error,
+                  'outputs': texts, 'host_read': stdout}))
+"""
+
+
+def _as_ordinary_user(script: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with this Python as an ordinary user: this user when not root; as root,
+    ``nobody`` (setpriv), in a private mount namespace where the Python installation is
+    reachable (it may lie under /root, which nobody cannot enter)."""
+    command = [sys.executable, "-c", script]
+    if os.geteuid() != 0:
+        return subprocess.run(command, input=stdin, capture_output=True, text=True,
+                              timeout=300, cwd="/")
+    for tool in ("unshare", "setpriv", "mount"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed: cannot run nbjudge as an ordinary user")
+    # Every tree of the Python installation that lies under a folder nobody cannot enter
+    # is bound into a world-readable tmpfs mounted over that folder.
+    binds, closed = [], set()
+    for tree in sorted({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix,
+                                                         sys.exec_prefix, sys.base_exec_prefix)}):
+        shut = next((parent for parent in reversed(Path(tree).parents)
+                     if parent != Path("/") and not os.stat(parent).st_mode & 0o001), None)
+        if shut is not None:
+            binds.append(shlex.quote(tree))
+            closed.add(shlex.quote(str(shut)))
+    setup = ["set -e"]
+    setup += [f"s{i}=$(mktemp -d /tmp/nbjudge-user-XXXXXX); mount --bind {tree} \"$s{i}\""
+              for i, tree in enumerate(binds)]
+    setup += [f"mount -t tmpfs -o mode=755,size=1m tmpfs {folder}" for folder in sorted(closed)]
+    setup += [f"mkdir -p {tree}; mount --move \"$s{i}\" {tree}; rmdir \"$s{i}\""
+              for i, tree in enumerate(binds)]
+    setup.append("cd / && exec setpriv --reuid=65534 --regid=65534 --clear-groups "
+                 "env -i PATH=/usr/bin:/bin HOME=/tmp \"$@\"")
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           "\n".join(setup), "as-user", *command], input=stdin,
+                          capture_output=True, text=True, timeout=300, cwd="/")
+
+
+@pytest.mark.slow
+def test_22_a_forged_result_line_is_never_taken_as_an_ordinary_user(bwrap_works):
+    """nbjudge run by an ordinary user: the result pipe belongs to that user, and so to the
+    sandbox's user, so the kernel's write of a forged result on the sandbox's first
+    process's descriptors reaches the host (the host reads it, shown below); the line
+    lacks the run's secret, the run is an error and no forged output is recorded."""
+    notebook = new_notebook(cells=[new_code_cell("print('start')"),
+                                   new_code_cell(_FORGE.replace("PIDS", "[os.getppid(), 1]"))])
+    done = _as_ordinary_user(_HOST_AS_USER, nbformat.writes(notebook))
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip(f"cannot run as an ordinary user here: {done.stderr.strip()[-300:]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["uid"] != 0
+    # The attack reached the result channel: the host read the forged line ...
+    assert any("FORGED" in text for text in result["host_read"]), result
+    # ... and did not take it.
+    assert result["status"] == "error" and "ended without a result" in result["error"], result
+    assert not any("FORGED" in text for text in result["outputs"]), result

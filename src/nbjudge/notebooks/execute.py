@@ -16,7 +16,10 @@ calls and socket families a notebook never needs. The host trusts only a result
 line that carries a per-run secret, reads at most ``execute.limits.output_mb``
 of outputs (plus the notebook itself), and ends a sandbox whose runner stops
 sending heartbeats (a notebook that stopped its runner), so the per-cell timeout
-holds. ``execute.sandbox: none`` runs the same runner without bubblewrap; it
+holds. Without cgroups, the sandbox's total memory is measured from outside it
+every half second (:func:`sandbox_memory`: all its processes, its tmpfs, the
+memfds they hold) and the sandbox is killed past ``execute.limits.total_memory_mb``.
+``execute.sandbox: none`` runs the same runner without bubblewrap; it
 must be asked for, and the report then says that notebooks ran unsandboxed.
 """
 
@@ -44,9 +47,11 @@ import nbformat
 
 from nbjudge.errors import NbjudgeError
 from nbjudge.notebooks.seccomp import compiled_filter
+from nbjudge.params import LimitParams
 
 __all__ = [
     "ExecutionResult",
+    "MemoryUse",
     "SandboxError",
     "SandboxLimits",
     "SandboxSettings",
@@ -57,6 +62,7 @@ __all__ = [
     "kernel_language",
     "printable",
     "sandbox_env",
+    "sandbox_memory",
 ]
 
 _SANDBOX_SITE = Path(__file__).with_name("sandbox_site")
@@ -74,6 +80,9 @@ class SandboxError(NbjudgeError):
     """The sandbox cannot run notebooks here; the message says why and how to fix it."""
 
 
+_DEFAULTS = LimitParams()   # one source of truth for the defaults: params.LimitParams
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-notebook resource limits (``execute.limits``); None: no limit.
@@ -87,16 +96,22 @@ class SandboxLimits:
     included; output_mb bounds all the notebook's outputs together (as JSON): past
     it the runner drops them before storing them, marks the cell, and the run is
     recorded as ``resource_limit``/``output`` (the host reads no more than that).
+    total_memory_mb bounds the whole sandbox, measured from outside it every
+    ``_MEMORY_SECONDS`` (:func:`sandbox_memory`): the proportional set size of all
+    its processes, its tmpfs (/tmp, /dev/shm) and the memfds they hold; past it the
+    sandbox is killed and the run is ``resource_limit``/``total_memory``. The
+    defaults are :class:`nbjudge.params.LimitParams`'s.
     """
 
-    wall_seconds: int | None = 1800
-    memory_mb: int | None = 6144
-    cpu_seconds: int | None = 1800
-    processes: int | None = 256
-    file_size_mb: int | None = 1024
-    open_files: int | None = 1024
-    tmp_mb: int | None = 2048
-    output_mb: int | None = 64
+    wall_seconds: int | None = _DEFAULTS.wall_seconds
+    memory_mb: int | None = _DEFAULTS.memory_mb
+    total_memory_mb: int | None = _DEFAULTS.total_memory_mb
+    cpu_seconds: int | None = _DEFAULTS.cpu_seconds
+    processes: int | None = _DEFAULTS.processes
+    file_size_mb: int | None = _DEFAULTS.file_size_mb
+    open_files: int | None = _DEFAULTS.open_files
+    tmp_mb: int | None = _DEFAULTS.tmp_mb
+    output_mb: int | None = _DEFAULTS.output_mb
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -136,6 +151,7 @@ class ExecutionResult:
     cell: int | None = None   # index of the cell the run stopped at
     sandbox: str = "bwrap"
     failure: str | None = None  # environment | notebook (a failed run only): classify_failure
+    peak_memory_mb: int | None = None  # the most the sandbox held (MemoryUse.total), as seen
 
 
 def sandbox_env(workdir: Path | str, home: Path | str) -> dict[str, str]:
@@ -424,8 +440,12 @@ def execute_notebook(
         # is a runner the notebook has subverted, and is never read into memory.
         cap = (len(data) + limits.output_mb * 1024 * 1024 + _RESULT_SLACK
                if limits.output_mb else None)
+        # total_memory_mb null: nothing is measured (and no peak is known).
+        watch = _MemoryWatch(limits.total_memory_mb) if limits.total_memory_mb else None
         out, err, backstop, overflow, silent = _communicate(
-            process, data, wall + _WALL_GRACE, cap, f"{secret} alive".encode())
+            process, data, wall + _WALL_GRACE, cap, f"{secret} alive".encode(), watch)
+    exceeded = watch.exceeded if watch is not None else None
+    peak = round(watch.peak.total / _MB) if watch is not None else None
     seconds = round(time.perf_counter() - started, 3)
     lines = out.decode(errors="replace").splitlines()
     stderr = err.decode(errors="replace")
@@ -437,15 +457,20 @@ def execute_notebook(
         raise SandboxError(f"the notebook runner did not start: {_last_line(stderr)}")
     signed = [line for line in lines[1:]
               if line.startswith(f"{secret} ") and line != f"{secret} alive"]
-    result = (_parse(signed[-1][len(secret) + 1:]) if signed and not (overflow or silent)
-              else None)
+    result = (_parse(signed[-1][len(secret) + 1:])
+              if signed and not (overflow or silent or exceeded) else None)
     status: str
     limit: str | None
     error: str | None
     if result is None:
         _clear_outputs(notebook)
         _mark_not_run(notebook, 0)
-        if backstop:
+        if exceeded is not None:
+            status, limit, error = ("resource_limit", "total_memory",
+                                    f"the sandbox held {exceeded}, past "
+                                    f"execute.limits.total_memory_mb = "
+                                    f"{limits.total_memory_mb}, and was killed")
+        elif backstop:
             status, limit, error = ("resource_limit", "wall_time",
                                     f"the notebook ran longer than {wall} s "
                                     "(execute.limits.wall_seconds) and its sandbox was killed")
@@ -470,7 +495,7 @@ def execute_notebook(
         # Flooding the result channel or stopping the runner is the notebook's doing.
         failure = "notebook" if overflow or silent else classify_failure(status, outcome={})
         return ExecutionResult(notebook, status, seconds, printable(error), limit, None,
-                               settings.mode, failure)
+                               settings.mode, failure, peak)
     executed = nbformat.from_dict(result["notebook"])
     outcome = result["outcome"]
     status, limit, error = _classify(outcome, timeout, limits)
@@ -489,22 +514,209 @@ def execute_notebook(
     return ExecutionResult(executed, status, seconds, error and printable(error), limit, cell,
                            settings.mode,
                            classify_failure(status, outcome, python2=_is_python2(notebook),
-                                            earlier=_output_text(executed, cell)))
+                                            earlier=_output_text(executed, cell)), peak)
 
 
 _RESULT_SLACK = 16 * 1024 * 1024   # the result's own fields, and JSON's escapes
 _STDERR_KEPT = 64 * 1024            # the runner's stderr: only its end is ever shown
 _HEARTBEAT_SECONDS = 5              # the runner says it is alive this often
 _SILENCE_SECONDS = 60               # and is ended after this long without a word
+_MEMORY_SECONDS = 0.5               # the sandbox's memory is measured this often
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """What a sandbox holds in memory, in bytes, measured from outside it."""
+
+    processes: int = 0   # proportional set size (PSS) of all its processes together
+    shared: int = 0      # its tmpfs (/tmp, /dev/shm) and the memfds its processes hold
+    count: int = 0       # processes measured
+
+    @property
+    def total(self) -> int:
+        return self.processes + self.shared
+
+    def __str__(self) -> str:
+        return (f"{self.total / _MB:,.0f} MB ({self.count} processes {self.processes / _MB:,.0f}"
+                f" MB, shared memory {self.shared / _MB:,.0f} MB)")
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it, from one pass over /proc. In a sandbox (its own
+    PID namespace) nothing can leave this tree: an orphan goes to the sandbox's init."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": the command may hold spaces and parentheses.
+        ppid = int(stat[stat.rindex(b")") + 2:].split(maxsplit=2)[1])
+        children.setdefault(ppid, []).append(int(name))
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        queue.extend(children.get(pid, ()))
+    return found
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss(pid: int) -> int:
+    """The process's resident set size in bytes (cheap: no page walk; pages it shares are
+    counted whole, so a sum over processes errs high); 0 for a process that is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _pss(pid: int) -> int:
+    """The process's proportional set size in bytes (its resident memory, pages it shares
+    divided among their sharers); its resident set size where smaps cannot be read; 0 for
+    a process that is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return _rss(pid)
+
+
+# Shared memory no mount of the sandbox shows: memfds, System V segments.
+_SHARED_OBJECTS = (b"/memfd:", b"/SYSV")
+
+
+def _held_open(pid: int, seen: dict[tuple[int, int], int]) -> None:
+    """Add to ``seen`` (by device and inode: each once) the memfds and System V segments
+    the process holds open, with the memory each holds (its allocated blocks, whether or
+    not a process has them resident)."""
+    with suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            path = f"/proc/{pid}/fd/{fd}"
+            with suppress(OSError):
+                if os.readlink(path).encode().startswith(_SHARED_OBJECTS):
+                    info = os.stat(path)
+                    seen[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+
+
+def _held_mapped(pid: int, seen: dict[tuple[int, int], int]) -> None:
+    """As :func:`_held_open`, for the memfds and segments the process maps (a memfd whose
+    descriptor is closed lives on while mapped). Read through /proc/<pid>/map_files, which
+    only root may read: for other users only the pages mapped in are counted (in PSS)."""
+    with suppress(OSError), open(f"/proc/{pid}/maps", "rb") as handle:
+        for line in handle:
+            parts = line.split(maxsplit=5)
+            if len(parts) == 6 and parts[5].startswith(_SHARED_OBJECTS):
+                with suppress(OSError):
+                    info = os.stat(f"/proc/{pid}/map_files/{parts[0].decode()}")
+                    seen[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+
+
+def _tmpfs_used(pids: list[int]) -> int:
+    """Bytes used on the sandbox's own /tmp and /dev/shm (tmpfs: memory), seen through
+    /proc/<pid>/root of its processes; mounts this process shares (an unsandboxed run's
+    /tmp) are not the sandbox's and are not counted."""
+    ours = set()
+    for folder in ("/", "/tmp", "/dev/shm"):
+        with suppress(OSError):
+            ours.add(os.stat(folder).st_dev)
+    used: dict[int, int] = {}
+    for pid in pids:
+        for folder in ("tmp", "dev/shm"):
+            path = f"/proc/{pid}/root/{folder}"
+            with suppress(OSError):
+                device = os.stat(path).st_dev
+                if device not in ours and device not in used:
+                    info = os.statvfs(path)
+                    used[device] = (info.f_blocks - info.f_bfree) * info.f_frsize
+        if len(used) >= 2:
+            break
+    return sum(used.values())
+
+
+def _measure(pids: list[int], exact: bool,
+             mapped: dict[tuple[int, int], int] | None = None) -> MemoryUse:
+    """PSS (``exact``) or RSS (an upper bound of it, far cheaper) of ``pids``, and the shared
+    memory they hold: open memfds and segments, ``mapped`` ones (found by
+    :func:`_held_mapped`; looked for here when None) and the sandbox's tmpfs."""
+    held: dict[tuple[int, int], int] = {}
+    if mapped is None:
+        mapped = {}
+        for pid in pids:
+            _held_mapped(pid, mapped)
+    processes = 0
+    for pid in pids:
+        processes += _pss(pid) if exact else _rss(pid)
+        _held_open(pid, held)
+    held.update(mapped)
+    return MemoryUse(processes, sum(held.values()) + _tmpfs_used(pids), len(pids))
+
+
+def sandbox_memory(root: int) -> MemoryUse:
+    """The memory held by the process ``root`` and everything below it (a sandbox), as
+    the host sees it: the PSS of every process, plus the sandbox's tmpfs and the memfds
+    and System V segments its processes hold open or map. Shared memory that is also
+    mapped is counted in both, so the total errs high. Kernel memory (page tables, pipe
+    and socket buffers) is not counted."""
+    return _measure(_descendants(root), exact=True)
+
+
+_MAPS_EVERY = 4   # mapped shared memory is looked for at every 4th measurement (2 s)
+
+
+@dataclass
+class _MemoryWatch:
+    """The host's watchdog of a sandbox's total memory (``execute.limits.total_memory_mb``):
+    the largest use seen, and the use that ended the sandbox, if one did.
+
+    Each measurement sums the cheap RSS of the sandbox's processes, an upper bound of
+    their PSS; only past the limit is the exact PSS (a page walk of every process) taken,
+    and the sandbox killed if that too is past it. So ``peak``, the largest total
+    measured, counts pages that processes share once per process (it errs high) unless
+    it is the measurement that ended the sandbox."""
+
+    limit_mb: int
+    peak: MemoryUse = field(default_factory=MemoryUse)
+    exceeded: MemoryUse | None = None
+    measured: int = 0
+    mapped: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def past_limit(self, root: int) -> bool:
+        pids = _descendants(root)
+        if self.measured % _MAPS_EVERY == 0:
+            self.mapped = {}
+            for pid in pids:
+                _held_mapped(pid, self.mapped)
+        self.measured += 1
+        use = _measure(pids, exact=False, mapped=self.mapped)
+        if use.total > self.limit_mb * _MB:
+            use = _measure(pids, exact=True)
+        if use.total > self.peak.total:
+            self.peak = use
+        if use.total > self.limit_mb * _MB:
+            self.exceeded = use
+            return True
+        return False
 
 
 def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
-                 cap: int | None, heartbeat: bytes
+                 cap: int | None, heartbeat: bytes, watch: _MemoryWatch | None = None
                  ) -> tuple[bytes, bytes, bool, bool, bool]:
     """Send ``data`` and read stdout (at most ``cap`` bytes) and the end of stderr, within
     ``timeout`` seconds; returns (stdout, stderr, timed out, stdout passed ``cap``, the
-    runner went silent). Past the cap, the timeout, or ``_SILENCE_SECONDS`` without a
-    ``heartbeat`` line, the sandbox is killed."""
+    runner went silent). Past the cap, the timeout, ``_SILENCE_SECONDS`` without a
+    ``heartbeat`` line, or (``watch``) past the sandbox's total memory limit, the sandbox
+    is killed; ``watch.exceeded`` then says how much it held."""
     stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
     if stdin is None or stdout is None or stderr is None:
         raise ValueError("_communicate needs a process started with three pipes")
@@ -539,14 +751,18 @@ def _communicate(process: subprocess.Popen[bytes], data: bytes, timeout: float,
         thread.start()
     deadline = time.monotonic() + timeout
     timed_out = silent = False
+    step = _MEMORY_SECONDS if watch is not None else 1.0
     while process.poll() is None:
         now = time.monotonic()
         if now >= deadline or now - last_beat[0] > _SILENCE_SECONDS:
             timed_out, silent = now >= deadline, now < deadline
             _kill(process)
             break
+        if watch is not None and watch.past_limit(process.pid):
+            _kill(process)
+            break
         with suppress(subprocess.TimeoutExpired):
-            process.wait(min(1.0, deadline - now))
+            process.wait(max(0.0, min(step, deadline - time.monotonic())))
     process.wait()
     for thread in threads:
         thread.join()
@@ -630,21 +846,24 @@ _ENVIRONMENT_ERRORS = [
 ]
 
 
-_CONFIRMED_BY = {"a module": "module_missing", "a data file": "file_absent"}
+_CONFIRMED_BY = {"a module": "module_missing", "a data file": "file_absent",
+                 "the network": "network_failed"}
 
 
 def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = False,
                      earlier: str = "") -> str | None:
     """``environment`` or ``notebook`` for a failed run, None for a finished one.
 
-    Environment: a module or a data file this machine lacks, as the runner confirmed in
-    the sandbox (``outcome["confirmed"]``), the network (the sandbox has none; also when
-    ``earlier``, the outputs up to the failing cell, shows a network error the notebook
-    caught before it crashed), a platform's globals (``spark``, ``dbutils``) or a runtime
-    this machine lacks; Python 2 syntax; a time or resource limit (the limits are this
-    machine's settings, not the notebook's). Notebook: any other error the code raises,
-    an environment error the runner could not confirm, or a kernel that died without
-    reaching a limit.
+    Environment: a module or a data file this machine lacks, or the network (the sandbox
+    has none), as the runner confirmed in the sandbox (``outcome["confirmed"]``: the
+    module is not importable, the file is absent, the kernel counted a failed network
+    attempt since the first cell); a network error also counts when ``earlier``, the
+    outputs up to the failing cell, shows one the notebook caught before it crashed, and
+    the kernel counted the attempt; a platform's globals (``spark``, ``dbutils``) or a
+    runtime this machine lacks; Python 2 syntax; a time or resource limit (the limits are
+    this machine's settings, not the notebook's). Notebook: any other error the code
+    raises, an environment error the runner could not confirm (raised or printed by the
+    notebook itself), or a kernel that died without reaching a limit.
     """
     if status == "ok":
         return None
@@ -662,9 +881,11 @@ def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = Fa
             # The runner checked these in the sandbox: raising the error is not enough.
             fact = _CONFIRMED_BY.get(missing)
             return "environment" if fact is None or confirmed.get(fact) else "notebook"
-    # A download the notebook caught (its message printed) and a crash after it.
-    if any(pattern.search(earlier) for pattern, missing in _ENVIRONMENT_ERRORS
-           if missing == "the network"):
+    # A download the notebook caught (its message printed) and a crash after it; printing
+    # such a message without a failed attempt is not enough.
+    if confirmed.get("network_failed") and any(
+            pattern.search(earlier) for pattern, missing in _ENVIRONMENT_ERRORS
+            if missing == "the network"):
         return "environment"
     return "notebook"
 

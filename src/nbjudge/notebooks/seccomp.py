@@ -6,7 +6,8 @@ loads it before the runner starts, so the runner, the kernel and everything they
 start are bound by it and cannot lift it. Denied: io_uring (its own path around
 the other filters), the key store, ptrace and reading or writing other processes'
 memory, mounting and namespaces, eBPF and perf events, kernel modules, kexec,
-swap, reboot, the kernel log, file handles that bypass paths, userfaultfd; and
+swap, reboot, the kernel log, file handles that bypass paths, userfaultfd, System
+V shared memory and message queues (POSIX shared memory, /dev/shm, stays); and
 sockets of any family but unix, inet, inet6 and netlink (no AF_VSOCK to the host,
 no packet or bluetooth sockets), which fail with EAFNOSUPPORT as on a kernel
 without them. Everything else is allowed: the filter narrows what bubblewrap's
@@ -36,6 +37,9 @@ DENIED_SYSCALLS = (
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
     "swapon", "swapoff", "reboot", "syslog", "acct", "quotactl",
     "open_by_handle_at", "name_to_handle_at", "userfaultfd",
+    # System V shared memory and message queues: a segment nothing maps holds memory no
+    # process shows, which the host's measure of the sandbox's memory could not see.
+    "shmget", "msgget",
 )
 # Netlink too: ZeroMQ lists the network interfaces (getifaddrs) before the kernel can talk
 # to its client, and inside the sandbox's network namespace netlink sees only loopback.

@@ -98,11 +98,13 @@ _NO_NAME = re.compile(r"cannot import name '([^']+)' from '([^']+)'")
 _NO_FILE = re.compile(r"No such file or directory: '([^']+)'")
 
 
-def _confirm(evalue: str, workdir: str) -> dict[str, bool]:
+def _confirm(evalue: str, workdir: str, network_failures: int) -> dict[str, bool]:
     """What this sandbox can confirm of an error that blames the environment: the module
     really is not importable here, the name really is not in the installed module, the
-    file really is absent; a notebook that raises such an error itself is not believed."""
-    facts: dict[str, bool] = {}
+    file really is absent, a network attempt really failed since the first cell
+    (``network_failures``, the kernel's count); a notebook that raises such an error
+    itself, or prints one, is not believed."""
+    facts: dict[str, bool] = {"network_failed": network_failures > 0}
     if match := _NO_MODULE.search(evalue):
         try:
             facts["module_missing"] = importlib.util.find_spec(match.group(1)) is None
@@ -117,6 +119,35 @@ def _confirm(evalue: str, workdir: str) -> dict[str, bool]:
     if match := _NO_FILE.search(evalue):
         facts["file_absent"] = not os.path.lexists(os.path.join(workdir, match.group(1)))
     return facts
+
+
+# The kernel's own counts of failed network attempts, per network namespace (so, in a
+# sandbox, the notebook's alone): no route off the machine (IPv4, IPv6), a datagram to a
+# closed port (a DNS query to the resolver the sandbox lacks). Not refused TCP connections:
+# the kernel's client makes some of its own on loopback (ZeroMQ retrying while the kernel
+# starts), so a refused connection cannot be told from them.
+_NETWORK_FAILURES = {"/proc/net/snmp": (("Ip:", "OutNoRoutes"), ("Udp:", "NoPorts")),
+                     "/proc/net/snmp6": (("", "Ip6OutNoRoutes"), ("", "Udp6NoPorts"))}
+
+
+def _network_failures() -> int:
+    """How many network attempts have failed in this network namespace (see above)."""
+    total = 0
+    for path, wanted in _NETWORK_FAILURES.items():
+        try:
+            with open(path, encoding="ascii") as handle:
+                lines = [line.split() for line in handle]
+        except OSError:
+            continue
+        values: dict[tuple[str, str], int] = {}
+        if path.endswith("6"):   # "Name value" lines
+            values = {("", line[0]): int(line[1]) for line in lines if len(line) == 2}
+        else:                    # a header line, then a line of values, per protocol
+            for names, numbers in zip(lines[::2], lines[1::2], strict=False):
+                values.update({(names[0], name): int(number)
+                               for name, number in zip(names[1:], numbers[1:], strict=False)})
+        total += sum(values.get(key, 0) for key in wanted)
+    return total
 
 
 def _summary(exc: BaseException) -> str:
@@ -142,7 +173,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     cell_timeout = int(request["timeout"])
     state: dict[str, Any] = {"cell": None, "wall_bound": False, "kernel": None,
                              "output_bytes": 0, "cell_bytes": {}, "cut_cells": set(),
-                             "output_cut": None}
+                             "output_cut": None, "network_before": None}
     output_mb = (request.get("limits") or {}).get("output_mb")
 
     class BoundedClient(NotebookClient):
@@ -178,6 +209,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
     def on_cell_start(cell: object, cell_index: int) -> None:
         state["cell"] = cell_index
+        if state["network_before"] is None:   # the kernel is up: its client's own connections
+            state["network_before"] = _network_failures()   # are made, none fails later
         if state["kernel"] is None and client.km is not None:
             state["kernel"] = getattr(client.km.provisioner, "process", None)
 
@@ -207,7 +240,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     except CellExecutionError as exc:
         outcome = {"status": "error", "error": f"{exc.ename}: {exc.evalue}".strip(),
                    "ename": exc.ename, "evalue": exc.evalue,
-                   "confirmed": _confirm(exc.evalue or "", workdir)}
+                   "confirmed": _confirm(exc.evalue or "", workdir, _network_failures()
+                                         - (state["network_before"] or 0))}
     except DeadKernelError as exc:
         outcome = {"status": "dead_kernel", "error": _summary(exc)}
     except Exception as exc:  # the kernel did not start, or nbclient failed
