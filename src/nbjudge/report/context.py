@@ -22,6 +22,7 @@ from .sections.costs import JudgingCostRow, PlannedCostRow, judging_cost, planne
 from .sections.disagreements import DisagreementItem, disagreements
 from .sections.guidelines import AlignmentRow, Guidelines, alignment_summary, guidelines
 from .sections.limitations import limitations
+from .sections.original_outputs import original_outputs
 from .sections.provenance import JudgeFacts, Provenance, judge_facts, provenance
 from .sections.robustness import Robustness, robustness
 from .sections.settings import RunSettings, run_settings
@@ -79,6 +80,7 @@ class ReportContext:
     limitations: tuple[str, ...]
     comparison: Comparison | None = None     # arms compared (data/compare), when any
     robustness: Robustness | None = None     # the robustness stage and the scanner
+    original_outputs: tuple[str, ...] = ()   # notebooks judged on outputs not made here
 
 
 def build_context(
@@ -138,4 +140,5 @@ def build_context(
         limitations=limitations(inputs, view),
         comparison=shown_comparison,
         robustness=shown_robustness,
+        original_outputs=original_outputs(inputs),
     )
