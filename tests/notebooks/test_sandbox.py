@@ -114,6 +114,13 @@ def test_settings_and_their_checks():
     assert SandboxLimits(wall_seconds=None).wall_seconds is None
 
 
+def test_the_limits_defaults_are_the_params_ones():
+    from nbjudge.params import LimitParams
+
+    assert SandboxLimits() == SandboxLimits(**LimitParams().model_dump())
+    assert dataclasses.asdict(SandboxLimits()) == LimitParams().model_dump()
+
+
 @pytest.mark.parametrize(("outcome", "expected"), [
     ({"status": "ok"}, ("ok", None)),
     ({"status": "timeout", "error": "x"}, ("timeout", None)),
