@@ -68,6 +68,9 @@ RECORD_FILES: tuple[RecordFile, ...] = (
                 "data/curve/plan.json"), jsonl=False),
     RecordFile(schemas.ArmComparison, ("data/compare/comparisons.jsonl",), jsonl=True),
     RecordFile(schemas.ArmSummary, ("data/compare/arms.jsonl",), jsonl=True),
+    RecordFile(schemas.InjectionFinding,
+               ("data/injections.jsonl", "data/robustness/findings.jsonl"), jsonl=True),
+    RecordFile(schemas.RobustnessShift, ("data/robustness/shifts.jsonl",), jsonl=True),
 )
 
 _GENERATED = """\

@@ -709,8 +709,9 @@ class RobustnessShift(Record):
 
 
 class InjectionFinding(Record):
-    """``data/judgments/injections.jsonl``: a line of a notebook the injection scanner
-    flags (text addressed to a grader, or imitating a verdict or a system prompt)."""
+    """``data/injections.jsonl`` (the judged notebooks) and ``data/robustness/findings.jsonl``
+    (the suite): a line of a notebook the injection scanner flags (text addressed to a
+    grader, or imitating a verdict or a system prompt)."""
 
     notebook_id: NonEmpty
     cell: int = Field(ge=1)             # numbered from 1, as the judge's text numbers cells
