@@ -334,3 +334,17 @@ def test_the_judge_model_states_tasks_through_its_api_cached(real_folder, tmp_pa
     assert "code, not a sentence" in " ".join(first.warnings)
     assert second.prompt_notes["script"] == "openai_compatible:fault-model, from the answer cache"
     assert [c.prompt for c in second.cases] == [c.prompt for c in first.cases]
+
+
+def test_a_case_takes_the_prompt_one_of_its_notebooks_states(tmp_path):
+    write(tmp_path, "a.ipynb", code(CLASSIFY))
+    write(tmp_path, "b.ipynb", md("# Titanic"), md(TASK), code(CLASSIFY))
+    (tmp_path / "cases.yaml").write_text("'*': {case_id: titanic}\n")
+    imported = read_notebook_folder(tmp_path)
+    (case,) = imported.cases
+    assert (case.prompt, case.prompt_source, case.notebooks) == (TASK, "markdown cell", 2)
+    assert imported.warnings == []   # a.ipynb's case has b.ipynb's prompt
+    rows, _ = check_folder(tmp_path, RenderOptions(max_tokens=2000))
+    notes = {r.file: (r.prompt_source, r.prompt_note, r.doubts) for r in rows}
+    assert notes["a.ipynb"] == ("markdown cell", "the prompt of case titanic", ())
+    assert notes["b.ipynb"] == ("markdown cell", "cell 2; cell 1 skipped: a title or heading", ())

@@ -31,7 +31,6 @@ from .inferring import (
     table_roles,
     task_type_from_data_or_prompt,
 )
-from .prompts import skip_reason
 from .reading import (
     CASE_KEYS,
     NotebookImportError,
@@ -150,7 +149,10 @@ def _case_settings(
             f"case {case_id!r}: its notebooks were given different prompts: "
             + "; ".join(f"{file}: {prompt!r}" for file, prompt in explicit.items())
         )
-    prompted = next((s for s in members if s.explicit_prompt), members[0])
+    # The case's prompt: one given, else a markdown cell's, else an inferred one.
+    rank = {"markdown cell": 1, "inferred": 2, "unknown": 3}
+    prompted = min(members, key=lambda s: 0 if s.explicit_prompt else rank.get(
+        s.prompt_source, 3))
     data = value["data"]
     if isinstance(data, str):
         data = [data]
@@ -245,14 +247,14 @@ def _build_case(
     return case, data
 
 
-def _state_tasks(sources: Sequence[Source], stater: TaskStater | None) -> list[str]:
-    """Ask ``stater`` for the task of each notebook without a prompt; one warning per
-    notebook whose task stays unknown."""
+def _state_tasks(sources: Sequence[Source], stater: TaskStater | None) -> dict[str, str]:
+    """Ask ``stater`` for the task of each notebook without a prompt; a warning (by
+    notebook id) for each whose task stays unknown."""
     unknown = {s.notebook_id: s for s in sources if s.prompt_source == "unknown"}
     stated: Mapping[str, StatedTask] = {}
     if stater is not None and unknown:
         stated = stater({i: s.notebook for i, s in unknown.items() if s.notebook is not None})
-    warnings = []
+    warnings = {}
     for notebook_id, source in unknown.items():
         source.notebook = None
         task = stated.get(notebook_id)
@@ -264,7 +266,7 @@ def _state_tasks(sources: Sequence[Source], stater: TaskStater | None) -> list[s
             continue
         why = f"; the judge model's answer was unusable: {task.problem}" if task else ""
         source.prompt_note += why
-        warnings.append(
+        warnings[notebook_id] = (
             f"{source.file}: no task prompt ({source.prompt_note}); the judge is told the task "
             f"is unknown. Give it a row in prompts.csv (file,prompt,task_type), 'prompt' in "
             f"cases.yaml or metadata nbjudge.prompt"
@@ -292,7 +294,7 @@ def read_notebook_folder(
         raise NotebookImportError(folder, [f"{folder}: not a folder of notebooks"])
     problems: list[str] = []
     sources = read_sources(folder, problems)
-    warnings = _state_tasks(sources, stater) if not problems else []
+    unstated = _state_tasks(sources, stater) if not problems else {}
     groups = _group(sources, problems)
     all_data = data_files(folder, problems)
     cases, data = [], {}
@@ -317,6 +319,10 @@ def read_notebook_folder(
     notebooks.sort(key=lambda n: n.notebook_id)
     cases.sort(key=lambda c: c.case_id)
     sources_by_id = {s.notebook_id: s.file for s in sources}
+    # A notebook without a prompt in a case whose other notebook states one is told that.
+    untold = {c.case_id for c in cases if c.prompt_source == "unknown"}
+    warnings = [unstated[n.notebook_id] for n in notebooks
+                if n.notebook_id in unstated and n.case_id in untold]
     return ImportedNotebooks(folder, cases, notebooks, sources_by_id, data,
                              {s.notebook_id: s.prompt_source for s in sources},
                              {s.notebook_id: s.repaired for s in sources if s.repaired},
@@ -358,8 +364,7 @@ def doubts(source: str, prompt: str, task_type: str) -> tuple[str, ...]:
     elif source == "markdown cell":
         if len(prompt.split()) < DOUBTFUL_WORDS:
             found.append(f"short prompt ({len(prompt.split())} words)")
-        if prompt.lstrip().startswith("#") or skip_reason(prompt.split(". ")[0]) == (
-                "a title or heading"):
+        if prompt.lstrip().startswith(("#", "**", "__", "<")):
             found.append("starts with a heading")
     if task_type == "unknown":
         found.append("task type unknown")
@@ -382,13 +387,16 @@ def check_folder(folder: str | Path, options: RenderOptions,
         code = [c for c in notebook.cells if c.cell_type == "code"]
         rendered = render(notebook, options)
         case = cases[case_of[notebook_id]]
-        source = imported.prompt_sources[notebook_id]
+        source = case.prompt_source or imported.prompt_sources[notebook_id]
+        own = imported.prompt_sources[notebook_id] == source
         rows.append(ImportCheck(
             file=file, notebook_id=notebook_id, case_id=case.case_id,
             prompt_source=source, task_type=case.task_type, code_cells=len(code),
             cells_with_outputs=sum(bool(c.get("outputs")) for c in code),
             tokens=rendered.full_tokens, judged_tokens=rendered.tokens, cuts=rendered.cuts,
-            prompt=case.prompt, prompt_note=imported.prompt_notes.get(notebook_id, ""),
+            prompt=case.prompt,
+            prompt_note=(imported.prompt_notes.get(notebook_id, "") if own
+                         else f"the prompt of case {case.case_id}"),
             task_type_evidence=case.task_type_evidence or "",
             doubts=doubts(source, case.prompt, case.task_type)))
     return rows, imported.warnings

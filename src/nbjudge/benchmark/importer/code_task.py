@@ -47,7 +47,7 @@ _CLASSIFIERS = frozenset({
     "LogisticRegression", "LogisticRegressionCV", "SVC", "LinearSVC", "NuSVC", "GaussianNB",
     "MultinomialNB", "BernoulliNB", "ComplementNB", "Perceptron",
     "LinearDiscriminantAnalysis", "QuadraticDiscriminantAnalysis", "OneVsRestClassifier",
-    "LogisticRegressionModel",
+    "LogisticRegressionModel", "Logit", "Probit", "logit", "probit",
 })
 _CLASSIFICATION_METRICS = frozenset({
     "accuracy_score", "f1_score", "roc_auc_score", "precision_score", "recall_score",
@@ -75,7 +75,7 @@ _MULTICLASS = frozenset({
     "macro", "micro", "weighted", "multi_class", "ovr", "ovo", "OneVsRestClassifier",
     "OneVsOneClassifier", "f1_macro", "f1_weighted", "roc_auc_ovr", "multi:softmax",
     "multi:softprob", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "MulticlassClassificationEvaluator", "num_class",
+    "MulticlassClassificationEvaluator", "num_class", "softmax", "multiclass",
 })
 _IMBALANCED = frozenset({
     "SMOTE", "ADASYN", "RandomUnderSampler", "RandomOverSampler", "imblearn",
