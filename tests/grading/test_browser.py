@@ -99,7 +99,7 @@ def server(tmp_path, request):
         cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=_env(tmp_path))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300   # a loaded machine starts it slowly
         while True:
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2):
@@ -134,10 +134,22 @@ class _Grader:
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.clicks = 0
         self.keys = 0
+        self.strokes = 0   # keys that move, open, pick or submit (not the text typed)
 
     def type(self, element, text: str) -> None:
         element.send_keys(text)
         self.keys += len(text)
+
+    def press(self, key: str, times: int = 1) -> None:
+        """Press a key on whatever has the focus, as a grader at the keyboard does."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        for _ in range(times):
+            ActionChains(self.driver).send_keys(key).perform()
+            self.strokes += 1
+
+    def focused(self):
+        return self.driver.switch_to.active_element
 
     def find(self, xpath: str, timeout: float = 20.0):
         from selenium.webdriver.common.by import By
@@ -257,6 +269,37 @@ def _answer_form(grader: _Grader, rater: str, rationale: str) -> None:
     grader.click("//button[normalize-space()='Submit']")
 
 
+def _answer_form_by_keyboard(grader: _Grader, rater: str, rationale: str) -> None:
+    """One notebook's form from the keyboard: one click opens the first question's list;
+    then per question arrows to the value (the list opens on "1"; options 1, 2, 3, N/A),
+    Enter picks it, Tab reaches the comment box, the comment is typed, Tab reaches the
+    next question and Enter opens its list; after the last comment Tab to Submit, Enter."""
+    from selenium.webdriver.common.keys import Keys
+
+    options = ["1", "2", "3", "N/A"]
+    grader.click(f"//button[@role='combobox'][starts-with(@aria-label, '{DIMENSIONS[0]},')]")
+    for i, dimension in enumerate(DIMENSIONS):
+        value = str(GRADES[dimension][0])
+        grader.find("//*[@role='option'][normalize-space()='1']")
+        grader.press(Keys.ARROW_DOWN, options.index(value))
+        grader.press(Keys.ENTER)
+        grader.press(Keys.TAB)
+        box = grader.focused()
+        assert box.tag_name == "textarea", f"{dimension}: Tab reached {box.tag_name}"
+        grader.type(box, f"{rater}: {rationale if dimension == 'data_imputation' else 'ok'}")
+        grader.press(Keys.TAB)
+        if i + 1 < len(DIMENSIONS):
+            assert (grader.focused().get_attribute("aria-label") or "").startswith(
+                f"{DIMENSIONS[i + 1]},")
+            grader.press(Keys.ENTER)
+    for _ in range(10):   # past whatever stands between the last comment and Submit
+        if grader.focused().text.strip() == "Submit":
+            break
+        grader.press(Keys.TAB)
+    assert grader.focused().text.strip() == "Submit"
+    grader.press(Keys.ENTER)
+
+
 @pytest.mark.parametrize("server", ["expert_1,expert_2"], indirect=True)
 def test_two_raters_grade_one_notebook_in_their_review_queues(server):
     assert "/review-queue" in server["started"] and "9 question(s) made" in server["started"]
@@ -264,6 +307,7 @@ def test_two_raters_grade_one_notebook_in_their_review_queues(server):
     shots = Path(tempfile.gettempdir()) / "nbjudge-grading"   # kept after the test
     shots.mkdir(exist_ok=True)
     measured = {}
+    # expert_1 grades with the mouse, expert_2 from the keyboard.
     for rater in ("expert_1", "expert_2"):
         grader = _Grader()
         try:
@@ -273,7 +317,7 @@ def test_two_raters_grade_one_notebook_in_their_review_queues(server):
             grader.click(f"//*[normalize-space()='grading: {rater}']")
             grader.click("//button[normalize-space()='Start review']")
             # The notebook, as text, beside the form's nine questions in the rubric's order.
-            grader.find("//*[contains(normalize-space(), 'Task: Who will churn?')]", timeout=60)
+            grader.find("//*[contains(normalize-space(), 'Task: Who will churn?')]", timeout=180)
             code = grader.find("//code[contains(., \"df = df.fillna(df.mean())\")]"
                                " | //pre[contains(., \"df = df.fillna(df.mean())\")]")
             # Line by line (numbered), as in the notebook, not JSON with escaped breaks.
@@ -284,18 +328,30 @@ def test_two_raters_grade_one_notebook_in_their_review_queues(server):
             assert [label.split(",")[0] for label in labels] == list(DIMENSIONS)
             grader.driver.save_screenshot(str(shots / f"queue-form-{rater}.png"))
             opened, started = grader.clicks, time.monotonic()
-            _answer_form(grader, rater, "fillna with the full-data mean before the split")
+            answer = _answer_form if rater == "expert_1" else _answer_form_by_keyboard
+            answer(grader, rater, "fillna with the full-data mean before the split")
             grader.find("//*[contains(normalize-space(), '1 of 1 reviewed') or contains("
                         "normalize-space(), 'have been reviewed')]")
-            measured[rater] = (grader.clicks - opened, grader.keys, time.monotonic() - started)
+            measured[rater] = (grader.clicks - opened, grader.keys, time.monotonic() - started,
+                               grader.strokes)
         finally:
             grader.driver.quit()
-    clicks, keys, seconds = measured["expert_1"]
+    clicks, keys, seconds, _ = measured["expert_1"]
     print(f"\nqueue form, one notebook: {opened} clicks to open the queue, then {clicks} "
           f"clicks and {keys} keys (rationales typed) in {seconds:.1f} s (automated); the "
           f"notebook's code box {notebook_px} px wide in a 1,600 px window; screenshots in "
           f"{shots}")
     assert clicks == 3 * len(DIMENSIONS) + 1
+    clicks, keys, seconds, strokes = measured["expert_2"]
+    print(f"keyboard route, one notebook: {clicks} click, {strokes} keys to move, open, pick "
+          f"and submit, {keys} keys of comments, in {seconds:.1f} s (automated)")
+    assert clicks == 1
+    # Per question: arrows to the value, Enter, Tab, Tab, Enter (the last: no Enter); Submit.
+    arrows = sum(["1", "2", "3", "N/A"].index(str(GRADES[d][0])) for d in DIMENSIONS)
+    assert strokes == arrows + 4 * len(DIMENSIONS) - 1 + 1   # 47 with these grades
+    # The notebook is the queue's response, drawn across its pane (the request, a chat
+    # bubble, takes half of it: 264 px when the notebook was there).
+    assert notebook_px >= 800
 
     root = server["root"]
     status = _cli(root, "grading", "status", "--experiment", EXPERIMENT,

@@ -21,7 +21,12 @@ from nbjudge.grading import (
     status_lines,
     write_digest,
 )
-from nbjudge.grading.start import GradingNotebook, request_preview, start_grading
+from nbjudge.grading.start import (
+    GradingNotebook,
+    request_preview,
+    response_preview,
+    start_grading,
+)
 from nbjudge.schemas import DIMENSIONS, Label, read_records
 
 NOTEBOOKS = ("nb_a", "nb_b")
@@ -224,15 +229,20 @@ def test_start_makes_the_review_form_once(store):
 
 
 def test_the_queue_shows_the_notebook_as_text():
+    """The task in the request (a half-width bubble), the notebook in the response (the
+    pane's whole width)."""
     notebook = GradingNotebook("nb_a", "Who churns?", "[cell 1: code]\nfor x in y:\n    f(x)\n",
                                "ok")
-    text = request_preview(notebook, "expert_1")
-    assert "**Task:** Who churns?" in text
-    assert "\n~~~~~~~~\n[cell 1: code]\nfor x in y:\n    f(x)\n\n~~~~~~~~" in text
+    request = request_preview(notebook, "expert_1")
+    assert request == "**nb_a** (for expert_1; it ran: ok)\n\n**Task:** Who churns?"
+    text = response_preview(notebook, "Grade each question.")
+    assert text.startswith("~~~~~~~~\n[cell 1: code]\nfor x in y:\n    f(x)\n\n~~~~~~~~")
+    assert text.endswith("\n\nIt ran: ok.\n\nGrade each question.")
     long = GradingNotebook("nb_a", "Who churns?", "x = 1\n" * 1000, "ok")
-    assert len(request_preview(long, "expert_1")) > 6000
-    cut = request_preview(long, "expert_1", whole=False)
-    assert len(cut) <= 1000 and cut.endswith("View full trace]\n~~~~~~~~")
+    assert len(response_preview(long, "Grade.")) > 6000
+    cut = response_preview(long, "Grade.", whole=False)
+    assert len(cut) <= 1000 and "View full trace]\n~~~~~~~~" in cut
+    assert cut.endswith("It ran: ok.\n\nGrade.")
 
 
 def test_two_raters_grading_one_notebook_in_their_queues(store):

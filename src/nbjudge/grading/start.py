@@ -25,7 +25,7 @@ from nbjudge.grading.traces import (
 from nbjudge.schemas import DIMENSIONS
 
 __all__ = ["GradingNotebook", "StartResult", "notebook_for_grading", "request_preview",
-           "start_grading"]
+           "response_preview", "start_grading"]
 
 
 @dataclass(frozen=True)
@@ -116,22 +116,33 @@ def _whole_preview(tracking_uri: str) -> bool:
 
 
 def request_preview(notebook: GradingNotebook, rater: str, whole: bool = True) -> str:
-    """The plain text a review queue shows beside the form: the task, then the notebook.
+    """What a review queue shows first beside the form: the notebook and its task.
 
     MLflow would otherwise show the root span's inputs as JSON, with every line break
-    escaped, cut at 1,000 characters.
+    escaped, cut at 1,000 characters. The queue draws the request as a chat bubble half
+    as wide as its pane, so the notebook itself is in :func:`response_preview`.
     """
-    # The queue renders the preview as markdown: the notebook goes in a code fence so its
-    # lines and indentation stay as they are.
-    head = (f"**{notebook.notebook_id}** (for {rater}; it ran: {notebook.execution})\n\n"
-            f"**Task:** {notebook.task_prompt}\n\n")
+    del whole  # the header is always short
+    return (f"**{notebook.notebook_id}** (for {rater}; it ran: {notebook.execution})\n\n"
+            f"**Task:** {notebook.task_prompt}")
+
+
+def response_preview(notebook: GradingNotebook, guide: str, whole: bool = True) -> str:
+    """The notebook as text, then how to grade: the queue draws the response across the
+    whole width of its pane (the request only half of it).
+
+    The queue renders the preview as markdown: the notebook goes in a code fence so its
+    lines and indentation stay as they are. Cut at 1,000 characters unless ``whole``.
+    """
     fence = "~~~~~~~~"
     body = notebook.text
+    tail = f"\n\nIt ran: {notebook.execution}.\n\n{guide}"
     cut = "\n[... cut here: the whole notebook is under View full trace]"
     if not whole:
-        room = _PREVIEW_LIMIT - len(head) - 2 * len(fence) - len(cut) - 2
+        tail = tail if len(tail) <= _PREVIEW_LIMIT // 4 else ""
+        room = _PREVIEW_LIMIT - len(tail) - 2 * len(fence) - len(cut) - 2
         body = body if len(body) <= room else body[:max(room, 0)] + cut
-    return f"{head}{fence}\n{body}\n{fence}"
+    return f"{fence}\n{body}\n{fence}{tail}"
 
 
 def _log_trace(mlflow: Any, exp_id: str, notebook: GradingNotebook, rater: str,
@@ -152,7 +163,7 @@ def _log_trace(mlflow: Any, exp_id: str, notebook: GradingNotebook, rater: str,
         mlflow.update_current_trace(tags={TAG_GRADING: "1", TAG_NOTEBOOK: notebook.notebook_id,
                                           TAG_RATER: rater},
                                     request_preview=request_preview(notebook, rater, whole),
-                                    response_preview=f"It ran: {notebook.execution}.\n\n{guide}")
+                                    response_preview=response_preview(notebook, guide, whole))
 
 
 def notebook_for_grading(index_entry: Any, prompt: str, root: Path | None = None
