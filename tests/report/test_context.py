@@ -64,9 +64,13 @@ class TestVerdict:
         row = verdict.rows[2]
         assert row.dimension == "Data imputation"
         base = mae.loc[("baseline", "data_imputation")]
-        assert row.reference_mae.startswith(
-            f"{base.mae:.2f} [{base.mae_ci_low:.2f}, {base.mae_ci_high:.2f}]; "
-            f"{100 * base.failure_rate:.0f}% failed")
+        # The interval, its simulated coverage where that fell short (14 notebooks: the
+        # 20-notebook rows of src/nbjudge/stats/coverage.json), then the failure rate.
+        interval, _, rest = row.reference_mae.partition("; ")
+        assert interval.startswith(
+            f"{base.mae:.2f} [{base.mae_ci_low:.2f}, {base.mae_ci_high:.2f}]")
+        assert interval.endswith("]") or interval.endswith(" in simulation)")
+        assert rest.startswith(f"{100 * base.failure_rate:.0f}% failed")
 
     def test_summary_counts_significant_dimensions(self, experiment, context):
         improvement = experiment.tables["improvement"].query(
@@ -252,6 +256,37 @@ class TestWhatTheNumbersMean:
         context = build_context(dataclasses.replace(experiment, params=params), {})
         assert any("answers N/A when unsure loses nothing" in note
                    for note in context.limitations)
+
+    def test_measured_coverage_stands_beside_an_interval_that_fell_short(
+            self, experiment, monkeypatch):
+        """Where bench/validate_intervals.py measured an interval of this method and size below
+        its level, the cell and the interval sentence say how much it covered."""
+        import functools
+
+        from nbjudge.report.sections import verdict as section
+        from nbjudge.stats.coverage import measured_coverage
+
+        rows = [{"statistic": statistic, "layout": "ordinal, cases of 1-5", "world": "ordinal",
+                 "clustered": True, "n_notebooks": 10, "mean_cases": 4,
+                 "methods": {"cr2": {"coverage": coverage}}}
+                for statistic, coverage in (("improvement", 0.917), ("mae", 0.934))]
+        table = {"experiments": 100, "level": 0.95, "rows": rows,
+                 "tolerance": {"indicators": 900, "low": 0.936, "high": 0.963}}
+        monkeypatch.setattr(section, "measured_coverage",
+                            functools.partial(measured_coverage, table=table))
+        verdict = build_context(experiment, {}).verdict
+        row = verdict.rows[2]
+        assert row.improvement.endswith("] (covered 0.917 in simulation)")
+        assert "] (covered 0.934 in simulation); " in row.reference_mae
+        assert verdict.intervals.endswith(
+            "; labelled 95% but below it in simulation (bench/validate_intervals.py, 100 "
+            "experiments per row, tolerance from 0.936): the improvement's cr2 interval "
+            "measured 0.917 at n=10 (ordinal, cases of 1-5); the MAE's cr2 interval measured "
+            "0.934 at n=10 (ordinal, cases of 1-5); cells with such an interval say so")
+        # Within tolerance: nothing is added.
+        table["tolerance"]["low"] = 0.9
+        verdict = build_context(experiment, {}).verdict
+        assert "simulation" not in verdict.rows[2].improvement + verdict.intervals
 
     def test_repeat_spread_stands_next_to_the_interval(self, experiment):
         improvement = experiment.tables["improvement"].copy()

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from nbjudge.stats.coverage import MeasuredCoverage, measured_coverage
+
 from ..figures import dimension_label
 from ..inputs import ReportInputs
 from ..view import ReportView, StatsSettings
@@ -20,6 +22,7 @@ __all__ = [
     "VerdictRow",
     "improvement_cell",
     "interval_description",
+    "measured",
     "significance_rule",
     "verdict",
 ]
@@ -88,8 +91,53 @@ def significance_rule(stats: StatsSettings) -> str:
         stats.significance, test)
 
 
-def interval_description(metrics: Mapping[str, Any]) -> str:
-    """Method, level, resamples, sample size and unit of every interval of the report."""
+def measured(row: Row | None, statistic: str, method_column: str = "ci_method",
+             ) -> MeasuredCoverage | None:
+    """The simulated coverage of a row's interval where it fell below the binomial tolerance
+    of its level (:func:`nbjudge.stats.coverage.measured_coverage`); None otherwise."""
+    method, n, level = (get(row, key) for key in (method_column, "n_notebooks", "ci_level"))
+    if row is None or any(missing(v) for v in (method, n, level)):
+        return None
+    cases = get(row, "n_cases")
+    return measured_coverage(statistic, str(method), int(n), level=float(level),
+                             clustered=not missing(cases) and int(cases) < int(n))
+
+
+def _measured_suffix(row: Row | None, statistic: str, method_column: str) -> str:
+    found = measured(row, statistic, method_column)
+    return "" if found is None else f" (covered {found.coverage:.3f} in simulation)"
+
+
+def _measured_sentence(tables: Mapping[str, Any] | None) -> str:
+    """Where the report's 95% intervals fell short in simulation, per statistic: the lowest
+    measured coverage of the sizes the tables hold."""
+    if not tables:
+        return ""
+    found: list[MeasuredCoverage] = []
+    for name, statistic, column in (("improvement", "improvement", "ci_method"),
+                                    ("mae", "mae", "mae_ci_method")):
+        frame = tables.get(name)
+        if frame is None or frame.empty or column not in frame:
+            continue
+        if "kind" in frame:
+            frame = frame[frame.kind == "improvement"]
+        hits = [m for m in (measured(row, statistic, column)
+                            for row in frame.to_dict("records")) if m is not None]
+        if hits:
+            found.append(min(hits, key=lambda m: m.coverage))
+    if not found:
+        return ""
+    what = "; ".join(f"{'the improvement' if m.statistic == 'improvement' else 'the MAE'}'s "
+                     f"{m.method} interval {m.describe()}" for m in found)
+    return (f"; labelled 95% but below it in simulation (bench/validate_intervals.py, "
+            f"{found[0].experiments} experiments per row, tolerance from "
+            f"{found[0].tolerance_low:.3f}): {what}; cells with such an interval say so")
+
+
+def interval_description(metrics: Mapping[str, Any],
+                         tables: Mapping[str, Any] | None = None) -> str:
+    """Method, level, resamples, sample size and unit of every interval of the report, and,
+    given the stats tables, where simulation measured such intervals below their level."""
     intervals = metrics.get("intervals") or {}
     if not intervals:
         return "bootstrap intervals"
@@ -107,12 +155,15 @@ def interval_description(metrics: Mapping[str, Any]) -> str:
         text += (f"; {intervals['n_without_interval']} comparison(s) rest on fewer than "
                  f"{needed} {unit}s, the smallest size validated: their standard error and "
                  "permutation p-value (exact or Monte Carlo, as labelled) instead")
+    text += _measured_sentence(tables)
     return str(text)
 
 
 def _mae_cell(row: Row | None) -> str:
     """MAE [CI], and its failure rate: the two are never shown apart."""
     text = fmt_ci(get(row, "mae"), get(row, "mae_ci_low"), get(row, "mae_ci_high"))
+    if not missing(get(row, "mae_ci_low")):
+        text += _measured_suffix(row, "mae", "mae_ci_method")
     rate = get(row, "failure_rate")
     if text != "—" and not missing(rate):
         text += f"; {fmt_share(rate)} failed" + (" ⚑" if get(row, "failure_flag") else "")
@@ -127,6 +178,8 @@ def improvement_cell(change: Row | None) -> str:
         text = f"{fmt(value)} (SE {fmt(get(change, 'standard_error'))}; no interval)"
     else:
         text = fmt_ci(value, get(change, "ci_low"), get(change, "ci_high"))
+        if not missing(get(change, "ci_low")) and get(change, "kind") == "improvement":
+            text += _measured_suffix(change, "improvement", "ci_method")
     spread = get(change, "repeat_sd")
     if not missing(spread):
         text += f" ± {fmt(spread)} over CV repeats" + (
@@ -249,7 +302,7 @@ def verdict(inputs: ReportInputs, view: ReportView) -> Verdict:
         has_no_skill=any(r.beats_no_skill != "—" for r in rows),
         has_calibration=any(r.beats_calibration != "—" for r in rows),
         no_skill=NO_SKILL, calibration=CALIBRATION,
-        intervals=interval_description(inputs.metrics),
+        intervals=interval_description(inputs.metrics, inputs.tables),
         has_judge=mae is not None and not mae.empty, has_aligned=view.aligned is not None,
         reference=view.reference, aligned=view.aligned or "—",
         correction=view.stats.correction, level=view.stats.level_percent)
