@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from nbjudge.params import StatsParams
 from nbjudge.schemas import Judgment, Label, PriorDistribution, atomic_write_text
 
 from ._checks import FAILURE_POLICIES, NA_POLICIES, NA_RULES, check_choice
@@ -59,9 +58,6 @@ SIGNIFICANCE_RULES = ("test", "simultaneous", "ci", "both")
 # Random sign patterns drawn at most, when a Holm decision sits near the level.
 MAX_SIGN_PATTERNS = 999_999
 ORIGINAL_STUDY_SAMPLE_SIZE = 100
-# The defaults are the `stats` section's (nbjudge.params.StatsParams), their one source;
-# only ``contrasts`` and ``controls``, null there, are this module's.
-_DEFAULT = StatsParams()
 _Settings = TypeVar("_Settings", bound="DataclassInstance")
 
 
@@ -75,13 +71,13 @@ class BootstrapSettings:
     Monte Carlo, as labelled) are shown instead, and no interval decides significance.
     The defaults are the smallest sizes simulated in bench/validate_intervals.py."""
 
-    n_resamples: int = _DEFAULT.bootstrap.n_resamples
-    level: float = _DEFAULT.bootstrap.level
-    method: str = _DEFAULT.bootstrap.method
-    sample_size: int | str | None = _DEFAULT.bootstrap.sample_size
-    batch: int | None = _DEFAULT.bootstrap.batch
-    min_notebooks: int = _DEFAULT.bootstrap.min_notebooks
-    min_cases: int = _DEFAULT.bootstrap.min_cases
+    n_resamples: int = 10_000
+    level: float = 0.95
+    method: str = "auto"
+    sample_size: int | str | None = None
+    batch: int | None = None
+    min_notebooks: int = 20
+    min_cases: int = 5
 
     def __post_init__(self) -> None:
         check_choice(self.method, "bootstrap.method", METHODS)
@@ -92,22 +88,22 @@ class BootstrapSettings:
 
 @dataclass(frozen=True)
 class PermutationSettings:
-    n_resamples: int = _DEFAULT.permutation.n_resamples
-    alternative: str = _DEFAULT.permutation.alternative
-    correction: str = _DEFAULT.permutation.correction
+    n_resamples: int = 9999
+    alternative: str = "two-sided"
+    correction: str = "holm"
 
 
 @dataclass(frozen=True)
 class CeilingSettings:
-    min_alpha: float = _DEFAULT.ceiling.min_alpha
+    min_alpha: float = 0.667
 
 
 @dataclass(frozen=True)
 class PowerSettings:
-    target_power: float = _DEFAULT.power.target_power
-    target_improvement: float = _DEFAULT.power.target_improvement
-    n_simulations: int = _DEFAULT.power.n_simulations
-    max_notebooks: int = _DEFAULT.power.max_notebooks
+    target_power: float = 0.8
+    target_improvement: float = 0.1
+    n_simulations: int = 2000
+    max_notebooks: int = 2000
 
 
 @dataclass(frozen=True)
@@ -136,18 +132,18 @@ class StatsConfig:
     calibrated controls): they enter the family only through ``contrasts``.
     """
 
-    reference: str = _DEFAULT.reference
+    reference: str = "baseline"
     contrasts: tuple[tuple[str, str], ...] = (
         ("baseline", "majority"), ("full", "calibrated"), ("semantic_only", "calibrated"),
         ("full", "semantic_only"))
     controls: tuple[str, ...] = ("majority", "prior", "calibrated", "calibrated_full")
-    na_policy: str = _DEFAULT.na_policy
-    failure_policy: str = _DEFAULT.failure_policy
-    failure_margin: float = _DEFAULT.failure_margin
-    consensus: str = _DEFAULT.consensus
-    consensus_na: str = _DEFAULT.consensus_na
-    significance: str = _DEFAULT.significance
-    repeat_share: float = _DEFAULT.repeat_share
+    na_policy: str = "worst"
+    failure_policy: str = "worst"
+    failure_margin: float = 0.05
+    consensus: str = "mean"
+    consensus_na: str = "majority"
+    significance: str = "test"
+    repeat_share: float = 0.25
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     permutation: PermutationSettings = field(default_factory=PermutationSettings)
     ceiling: CeilingSettings = field(default_factory=CeilingSettings)
