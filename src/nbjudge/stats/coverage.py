@@ -114,7 +114,7 @@ def measured_coverage(statistic: str, method: str, n_notebooks: int, *, clustere
     worst = min((row for row in rows if row["n_notebooks"] == size),
                 key=lambda row: float(row["methods"][method]["coverage"]))
     coverage = float(worst["methods"][method]["coverage"])
-    if coverage >= low:
+    if coverage >= low - 1e-6:   # at the tolerance's end (to the 6 digits stored) is within it
         return None
     return MeasuredCoverage(statistic=statistic, method=method, coverage=coverage,
                             n_notebooks=size, layout=str(worst["layout"]),

@@ -84,7 +84,7 @@ def significance_rule(stats: StatsSettings) -> str:
     band = (f"the {stats.level_percent} simultaneous band (Bonferroni over CR2 intervals) "
             f"over every dimension of every comparison excludes 0 (Bonferroni: family-wise "
             f"error at most {alpha:.2g} if each interval held its level at {alpha:.2g} / m; "
-            "measured 0.01-0.10 in bench/results/intervals.md)")
+            "measured 0.015-0.065 in bench/results/intervals.md)")
     ci = (f"the {stats.level_percent} per-dimension bootstrap CI excludes 0 "
           "(unadjusted: not corrected for the number of dimensions)")
     return {"ci": ci, "test": test, "simultaneous": band, "both": f"{ci} and {test}"}.get(
