@@ -1,5 +1,6 @@
-"""dvc.yaml cannot drift from the code: each stage lists exactly the modules it runs,
-and every path its command names is declared.
+"""dvc.yaml cannot drift from the code: each stage lists the modules it runs (a
+package's folder where it runs at least half of the package), and every path its
+command names is declared.
 
 A stage whose code dependency is missing from dvc.yaml is reported up to date
 by `dvc repro` after that code changed, which a reproducibility tool must
@@ -10,14 +11,16 @@ checked by tests/test_pipeline.py.
 
 import re
 import shlex
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from nbjudge.run_params import RUN_ONLY
 from tools import dvc_deps
-from tools.dvc_deps import is_code
-from tools.import_graph import PACKAGE, ROOT, code_dependencies
+from tools.dvc_deps import FOLDER_SHARE, declared_code, is_code
+from tools.import_graph import PACKAGE, ROOT, closure, code_dependencies
 
 DVC_YAML = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
 PIPELINE = yaml.safe_load(DVC_YAML)["stages"]
@@ -32,18 +35,56 @@ def _paths(entries) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINE))
-def test_code_dependencies_are_exactly_the_modules_the_stage_runs(name):
+def test_code_dependencies_cover_the_modules_the_stage_runs(name):
+    """Every module the stage runs is declared, itself or inside a declared package folder;
+    a declared module is run, and a declared folder has at least FOLDER_SHARE of its modules
+    run (less would rerun the stage for code it never runs)."""
     stage = PIPELINE[name]
     entry = ROOT / "stages" / f"{name}.py"
     listed = _paths(stage["deps"])
     assert f"stages/{name}.py" in listed, f"{name}: its own entry point is not a dependency"
     declared = sorted(p for p in listed if is_code(p))
-    expected = code_dependencies(entry)
-    missing = sorted(set(expected) - set(declared))
-    extra = sorted(set(declared) - set(expected))
-    assert not missing and not extra, (
-        f"dvc.yaml stage {name!r}: missing {missing}, not run by the stage {extra}; "
-        "run `make deps`")
+    run = {m.relative_to(ROOT).as_posix() for m in closure(entry)}
+    missing = sorted(m for m in run
+                     if not any(m == d or m.startswith(f"{d}/") for d in declared))
+    assert not missing, f"dvc.yaml stage {name!r}: missing {missing}; run `make deps`"
+    for path in declared:
+        if path.endswith(".py"):
+            assert path in run, f"dvc.yaml stage {name!r}: {path} is not run by the stage"
+            continue
+        modules = [m.relative_to(ROOT).as_posix() for m in (ROOT / path).rglob("*.py")]
+        share = sum(m in run for m in modules) / len(modules)
+        assert share >= FOLDER_SHARE, (
+            f"dvc.yaml stage {name!r}: runs {share:.0%} of {path}; run `make deps`")
+    assert declared == declared_code(entry), f"{name}: run `make deps`"
+
+
+# `dvc exp show` lists one column per distinct dependency path of the pipeline (and one per
+# metric and param): the code's share of them is kept small by declaring package folders.
+MAX_CODE_COLUMNS = 40
+
+
+def _dependency_columns() -> set[str]:
+    return {path for stage in PIPELINE.values() for path in _paths(stage["deps"])}
+
+
+def test_exp_show_has_few_code_dependency_columns():
+    code = sorted(p for p in _dependency_columns() if is_code(p))
+    assert len(code) <= MAX_CODE_COLUMNS, (
+        f"{len(code)} code dependency columns in `dvc exp show` (at most {MAX_CODE_COLUMNS}): "
+        "declare package folders (tools/dvc_deps.py FOLDER_SHARE)")
+
+
+@pytest.mark.slow
+def test_exp_show_columns_are_these(tmp_path: Path):
+    """In a clone, `dvc exp show` has exactly the dependency columns counted above."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    shown = subprocess.run([str(ROOT / ".venv/bin/dvc"), "exp", "show", "--csv"], cwd=clone,
+                           capture_output=True, text=True, check=True).stdout
+    header = shown.splitlines()[0].split(",")
+    code = {h for h in header if h.startswith(f"{SOURCE}/")}
+    assert code == {p for p in _dependency_columns() if is_code(p)}
 
 
 def test_dvc_yaml_is_what_make_deps_writes():

@@ -1,8 +1,12 @@
 """Write the dependency lists of ``dvc.yaml`` that follow from the code: ``make deps``.
 
 For every stage, the code ``deps`` are the nbjudge modules ``stages/<name>.py`` runs
-(:func:`tools.import_graph.code_dependencies`), after the stage's own entry point;
-the other ``deps`` (data, rubrics, prompts) and their comments stay as written.
+(:func:`declared_code`), after the stage's own entry point: a subpackage's folder
+where the stage runs at least :data:`FOLDER_SHARE` of its modules, the modules
+themselves otherwise. A folder is one column of ``dvc exp show`` where its modules
+were one each (89 code columns became 32 when this was introduced); the price is that
+the stage also reruns when a module of that package it does not run changes. The
+other ``deps`` (data, rubrics, prompts) and their comments stay as written.
 The ``params`` of the stages listed in :data:`RESULT_PARAM_STAGES` are every
 parameter but the run-only ones (:mod:`nbjudge.run_params`). The rest of the
 file is left byte for byte as it is.
@@ -25,15 +29,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 
 from nbjudge.run_params import result_param_keys
-from tools.import_graph import PACKAGE, ROOT, code_dependencies
+from tools.import_graph import PACKAGE, ROOT, closure
 
-__all__ = ["RESULT_PARAM_STAGES", "is_code", "render", "stale_stages"]
+__all__ = ["FOLDER_SHARE", "RESULT_PARAM_STAGES", "declared_code", "is_code", "render",
+           "stale_stages"]
 
 DVC_YAML = ROOT / "dvc.yaml"
 PARAMS_YAML = ROOT / "params.yaml"
 # Stages that show or log the whole configuration rather than read a few sections.
 RESULT_PARAM_STAGES = ("report", "track")
 SOURCE = PACKAGE.parent.relative_to(ROOT).as_posix()  # "src"
+# A subpackage whose modules a stage runs at least this share of is declared as its folder.
+FOLDER_SHARE = 0.5
 
 
 def _yaml() -> YAML:
@@ -51,6 +58,31 @@ def is_code(path: str, root: Path = ROOT) -> bool:
     return path.endswith(".py") or (root / path / "__init__.py").exists()
 
 
+def declared_code(entry: Path) -> list[str]:
+    """The code dependencies dvc.yaml declares for the stage ``entry`` runs: the folder of
+    each subpackage of which it runs at least :data:`FOLDER_SHARE` of the modules
+    (subpackages included), the modules it runs elsewhere; repository-relative, sorted.
+    Every module the stage runs is inside one of them (tests/test_dvc_graph.py)."""
+    files = closure(Path(entry))
+    listed: list[str] = []
+
+    def visit(folder: Path, top: bool) -> None:
+        modules = sorted(folder.rglob("*.py"))
+        run = [m for m in modules if m in files]
+        if not run:
+            return
+        if not top and len(run) >= FOLDER_SHARE * len(modules):
+            listed.append(folder.relative_to(ROOT).as_posix())
+            return
+        listed.extend(m.relative_to(ROOT).as_posix() for m in sorted(folder.glob("*.py"))
+                      if m in files)
+        for sub in sorted(p for p in folder.iterdir() if (p / "__init__.py").exists()):
+            visit(sub, top=False)
+
+    visit(PACKAGE, top=True)
+    return sorted(listed)
+
+
 def _path(entry: Any) -> str:
     """A deps entry is a path, or a mapping of one path to its options."""
     return str(next(iter(entry))) if isinstance(entry, Mapping) else str(entry)
@@ -60,7 +92,7 @@ def _code_deps(name: str, deps: CommentedSeq) -> CommentedSeq:
     entry = f"stages/{name}.py"
     kept = [(i, item) for i, item in enumerate(deps)
             if _path(item) != entry and not is_code(_path(item))]
-    code = code_dependencies(ROOT / entry)
+    code = declared_code(ROOT / entry)
     comments = {_path(item): deps.ca.items[i]
                 for i, item in enumerate(deps) if i in deps.ca.items}
     written = CommentedSeq([entry, *code, *(item for _, item in kept)])
