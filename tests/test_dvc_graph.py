@@ -69,7 +69,7 @@ def _dependency_columns() -> set[str]:
 
 
 def test_exp_show_has_few_code_dependency_columns():
-    code = sorted(p for p in _dependency_columns() if is_code(p))
+    code = sorted(p for p in _dependency_columns() if p.startswith(f"{SOURCE}/"))
     assert len(code) <= MAX_CODE_COLUMNS, (
         f"{len(code)} code dependency columns in `dvc exp show` (at most {MAX_CODE_COLUMNS}): "
         "declare package folders (tools/dvc_deps.py FOLDER_SHARE)")
@@ -84,7 +84,7 @@ def test_exp_show_columns_are_these(tmp_path: Path):
                            capture_output=True, text=True, check=True).stdout
     header = shown.splitlines()[0].split(",")
     code = {h for h in header if h.startswith(f"{SOURCE}/")}
-    assert code == {p for p in _dependency_columns() if is_code(p)}
+    assert code == {p for p in _dependency_columns() if p.startswith(f"{SOURCE}/")}
 
 
 def test_dvc_yaml_is_what_make_deps_writes():
