@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from nbjudge.schemas import RobustnessShift
-from nbjudge.stats.paired import paired_interval
+
+from .paired import paired_interval
 
 __all__ = ["FamilySummary", "ScorePair", "family_summary", "more_susceptible",
            "robustness_headline", "robustness_summary", "shift_table"]
