@@ -145,6 +145,7 @@ EXPORTED = {
     "nbjudge.schemas": [
         "AlignmentAudit",
         "ArmComparison",
+        "ArmSummary",
         "BlueprintEntry",
         "CalibrationMap",
         "Case",
@@ -183,6 +184,8 @@ EXPORTED = {
         "write_json",
         "write_json_record",
         "write_records",
+        "InjectionFinding",
+        "RobustnessShift",
     ],
     "nbjudge.stats": [
         "AgreementResult",
