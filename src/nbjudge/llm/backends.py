@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,13 @@ def _register_context(model: str, config: LLMConfig) -> None:
         "litellm_provider": model.split("/", 1)[0],
         "mode": "chat",
     }})
+    # MemAlign keeps the last model's context in an lru_cache
+    # (memalign.utils._get_model_max_input_tokens): a model registered again with
+    # another context (another config in the same process) must be read anew.
+    utils = sys.modules.get("mlflow.genai.judges.optimizers.memalign.utils")
+    cached = getattr(utils, "_get_model_max_input_tokens", None)
+    if cached is not None and hasattr(cached, "cache_clear"):
+        cached.cache_clear()
 
 
 def _hosted(config: LLMConfig, environ: Mapping[str, str]) -> tuple[Backend, dict[str, str]]:
