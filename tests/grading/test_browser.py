@@ -152,11 +152,16 @@ class _Grader:
         return self.driver.switch_to.active_element
 
     def find(self, xpath: str, timeout: float = 20.0):
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
         deadline = time.monotonic() + timeout
         while True:
-            shown = [e for e in self.driver.find_elements(By.XPATH, xpath) if e.is_displayed()]
+            try:   # the page re-renders under a slow machine: an element found may go
+                shown = [e for e in self.driver.find_elements(By.XPATH, xpath)
+                         if e.is_displayed()]
+            except StaleElementReferenceException:
+                shown = []
             if shown:
                 return shown[0]
             if time.monotonic() > deadline:
@@ -164,10 +169,43 @@ class _Grader:
             time.sleep(0.2)
 
     def click(self, xpath: str):
-        element = self.find(xpath)
-        element.click()
-        self.clicks += 1
-        return element
+        from selenium.common.exceptions import (
+            ElementClickInterceptedException,
+            StaleElementReferenceException,
+        )
+
+        # One click counted, however often the page re-rendered under it or an animation
+        # (a menu closing, a tip fading) still covered it.
+        for attempt in range(10):
+            element = self.find(xpath)
+            try:
+                element.click()
+            except (StaleElementReferenceException, ElementClickInterceptedException):
+                if attempt == 9:
+                    raise
+                time.sleep(0.3)
+                continue
+            self.clicks += 1
+            return element
+        raise AssertionError(f"could not click {xpath}")
+
+    def focus_becomes(self, check, what: str, timeout: float = 20.0):
+        """The focused element once ``check(element)`` holds (focus moves after React
+        re-renders, later on a loaded machine)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            element = self.focused()
+            try:
+                if check(element):
+                    return element
+                found = f"{element.tag_name} {element.get_attribute('aria-label')!r}"
+            except StaleElementReferenceException:
+                found = "(re-rendered)"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: the focus is on {found}")
+            time.sleep(0.1)
 
     def dismiss(self, xpath: str) -> None:
         """Close a one-time tip if it is there (not counted: it shows once per browser)."""
@@ -284,19 +322,26 @@ def _answer_form_by_keyboard(grader: _Grader, rater: str, rationale: str) -> Non
         grader.press(Keys.ARROW_DOWN, options.index(value))
         grader.press(Keys.ENTER)
         grader.press(Keys.TAB)
-        box = grader.focused()
-        assert box.tag_name == "textarea", f"{dimension}: Tab reached {box.tag_name}"
+        box = grader.focus_becomes(lambda e: e.tag_name == "textarea",
+                                   f"{dimension}: Tab to the comment box")
         grader.type(box, f"{rater}: {rationale if dimension == 'data_imputation' else 'ok'}")
         grader.press(Keys.TAB)
         if i + 1 < len(DIMENSIONS):
-            assert (grader.focused().get_attribute("aria-label") or "").startswith(
-                f"{DIMENSIONS[i + 1]},")
+            following = f"{DIMENSIONS[i + 1]},"
+            grader.focus_becomes(
+                lambda e, label=following: (e.get_attribute("aria-label") or "").startswith(
+                    label), f"{dimension}: Tab to the next question")
             grader.press(Keys.ENTER)
-    for _ in range(10):   # past whatever stands between the last comment and Submit
-        if grader.focused().text.strip() == "Submit":
+    # Past whatever stands between the last comment and Submit, one Tab at a time, each
+    # once the focus has moved (a Tab sent before it lands would skip Submit).
+    focus = grader.focus_becomes(lambda e: e.tag_name != "textarea",
+                                 "Tab out of the last comment box")
+    for _ in range(10):
+        if focus.text.strip() == "Submit":
             break
         grader.press(Keys.TAB)
-    assert grader.focused().text.strip() == "Submit"
+        focus = grader.focus_becomes(lambda e, before=focus: e != before, "Tab to Submit")
+    assert focus.text.strip() == "Submit"
     grader.press(Keys.ENTER)
 
 
