@@ -48,18 +48,12 @@ if TYPE_CHECKING:
 def _score(args: argparse.Namespace) -> int:
     import nbformat
 
-    from nbjudge.alignment.final import (
-        load_registered_judges,
-        score_notebook,
-        verify_registered_judges,
-    )
+    from nbjudge.alignment.final import registered_dimension_judges, score_notebook
     from nbjudge.judges.batch import render_options
     from nbjudge.judges.dimension import notebook_outputs
-    from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
     from nbjudge.llm.backends import check_credentials, open_backend
     from nbjudge.llm.cache import CACHE_ROOT
     from nbjudge.notebooks.render import render_notebook
-    from nbjudge.schemas import Registration, read_json_record
 
     params = load_params(args.params, "llm", "judge")
     llm = need(params.llm, "llm")
@@ -74,16 +68,11 @@ def _score(args: argparse.Namespace) -> int:
     retrieval_k = params.memalign.retrieval_k if params.memalign else 0
     outputs = notebook_outputs(args.prompt, render_notebook(
         notebook, render_options(judge, llm, retrieval_k)))
-    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
-                                   judge["experiment"])
-    if not args.registration.is_file():
-        raise InputError(f"{args.registration}: no registration record (run the pipeline "
-                         "first, `make repro`, stage `register`; or pass --registration)")
-    registration = read_json_record(args.registration, Registration)
-    judges = load_registered_judges(
-        experiment_id, dimensions=[j.dimension for j in registration.judges],
-        versions={j.dimension: j.version for j in registration.judges})
-    examples = verify_registered_judges(judges, registration)
+    loaded = registered_dimension_judges(
+        llm, judge, args.registration,
+        missing="run the pipeline first (`make repro`, stage `register`) or pass "
+                "--registration")
+    judges, examples = {d: j.judge for d, j in loaded.judges.items()}, loaded.examples
     if llm.banner:
         print(llm.banner)
     print(f"episodic examples rebuilt from the tracking store, as {args.registration} records "

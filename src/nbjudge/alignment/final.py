@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nbjudge.alignment.memalign import (
@@ -39,6 +40,7 @@ from nbjudge.alignment.memalign import (
 from nbjudge.errors import InputError
 from nbjudge.judges.batch import attach_judges, baseline_judges
 from nbjudge.judges.dimension import call_judge, judge_name, parse_score
+from nbjudge.judges.requests import DimensionJudge
 from nbjudge.llm.backends import Backend, LLMConfig
 from nbjudge.schemas import (
     DIMENSIONS,
@@ -49,6 +51,7 @@ from nbjudge.schemas import (
 )
 
 __all__ = [
+    "LoadedJudges",
     "RebuiltTrace",
     "RegisteredJudgeError",
     "align_final",
@@ -58,6 +61,7 @@ __all__ = [
     "log_registration_run",
     "rebuilt_memory",
     "register_judges",
+    "registered_dimension_judges",
     "registered_name",
     "score_notebook",
     "verify_registered_judges",
@@ -345,6 +349,58 @@ def verify_registered_judges(judges: Mapping[str, Any],
                                         f"{dimension}: {_RERUN}")
         counts[dimension] = check_episodic_memory(judge, recorded[dimension])
     return counts
+
+
+@dataclass(frozen=True)
+class LoadedJudges:
+    """The registered judges of a registration record, loaded and checked."""
+
+    judges: dict[str, DimensionJudge]   # by dimension, each bound to its MLflow judge
+    examples: dict[str, int]            # episodic examples each rebuilds from the store
+    embeddings: bool                    # some judge retrieves examples: it needs embeddings
+
+
+def registered_dimension_judges(
+        llm: LLMConfig, judge: Mapping[str, Any], registration: str | Path,
+        dimensions: Sequence[str] | None = None, *,
+        missing: str = "run the pipeline first (`make repro`, stage `register`)"
+) -> LoadedJudges:
+    """The judges ``registration`` (a :class:`Registration` record) names, of ``dimensions``
+    (None: all of them), loaded from the judges' tracking store (``judge.tracking_uri``,
+    ``judge.experiment``) and checked against the record (:func:`verify_registered_judges`).
+
+    Each is a :class:`DimensionJudge` whose memory key names its registered version and its
+    examples by notebook (a fresh store gives the same traces new ids), as the answer cache
+    keys them. ``missing`` is what the error says to do when the record does not exist.
+    """
+    from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
+    from nbjudge.schemas import read_json_record
+
+    path = Path(registration)
+    if not path.is_file():
+        raise InputError(f"{path}: no registration record; {missing}")
+    record = read_json_record(path, Registration)
+    entries = [j for j in record.judges if dimensions is None or j.dimension in dimensions]
+    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
+                                   judge["experiment"])
+    loaded = load_registered_judges(experiment_id, dimensions=[j.dimension for j in entries],
+                                    versions={j.dimension: j.version for j in entries})
+    examples = verify_registered_judges(loaded, record)
+    base = baseline_judges(llm, list(loaded))
+    judges: dict[str, DimensionJudge] = {}
+    for entry in entries:
+        aligned = loaded[entry.dimension]
+        snapshot = memory_snapshot(aligned)
+        notebook_of = {t.trace_id: t.notebook_id for t in rebuilt_memory(aligned)
+                       if t.notebook_id}
+        memory = snapshot.as_key()
+        memory["episodic_ids"] = sorted(notebook_of.get(i, i) for i in memory["episodic_ids"])
+        memory["registered"] = f"{entry.name}@{entry.version}"
+        judges[entry.dimension] = DimensionJudge(
+            entry.dimension, base[entry.dimension].instructions, judge=aligned,
+            memory=memory, examples_per_prompt=snapshot.retrieval_k, notebook_of=notebook_of)
+    return LoadedJudges(judges, examples,
+                        any(j.examples_per_prompt > 0 for j in judges.values()))
 
 
 def score_notebook(judges: Mapping[str, Any], outputs: str) -> list[dict[str, Any]]:

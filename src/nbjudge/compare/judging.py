@@ -47,41 +47,13 @@ def load_judge_set(name: str, llm: LLMConfig, judge: Mapping[str, Any],
         return JudgeSet(name, baseline_judges(llm), False, "the rubric judges (baseline)")
     if name != "registered":
         raise ConfigError(f"compare.judges is {name!r}: use one of {', '.join(JUDGE_SETS)}")
-    from nbjudge.alignment.final import (
-        load_registered_judges,
-        rebuilt_memory,
-        verify_registered_judges,
-    )
-    from nbjudge.alignment.memalign import memory_snapshot
-    from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
-    from nbjudge.schemas import Registration, read_json_record
+    from nbjudge.alignment.final import registered_dimension_judges
 
-    if not registration.is_file():
-        raise ConfigError(f"{registration}: no registration record; compare.judges=registered "
-                          "judges with the aligned judges the register stage registers (`dvc "
-                          "repro register`), or set -S compare.judges=baseline")
-    record = read_json_record(registration, Registration)
-    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
-                                   judge["experiment"])
-    loaded = load_registered_judges(
-        experiment_id, dimensions=[j.dimension for j in record.judges],
-        versions={j.dimension: j.version for j in record.judges})
-    verify_registered_judges(loaded, record)
-    base = baseline_judges(llm, list(loaded))
-    judges: dict[str, DimensionJudge] = {}
-    embeddings = False
-    for entry in record.judges:
-        aligned = loaded[entry.dimension]
-        snapshot = memory_snapshot(aligned)
-        notebook_of = {t.trace_id: t.notebook_id for t in rebuilt_memory(aligned)
-                       if t.notebook_id}
-        memory = snapshot.as_key()
-        memory["episodic_ids"] = sorted(notebook_of.get(i, i) for i in memory["episodic_ids"])
-        memory["registered"] = f"{entry.name}@{entry.version}"
-        embeddings = embeddings or snapshot.retrieval_k > 0
-        judges[entry.dimension] = DimensionJudge(
-            entry.dimension, base[entry.dimension].instructions, judge=aligned,
-            memory=memory, examples_per_prompt=snapshot.retrieval_k, notebook_of=notebook_of)
+    loaded = registered_dimension_judges(
+        llm, judge, registration,
+        missing="compare.judges=registered judges with the aligned judges the register stage "
+                "registers (`dvc repro register`), or set -S compare.judges=baseline")
+    judges, embeddings = loaded.judges, loaded.embeddings
     return JudgeSet(name, judges, embeddings, f"the registered aligned judges ({registration})")
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from nbjudge.errors import ConfigError, InputError
+from nbjudge.errors import InputError
 from nbjudge.judges.batch import baseline_judges
 from nbjudge.judges.requests import DimensionJudge
 from nbjudge.robustness.variants import Variant
@@ -123,40 +123,12 @@ def judge_sets(names: Sequence[str], llm: Any, judge: Mapping[str, Any], registr
 
 def _registered(llm: Any, judge: Mapping[str, Any], registration: Path,
                 dimensions: Sequence[str]) -> dict[str, DimensionJudge]:
-    from nbjudge.alignment.final import (
-        load_registered_judges,
-        rebuilt_memory,
-        verify_registered_judges,
-    )
-    from nbjudge.alignment.memalign import memory_snapshot
-    from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
-    from nbjudge.schemas import Registration, read_json_record
+    from nbjudge.alignment.final import registered_dimension_judges
 
-    if not registration.is_file():
-        raise ConfigError(f"{registration}: no registration record; robustness.judges "
-                          "registered and semantic_only need the register stage's judges "
-                          "(`dvc repro register`), or list only baseline")
-    record = read_json_record(registration, Registration)
-    entries = [j for j in record.judges if j.dimension in dimensions]
-    experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
-                                   judge["experiment"])
-    loaded = load_registered_judges(experiment_id, dimensions=[j.dimension for j in entries],
-                                    versions={j.dimension: j.version for j in entries})
-    verify_registered_judges(loaded, record)
-    base = baseline_judges(llm, list(loaded))
-    judges: dict[str, DimensionJudge] = {}
-    for entry in entries:
-        aligned = loaded[entry.dimension]
-        snapshot = memory_snapshot(aligned)
-        notebook_of = {t.trace_id: t.notebook_id for t in rebuilt_memory(aligned)
-                       if t.notebook_id}
-        memory = snapshot.as_key()
-        memory["episodic_ids"] = sorted(notebook_of.get(i, i) for i in memory["episodic_ids"])
-        memory["registered"] = f"{entry.name}@{entry.version}"
-        judges[entry.dimension] = DimensionJudge(
-            entry.dimension, base[entry.dimension].instructions, judge=aligned,
-            memory=memory, examples_per_prompt=snapshot.retrieval_k, notebook_of=notebook_of)
-    return judges
+    return registered_dimension_judges(
+        llm, judge, registration, dimensions,
+        missing="robustness.judges registered and semantic_only need the register stage's "
+                "judges (`dvc repro register`), or list only baseline").judges
 
 
 def _semantic_only(registered: Mapping[str, DimensionJudge]) -> dict[str, DimensionJudge]:
