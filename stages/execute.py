@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     args, params = stage.parse(argv, "execute")
     execute = params.execute
     sandbox = SandboxSettings(execute.sandbox, SandboxLimits(**execute.limits.model_dump()))
-    policy = OutputPolicy(execute.mode, execute.on_environment_failure)
+    policy = OutputPolicy(execute.mode, execute.on_environment_failure,
+                          execute.keep_original_on_limit)
     engine = Engine(execute.engine, execute.address)
     if sandbox.mode == "none":
         stage.done("WARNING: execute.sandbox=none: notebooks run unsandboxed, with the "

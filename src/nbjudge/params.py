@@ -318,6 +318,9 @@ class ExecuteParams(Section):
 
     mode: ExecuteMode | None = None        # None: keep imported notebooks, run the others
     on_environment_failure: EnvironmentFailure | None = None
+    # A run stopped at a time or resource limit judges the run, unless this is true (then
+    # the outputs the notebook came with, which it may have invented: batch.OutputPolicy)
+    keep_original_on_limit: bool = False
     timeout: Positive = 300
     workers: Positive = 2
     engine: ExecutionEngine = "local"

@@ -118,6 +118,29 @@ def test_mode_by_origin_auto_and_bad_settings():
         OutputPolicy(mode="rerun")
     with pytest.raises(ValueError, match="on_environment_failure must be one of"):
         OutputPolicy(on_environment_failure="keep")
+    with pytest.raises(ValueError, match="keep_original_on_limit must be true or false"):
+        OutputPolicy(keep_original_on_limit="yes")
+
+
+def test_a_limit_keeps_the_original_outputs_only_when_asked():
+    """A notebook can reach a time or resource limit on purpose: by default the run up to
+    where it stopped is judged; execute.keep_original_on_limit opts back in."""
+    default, opted = OutputPolicy(), OutputPolicy(keep_original_on_limit=True)
+    for status in ("timeout", "resource_limit"):
+        assert not default.keeps_original(True, status)
+        assert opted.keeps_original(True, status) and not opted.keeps_original(False, status)
+        assert not OutputPolicy(on_environment_failure="judge_run",
+                                keep_original_on_limit=True).keeps_original(True, status)
+    assert default.keeps_original(True, "error") and opted.keeps_original(True, "error")
+
+
+def test_the_params_carry_the_limit_choice_to_the_policy():
+    from nbjudge.params import ExecuteParams
+
+    assert ExecuteParams().keep_original_on_limit is False
+    assert ExecuteParams(keep_original_on_limit=True).keep_original_on_limit is True
+    with pytest.raises(ValueError, match="keep_original_on_limit"):
+        ExecuteParams(keep_original_on_limit="sometimes")
 
 
 def test_keep_runs_nothing_and_judges_the_outputs_as_they_came(tmp_path, monkeypatch):

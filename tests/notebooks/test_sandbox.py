@@ -12,6 +12,7 @@ is built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -56,6 +57,19 @@ def job(tmp_path: Path, name: str, *sources: str) -> NotebookJob:
     entry = Notebook(notebook_id=name, case_id="case", path=f"gen/{name}.ipynb", sha256="0" * 64,
                      origin="procedural")
     return NotebookJob(entry, path, None, tmp_path / "exec" / f"{name}.ipynb")
+
+
+def came_with_outputs(tmp_path: Path, name: str, *sources: str,
+                      text: str = "accuracy 0.99\n") -> NotebookJob:
+    """A notebook that comes executed, every code cell showing ``text`` (invented: its code
+    never prints it)."""
+    made = job(tmp_path, name, *sources)
+    notebook = nbformat.read(made.source, as_version=4)
+    for cell in notebook.cells:
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        cell.execution_count = 1
+    nbformat.write(notebook, made.source)
+    return made
 
 
 def run_beside_honest(tmp_path: Path, *sources: str, sandbox: SandboxSettings = BWRAP,
@@ -150,6 +164,33 @@ def test_what_a_limit_looks_like_becomes_its_status(outcome, expected):
     assert (status, limit) == expected
     if status == "resource_limit" and limit != "wall_time":
         assert "execute.limits." in error
+
+
+def test_a_run_stopped_at_a_limit_is_marked_where_it_stopped():
+    """The marker is nbjudge's words from the settings, never the notebook's text; a run
+    that left no notebook (its sandbox killed) is marked in its first code cell."""
+    from nbjudge.notebooks.execute import _limit_marker, _mark_limit
+
+    limits = SandboxLimits(memory_mb=512)
+    assert _limit_marker(None, 7, limits, killed=False) == (
+        "[nbjudge: the run was stopped here, at the per-cell time limit of this machine "
+        "(execute.timeout = 7 s)]\n")
+    assert _limit_marker("memory", 7, limits, killed=False) == (
+        "[nbjudge: the run was stopped here, at the memory limit of this machine "
+        "(execute.limits.memory_mb = 512 MB)]\n")
+    assert "(execute.limits.processes = 256)" in _limit_marker("processes", 7, limits, False)
+    killed = _limit_marker("wall_time", 7, SandboxLimits(wall_seconds=9), killed=True)
+    assert "(execute.limits.wall_seconds = 9 s) and its sandbox killed" in killed
+    notebook = new_notebook(cells=[nbformat.v4.new_markdown_cell("# title"),
+                                   new_code_cell("a"), new_code_cell("b")])
+    for cell in notebook.cells[1:]:
+        cell.outputs, cell.metadata["nbjudge"] = [], {"not_run": True}
+    _mark_limit(notebook, 2, "here\n")
+    assert [o["text"] for o in notebook.cells[2].outputs] == ["here\n"]
+    assert "nbjudge" not in notebook.cells[2].metadata
+    _mark_limit(notebook, None, "killed\n")
+    assert [o["text"] for o in notebook.cells[1].outputs] == ["killed\n"]
+    assert notebook.cells[0].get("outputs") is None
 
 
 def test_limits_and_mode_are_part_of_the_cache_key(tmp_path):
@@ -810,16 +851,7 @@ def test_18_a_notebook_cannot_choose_its_original_outputs_by_raising_the_right_e
     download error before a crash stay the environment's."""
     from nbjudge.notebooks.batch import OutputPolicy
 
-    came_with = nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.99\n")
-
-    def imported(name: str, *sources: str) -> NotebookJob:
-        made = job(tmp_path, name, *sources)
-        notebook = nbformat.read(made.source, as_version=4)
-        for cell in notebook.cells:
-            cell.outputs, cell.execution_count = [came_with], 1
-        nbformat.write(notebook, made.source)
-        return made
-
+    imported = functools.partial(came_with_outputs, tmp_path)
     tables = tmp_path / "tables"
     tables.mkdir()
     (tables / "present.csv").write_text("a\n1\n")
@@ -993,16 +1025,7 @@ def test_21_a_network_failure_counts_as_the_environments_only_when_it_happened(t
     cannot be resolved in the sandbox and 192.0.2.1 has no route."""
     from nbjudge.notebooks.batch import OutputPolicy
 
-    came_with = nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.99\n")
-
-    def imported(name: str, *sources: str) -> NotebookJob:
-        made = job(tmp_path, name, *sources)
-        notebook = nbformat.read(made.source, as_version=4)
-        for cell in notebook.cells:
-            cell.outputs, cell.execution_count = [came_with], 1
-        nbformat.write(notebook, made.source)
-        return made
-
+    imported = functools.partial(came_with_outputs, tmp_path)
     download = ("import urllib.request\ntry:\n"
                 "    data = urllib.request.urlopen('https://example.com/d.csv', timeout=5)\n"
                 "except Exception as exc:\n    print('download failed:', exc)")
@@ -1107,3 +1130,90 @@ def test_22_a_forged_result_line_is_never_taken_as_an_ordinary_user(bwrap_works)
     # ... and did not take it.
     assert result["status"] == "error" and "ended without a result" in result["error"], result
     assert not any("FORGED" in text for text in result["outputs"]), result
+
+
+# --- a limit reached on purpose does not choose the judged outputs -------------------------
+
+
+@pytest.mark.slow
+def test_23_a_notebook_cannot_choose_its_original_outputs_by_reaching_a_limit(tmp_path,
+                                                                              bwrap_works):
+    """Notebooks that come with an invented "accuracy 0.99" and then stop on purpose: a
+    sleep past the cell timeout, an allocation past memory_mb, a block past
+    total_memory_mb (the sandbox is killed), a print past output_mb. By default the judges
+    read the real run up to where it stopped, marked there, with the limit in the record;
+    with execute.keep_original_on_limit the invented outputs come back (not for the output
+    cap, the notebook's own doing) and the report names them. An honest notebook that
+    came executed, beside them, runs to the end either way."""
+    from nbjudge.notebooks.batch import OutputPolicy
+    from nbjudge.notebooks.render import render
+    from nbjudge.report.inputs import ReportInputs
+    from nbjudge.report.sections.original_outputs import original_outputs
+
+    limits = dataclasses.replace(LIMITS, total_memory_mb=500, output_mb=1)
+    settings = dataclasses.replace(BWRAP, limits=limits)
+    imported = functools.partial(came_with_outputs, tmp_path)
+    honest_start = "print('rows', 3 * 41)"
+    jobs = [imported("sleeps", honest_start, "import time\ntime.sleep(600)", "print('never')"),
+            imported("allocates", honest_start, "block = bytearray(3 * 1024**3)",
+                     "print('never')"),
+            imported("fills", honest_start, "import time\nblock = b'x' * 700_000_000\n"
+                     "time.sleep(60)", "print('never')"),
+            imported("floods", honest_start, "print('y' * 3_000_000)", "print('never')"),
+            imported("honest", honest_start, "print('accuracy', round(2 / 3, 2))",
+                     text="rows 123\naccuracy 0.67\n")]
+    cache = tmp_path / "cache"
+
+    def run(policy: OutputPolicy) -> dict[str, Notebook]:
+        records = execute_index(jobs, timeout=5, workers=2, cache_dir=cache, root=tmp_path,
+                                progress=False, sandbox=settings, policy=policy)
+        return {r.notebook_id: r for r in records}
+
+    def judged(record: Notebook) -> str:
+        return render(nbformat.read(tmp_path / record.execution.path, as_version=4)).text
+
+    started = time.monotonic()
+    by_id = run(OutputPolicy(mode="run"))
+    found = {name: (r.execution.status, r.execution.limit, r.execution.failure,
+                    r.execution.outputs) for name, r in by_id.items()}
+    assert found == {"sleeps": ("timeout", None, "environment", "run"),
+                     "allocates": ("resource_limit", "memory", "environment", "run"),
+                     "fills": ("resource_limit", "total_memory", "environment", "run"),
+                     "floods": ("resource_limit", "output", "notebook", "run"),
+                     "honest": ("ok", None, None, "run")}, found
+    assert time.monotonic() - started < 120
+    for name in ("sleeps", "allocates", "fills", "floods"):
+        text = outputs(tmp_path / by_id[name].execution.path)
+        assert "accuracy 0.99" not in text, text
+        # Past the output cap the run goes on (its outputs dropped): the others stopped.
+        assert ("never" in text) == (name == "floods"), text
+    sleeps, allocates = judged(by_id["sleeps"]), judged(by_id["allocates"])
+    assert "rows 123" in sleeps and "rows 123" in allocates   # the real run, up to the stop
+    assert ("[nbjudge: the run was stopped here, at the per-cell time limit of this machine "
+            "(execute.timeout = 5 s)]") in sleeps
+    assert ("[nbjudge: the run was stopped here, at the memory limit of this machine "
+            "(execute.limits.memory_mb = 2048 MB)]") in allocates and "MemoryError" in allocates
+    assert by_id["sleeps"].execution.cell == by_id["allocates"].execution.cell == 2
+    assert ("[nbjudge: the run was stopped at the total memory limit of this machine "
+            "(execute.limits.total_memory_mb = 500 MB) and its sandbox killed; no output of "
+            "this run was kept]") in judged(by_id["fills"])
+    assert "execute.limits.output_mb = 1 were cut here" in judged(by_id["floods"])
+    assert "accuracy 0.67" in judged(by_id["honest"])
+    assert original_outputs(ReportInputs(params={}, metrics={}, tables={}, labels=(),
+                                         notebooks=tuple(by_id.values()))) == ()
+
+    # Opted in: the same runs (from the cache), their invented outputs judged and named.
+    by_id = run(OutputPolicy(mode="run", keep_original_on_limit=True))
+    found = {name: (r.execution.status, r.execution.outputs) for name, r in by_id.items()}
+    assert found == {"sleeps": ("timeout", "original"),
+                     "allocates": ("resource_limit", "original"),
+                     "fills": ("resource_limit", "original"),
+                     "floods": ("resource_limit", "run"), "honest": ("ok", "run")}, found
+    assert all("accuracy 0.99" in judged(by_id[name])
+               for name in ("sleeps", "allocates", "fills"))
+    (line,) = original_outputs(ReportInputs(params={}, metrics={}, tables={}, labels=(),
+                                            notebooks=tuple(by_id.values())))
+    assert line.startswith("3 notebooks stopped here at a limit of this machine (cell timeout "
+                           "1, memory 1, total memory 1) and were judged on the outputs they "
+                           "came with"), line
+    assert line.endswith("(execute.keep_original_on_limit true): allocates, fills, sleeps")

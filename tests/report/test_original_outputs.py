@@ -35,9 +35,38 @@ def test_only_notebooks_judged_on_their_own_outputs_are_named():
                                     CAME_EMPTY))
     assert lines == (
         "1 notebook failed here for want of something this machine lacks (a module, a data "
-        "file, the network, a limit) and was judged on the outputs it came with "
+        "file, the network, a kernel) and was judged on the outputs it came with "
         "(execute.on_environment_failure keep_original): kept_after_failure",
         "1 notebook not run (execute.mode keep), judged as it came: <b>kept</b>")
+
+
+def test_notebooks_that_kept_their_outputs_at_a_limit_are_named_apart():
+    """A limit can be reached on purpose: only execute.keep_original_on_limit puts the
+    outputs a notebook came with back then, and the report names them on their own line;
+    stopped at a limit and judged on the run, they are not outputs made elsewhere."""
+    timed_out = notebook("timed_out", status="timeout", failure="environment",
+                         outputs="original", error="a cell ran longer than 5 s")
+    hog = notebook("hog", status="resource_limit", limit="total_memory",
+                   failure="environment", outputs="original", error="killed")
+    judged_run = notebook("judged_run", status="resource_limit", limit="memory",
+                          failure="environment", outputs="run", error="MemoryError")
+    assert original_outputs(inputs(judged_run)) == ()
+    assert original_outputs(inputs(timed_out, hog, judged_run, KEPT_AFTER_FAILURE)) == (
+        "1 notebook failed here for want of something this machine lacks (a module, a data "
+        "file, the network, a kernel) and was judged on the outputs it came with "
+        "(execute.on_environment_failure keep_original): kept_after_failure",
+        "2 notebooks stopped here at a limit of this machine (cell timeout 1, total memory 1) "
+        "and were judged on the outputs they came with, which no run here produced: a "
+        "notebook can reach a limit on purpose after printing invented results "
+        "(execute.keep_original_on_limit true): hog, timed_out")
+    from nbjudge.report.sections.provenance import _execution
+
+    text = _execution(inputs(timed_out, hog, judged_run, RAN))
+    assert ("1 notebook stopped at a limit of this machine (memory 1) and was judged on the "
+            "run up to where it stopped, marked there") in text
+    assert ("2 notebooks stopped at a limit of this machine and kept the outputs they came "
+            "with (execute.keep_original_on_limit true).") in text
+    assert "failed here for want of something" not in text
 
 
 def test_a_long_list_is_cut_and_counted():

@@ -238,7 +238,8 @@ def build_arms(arms: Sequence[Arm], params: Params, *, cases_dir: Path, out: Pat
         built.index = execute_index(
             jobs, timeout=execute.timeout, workers=execute.workers,
             cache_dir=Path(execute.cache_dir) if execute.cache_dir else None, sandbox=sandbox,
-            policy=OutputPolicy(execute.mode, execute.on_environment_failure),
+            policy=OutputPolicy(execute.mode, execute.on_environment_failure,
+                                execute.keep_original_on_limit),
             engine=Engine(execute.engine, execute.address))
         _check_pairing(arms, built)
     _write(arms, params, built, out)

@@ -9,8 +9,13 @@ environment's (a module, data file, network or kernel this machine lacks: see
 :func:`~nbjudge.notebooks.execute.classify_failure`) keeps the notebook's
 original outputs instead when it came with some (``execute.on_environment_failure:
 keep_original``, the default then), so judges grade the notebook, not this
-machine. The index records, per notebook, the mode applied and where the
-judged outputs come from.
+machine. A run stopped by a limit of this machine (``timeout``, or
+``resource_limit``: memory, total memory, CPU, processes, disk, wall time) is not
+such a failure by default: the judged notebook is the run up to where it stopped,
+with a marker there, since a notebook can reach a limit on purpose (sleep past the
+timeout, allocate past the memory limit) after printing invented results
+(``execute.keep_original_on_limit`` opts out: :class:`OutputPolicy`). The index
+records, per notebook, the mode applied and where the judged outputs come from.
 
 A finished run is cached under a key made of the notebook's bytes, its
 tables' bytes, the timeout, the sandbox settings (mode and limits) and the
@@ -52,24 +57,46 @@ __all__ = ["Engine", "ExecutionClusterError", "NotebookJob", "OutputPolicy", "ex
 MODES = ("keep", "run", "auto")
 ENGINES = ("local", "dask")
 ENVIRONMENT_FAILURE_POLICIES = ("keep_original", "judge_run")
+LIMIT_STATUSES = ("timeout", "resource_limit")   # the run stopped at one of this machine's limits
 
 
 @dataclass(frozen=True)
 class OutputPolicy:
-    """Whose outputs the judges read (``execute.mode``, ``execute.on_environment_failure``).
+    """Whose outputs the judges read (``execute.mode``, ``execute.on_environment_failure``,
+    ``execute.keep_original_on_limit``).
 
     ``mode`` None: ``keep`` for imported notebooks (they come executed, often on a
     platform this machine is not), ``run`` for generated ones. ``on_environment_failure``
     None: ``keep_original`` when the notebook came with outputs, else the run is judged.
+
+    ``keep_original_on_limit`` (default False): whether a run this machine stopped at one
+    of its limits (status ``timeout`` or ``resource_limit``) also gives way to the outputs
+    the notebook came with. Off, the run up to where it stopped is judged: a limit is the
+    one failure a notebook can always cause on purpose (``time.sleep`` past the cell
+    timeout, an allocation past ``execute.limits.memory_mb``), after cells that printed
+    whatever it wants judged, and nothing on this side tells that apart from an honest
+    notebook too heavy for the machine. A notebook's own record of its run cannot either:
+    Jupyter records no memory use at all, and cell timings only when asked (JupyterLab's
+    ``recordTiming``, off by default; nbclient's and papermill's timings; Colab's
+    ``executionInfo``), all of them plain JSON the notebook's author can write. So heavy
+    honest notebooks are an explicit choice of the operator, not the notebook's: raise
+    ``execute.timeout``/``execute.limits``, or set this on, knowing that any notebook
+    can then choose its judged outputs by hitting a limit; the report names every
+    notebook judged that way. Printing past ``execute.limits.output_mb`` is the
+    notebook's failure either way (:func:`~nbjudge.notebooks.execute.classify_failure`).
     """
 
     mode: str | None = None
     on_environment_failure: str | None = None
+    keep_original_on_limit: bool = False
 
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in MODES:
             raise ValueError(f"execute.mode must be one of {', '.join(MODES)} or null (keep "
                              f"imported notebooks, run generated ones); got {self.mode!r}")
+        if not isinstance(self.keep_original_on_limit, bool):
+            raise ValueError("execute.keep_original_on_limit must be true or false; got "
+                             f"{self.keep_original_on_limit!r}")
         if (self.on_environment_failure is not None
                 and self.on_environment_failure not in ENVIRONMENT_FAILURE_POLICIES):
             raise ValueError("execute.on_environment_failure must be one of "
@@ -84,8 +111,11 @@ class OutputPolicy:
             return "keep" if came_with_outputs else "run"
         return mode
 
-    def keeps_original(self, came_with_outputs: bool) -> bool:
-        """Whether an environment failure gives way to the outputs the notebook came with."""
+    def keeps_original(self, came_with_outputs: bool, status: str = "error") -> bool:
+        """Whether an environment failure that ended the run with ``status`` gives way to
+        the outputs the notebook came with."""
+        if status in LIMIT_STATUSES and not self.keep_original_on_limit:
+            return False
         return came_with_outputs and self.on_environment_failure != "judge_run"
 
 
@@ -359,7 +389,7 @@ def execute_index(
         job.target.write_text(text, encoding="utf-8")
         info = {**info, "mode": "run", "outputs": "run"}
         if (info.get("failure") == "environment"
-                and policy.keeps_original(came_with[job.entry.notebook_id])):
+                and policy.keeps_original(came_with[job.entry.notebook_id], info["status"])):
             job.target.write_bytes(job.source.read_bytes())
             info["outputs"] = "original"
         results[job.entry.notebook_id] = info

@@ -492,6 +492,8 @@ def execute_notebook(
                                     "notebook killed its runner, or the runner failed"
                                     + (f": {_last_line(stderr)}" if stderr.strip() else ""))
         _strip_volatile(notebook)
+        if status == "resource_limit":
+            _mark_limit(notebook, None, _limit_marker(limit, timeout, limits, killed=True))
         # Flooding the result channel or stopping the runner is the notebook's doing.
         failure = "notebook" if overflow or silent else classify_failure(status, outcome={})
         return ExecutionResult(notebook, status, seconds, printable(error), limit, None,
@@ -510,6 +512,8 @@ def execute_notebook(
         else:
             error = f"{error}; {cut}"
     _strip_volatile(executed)
+    if (status == "timeout" or status == "resource_limit") and limit != "output":
+        _mark_limit(executed, cell, _limit_marker(limit, timeout, limits, killed=False))
     # The error's text is the notebook's to choose: it reaches logs and the report escaped.
     return ExecutionResult(executed, status, seconds, error and printable(error), limit, cell,
                            settings.mode,
@@ -810,6 +814,45 @@ def _mark_not_run(notebook: nbformat.NotebookNode, first: int) -> None:
             cell.metadata["nbjudge"] = {"not_run": True}
 
 
+# Each limit's setting (``execute.limits.<setting>``) and unit, for the marker of a run
+# stopped at it; ``output`` has the runner's own marker where the outputs were cut.
+_LIMIT_SETTINGS = {"memory": ("memory_mb", "MB"), "total_memory": ("total_memory_mb", "MB"),
+                   "cpu": ("cpu_seconds", "s"), "processes": ("processes", ""),
+                   "file_size": ("file_size_mb", "MB"), "open_files": ("open_files", ""),
+                   "disk": ("tmp_mb", "MB"), "wall_time": ("wall_seconds", "s"),
+                   "output": ("output_mb", "MB")}
+
+
+def _limit_marker(limit: str | None, timeout: int, limits: SandboxLimits,
+                  killed: bool) -> str:
+    """The line a run stopped at a limit of this machine gets where it stopped: made by
+    nbjudge from the settings alone, never from the notebook's text."""
+    if limit is None:
+        what = f"the per-cell time limit of this machine (execute.timeout = {timeout} s)"
+    else:
+        setting, unit = _LIMIT_SETTINGS.get(limit, (limit, ""))
+        value = getattr(limits, setting, None)
+        what = (f"the {limit.replace('_', ' ')} limit of this machine (execute.limits."
+                f"{setting} = {value}{f' {unit}' if unit and value is not None else ''})")
+    if killed:
+        return (f"[nbjudge: the run was stopped at {what} and its sandbox killed; no output "
+                "of this run was kept]\n")
+    return f"[nbjudge: the run was stopped here, at {what}]\n"
+
+
+def _mark_limit(notebook: nbformat.NotebookNode, cell: int | None, marker: str) -> None:
+    """Put ``marker`` in the cell the run stopped at (the first code cell when the run left
+    no notebook), so that whoever reads the run sees that it was cut short, and where."""
+    if cell is None or not 0 <= cell < len(notebook.cells) \
+            or notebook.cells[cell].cell_type != "code":
+        cell = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "code"), None)
+        if cell is None:
+            return
+    target = notebook.cells[cell]
+    target.metadata.pop("nbjudge", None)   # it holds an output now: not "not run"
+    target.outputs.append(nbformat.v4.new_output("stream", name="stderr", text=marker))
+
+
 def kernel_language(notebook: nbformat.NotebookNode) -> str:
     """The language the notebook's kernel speaks, lower case (``python`` when unsaid)."""
     metadata = notebook.get("metadata", {})
@@ -861,9 +904,11 @@ def classify_failure(status: str, outcome: Mapping[str, Any], python2: bool = Fa
     outputs up to the failing cell, shows one the notebook caught before it crashed, and
     the kernel counted the attempt; a platform's globals (``spark``, ``dbutils``) or a
     runtime this machine lacks; Python 2 syntax; a time or resource limit (the limits are
-    this machine's settings, not the notebook's). Notebook: any other error the code
-    raises, an environment error the runner could not confirm (raised or printed by the
-    notebook itself), or a kernel that died without reaching a limit.
+    this machine's settings, not the notebook's; but a notebook can reach one on purpose,
+    so a limit gives way to its original outputs only when ``execute.keep_original_on_limit``
+    says so: :class:`~nbjudge.notebooks.batch.OutputPolicy`). Notebook: any other error
+    the code raises, an environment error the runner could not confirm (raised or printed
+    by the notebook itself), or a kernel that died without reaching a limit.
     """
     if status == "ok":
         return None

@@ -11,6 +11,7 @@ from ..figures import dimension_label
 from ..inputs import ReportInputs
 from ..view import is_smoke, judge_model, label_sources, params_section, unsandboxed
 from .cells import plural
+from .original_outputs import limit_name
 
 __all__ = ["JudgeFacts", "Provenance", "judge_facts", "provenance"]
 
@@ -71,8 +72,11 @@ def _execution(inputs: ReportInputs) -> str:
         f"{count:,} {_EXECUTION.get(status, status)}"
         for status, count in sorted(runs.items())) + "."
     sources = Counter(n.execution.outputs for n in inputs.notebooks if n.execution)
-    kept = sum(1 for n in inputs.notebooks if n.execution and n.execution.mode == "run"
-               and n.execution.outputs == "original")
+    ran = [n.execution for n in inputs.notebooks if n.execution and n.execution.mode == "run"]
+    stopped = [run for run in ran if run.status in ("timeout", "resource_limit")]
+    kept = sum(1 for run in ran if run.outputs == "original" and run not in stopped)
+    kept_at_limit = sum(1 for run in stopped if run.outputs == "original")
+    cut = Counter(limit_name(run.status, run.limit) for run in stopped if run.outputs == "run")
     text += " Outputs the judges read: " + ", ".join(
         f"{count:,} {_OUTPUT_SOURCES.get(source, source)}"
         for source, count in sorted(sources.items())) + "."
@@ -80,6 +84,16 @@ def _execution(inputs: ReportInputs) -> str:
         text += (f" {plural(kept, 'notebook')} failed here for want of something this "
                  "machine lacks and kept the outputs they came with "
                  "(execute.on_environment_failure keep_original).")
+    if cut:
+        one = sum(cut.values()) == 1
+        text += (f" {plural(sum(cut.values()), 'notebook')} stopped at a limit of this machine ("
+                 + ", ".join(f"{name} {count:,}" for name, count in sorted(cut.items()))
+                 + f") and {'was' if one else 'were'} judged on the run up to where "
+                 f"{'it' if one else 'they'} stopped, marked there, not on outputs "
+                 f"{'it' if one else 'they'} came with (execute.keep_original_on_limit false).")
+    if kept_at_limit:
+        text += (f" {plural(kept_at_limit, 'notebook')} stopped at a limit of this machine and "
+                 "kept the outputs they came with (execute.keep_original_on_limit true).")
     return text
 
 
