@@ -11,7 +11,11 @@ built from the same aligned judge:
   guidelines and never the examples (``retrieval_k=0`` is refused by MLflow).
 
 What the memory holds is read from ``aligned.model_dump()`` (public and
-serialisable), never from private attributes.
+serialisable), never from private attributes. The aligned judge quotes its memory
+as data: MLflow pastes retrieved examples and guidelines into its instructions at every
+call, and :func:`mark_memory` has them neutralised there
+(:mod:`nbjudge.judges.marking`), the one place nbjudge reaches into MLflow's private
+methods besides :func:`deterministic_distillation`.
 
 MemAlign learns from one HUMAN assessment per (trace, dimension): the human
 consensus the statistics compare the judges with (``stats.consensus``,
@@ -34,10 +38,12 @@ import copy
 import math
 import threading
 import time
+import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nbjudge.judges.marking import neutralise, plain_instructions
 from nbjudge.llm.usage import UsageLog
 from nbjudge.offline import environment
 from nbjudge.params import MemAlignSettings  # the `memalign` section
@@ -56,7 +62,9 @@ __all__ = [
     "align_dimension",
     "deterministic_distillation",
     "human_consensus",
+    "mark_memory",
     "memalign_label",
+    "memory_marking",
     "memory_snapshot",
     "round_half_up",
     "with_consensus",
@@ -72,6 +80,11 @@ _DISTILLATION_LOCK = threading.Lock()
 # The name distill_guidelines calls in mlflow.genai.judges.optimizers.memalign.utils
 # (imported there from dspy_utils, hence not in that module's exports).
 _LM_BUILDER = "construct_dspy_lm"
+# The method MemoryAugmentedJudge.__call__ builds each prompt's instructions with (MLflow
+# 3.17: base instructions, retrieved examples, distilled guidelines), and the attribute
+# that records how mark_memory set a judge up.
+_PROMPT_BUILDER = "_build_augmented_instructions"
+_MARKING = "_nbjudge_marking"
 
 
 @contextlib.contextmanager
@@ -215,12 +228,19 @@ class MemorySnapshot:
     retrieval_k: int
     embedding_model: str | None
     reflection_model: str | None
+    # how the judge's prompts quote this memory (mark_memory): "marked", "plain", or None
+    # where MLflow builds them as it does for any MemAlign judge
+    marking: str | None = None
 
     def as_key(self) -> dict[str, Any]:
         """The part of the memory that shapes prompts (for the answer cache key)."""
-        return {"guidelines": [g["text"] for g in self.guidelines],
-                "episodic_ids": sorted(self.episodic_ids), "retrieval_k": self.retrieval_k,
-                "embedding_model": self.embedding_model}
+        key: dict[str, Any] = {"guidelines": [g["text"] for g in self.guidelines],
+                               "episodic_ids": sorted(self.episodic_ids),
+                               "retrieval_k": self.retrieval_k,
+                               "embedding_model": self.embedding_model}
+        if self.marking is not None:
+            key["marking"] = self.marking
+        return key
 
     def memory_ids(self) -> list[str]:
         ids = {str(i) for g in self.guidelines for i in g["source_ids"]}
@@ -240,7 +260,57 @@ def memory_snapshot(aligned: Any) -> MemorySnapshot:
         retrieval_k=int(data.get("retrieval_k") or 0),
         embedding_model=data.get("embedding_model"),
         reflection_model=data.get("reflection_lm"),
+        marking=memory_marking(aligned),
     )
+
+
+def mark_memory(judge: Any, *, marked: bool = True) -> Any:
+    """``judge`` (a MemAlign judge), set up so that its memory reaches its prompts as data.
+
+    MLflow pastes the retrieved examples and the distilled guidelines into the aligned
+    judge's instructions itself, at every call (``MemoryAugmentedJudge.__call__`` through
+    its ``_build_augmented_instructions``; MLflow offers no public hook). With ``marked``,
+    this judge's prompts get every guideline and every field of every example
+    (the example's notebook, its label and rationale) neutralised
+    (:func:`nbjudge.judges.marking.neutralise`): neither can close or imitate the
+    delimiters of the notebook being graded, and the example's own delimiters become
+    look-alikes, so the only delimiter lines of a prompt are those around the notebook
+    being graded. Without ``marked`` ("plain") nothing is marked: memory as MLflow quotes
+    it, and the base instructions without the data sentence
+    (:func:`nbjudge.judges.marking.plain_instructions`), the judge without the defence.
+
+    MLflow's own formatting (headers, order) is kept; only this instance changes
+    (:func:`memory_marking` says how; :func:`memory_snapshot` puts it in the cache key).
+    """
+    if not callable(getattr(type(judge), _PROMPT_BUILDER, None)):
+        raise TypeError(
+            f"{type(judge).__name__} has no {_PROMPT_BUILDER}: not a MemAlign judge, or "
+            "MLflow's MemoryAugmentedJudge no longer builds its prompts there; "
+            "nbjudge.alignment.memalign.mark_memory must follow it")
+    setattr(judge, _MARKING, "marked" if marked else "plain")
+    setattr(judge, _PROMPT_BUILDER, types.MethodType(_memory_prompt, judge))
+    return judge
+
+
+def memory_marking(judge: Any) -> str | None:
+    """How :func:`mark_memory` set ``judge`` up: "marked", "plain" or None (not at all)."""
+    marking = getattr(judge, _MARKING, None)
+    return marking if isinstance(marking, str) else None
+
+
+def _memory_prompt(judge: Any, guidelines: list[str], examples: list[Any]) -> str:
+    built = getattr(type(judge), _PROMPT_BUILDER)
+    if memory_marking(judge) == "marked":
+        text: str = built(judge, [neutralise(str(g)) for g in guidelines],
+                          [_neutralised_example(e) for e in examples])
+        return text
+    return plain_instructions(built(judge, guidelines, examples))
+
+
+def _neutralised_example(example: Any) -> Any:
+    """A copy of a DSPy example whose text fields are neutralised."""
+    return example.copy(**{key: neutralise(value) for key, value in example.items()
+                           if isinstance(value, str)})
 
 
 @dataclass
@@ -280,9 +350,10 @@ def align_dimension(
     that grade and are aligned on as they are, so that a judge rebuilt from the store
     learns what this one learned. ``usage`` is the open backend's
     (:attr:`nbjudge.llm.backends.Backend.usage`): the alignment's calls and tokens
-    are counted from it.
+    are counted from it. The aligned judge quotes its memory as data (:func:`mark_memory`).
     """
     from mlflow.genai.judges.optimizers import MemAlignOptimizer
+    from mlflow.genai.judges.optimizers.memalign.optimizer import MemoryAugmentedJudge
 
     human = human or {}
     if not human_in_store:
@@ -296,6 +367,8 @@ def align_dimension(
     started = time.monotonic()
     with usage.counter() as counter, deterministic_distillation():
         aligned = base_judge.align(traces=list(traces), optimizer=optimizer)
+    if isinstance(aligned, MemoryAugmentedJudge):
+        mark_memory(aligned)
     seconds = time.monotonic() - started
     return AlignedJudge(base_judge.name, aligned, memory_snapshot(aligned), round(seconds, 3),
                         counter.as_dict(),

@@ -15,11 +15,15 @@ guillemets instead (``‹‹‹NOTEBOOK-DATA-END›››``), as do chat-templat
 shown to the judge changes only where it held such a sequence, which working ML code
 does not (a doctest prompt ``>>> x`` is followed by a space and stays as it is).
 
-MemAlign's memory goes through the same marking: each episodic example is a
-notebook's trace, whose outputs are this marked text, so a retrieved example's
-notebook is delimited too; distilled guidelines, which a reflection model wrote from
-such text, are neutralised (:func:`neutralise_guidelines`) where nbjudge builds the
-instructions (the semantic-only judge).
+MemAlign's memory goes through the same marking: an example notebook's text is data
+too. The retrieved examples and the distilled guidelines (which a reflection model
+wrote from notebooks' text) that MLflow pastes into an aligned judge's instructions are
+neutralised, each field of each example, the example's own delimiters included, so that
+the only delimiter lines of a prompt are those around the notebook being graded
+(:func:`nbjudge.alignment.memalign.mark_memory`); the semantic-only judge's guidelines
+where nbjudge builds its instructions (:func:`neutralise_guidelines`).
+:func:`plain_instructions` takes the data sentence out of a judge's instructions again,
+for measuring the judges without this defence.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "mark_notebook",
     "neutralise",
     "neutralise_guidelines",
+    "plain_instructions",
 ]
 
 BEGIN = "<<<NOTEBOOK-DATA-BEGIN>>>"
@@ -78,3 +83,10 @@ def neutralise_guidelines(instructions: str, base: str) -> str:
     if not instructions.startswith(base):
         return neutralise(instructions)
     return base + neutralise(instructions[len(base):])
+
+
+def plain_instructions(instructions: str) -> str:
+    """``instructions`` without the data sentence (the paragraph
+    :func:`nbjudge.judges.dimension.judge_instructions` puts in when ``marked``); the
+    rest is kept as it is."""
+    return instructions.replace(f"\n{DATA_SENTENCE}\n", "", 1)
