@@ -14,6 +14,8 @@ file and `run.json` beside them, the notebook indexes (for excerpts) and the
 alignment audit files if any, and the comparison of arms when one was made
 (`data/compare/*.jsonl`: empty when no arms are set, and no section then). Writes
 the figures, the HTML and, with headless Chromium, the PDF. The logic lives in `nbjudge.report`.
+The commit it ran at is logged in `.nbjudge-cache/runlog/reports/report.html.jsonl`, not
+printed in the report (`nbjudge.report.inputs.Provenance`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from pathlib import Path
 
 from nbjudge.config import read_params_mapping
 from nbjudge.report import load_inputs, write_report
+from nbjudge.report.inputs import git_revision
 from nbjudge.run_params import result_params
+from nbjudge.runlog import log_values
 from nbjudge.stage import StageCommand, run_stage
 
 
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     files = write_report(inputs, html=args.html, pdf=None if args.no_pdf else args.pdf,
                          figures=args.figures)
     written = [files.html, *([files.pdf] if files.pdf else [])]
+    # The page names no commit (its bytes follow from its inputs): the commit goes beside it.
+    log_values(args.html, [{"git_revision": git_revision(args.root)}])
     stage.done(f"wrote {', '.join(map(str, written))} and {len(files.figures)} figure files "
                f"under {args.figures}")
 

@@ -1,6 +1,7 @@
 """Volatile values leave the records for the side log, and nothing else changes."""
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ from nbjudge.schemas import (
     Execution,
     Judgment,
     Notebook,
+    PlanLine,
     RegisteredJudge,
     Registration,
+    StagePlan,
 )
 
 SHA = "0" * 64
@@ -62,15 +65,41 @@ def test_a_rerun_writes_the_same_record_bytes(tmp_path):
     assert _lines(tmp_path / "out.jsonl.jsonl")[0]["latency_s"] == 9.9  # replaced, not added
 
 
-def test_every_volatile_field_is_optional():
+def test_every_volatile_field_may_be_none():
     """A record without its volatile values must still validate."""
     for model, (_, fields) in VOLATILE.items():
-        assert model in (Notebook, Judgment, AlignmentAudit, ControlsRun, Registration)
+        assert model in (Notebook, Judgment, AlignmentAudit, ControlsRun, Registration,
+                         StagePlan)
         for field in fields:
             leaf = field.split(".")[-1]
-            owner = {"execution": Execution, "judges": RegisteredJudge}.get(
+            owner = {"execution": Execution, "judges": RegisteredJudge, "lines": PlanLine}.get(
                 field.split(".")[0], model)
-            assert not owner.model_fields[leaf].is_required(), field
+            info = owner.model_fields[leaf]
+            assert (not info.is_required()
+                    or type(None) in typing.get_args(info.annotation)), field
+
+
+def test_a_plan_keeps_what_it_needs_and_logs_what_was_cached(tmp_path):
+    line = PlanLine(what="judge requests", model="m", requests=36, cached=30, prompt_tokens=900,
+                    reply_tokens=360, send_prompt_tokens=150, send_reply_tokens=60,
+                    input_price=0.0, output_price=0.0, bound="exact")
+    [kept] = set_aside([StagePlan(stage="judge", tokenizer="t", lines=[line])],
+                       "data/judgments/baseline.plan.json", root=tmp_path)
+    assert kept.lines[0] == line.model_copy(
+        update={"cached": None, "send_prompt_tokens": None, "send_reply_tokens": None})
+    assert kept.lines[0].to_send is None and kept.lines[0].cost is None
+    assert _lines(tmp_path / "data/judgments/baseline.plan.json.jsonl") == [
+        {"stage": "judge", "lines.0.cached": 30, "lines.0.send_prompt_tokens": 150,
+         "lines.0.send_reply_tokens": 60}]
+
+
+def test_a_registration_logs_the_registry_version_and_keeps_the_digest(tmp_path):
+    judge = RegisteredJudge(dimension="model_use", name="nbjudge_model_use", version=2,
+                            digest=SHA, guidelines=1, episodic_examples=0, seconds=1.0)
+    [kept] = set_aside([Registration(params={}, judges=[judge])], "judges.json", root=tmp_path)
+    assert kept.judges[0].version is None and kept.judges[0].digest == SHA
+    assert _lines(tmp_path / "judges.json.jsonl") == [
+        {"judges.0.seconds": 1.0, "judges.0.version": 2}]
 
 
 @pytest.mark.parametrize(("output", "expected"), [

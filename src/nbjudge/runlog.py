@@ -1,14 +1,18 @@
 """What differs on every run of the same inputs, kept out of the pipeline's DVC outputs.
 
 How long a notebook ran, a request took or an alignment lasted, and the id MLflow
-gave a run, change every time a stage runs. ``dvc.lock`` records the hash of each
-output, so one of these values inside an output makes ``make repro`` on a fresh
-clone leave ``git status`` dirty, and makes every later stage rerun after an
-upstream rerun that changed nothing else. Stages therefore write their records
-with these fields empty (``None``) and log the values beside them, in
-``.nbjudge-cache/runlog/<output>.jsonl``: one line per record, with the fields
-that identify it. That folder is git-ignored and no stage declares or reads it,
-like the answer caches next to it.
+gave a run, change every time a stage runs. So do what a run found in its caches
+and stores: how many of a plan's requests the answer cache held (and so how many
+were sent), the calls and tokens an alignment sent (DSPy's cache answers the
+rest), the version the model registry gave a registered judge (2 when the store
+already held one), and the commit the report was rendered at. ``dvc.lock``
+records the hash of each output, so one of these values inside an output makes
+``make repro`` on a fresh clone leave ``git status`` dirty, and makes every later
+stage rerun after an upstream rerun that changed nothing else. Stages therefore
+write their records with these fields empty (``None``) and log the values beside
+them, in ``.nbjudge-cache/runlog/<output>.jsonl``: one line per record, with the
+fields that identify it. That folder is git-ignored and no stage declares or
+reads it, like the answer caches next to it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from nbjudge.schemas import (
     Judgment,
     Notebook,
     Registration,
+    StagePlan,
     atomic_write_text,
 )
 
@@ -39,9 +44,11 @@ RUNLOG_ROOT = Path(".nbjudge-cache") / "runlog"
 VOLATILE: dict[type[BaseModel], tuple[tuple[str, ...], tuple[str, ...]]] = {
     Notebook: (("notebook_id",), ("execution.seconds",)),
     Judgment: (("notebook_id", "dimension", "variant", "fold", "repeat"), ("latency_s",)),
-    AlignmentAudit: (("variant", "fold", "repeat", "dimension"), ("seconds",)),
+    AlignmentAudit: (("variant", "fold", "repeat", "dimension"), ("seconds", "tokens")),
     ControlsRun: ((), ("seconds",)),
-    Registration: ((), ("judges.*.seconds",)),
+    Registration: ((), ("judges.*.seconds", "judges.*.version")),
+    StagePlan: (("stage",), ("lines.*.cached", "lines.*.send_prompt_tokens",
+                             "lines.*.send_reply_tokens")),
 }
 
 M = TypeVar("M", bound=BaseModel)

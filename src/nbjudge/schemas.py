@@ -429,6 +429,8 @@ class AlignmentAudit(Record):
     episodic_ids: list[NonEmpty] = Field(default_factory=list)
     retrievals: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
     seconds: float | None = Field(default=None, ge=0.0)  # None in outputs: nbjudge.runlog
+    # Calls and tokens the alignment sent (answers from DSPy's cache are not sent): None in
+    # outputs, nbjudge.runlog keeps them
     tokens: dict[NonEmpty, Annotated[int, Field(ge=0)]] | None = None
     reflection_model: NonEmpty
     embedding_model: NonEmpty | None = None
@@ -538,12 +540,20 @@ class RegisteredJudge(BaseModel):
     what MLflow's load path rebuilt from the tracking store right after registration
     (the register stage fails when they differ). Records written before these fields
     existed leave them empty.
+
+    ``digest`` identifies the judge whatever store holds it (its instructions, model,
+    guidelines, examples by notebook and label, and retrieval settings:
+    ``alignment.final.judge_digest``); readers load the newest version with that digest.
+    The registry's ``version`` depends on what the store held before (a second
+    registration of the same judge is version 2), so outputs leave it empty and
+    ``nbjudge.runlog`` keeps it; records without a digest are loaded by version.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     dimension: Dimension
     name: NonEmpty
-    version: int | None = None
+    version: int | None = None     # None in outputs: nbjudge.runlog
+    digest: Sha256 | None = None   # None in records of version 1
     guidelines: int = Field(ge=0)
     episodic_examples: int = Field(ge=0)
     seconds: float | None = Field(default=None, ge=0.0)  # None in outputs: nbjudge.runlog
@@ -553,10 +563,22 @@ class RegisteredJudge(BaseModel):
 
 
 class Registration(Record):
-    """``data/registered/judges.json``: the judges the ``register`` stage registered."""
+    """``data/registered/judges.json``: the judges the ``register`` stage registered.
 
+    Version 2 names each judge by ``digest`` and leaves its registry ``version`` empty;
+    version-1 records (a version, no digest) still read.
+    """
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # 2: judges named by digest
     params: dict[str, Any]
     judges: list[RegisteredJudge]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            data = {**data, "schema_version": 2}
+        return data
 
 
 class PlanLine(BaseModel):
@@ -566,11 +588,14 @@ class PlanLine(BaseModel):
     what: NonEmpty                 # "judge requests", "distillation", "embeddings", ...
     model: NonEmpty                # the model the requests go to, as MLflow names it
     requests: int = Field(ge=0)    # every request the stage needs
-    cached: int = Field(ge=0)      # of which the answer cache already holds the answer
+    # Of which the answer cache already holds the answer, and the tokens of the others: what
+    # this run sends. None in the pipeline's outputs (the cache differs between runs of the
+    # same inputs): nbjudge.runlog keeps them.
+    cached: int | None = Field(ge=0)
     prompt_tokens: int = Field(ge=0)       # of all ``requests``
     reply_tokens: int = Field(ge=0)        # upper bound (the reply cap) of all ``requests``
-    send_prompt_tokens: int = Field(ge=0)  # of the requests not cached: what will be sent
-    send_reply_tokens: int = Field(ge=0)
+    send_prompt_tokens: int | None = Field(ge=0)  # of the requests not cached
+    send_reply_tokens: int | None = Field(ge=0)
     # Currency per token from litellm's bundled price list; None: no known price.
     input_price: float | None = Field(default=None, ge=0.0)
     output_price: float | None = Field(default=None, ge=0.0)
@@ -580,13 +605,16 @@ class PlanLine(BaseModel):
     how: str = ""
 
     @property
-    def to_send(self) -> int:
-        return self.requests - self.cached
+    def to_send(self) -> int | None:
+        """The requests not cached; None where the line does not say (an output's)."""
+        return None if self.cached is None else self.requests - self.cached
 
     @property
     def cost(self) -> float | None:
-        """Money of the requests to send, replies at their cap; None when unpriced."""
-        if self.input_price is None or self.output_price is None:
+        """Money of the requests to send, replies at their cap; None when unpriced or
+        when the line does not say what is sent."""
+        if (self.input_price is None or self.output_price is None
+                or self.send_prompt_tokens is None or self.send_reply_tokens is None):
             return None
         return (self.send_prompt_tokens * self.input_price
                 + self.send_reply_tokens * self.output_price)
@@ -595,12 +623,24 @@ class PlanLine(BaseModel):
 class StagePlan(Record):
     """What one stage sends, counted before it sends anything: printed at its start and
     written next to its outputs (``data/judgments/baseline.plan.json``,
-    ``data/alignment/<variant>/plan.json``) for the report's planned-against-actual table."""
+    ``data/alignment/<variant>/plan.json``) for the report's planned-against-actual table.
 
+    Version 2 may leave a line's ``cached``, ``send_prompt_tokens`` and
+    ``send_reply_tokens`` empty, as the written plans do; version-1 records still read.
+    """
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # 2: what is sent may be None
     stage: NonEmpty
     tokenizer: NonEmpty            # how prompt tokens were counted
     lines: list[PlanLine]
     notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            data = {**data, "schema_version": 2}
+        return data
 
 
 class PPIComparison(BaseModel):

@@ -18,6 +18,7 @@ from nbjudge.errors import BudgetError
 from nbjudge.llm.backends import LLMConfig
 from nbjudge.llm.cache import AnswerCache
 from nbjudge.llm.usage import backend_price, price_per_token
+from nbjudge.runlog import set_aside
 from nbjudge.schemas import PlanLine, StagePlan, write_json_record
 
 __all__ = [
@@ -84,7 +85,7 @@ def plan_line(*, what: str, model: str, price: tuple[float, float] | None,
 def total_cost(lines: Sequence[PlanLine]) -> float | None:
     """Money of every request to send; None when one line with requests to send has no
     price (a sum that leaves out an unknown is not a total)."""
-    costs = [line.cost for line in lines if line.to_send]
+    costs = [line.cost for line in lines if line.to_send is None or line.to_send]
     if any(cost is None for cost in costs):
         return None
     return float(sum(cost for cost in costs if cost is not None))
@@ -98,8 +99,23 @@ def _money(value: float | None) -> str:
     return f"{value:.4f}" if value < 100 else f"{value:,.0f}"
 
 
-def _int(value: int) -> str:
-    return f"{value:,}"
+def _int(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _total(values: Iterable[int | None]) -> int | None:
+    """The sum; None when one value is not known."""
+    known = list(values)
+    return None if any(v is None for v in known) else sum(v for v in known if v is not None)
+
+
+def _sending(line: PlanLine) -> tuple[int, int, int, int]:
+    """Requests to send, cached, and prompt and reply tokens to send; a line that does not
+    say what is cached (as written to an output) counts every request as sent."""
+    if line.cached is None or line.send_prompt_tokens is None or line.send_reply_tokens is None:
+        return line.requests, 0, line.prompt_tokens, line.reply_tokens
+    return (line.requests - line.cached, line.cached, line.send_prompt_tokens,
+            line.send_reply_tokens)
 
 
 def _price(line: PlanLine) -> str:
@@ -128,10 +144,10 @@ def format_plans(plans: Sequence[StagePlan], *, total: bool = True) -> str:
     every = [line for plan in plans for line in plan.lines]
     if total and len(plans) > 1:
         rows.append(("total", _int(sum(line.requests for line in every)), "",
-                     _int(sum(line.cached for line in every)),
-                     _int(sum(line.to_send for line in every)),
-                     _int(sum(line.send_prompt_tokens for line in every)),
-                     _int(sum(line.send_reply_tokens for line in every)), "",
+                     _int(_total(line.cached for line in every)),
+                     _int(_total(line.to_send for line in every)),
+                     _int(_total(line.send_prompt_tokens for line in every)),
+                     _int(_total(line.send_reply_tokens for line in every)), "",
                      _money(total_cost(every)), _worst(every)))
     widths = [max(len(row[i]) for row in [_HEADER, *rows]) for i in range(len(_HEADER))]
     text_columns = {0, 2, 7, 9}
@@ -173,11 +189,12 @@ def check_budget(plan: StagePlan, llm: LLMConfig) -> None:
     ``llm.max_requests`` or ``llm.max_cost`` (replies at their cap, the plan's worst case)."""
     max_requests = getattr(llm, "max_requests", None)
     max_cost = getattr(llm, "max_cost", None)
-    to_send = sum(line.to_send for line in plan.lines)
+    sending = [_sending(line) for line in plan.lines]
+    to_send = sum(s[0] for s in sending)
     counted = (f"{to_send:,} requests to send "
-               f"({sum(line.cached for line in plan.lines):,} answered from the cache), "
-               f"{sum(line.send_prompt_tokens for line in plan.lines):,} prompt tokens, "
-               f"at most {sum(line.send_reply_tokens for line in plan.lines):,} reply tokens")
+               f"({sum(s[1] for s in sending):,} answered from the cache), "
+               f"{sum(s[2] for s in sending):,} prompt tokens, "
+               f"at most {sum(s[3] for s in sending):,} reply tokens")
     if max_requests is not None and to_send > max_requests:
         raise PlanExceedsBudgetError(
             f"the plan of {plan.stage} goes over llm.max_requests={max_requests}: {counted}; "
@@ -204,8 +221,12 @@ def check_budget(plan: StagePlan, llm: LLMConfig) -> None:
 
 def announce(plan: StagePlan, llm: LLMConfig, record: str | Path | None = None) -> None:
     """What a stage does before it sends anything: print its plan, write it to ``record``
-    (for the report), and stop when the plan goes over a cap."""
+    (for the report), and stop when the plan goes over a cap.
+
+    What the answer cache already holds, and so what is sent, depends on the runs before
+    this one: the record leaves it empty and ``nbjudge.runlog`` keeps it, so that the
+    record is the same on every run of the same inputs."""
     print(f"plan of {plan.stage}:\n{format_plans([plan], total=False)}", flush=True)
     if record is not None:
-        write_json_record(record, plan)
+        write_json_record(record, set_aside([plan], record)[0])
     check_budget(plan, llm)

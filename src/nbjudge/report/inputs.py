@@ -61,9 +61,15 @@ _REPEAT = re.compile(r"^repeat(\d+)$")
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where the code and its dependencies stood when the report was made."""
+    """The Python and the package versions the report was made with.
 
-    git_revision: str | None
+    Not the commit: a report is a DVC output, and its bytes must follow from the inputs
+    ``dvc.lock`` records for it, so that a rerun at a later commit that changed nothing
+    the report reads writes the same file. The report stage logs the commit it ran at
+    beside the report (``nbjudge.runlog``, with :func:`git_revision`), and the MLflow run
+    of the ``track`` stage carries it as its ``mlflow.source.git.commit`` tag.
+    """
+
     python: str
     packages: Mapping[str, str]
 
@@ -106,7 +112,7 @@ class ReportInputs:
     run: JudgeRun | None = None
     plans: tuple[StagePlan, ...] = ()
     provenance: Provenance = field(
-        default_factory=lambda: Provenance(None, platform.python_version(), {}))
+        default_factory=lambda: Provenance(platform.python_version(), {}))
     root: Path = Path(".")
     curve: pd.DataFrame | None = None  # the label-efficiency curve (data/curve/curve.csv)
     # what the curve stage sent: its judgments (``<variant>@<q>``) and alignment audits
@@ -195,7 +201,8 @@ def read_plans(judgments: str | Path, alignment: str | Path,
 
 
 def git_revision(root: str | Path = ".") -> str | None:
-    """``git rev-parse HEAD`` in ``root``, or None outside a repository or without git."""
+    """``git rev-parse HEAD`` in ``root``, or None outside a repository or without git
+    (logged beside the report, not printed in it: :class:`Provenance`)."""
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=10, check=False)
@@ -279,8 +286,7 @@ def load_inputs(
         run=(read_json_record(judgments_dir / "run.json", JudgeRun)
              if (judgments_dir / "run.json").exists() else None),
         plans=read_plans(judgments_dir, alignment, curve),
-        provenance=Provenance(git_revision(root), platform.python_version(),
-                              package_versions()),
+        provenance=Provenance(platform.python_version(), package_versions()),
         root=Path(root),
         curve=read_curve(curve),
         curve_judgments=(tuple(read_records(Path(curve) / "judgments.jsonl", Judgment))

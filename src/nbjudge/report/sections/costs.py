@@ -32,7 +32,6 @@ class PlannedCostRow:
     what: str
     bound: str
     planned_requests: str
-    to_send: str
     planned_in: str
     planned_out: str
     planned_cost: str
@@ -117,7 +116,6 @@ def planned_cost(inputs: ReportInputs) -> tuple[PlannedCostRow, ...]:
             rows.append(PlannedCostRow(
                 stage=plan.stage, what=line.what, bound=line.bound,
                 planned_requests=fmt_int(line.requests),
-                to_send=fmt_int(line.to_send),
                 planned_in=fmt_int(line.prompt_tokens),
                 planned_out=fmt_int(line.reply_tokens),
                 planned_cost=_money(planned),

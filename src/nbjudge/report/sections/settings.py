@@ -10,14 +10,20 @@ from ..inputs import ReportInputs
 from ..view import StatsSettings
 from .verdict import interval_description
 
-__all__ = ["RunSettings", "run_settings"]
+__all__ = ["CODE", "RunSettings", "run_settings"]
+
+# The page names no commit, so that it follows from its inputs alone (report.inputs.Provenance).
+CODE = ("the package versions below, and the inputs dvc.lock records for the report stage. "
+        "The commit is not printed, so that the same inputs give the same page: the report "
+        "stage logs it in .nbjudge-cache/runlog/reports/report.html.jsonl, and the track "
+        "stage's MLflow run carries its own as the tag mlflow.source.git.commit.")
 
 
 @dataclass(frozen=True)
 class RunSettings:
     params_yaml: str
     seed: str
-    git_revision: str
+    code: str                               # where the commit is recorded (not here)
     python: str
     packages: tuple[tuple[str, str], ...]   # (name, version), sorted by name
     bootstrap: str                          # how the intervals were made
@@ -32,7 +38,7 @@ def run_settings(inputs: ReportInputs, stats: StatsSettings) -> RunSettings:
         params_yaml=yaml.safe_dump(dict(inputs.params), sort_keys=False,
                                    default_flow_style=False).rstrip(),
         seed=str(inputs.params.get("seed", "—")),
-        git_revision=provenance.git_revision or "not available (not a git checkout)",
+        code=CODE,
         python=provenance.python,
         packages=tuple(sorted(provenance.packages.items())),
         bootstrap=interval_description(inputs.metrics),
