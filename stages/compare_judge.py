@@ -5,7 +5,9 @@
         --out data/compare/judgments.jsonl --plan data/compare/plan.json [--params params.yaml]
 
 `compare.judges: registered` (default) judges with the aligned judges of the
-registration record, `baseline` with the rubric judges. Answers are cached
+registration record (`full` names the same judges as the experiment does),
+`semantic_only` with their instructions and distilled guidelines but no retrieved
+examples, `baseline` with the rubric judges. Answers are cached
 (`judge.cache_dir`); the plan is printed, written to `--plan` and checked against
 `llm.max_requests` and `llm.max_cost` before anything is sent. Each notebook is an
 MLflow trace in the judges' experiment, with the judgments as assessments. With no

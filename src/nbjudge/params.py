@@ -431,7 +431,10 @@ class CompareParams(Section):
 
     arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reference: str | None = None      # None: the first arm
-    judges: Literal["registered", "baseline"] = "registered"
+    # registered, or full (the same judges, named as the experiment's variant): the register
+    # stage's aligned judges; semantic_only: their instructions and distilled guidelines, no
+    # retrieved examples; baseline: the rubric judges, unaligned
+    judges: Literal["registered", "full", "semantic_only", "baseline"] = "registered"
     grades: CompareGradesParams = Field(default_factory=CompareGradesParams)
     gate: GateParams = Field(default_factory=GateParams)
 

@@ -1,11 +1,22 @@
 """Judging every compared notebook with one judge set (``compare.judges``).
 
-``registered`` (default): the aligned judges the ``register`` stage registered
-(``data/registered/judges.json``), loaded from the tracking store and checked against that
-record as ``nbjudge score`` does. ``baseline``: the rubric judges, unaligned. Answers are
-cached by request (``judge.cache_dir``; the key holds the judge's memory, so a re-registered
-judge asks again), and the plan is printed and checked against ``llm.max_requests`` and
-``llm.max_cost`` before anything is sent.
+Any judge variant of the experiment:
+
+- ``registered`` (default): the aligned judges the ``register`` stage registered
+  (``data/registered/judges.json``), loaded from the tracking store and checked against
+  that record as ``nbjudge score`` does;
+- ``full``: the same judges under the experiment's name for the variant (the registered
+  judges are MemAlign's full memory, aligned on every label);
+- ``semantic_only``: the registered judges' instructions and distilled guidelines, no
+  retrieved examples (as the experiment's ``semantic_only`` variant and the robustness
+  suite build them);
+- ``baseline``: the rubric judges, unaligned.
+
+Answers are cached by request (``judge.cache_dir``); the key holds the judge's instructions
+and memory, so the sets never share an answer unless their prompts are the same (a
+``semantic_only`` judge with no distilled guideline is the baseline judge), and a
+re-registered judge asks again. The plan is printed and checked against
+``llm.max_requests`` and ``llm.max_cost`` before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from nbjudge.errors import ConfigError
 from nbjudge.judges.batch import baseline_judges, judge_views, render_options
@@ -21,12 +32,12 @@ from nbjudge.judges.requests import DimensionJudge, NotebookView, load_views
 from nbjudge.llm.backends import Backend
 from nbjudge.llm.calls import RunSummary
 from nbjudge.llm.config import LLMConfig
-from nbjudge.params import Params, need
+from nbjudge.params import CompareParams, Params, need
 from nbjudge.schemas import Case, Judgment, Notebook, StagePlan, read_records
 
 __all__ = ["JUDGE_SETS", "JudgeSet", "judge_compared", "load_judge_set"]
 
-JUDGE_SETS = ("registered", "baseline")
+JUDGE_SETS: tuple[str, ...] = get_args(CompareParams.model_fields["judges"].annotation)
 
 
 class JudgeSet:
@@ -42,19 +53,27 @@ class JudgeSet:
 
 def load_judge_set(name: str, llm: LLMConfig, judge: Mapping[str, Any],
                    registration: Path) -> JudgeSet:
-    """The judge set ``name``; ``registered`` reads ``registration`` and the tracking store."""
+    """The judge set ``name`` (one of :data:`JUDGE_SETS`); every set but ``baseline`` reads
+    ``registration`` and the tracking store."""
     if name == "baseline":
         return JudgeSet(name, baseline_judges(llm), False, "the rubric judges (baseline)")
-    if name != "registered":
-        raise ConfigError(f"compare.judges is {name!r}: use one of {', '.join(JUDGE_SETS)}")
+    if name not in JUDGE_SETS:
+        raise ConfigError(f"compare.judges is {name!r}: use one of {', '.join(JUDGE_SETS)} "
+                          "(conf/compare/none.yaml says what each is)")
     from nbjudge.alignment.final import registered_dimension_judges
 
     loaded = registered_dimension_judges(
         llm, judge, registration,
-        missing="compare.judges=registered judges with the aligned judges the register stage "
+        missing=f"compare.judges={name} judges with the aligned judges the register stage "
                 "registers (`dvc repro register`), or set -S compare.judges=baseline")
-    judges, embeddings = loaded.judges, loaded.embeddings
-    return JudgeSet(name, judges, embeddings, f"the registered aligned judges ({registration})")
+    if name == "semantic_only":
+        from nbjudge.robustness.suite import _semantic_only
+
+        return JudgeSet(name, _semantic_only(loaded.judges), False,
+                        "the registered judges' instructions and distilled guidelines, no "
+                        f"retrieved examples ({registration})")
+    return JudgeSet(name, loaded.judges, loaded.embeddings,
+                    f"the registered aligned judges ({registration})")
 
 
 @contextlib.contextmanager
@@ -92,13 +111,14 @@ def compare_plan(views: list[NotebookView], llm: LLMConfig, judge: Mapping[str, 
     """What judging ``views`` with ``judges`` sends that the cache does not hold."""
     from nbjudge.plan.judging import judging_line
 
-    registered = judges.name == "registered"
+    # an aligned judge's memory (guidelines, retrieved examples) is not in its instructions
+    aligned = any(j.memory is not None for j in judges.judges.values())
     line, tokenizer = judging_line(
         views, llm, judge, judges=judges.judges, variant=judges.name,
-        bound="estimate" if registered else "exact",
+        bound="estimate" if aligned else "exact",
         how=f"{len(views)} notebooks x {len(judges.judges)} dimensions, {judges.description}"
             + ("; prompts counted without the guidelines and retrieved examples the aligned "
-               "judges add" if registered else ""))
+               "judges add" if aligned else ""))
     return StagePlan(stage="compare-judge", tokenizer=tokenizer.description, lines=[line])
 
 
