@@ -7,14 +7,16 @@ changes only text keeps its outputs (``execute.mode keep``); a variant that chan
 with the ``execute`` settings, its runs cached like the execute stage's.
 
 :func:`judge_suite` judges originals and variants with each judge set under each defence:
-``none`` (the notebook as plain text, instructions without the data sentence), ``marked``
-(delimiters and the data sentence, :mod:`nbjudge.judges.marking`), ``marked+strip`` (and
-the scanner's flagged lines removed). Answers are cached by request like every judge's.
+``none`` (the notebook as plain text, instructions without the data sentence, an aligned
+judge's memory quoted as MLflow quotes it), ``marked`` (delimiters and the data sentence,
+:mod:`nbjudge.judges.marking`, and an aligned judge's guidelines and retrieved examples
+neutralised), ``marked+strip`` (and the scanner's flagged lines removed). Answers are cached by request like every judge's.
 Judgments are named ``<judge>@<defence>`` and carry the variant in their notebook id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,16 +110,22 @@ def judge_sets(names: Sequence[str], llm: Any, judge: Mapping[str, Any], registr
                dimensions: Sequence[str], marked: bool) -> dict[str, dict[str, DimensionJudge]]:
     """The judges of each set in ``names``: ``baseline`` (the rubric judges), ``registered``
     (the aligned judges of the register stage, loaded from the tracking store),
-    ``semantic_only`` (the registered judges' instructions and guidelines, no examples)."""
+    ``semantic_only`` (the registered judges' instructions and guidelines, no examples).
+
+    ``marked``: every judge's instructions carry the data sentence and an aligned judge's
+    memory (guidelines, retrieved examples) is neutralised
+    (:func:`nbjudge.alignment.memalign.mark_memory`); without it nothing is marked, for
+    the aligned judges as for the baseline, so that a defence is measured the same way for
+    every judge."""
     sets: dict[str, dict[str, DimensionJudge]] = {}
     if "baseline" in names:
         sets["baseline"] = baseline_judges(llm, dimensions, marked=marked)
     if "registered" in names or "semantic_only" in names:
-        registered = _registered(llm, judge, registration, dimensions)
+        registered = _defended(_registered(llm, judge, registration, dimensions), marked)
         if "registered" in names:
             sets["registered"] = registered
         if "semantic_only" in names:
-            sets["semantic_only"] = _semantic_only(registered)
+            sets["semantic_only"] = _semantic_only(registered, marked)
     return sets
 
 
@@ -131,10 +139,32 @@ def _registered(llm: Any, judge: Mapping[str, Any], registration: Path,
                 "judges (`dvc repro register`), or list only baseline").judges
 
 
-def _semantic_only(registered: Mapping[str, DimensionJudge]) -> dict[str, DimensionJudge]:
-    from nbjudge.judges.marking import neutralise_guidelines
+def _defended(judges: Mapping[str, DimensionJudge], marked: bool
+              ) -> dict[str, DimensionJudge]:
+    """The aligned ``judges`` with their memory marked, or (not ``marked``) with nothing
+    marked: MLflow's own quoting and instructions without the data sentence. Their cache
+    keys say which."""
+    from nbjudge.alignment.memalign import mark_memory, memory_marking
+    from nbjudge.judges.marking import plain_instructions
 
-    return {d: DimensionJudge(d, neutralise_guidelines(j.judge.instructions, j.instructions))
+    defended = {}
+    for dimension, judge in judges.items():
+        mark_memory(judge.judge, marked=marked)
+        defended[dimension] = dataclasses.replace(
+            judge, instructions=(judge.instructions if marked
+                                 else plain_instructions(judge.instructions)),
+            memory={**(judge.memory or {}), "marking": memory_marking(judge.judge)})
+    return defended
+
+
+def _semantic_only(registered: Mapping[str, DimensionJudge], marked: bool = True
+                   ) -> dict[str, DimensionJudge]:
+    """The registered judges' instructions and distilled guidelines, the guidelines
+    neutralised (``marked``), or as MLflow keeps them and without the data sentence."""
+    from nbjudge.judges.marking import neutralise_guidelines, plain_instructions
+
+    return {d: DimensionJudge(d, neutralise_guidelines(j.judge.instructions, j.instructions)
+                              if marked else plain_instructions(j.judge.instructions))
             for d, j in registered.items()}
 
 
