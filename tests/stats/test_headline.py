@@ -12,7 +12,7 @@ import pytest
 
 from nbjudge.mlflow_run import flatten
 from nbjudge.stats import StatsConfig, analyze_experiment
-from nbjudge.stats.headline import headline_metrics, write_headline
+from nbjudge.stats.headline import headline_metrics, headline_warning, write_headline
 
 from ._simulate import DIMENSIONS, records
 
@@ -21,7 +21,7 @@ LIGHT = {"bootstrap": {"n_resamples": 200}, "permutation": {"n_resamples": 99},
          "power": {"n_simulations": 50, "max_notebooks": 100}}
 # What a team compares across experiments fits in a few dozen columns; the detail has
 # about a thousand.
-MAX_COLUMNS = 60
+MAX_COLUMNS = 40
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +34,37 @@ def detail():
 def test_headline_is_a_few_dozen_columns_taken_from_the_detail(detail):
     headline = headline_metrics(detail, reference="baseline")
     assert len(flatten(headline)) <= MAX_COLUMNS < len(flatten(detail))
-    assert set(headline["mae_mean"]) == {"baseline", "full", "semantic_only"}
+    assert list(headline) == ["status", "mae_mean", "significant", "improvement"]
+    # the reference first, then the judge variants: the leftmost columns of dvc exp show
+    assert list(headline["mae_mean"])[:3] == ["baseline", "full", "semantic_only"]
     for variant in ("baseline", "full", "semantic_only"):
         assert headline["mae_mean"][variant] == detail["summary"][variant]["mae_mean"]
-    assert set(headline["mae"]) == {"baseline"}
-    assert set(headline["improvement"]) == set(headline["significant"]) == {"full",
-                                                                           "semantic_only"}
-    for dimension in DIMENSIONS:
-        assert headline["mae"]["baseline"][dimension] == detail["mae"]["baseline"][dimension][
-            "value"]
-        for variant in ("full", "semantic_only"):
-            row = detail["improvement"][variant][dimension]
-            assert headline["improvement"][variant][dimension] == row["value"]
-            assert headline["significant"][variant][dimension] is row["significant"]
+    assert list(headline["improvement"]) == list(headline["significant"]) == [
+        "full", "semantic_only"]
+    for variant in ("full", "semantic_only"):
+        rows = detail["improvement"][variant]
+        assert headline["significant"][variant] == sum(r["significant"] for r in rows.values())
+        for dimension in DIMENSIONS:
+            assert headline["improvement"][variant][dimension] == rows[dimension]["value"]
 
 
-def test_warning_first_and_status_without_judgments():
+def test_a_significant_improvement_is_counted(detail):
+    changed = json.loads(json.dumps(detail))
+    for dimension, row in changed["improvement"]["full"].items():
+        row["significant"] = dimension in ("model_use", "model_training")
+    assert headline_metrics(changed, reference="baseline")["significant"]["full"] == 2
+
+
+def test_warning_first_as_its_label_and_status_without_judgments():
+    smoke = ("SMOKE TEST: judgments from a tiny offline model (smollm2-135m-instruct-q4_0); "
+             "these numbers mean nothing about judge quality")
     headline = headline_metrics({"status": "no_judgments", "message": "no judgments exist yet",
                                  "labels": {"n_labels": 3}}, reference="baseline",
-                                warning="SMOKE TEST")
-    assert headline == {"warning": "SMOKE TEST", "status": "no_judgments",
+                                warning=smoke)
+    assert headline == {"warning": "SMOKE TEST: meaningless", "status": "no_judgments",
                         "message": "no judgments exist yet"}
+    assert headline_warning("a sentence without a label that goes on and on") == (
+        "WARNING: meaningless")
 
 
 def test_a_reference_without_mae_is_named(detail):
@@ -79,20 +89,78 @@ def _git(repo: Path, *args: str) -> None:
                    check=True, capture_output=True)
 
 
-def test_dvc_lists_the_headline_not_the_detail(detail, tmp_path):
-    """The repository's dvc.yaml: plain `dvc exp show` and `dvc metrics diff` list the
-    headline's leaves only; the detail is shown when named."""
+SMOKE = ("SMOKE TEST: judgments from a tiny offline model (smollm2-135m-instruct-q4_0); "
+         "these numbers mean nothing about judge quality")
+# A dependency's column holds its hash: 36 characters for a folder (the first column of
+# the dependency group is never dropped). The branch name is as long as an experiment's row
+# name (`├── a12cefd [semantic-only]`), so the table is as wide as a real one.
+LOCK = """schema: '2.0'
+stages:
+  report:
+    cmd: python -m stages.report
+    deps:
+    - path: data/alignment
+      hash: md5
+      md5: bcfcf7909a1f12937b449652878402d3.dir
+      size: 10
+      nfiles: 1
+"""
+BRANCH = "exp-a12cefd-semantic-only"
+PAGER_WIDTH = 1024  # dvc/ui/table.py SHOW_MAX_WIDTH
+
+
+@pytest.fixture
+def dvc_repo(detail, tmp_path):
+    """A repository with this dvc.yaml and params.yaml, the headline and the detail."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    _git(tmp_path, "init", "-q")
+    (tmp_path / "dvc.lock").write_text(LOCK)
+    _git(tmp_path, "init", "-q", "-b", BRANCH)
     _dvc(tmp_path, "init", "-q")
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "metrics_detail.json").write_text(json.dumps(detail))
-    headline = write_headline(reports / "metrics.json", detail, reference="baseline")
+    (reports / "compare.json").write_text("{}")  # the comparison off, as by default
+    write_headline(reports / "metrics.json", detail, reference="baseline", warning=SMOKE)
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "commit", "-qm", "first")
+    return tmp_path
 
+
+def test_plain_exp_show_shows_the_headline(dvc_repo):
+    """Plain `dvc exp show` (DVC's pager layout; piped, as here, it prints that layout):
+    DVC drops columns from the right until the table fits 1,024 characters, less one per
+    column of the whole table (about 225 with every leaf of params.yaml and every
+    dependency path). Every headline column up to the first judge variant's per-dimension
+    improvements survives, in full, and the first 200 characters show the experiment, the
+    warning, the status and the mean MAE of the reference and the judge variants."""
+    headline = json.loads((dvc_repo / "reports/metrics.json").read_text())
+    shown = _dvc(dvc_repo, "exp", "show").splitlines()
+    assert max(len(line) for line in shown) <= PAGER_WIDTH
+    assert not any("\N{HORIZONTAL ELLIPSIS}" in line for line in shown)  # nothing cut short
+    header = shown[1].split()
+    judges = list(headline["improvement"])
+    kept = [*(f"{k}" for k in ("warning", "status")),
+            *(f"mae_mean.{v}" for v in headline["mae_mean"]),
+            *(f"significant.{v}" for v in judges),
+            *(f"improvement.{judges[0]}.{d}" for d in DIMENSIONS)]
+    assert header[:2 + len(kept)] == ["Experiment", "Created", *kept]
+    for line in shown[3:5]:   # the workspace's row and the branch's
+        cells = line.split()
+        assert cells[0] in ("workspace", BRANCH)
+        assert "SMOKE TEST: meaningless" in line and cells[cells.index("meaningless") + 1] == "ok"
+    first = shown[1][:200]
+    for name in ("Experiment", "warning", "status",
+                 *(f"mae_mean.{v}" for v in ("baseline", *judges))):
+        assert f" {name} " in first, f"{name} is not in the first 200 columns"
+
+
+def test_dvc_lists_the_headline_not_the_detail(detail, dvc_repo):
+    """The repository's dvc.yaml: plain `dvc exp show` and `dvc metrics diff` list the
+    headline's leaves only; the detail is shown when named."""
+    tmp_path = dvc_repo
+    reports = tmp_path / "reports"
+    headline = json.loads((reports / "metrics.json").read_text())
     columns = _dvc(tmp_path, "exp", "show", "--no-pager", "--csv").splitlines()[0].split(",")
     metric_columns = [c for c in columns if c in flatten(headline)]
     assert len(metric_columns) == len(flatten(headline))
@@ -101,7 +169,7 @@ def test_dvc_lists_the_headline_not_the_detail(detail, tmp_path):
     changed = json.loads(json.dumps(detail))
     for row in changed["improvement"]["full"].values():
         row["value"] = (row["value"] or 0.0) + 0.5
-    write_headline(reports / "metrics.json", changed, reference="baseline")
+    write_headline(reports / "metrics.json", changed, reference="baseline", warning=SMOKE)
     diff = _dvc(tmp_path, "metrics", "diff", "--no-path").splitlines()
     assert len(diff) == 1 + len(DIMENSIONS)  # the header, one line per changed dimension
     assert "metrics_detail" not in "".join(diff)

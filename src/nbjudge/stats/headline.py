@@ -1,22 +1,31 @@
-"""The headline of an experiment: the few dozen numbers a team compares across experiments.
+"""The headline of an experiment: the numbers a team compares across experiments.
 
-``reports/metrics.json`` is what ``dvc exp show`` and ``dvc metrics diff`` list by
-default, one column per leaf; the full analysis (every interval end, method, sample
-size) has a thousand leaves and turns their tables into ellipses. The headline keeps:
+``reports/metrics.json`` is what plain ``dvc exp show`` and ``dvc metrics diff`` list,
+one column per leaf, left to right in this order; the full analysis (every interval end,
+method, sample size) has a thousand leaves and lives in ``reports/metrics_detail.json``,
+which the report reads and ``dvc metrics show reports/metrics_detail.json`` lists. A
+column of ``dvc exp show`` is as wide as its dotted name, and DVC's pager shows at most
+1,024 characters of table, dropping columns from the right: the headline keeps one
+column per variant and one per judge variant and dimension (about 900 characters with
+the default two judge variants, four controls and nine dimensions,
+tests/stats/test_headline.py), the most compared first:
 
-- ``status`` (and ``warning`` first when the numbers mean nothing),
-- ``mae_mean.<variant>``: each variant's MAE averaged over the dimensions,
-- ``mae.<reference>.<dimension>``: the reference judge's MAE per dimension,
-- ``improvement.<variant>.<dimension>``: MAE(reference) - MAE(variant), positive is better,
-  for the default comparisons (every judge variant against the reference),
-- ``significant.<variant>.<dimension>``: whether that improvement passes the configured
-  verdict rule (the detail file says which rule, interval and p-value);
+- ``warning``, when the numbers mean nothing: its label only (``SMOKE TEST:
+  meaningless``); the detail file's ``warning`` holds the sentence,
+- ``status``,
+- ``mae_mean.<variant>``: each variant's MAE averaged over the dimensions, the reference
+  first, then the judge variants, then the controls,
+- ``significant.<variant>``: for each judge variant, on how many dimensions its
+  improvement over the reference passes the configured verdict rule (the detail file
+  says which dimensions, with the rule, interval and p-value),
+- ``improvement.<variant>.<dimension>``: MAE(reference) - MAE(variant), positive is
+  better, for the default comparisons (every judge variant against the reference);
 - ``robustness.<measure>.<judge>@<defence>`` when the robustness stage ran: the mean
   injection shift (``susceptibility``), the share of cosmetic variants left unmoved
   (``invariance``), the share of defects that lowered their dimension (``sensitivity``).
 
-Everything else stays in the detail file (``reports/metrics_detail.json``), which the
-report reads.
+The reference's MAE per dimension, each improvement's interval and significance, the
+controls' contrasts and everything else stay in the detail file.
 """
 
 from __future__ import annotations
@@ -28,7 +37,21 @@ from typing import Any
 
 from nbjudge.schemas import atomic_write_text
 
-__all__ = ["headline_metrics", "write_headline"]
+__all__ = ["headline_metrics", "headline_warning", "write_headline"]
+
+# The warning's label is its text up to the first colon ("SMOKE TEST"), at most this long.
+_LABEL_CHARS = 24
+
+
+def headline_warning(warning: str) -> str:
+    """The short form of ``warning`` the headline shows: its label (the text before the
+    first colon) and that the numbers are meaningless. A column of ``dvc exp show`` is
+    as wide as its longest value, and the whole sentence (126 characters for the smoke
+    model) left no room for any number in a 200-column terminal."""
+    label = warning.split(":", 1)[0].strip()
+    if not label or len(label) > _LABEL_CHARS:
+        label = "WARNING"
+    return f"{label}: meaningless"
 
 
 def headline_metrics(detail: Mapping[str, Any], *, reference: str,
@@ -43,29 +66,30 @@ def headline_metrics(detail: Mapping[str, Any], *, reference: str,
     if "status" not in detail:
         raise ValueError("the detail metrics have no 'status': pass the content "
                          "analyze_experiment returns (ExperimentStats.metrics)")
-    headline: dict[str, Any] = {} if warning is None else {"warning": warning}
+    headline: dict[str, Any] = {} if warning is None else {"warning": headline_warning(warning)}
     headline["status"] = detail["status"]
     if detail["status"] != "ok":
         if detail.get("message"):
             headline["message"] = detail["message"]
         return headline
-    summary = detail.get("summary") or {}
-    headline["mae_mean"] = {variant: row.get("mae_mean") for variant, row in summary.items()}
-    mae = detail.get("mae") or {}
-    if reference not in mae:
+    if reference not in (detail.get("mae") or {}):
         raise ValueError(f"the reference variant {reference!r} has no MAE in the detail "
-                         f"metrics (variants: {sorted(mae)}); set stats.reference to one "
-                         "of them")
-    headline["mae"] = {reference: {dimension: row.get("value")
-                                   for dimension, row in mae[reference].items()}}
+                         f"metrics (variants: {sorted(detail.get('mae') or {})}); set "
+                         "stats.reference to one of them")
+    summary = detail.get("summary") or {}
     improvements = detail.get("improvement") or {}
-    headline["improvement"] = {
-        variant: {dimension: row.get("value") for dimension, row in rows.items()}
-        for variant, rows in improvements.items()
-    }
+    judges = [v for v in improvements if v != reference]
+    order = [reference, *judges, *(v for v in summary if v != reference and v not in judges)]
+    headline["mae_mean"] = {variant: summary[variant].get("mae_mean")
+                            for variant in order if variant in summary}
     headline["significant"] = {
-        variant: {dimension: bool(row.get("significant")) for dimension, row in rows.items()}
-        for variant, rows in improvements.items()
+        variant: sum(bool(row.get("significant")) for row in improvements[variant].values())
+        for variant in judges
+    }
+    headline["improvement"] = {
+        variant: {dimension: row.get("value")
+                  for dimension, row in improvements[variant].items()}
+        for variant in judges
     }
     if robustness:
         headline["robustness"] = dict(robustness)
