@@ -10,7 +10,11 @@ says from what:
   whole notebook budget (an upper bound);
 - no labels yet: one label per notebook and dimension, without rationale;
 - no folds yet: assigned from the notebook index as the ``folds`` stage assigns
-  them, or (no index either) cases dealt round-robin to ``cv.k`` folds.
+  them, or (no index either) cases dealt round-robin to ``cv.k`` folds;
+- with ``compare.arms`` set and the arms not built yet: each arm's notebooks from the suite
+  (an ``import`` arm's: the notebooks in its folder), at the judges' whole notebook
+  budget, and each ``llm`` arm's writer; judge sets other than ``baseline`` are counted
+  with the rubric judges' prompts, none of their answers as cached.
 
 Nothing is sent, no key is needed, no server is started, and no file is written.
 """
@@ -53,6 +57,7 @@ class PipelinePaths:
     executed_index: Path = Path("data/notebooks/executed/index.jsonl")
     labels: Path = Path("data/labels/labels.jsonl")
     folds: Path = Path("data/folds.json")
+    compared: Path = Path("data/compare/notebooks")   # compare-notebooks' output
 
     def under(self, root: str | Path) -> PipelinePaths:
         root = Path(root)
@@ -87,15 +92,88 @@ def _views(params: Params, llm: LLMConfig, judge: Mapping[str, Any], paths: Pipe
             f"the outputs execution adds (each notebook's text is at most "
             f"{options.max_tokens:,} tokens)")
     cases = _suite_notebooks(params)
-    # " x" is one token in every tiktoken encoding: a notebook exactly at the budget.
-    text = " x" * options.max_tokens
-    views = [NotebookView(f"{case_id}__{i:02d}", case_id, prompt,
-                          notebook_outputs(prompt, text), options.max_tokens, False)
-             for case_id, prompt, n in cases for i in range(1, n + 1)]
+    views = _budget_views(cases, options.max_tokens)
     return views, "estimate", (
         f"no notebooks yet: the suite's {len(views)} notebooks ({len(cases)} cases), each "
         f"counted at the judges' whole notebook budget of {options.max_tokens:,} tokens "
         "(an upper bound)")
+
+
+def _budget_views(cases: Sequence[tuple[str, str, int]], max_tokens: int,
+                  prefix: str = "") -> list[NotebookView]:
+    """``n`` notebooks of every ``(case_id, prompt, n)``, each exactly at the judges' whole
+    notebook budget (an upper bound of what they read)."""
+    # " x" is one token in every tiktoken encoding: a notebook exactly at the budget.
+    text = " x" * max_tokens
+    return [NotebookView(f"{prefix}{case_id}__{i:02d}", case_id, prompt,
+                         notebook_outputs(prompt, text), max_tokens, False)
+            for case_id, prompt, n in cases for i in range(1, n + 1)]
+
+
+def _compare(params: Params, llm: LLMConfig, judge: Mapping[str, Any], paths: PipelinePaths,
+             root: Path) -> tuple[list[StagePlan], list[str]]:
+    """The compare stages' plans when ``compare.arms`` is set: each ``llm`` arm's writer,
+    then every arm's notebooks judged by ``compare.judges``."""
+    from nbjudge.compare.arms import ImportArm, LlmArm, parse_arms
+    from nbjudge.compare.build import arm_notebook_id
+    from nbjudge.plan.judging import judging_line
+    from nbjudge.plan.writing import writing_plan
+    from nbjudge.writer import WriterSettings, writer_config
+
+    arms = parse_arms(params.compare)
+    if not arms:
+        return [], []
+    plans, notes = [], []
+    retrieval_k = params.memalign.retrieval_k if params.memalign else 0
+    options = render_options(judge, llm, retrieval_k)
+    index, cases_file = paths.compared / "index.jsonl", paths.compared / "cases.jsonl"
+    built = index.is_file() and cases_file.is_file() and bool(read_records(index, Notebook))
+    suite = _suite_notebooks(params)
+    for arm in arms:
+        if not isinstance(arm.settings, LlmArm) or built:
+            continue
+        settings = WriterSettings.from_params(arm.settings, need(params.seed, "seed"))
+        config = writer_config(llm, arm.settings.writer, settings.max_output_tokens)
+        if not paths.cases.is_file():
+            notes.append(f"compare-notebooks: the cases are not built yet (`dvc repro cases`): "
+                         f"arm {arm.name}'s writer requests are not counted")
+            continue
+        plan = writing_plan(read_records(paths.cases, Case), settings, config, paths.datasets)
+        plans.append(plan.model_copy(update={"stage": f"compare-notebooks ({arm.name})"}))
+    if built:
+        views = load_views(read_records(index, Notebook), read_records(cases_file, Case),
+                           options, root)
+        how = f"the {len(views)} compared notebooks"
+    else:
+        views = []
+        for arm in arms:
+            if isinstance(arm.settings, ImportArm):
+                folder = Path(arm.settings.path)
+                count = len(list((folder if folder.is_absolute() else root / folder)
+                                 .rglob("*.ipynb")))
+                views += _budget_views([("imported", "", count)], options.max_tokens,
+                                       arm_notebook_id(arm.name, ""))
+            else:
+                per_case = arm.settings.notebooks_per_case
+                views += _budget_views([(c, p, per_case or n) for c, p, n in suite],
+                                       options.max_tokens, arm_notebook_id(arm.name, ""))
+        how = (f"no compared notebooks yet: the arms' {len(views)} notebooks, each counted at "
+               f"the judges' whole notebook budget of {options.max_tokens:,} tokens")
+    compare = need(params.compare, "compare")
+    exact = compare.judges == "baseline"
+    line, tokenizer = judging_line(
+        views, llm, judge, variant=compare.judges, bound="exact" if exact and built
+        else "estimate",
+        how=f"{how}, compare.judges={compare.judges}" + (
+            "" if exact else ": counted with the rubric judges' prompts, without the "
+            "guidelines and retrieved examples the aligned judges add, and none of their "
+            "answers counted as cached"))
+    if not exact:   # the lookup above used the rubric judges' keys: not these judges'
+        line = line.model_copy(update={"cached": 0, "send_prompt_tokens": line.prompt_tokens,
+                                       "send_reply_tokens": line.reply_tokens})
+    plans.append(StagePlan(stage="compare-judge", tokenizer=tokenizer.description,
+                           lines=[line]))
+    return plans, notes
 
 
 def _labels(views: Sequence[NotebookView], paths: PipelinePaths) -> tuple[list[Label], str]:
@@ -182,4 +260,5 @@ def plan_pipeline(params: Params, *, root: str | Path = ".",
         plans.append(alignment_plan(views, labels, folds, llm, settings, variant))
     plans += _curve(params, views, labels, assignments, llm, settings)
     plans.append(registration_plan(views, labels, llm, settings))
-    return plans, notes
+    compared, compare_notes = _compare(params, llm, judge, paths, root)
+    return plans + compared, notes + compare_notes
