@@ -6,7 +6,10 @@
 
 The registered judges (`nbjudge_<dimension>`, MemAlign's full memory) are what
 `python -m nbjudge score NOTEBOOK.ipynb` grades new notebooks with. The run's
-parameters are logged to an MLflow run named `register-judges`. Before sending
+parameters are logged to an MLflow run named `register-judges`. The record names each
+judge by its digest; the registry's version (which depends on what `mlflow.db` already
+held) goes to that run and to `.nbjudge-cache/runlog/data/registered/judges.json.jsonl`,
+not into the record (`nbjudge.alignment.final.judge_digest`). Before sending
 anything it prints its plan (an upper bound) and stops when the plan goes over
 `llm.max_requests` or `llm.max_cost`.
 """
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         judges=register_judges(aligned, inputs.experiment_id))
     log_registration_run(registration, llm.banner)
     write_json_record(args.out, set_aside([registration], args.out)[0])
-    names = ", ".join(judge.name for judge in registration.judges[:2])
+    names = ", ".join(f"{judge.name} version {judge.version}"
+                      for judge in registration.judges[:2])
     stage.done(f"{len(registration.judges)} aligned judges registered ({names}, ...) "
                f"-> {args.out}")
 

@@ -32,6 +32,7 @@ from nbjudge.alignment.final import (
     load_registered_judges,
     rebuilt_memory,
     register_judges,
+    verify_registered_judges,
 )
 from nbjudge.alignment.memalign import ConsensusRule, MemAlignSettings, human_consensus
 from nbjudge.judges.requests import NotebookView
@@ -232,3 +233,34 @@ def test_consensus_traces_are_reused_and_replaced_when_grades_change(store):
     stored = mlflow.get_trace(store["traces"]["case0__01"].info.trace_id)
     assert sorted(a.source.source_id for a in stored.info.assessments
                   if a.source.source_type == "HUMAN") == ["e1", "e2", "e3"]
+
+
+def test_the_record_names_judges_by_digest_whatever_version_the_store_gives(store):
+    """Registering the same judges again makes version 2 with the same digest; the record
+    loads the newest version with its digest, a record of version 1 (no digest) its version,
+    and an unknown digest is refused after the examples check."""
+    with FaultServer(_script) as server:
+        (first,) = _register(store, server).judges
+        (again,) = _register(store, server).judges
+    assert (first.version, again.version) == (1, 2)
+    assert first.digest == again.digest and len(first.digest) == 64
+    digests = {DIMENSION: again.digest}
+    loaded = load_registered_judges(store["experiment_id"], dimensions=(DIMENSION,),
+                                    digests=digests)
+    assert loaded[DIMENSION].scorer_version == 2
+    record = Registration(params={}, judges=[again.model_copy(update={"version": None})])
+    assert verify_registered_judges(loaded, record) == {DIMENSION: NOTEBOOKS}
+    # a version-1 record: loaded by the version it names
+    old = load_registered_judges(store["experiment_id"], dimensions=(DIMENSION,),
+                                 versions={DIMENSION: 1})
+    assert old[DIMENSION].scorer_version == 1
+    assert Registration.model_validate({"schema_version": 1, "params": {}, "judges": [
+        first.model_dump(mode="json", exclude={"digest"})]}).judges[0].version == 1
+    # a judge the store does not hold: the latest is loaded, and the check refuses it
+    other = load_registered_judges(store["experiment_id"], dimensions=(DIMENSION,),
+                                   digests={DIMENSION: "0" * 64})
+    assert other[DIMENSION].scorer_version == 2
+    stranger = Registration(params={}, judges=[again.model_copy(update={"digest": "0" * 64})])
+    with pytest.raises(RegisteredJudgeError,
+                       match=r"no registered version of \S+ in this tracking store is the"):
+        verify_registered_judges(other, stranger)

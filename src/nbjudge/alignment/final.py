@@ -16,6 +16,13 @@ consensus, whose source names them. The notebook traces keep each rater's own gr
 :func:`check_episodic_memory` rebuilds a registered judge's examples as MLflow's load
 path does and compares them, count and labels, with what the alignment taught; the
 ``register`` stage and ``nbjudge score`` stop when they differ.
+
+The registration record names each judge by :func:`judge_digest` (instructions, model,
+guidelines, examples by notebook and label, retrieval settings), not by the registry's
+version: registering the same judges in a store that already holds them gives version 2,
+so a record with versions would differ between two runs of the same inputs. Readers load
+the newest version with the recorded digest; the register stage logs the versions in
+``nbjudge.runlog``'s side file and in its MLflow run.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ __all__ = [
     "align_final",
     "check_episodic_memory",
     "consensus_traces",
+    "judge_digest",
     "load_registered_judges",
     "log_registration_run",
     "rebuilt_memory",
@@ -277,6 +285,31 @@ def check_episodic_memory(judge: Any, registered: RegisteredJudge) -> int:
     return sum(len(trace.labels or []) for trace in rebuilt)
 
 
+def judge_digest(judge: Any, examples: Sequence[tuple[str | None, str | None]]) -> str:
+    """SHA-256 of what a registered MemAlign judge is, whatever tracking store holds it: its
+    name, base instructions and model, its guidelines' texts, its episodic ``examples`` as
+    (notebook id, label) in memory order, and its retrieval settings. Not its trace ids nor
+    the registry's version, which differ between stores (a store that already holds the
+    judge gives the same registration version 2)."""
+    data = judge.model_dump().get("memory_augmented_judge_data") or {}
+    base = (data.get("base_judge") or {}).get("instructions_judge_pydantic_data") or {}
+    content = {"name": judge.name, "instructions": base.get("instructions"),
+               "model": base.get("model"),
+               "guidelines": [str(g.get("guideline_text", ""))
+                              for g in data.get("semantic_memory") or []],
+               "examples": [[notebook, label] for notebook, label in examples],
+               "retrieval_k": data.get("retrieval_k"),
+               "embedding_model": data.get("embedding_model")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _rebuilt_digest(judge: Any) -> str:
+    """:func:`judge_digest` of a loaded judge, its examples as MLflow's load path rebuilds
+    them from the store (a trace that is gone or holds several labels matches nothing)."""
+    return judge_digest(judge, [(t.notebook_id, t.labels[0] if t.labels and len(t.labels) == 1
+                                 else None) for t in rebuilt_memory(judge)])
+
+
 def _taught_examples(result: AlignedJudge) -> list[EpisodicExample]:
     missing = [t for t in result.snapshot.episodic_ids
                if t not in result.taught or not result.taught[t].notebook_id]
@@ -292,43 +325,74 @@ def _taught_examples(result: AlignedJudge) -> list[EpisodicExample]:
 def register_judges(aligned: Mapping[str, AlignedJudge], experiment_id: str,
                     prefix: str = "nbjudge") -> list[RegisteredJudge]:
     """Register every aligned judge, load it back through MLflow's public path and check
-    that it rebuilds the examples it was aligned with (count and labels); returns name,
-    version, memory size and those examples of each."""
+    that it rebuilds the examples it was aligned with (count and labels) and the same
+    :func:`judge_digest`; returns name, version, digest, memory size and those examples of
+    each."""
     from mlflow.genai.scorers import get_scorer
 
     registered = []
     for dimension, result in aligned.items():
         name = registered_name(dimension, prefix)
         scorer = result.aligned.register(name=name, experiment_id=experiment_id)
+        examples = _taught_examples(result)
         entry = RegisteredJudge(
             dimension=dimension, name=name, version=scorer.scorer_version,
+            digest=judge_digest(result.aligned, [(e.notebook_id, e.label) for e in examples]),
             guidelines=len(result.snapshot.guidelines),
             episodic_examples=len(result.snapshot.episodic_ids),
-            seconds=result.seconds, examples=_taught_examples(result))
+            seconds=result.seconds, examples=examples)
         loaded = get_scorer(name=name, experiment_id=experiment_id, version=entry.version)
         rebuilt = check_episodic_memory(loaded, entry)
+        if _rebuilt_digest(loaded) != entry.digest:
+            raise RegisteredJudgeError(
+                f"registered judge {name} (version {entry.version}) loads back as another "
+                "judge than the one aligned (instructions, model, guidelines or retrieval "
+                f"settings differ); {_RERUN}")
         registered.append(entry.model_copy(update={"rebuilt_examples": rebuilt,
                                                    "labels_match": True}))
     return registered
 
 
-def load_registered_judges(experiment_id: str, prefix: str = "nbjudge",
-                           dimensions: Sequence[str] = DIMENSIONS,
-                           versions: Mapping[str, int | None] | None = None) -> dict[str, Any]:
-    """The registered judges by dimension (at ``versions[dimension]`` where given, else the
-    latest); a clear error names any that is missing."""
+def _with_digest(name: str, experiment_id: str, digest: str) -> Any:
+    """The newest registered version of ``name`` whose :func:`judge_digest` is ``digest``;
+    the latest when none is (:func:`verify_registered_judges` then says what differs)."""
     from mlflow.genai.scorers import get_scorer
 
-    versions = versions or {}
+    latest = get_scorer(name=name, experiment_id=experiment_id)
+    newest = int(getattr(latest, "scorer_version", None) or 1)
+    for version in range(newest, 0, -1):
+        try:
+            judge = latest if version == newest else get_scorer(
+                name=name, experiment_id=experiment_id, version=version)
+        except Exception:  # MLflow raises its own exception types for a deleted version
+            continue
+        if _rebuilt_digest(judge) == digest:
+            return judge
+    return latest
+
+
+def load_registered_judges(experiment_id: str, prefix: str = "nbjudge",
+                           dimensions: Sequence[str] = DIMENSIONS,
+                           versions: Mapping[str, int | None] | None = None,
+                           digests: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The registered judges by dimension: the newest version whose :func:`judge_digest` is
+    ``digests[dimension]`` where given (the latest when none is: check them with
+    :func:`verify_registered_judges`), else the one at ``versions[dimension]`` where given,
+    else the latest; a clear error names any that is missing."""
+    from mlflow.genai.scorers import get_scorer
+
+    versions, digests = versions or {}, digests or {}
     judges, missing = {}, []
     for dimension in dimensions:
         name = registered_name(dimension, prefix)
-        version = versions.get(dimension)
+        version, digest = versions.get(dimension), digests.get(dimension)
         try:
-            judges[dimension] = get_scorer(name=name, experiment_id=experiment_id,
-                                           version=version)
+            judges[dimension] = (
+                _with_digest(name, experiment_id, digest) if digest is not None
+                else get_scorer(name=name, experiment_id=experiment_id, version=version))
         except Exception:  # MLflow raises its own exception types for a missing scorer
-            missing.append(name if version is None else f"{name} version {version}")
+            missing.append(name if version is None or digest is not None
+                           else f"{name} version {version}")
     if missing:
         raise RegisteredJudgeError(f"no registered judge named {', '.join(missing)} in this "
                                    "tracking store: run the pipeline first (`make repro`, "
@@ -339,7 +403,8 @@ def load_registered_judges(experiment_id: str, prefix: str = "nbjudge",
 def verify_registered_judges(judges: Mapping[str, Any],
                              registration: Registration) -> dict[str, int]:
     """Dimension -> episodic examples of each loaded judge, checked against the record of
-    its registration (:func:`check_episodic_memory`)."""
+    its registration (:func:`check_episodic_memory`), and, where the record gives one,
+    against its digest (:func:`judge_digest`: the guidelines, instructions and settings)."""
     recorded: dict[str, RegisteredJudge] = {judge.dimension: judge
                                             for judge in registration.judges}
     counts: dict[str, int] = {}
@@ -347,7 +412,13 @@ def verify_registered_judges(judges: Mapping[str, Any],
         if dimension not in recorded:
             raise RegisteredJudgeError(f"the registration record names no judge for "
                                         f"{dimension}: {_RERUN}")
-        counts[dimension] = check_episodic_memory(judge, recorded[dimension])
+        entry = recorded[dimension]
+        counts[dimension] = check_episodic_memory(judge, entry)
+        if entry.digest is not None and _rebuilt_digest(judge) != entry.digest:
+            raise RegisteredJudgeError(
+                f"no registered version of {entry.name} in this tracking store is the judge "
+                f"the registration record names (digest {entry.digest[:12]}): its "
+                f"guidelines, instructions or settings differ; {_RERUN}")
     return counts
 
 
@@ -369,9 +440,12 @@ def registered_dimension_judges(
     (None: all of them), loaded from the judges' tracking store (``judge.tracking_uri``,
     ``judge.experiment``) and checked against the record (:func:`verify_registered_judges`).
 
-    Each is a :class:`DimensionJudge` whose memory key names its registered version and its
-    examples by notebook (a fresh store gives the same traces new ids), as the answer cache
-    keys them. ``missing`` is what the error says to do when the record does not exist.
+    Each judge is the newest registered version with the digest the record gives it
+    (:func:`judge_digest`; the registry's version numbers depend on what the store held
+    before), or, in a record without digests, the version it names. Each is a
+    :class:`DimensionJudge` whose memory key names that digest and its examples by
+    notebook (a fresh store gives the same traces new ids), as the answer cache keys them.
+    ``missing`` is what the error says to do when the record does not exist.
     """
     from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
     from nbjudge.schemas import read_json_record
@@ -384,7 +458,8 @@ def registered_dimension_judges(
     experiment_id = setup_tracking(resolve_tracking_uri(judge.get("tracking_uri")),
                                    judge["experiment"])
     loaded = load_registered_judges(experiment_id, dimensions=[j.dimension for j in entries],
-                                    versions={j.dimension: j.version for j in entries})
+                                    versions={j.dimension: j.version for j in entries},
+                                    digests={j.dimension: j.digest for j in entries})
     examples = verify_registered_judges(loaded, record)
     base = baseline_judges(llm, list(loaded))
     judges: dict[str, DimensionJudge] = {}
@@ -395,7 +470,8 @@ def registered_dimension_judges(
                        if t.notebook_id}
         memory = snapshot.as_key()
         memory["episodic_ids"] = sorted(notebook_of.get(i, i) for i in memory["episodic_ids"])
-        memory["registered"] = f"{entry.name}@{entry.version}"
+        # the digest (version-1 records: the version) names the judge in any store
+        memory["registered"] = f"{entry.name}@{entry.digest or entry.version}"
         judges[entry.dimension] = DimensionJudge(
             entry.dimension, base[entry.dimension].instructions, judge=aligned,
             memory=memory, examples_per_prompt=snapshot.retrieval_k, notebook_of=notebook_of)
