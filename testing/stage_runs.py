@@ -10,21 +10,29 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Two cases of different task families, small enough for a kernel to run in seconds.
-TINY_SUITE = """
-suite: tiny
-cases:
+# A case small enough for a kernel to run in seconds, as an item of a suite's `cases`.
+TITANIC_CASE = """\
   - case_id: titanic_survival
     prompt: I have passenger data in the tables titanic_train and titanic_test. Who survived?
     task_type: binary
     dataset: {name: titanic, rows: 150, missing_rate: 0.1, missing_mechanism: MAR}
     notebooks: 1
+"""
+
+
+def suite_yaml(name: str, *cases: str) -> str:
+    """A suite file named ``name`` holding ``cases`` (items of its list, as TITANIC_CASE)."""
+    return f"\nsuite: {name}\ncases:\n{''.join(cases)}"
+
+
+# Two cases of different task families, small enough for a kernel to run in seconds.
+TINY_SUITE = suite_yaml("tiny", TITANIC_CASE, """\
   - case_id: store_sales_forecast
     prompt: Forecast the next 14 days of store_sales_history (dates in store_sales_future).
     task_type: forecasting
     dataset: {name: store_sales, rows: 200, horizon: 14}
     notebooks: 1
-"""
+""")
 
 
 def stage_command(name: str, memory: str = "full") -> list[str]:

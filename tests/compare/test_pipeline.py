@@ -38,17 +38,11 @@ from nbjudge.schemas import (
 from testing.fault_server import FaultServer
 from testing.pipeline_runs import TINY_OVERRIDES, dvc, scratch_repo
 from testing.scripted_alignment import judge_or_guideline
+from testing.stage_runs import TITANIC_CASE, suite_yaml
 
 pytestmark = pytest.mark.slow  # dvc repro, a scripted server and 42 notebook kernels
 
-SUITE = """
-suite: compare6
-cases:
-  - case_id: titanic_survival
-    prompt: I have passenger data in the tables titanic_train and titanic_test. Who survived?
-    task_type: binary
-    dataset: {name: titanic, rows: 150, missing_rate: 0.1, missing_mechanism: MAR}
-    notebooks: 1
+SUITE = suite_yaml("compare6", TITANIC_CASE, """\
   - case_id: telco_churn
     prompt: Predict churn for the customers in churn_test from churn_train.
     task_type: binary_imbalanced
@@ -76,7 +70,7 @@ cases:
     task_type: regression
     dataset: {name: house_prices, rows: 150, missing_rate: 0.2, missing_mechanism: MCAR}
     notebooks: 1
-"""
+""")
 CHANGED = {"data_imputation": -1, "mlflow_logging": +1}   # true direction, candidate - reference
 PER_CASE = 3
 
