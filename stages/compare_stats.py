@@ -12,8 +12,8 @@ failure policies, sign-flip resamples; `seed`) and writes `--arms` (ArmSummary),
 `--comparisons` (ArmComparison: what `python -m nbjudge gate` reads), `--grades`
 (the grades used) and the metrics file
 `--metrics` (per arm and dimension the mean, per comparison the difference and
-PPI's). Each arm is logged as an MLflow run in the judges' experiment. With no arms
-it writes empty files and logs nothing.
+PPI's). Each arm is logged as an MLflow run in the judges' experiment, linked to the
+traces of its notebooks. With no arms it writes empty files and logs nothing.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         result, tracking_uri=resolve_tracking_uri(judge.get("tracking_uri")),
         experiment=judge["experiment"], settings=manifest.settings, backends=manifest.backends,
         reference=manifest.reference, banner=llm.banner if llm else None,
+        arm_of=manifest.arm_of,
         extra_params={"judges": need(params.compare, "compare").judges,
                       "grades": need(params.compare, "compare").grades.source,
                       "level": stats.bootstrap.level, "na_policy": stats.na_policy,
