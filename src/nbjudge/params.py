@@ -414,6 +414,9 @@ class CompareGradesParams(Section):
     experiment: str = "nbjudge-compare-grading"   # source mlflow
     tracking_uri: str | None = None   # source mlflow; None: the judges' store
     fraction: float = Field(default=0.3, gt=0, le=1)   # source panel: share graded
+    # The file DVC re-runs compare-stats on (dvc.yaml: ${compare.grades.input}): with source
+    # file the grades file (`input: ${compare.grades.path}`), else one every checkout has.
+    input: str = "conf/compare/none.yaml"
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> CompareGradesParams:
@@ -421,6 +424,10 @@ class CompareGradesParams(Section):
             raise ValueError("grades.source is file: set grades.path to the label file "
                              "(JSONL or CSV, as `python -m nbjudge compare grading-list` "
                              "writes its template)")
+        if self.source == "file" and self.input != self.path:
+            raise ValueError("grades.source is file: set grades.input: "
+                             "${compare.grades.path} beside grades.path, so that DVC "
+                             "re-runs the comparison when the grades file changes")
         return self
 
 

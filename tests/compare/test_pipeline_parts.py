@@ -144,3 +144,31 @@ def test_grading_list_refuses_an_empty_comparison(tmp_path):
     _built(tmp_path / "two")
     with pytest.raises(InputError, match="--fraction"):
         grading_list(tmp_path / "two", fraction=1.5, seed=1, out=tmp_path / "g.csv")
+
+
+def test_a_grades_file_is_a_dependency_of_the_comparison(tmp_path):
+    """With compare.grades.source file, DVC re-runs compare_stats when the file changes:
+    dvc.yaml depends on compare.grades.input, which must then name the grades file."""
+    import shutil
+
+    from dvc.repo import Repo
+
+    from nbjudge.errors import ConfigError
+    from nbjudge.params import load_params
+
+    file_source = ["compare.grades.source=file", "compare.grades.path=labels/g.csv"]
+    compose_params(tmp_path / "params.yaml", file_source, ROOT / "conf")
+    with pytest.raises(ConfigError, match=r"grades\.input: \$\{compare\.grades\.path\}"):
+        load_params(tmp_path / "params.yaml")
+
+    def deps(overrides):
+        compose_params(tmp_path / "params.yaml", overrides, ROOT / "conf")
+        load_params(tmp_path / "params.yaml")   # valid
+        (stage,) = [s for s in Repo(str(tmp_path)).index.stages if s.name == "compare_stats"]
+        return [d.def_path for d in stage.deps]
+
+    Repo.init(str(tmp_path), no_scm=True)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    assert "labels/g.csv" in deps([*file_source, "compare.grades.input=${compare.grades.path}"])
+    # other sources: a file every checkout has
+    assert "conf/compare/none.yaml" in deps([])
