@@ -41,6 +41,7 @@ from nbjudge.alignment.memalign import (
     MemAlignSettings,
     align_dimension,
     human_consensus,
+    mark_memory,
     memalign_label,
     memory_snapshot,
 )
@@ -433,7 +434,7 @@ class LoadedJudges:
 
 def registered_dimension_judges(
         llm: LLMConfig, judge: Mapping[str, Any], registration: str | Path,
-        dimensions: Sequence[str] | None = None, *,
+        dimensions: Sequence[str] | None = None, *, marked: bool = True,
         missing: str = "run the pipeline first (`make repro`, stage `register`)"
 ) -> LoadedJudges:
     """The judges ``registration`` (a :class:`Registration` record) names, of ``dimensions``
@@ -445,7 +446,10 @@ def registered_dimension_judges(
     before), or, in a record without digests, the version it names. Each is a
     :class:`DimensionJudge` whose memory key names that digest and its examples by
     notebook (a fresh store gives the same traces new ids), as the answer cache keys them.
-    ``missing`` is what the error says to do when the record does not exist.
+    ``marked``: its memory reaches its prompts as data, as the aligned judge's did
+    (:func:`~nbjudge.alignment.memalign.mark_memory`; a judge loaded from the store is
+    MLflow's own, unmarked); without it nothing is marked. ``missing`` is what the error
+    says to do when the record does not exist.
     """
     from nbjudge.judges.tracing import resolve_tracking_uri, setup_tracking
     from nbjudge.schemas import read_json_record
@@ -461,11 +465,11 @@ def registered_dimension_judges(
                                     versions={j.dimension: j.version for j in entries},
                                     digests={j.dimension: j.digest for j in entries})
     examples = verify_registered_judges(loaded, record)
-    base = baseline_judges(llm, list(loaded))
+    base = baseline_judges(llm, list(loaded), marked=marked)
     judges: dict[str, DimensionJudge] = {}
     for entry in entries:
-        aligned = loaded[entry.dimension]
-        snapshot = memory_snapshot(aligned)
+        aligned = mark_memory(loaded[entry.dimension], marked=marked)
+        snapshot = memory_snapshot(aligned)   # its key says how the memory is quoted
         notebook_of = {t.trace_id: t.notebook_id for t in rebuilt_memory(aligned)
                        if t.notebook_id}
         memory = snapshot.as_key()
