@@ -3,7 +3,8 @@
 
     python -m stages.robustness --index data/notebooks/executed/index.jsonl
         --cases data/cases --registration data/registered/judges.json
-        --out data/robustness [--params params.yaml]
+        --out data/robustness [--folds data/folds.json --labels data/labels/labels.jsonl
+        --alignment data/alignment/full] [--params params.yaml]
 
 With `robustness.enabled` false it writes an empty result (`summary.json` saying so) and
 starts no model. Otherwise it samples `robustness.notebooks` executed notebooks (seeded),
@@ -12,6 +13,11 @@ writes the metamorphic suite of each (`robustness.variants`; injection, cosmetic
 (`execute` settings, cached), and judges originals and variants with `robustness.judges`
 under each of `robustness.defences`. It prints its plan first and stops when the plan goes
 over `llm.max_requests` or `llm.max_cost`; answers are cached like every judge's.
+
+The judge set `full` is the align stage's cross-validated judges, rebuilt fold by fold
+(`--folds`, `--labels`, and the align stage's audits under `--alignment`, which they must
+match: `nbjudge.robustness.suite.rebuild_fold_judges`); each judges only its fold's
+held-out notebooks and their variants.
 
 Writes `<out>/judgments.jsonl` (variants named `<judge>@<defence>`, notebook ids
 `<original>~<variant>`), `<out>/shifts.jsonl` (nbjudge.stats.robustness), `<out>/findings.jsonl`
@@ -22,12 +28,15 @@ defence: susceptibility, invariance, sensitivity; the scanner's detection) and
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
-from nbjudge.judges.batch import judge_views, render_options
-from nbjudge.judges.requests import build_requests, load_views
+from nbjudge.errors import ConfigError
+from nbjudge.judges.batch import baseline_judges, judge_views, render_options
+from nbjudge.judges.requests import NotebookView, build_requests, load_views
 from nbjudge.llm.cache import CACHE_ROOT, AnswerCache, cache_path
 from nbjudge.llm.config import check_credentials, inference_params, judge_model_uri
 from nbjudge.notebooks.batch import Engine, OutputPolicy, execute_index, plan_jobs
@@ -37,6 +46,7 @@ from nbjudge.plan import announce
 from nbjudge.robustness.suite import (
     DEFENCE_MARKED,
     DEFENCE_ON_INJECTION,
+    SuiteEntry,
     build_suite,
     judge_sets,
     sample,
@@ -48,6 +58,7 @@ from nbjudge.schemas import (
     DIMENSIONS,
     Case,
     InjectionFinding,
+    Judgment,
     Notebook,
     StagePlan,
     read_records,
@@ -60,7 +71,9 @@ from nbjudge.stats.robustness import robustness_summary, shift_table
 
 def main(argv: list[str] | None = None) -> None:
     stage = (StageCommand("robustness", __doc__).path("--index").path("--cases")
-             .path("--registration").path("--out"))
+             .path("--registration").path("--out")
+             .path("--folds", default=None).path("--labels", default=None)
+             .path("--alignment", default=None))
     args, params = stage.parse(argv, "robustness")
     settings = params.robustness
     shutil.rmtree(args.out, ignore_errors=True)   # no stale variants
@@ -96,12 +109,17 @@ def main(argv: list[str] | None = None) -> None:
     model = judge_model_uri(llm)
 
     runs = []   # (defence, set name, views, judges)
+    # (defence, views) of the cross-validated judges, aligned once the backend is up
+    full_runs: list[tuple[str, list[NotebookView]]] = []
     for defence in settings.defences:
         views = load_views(index, cases, options, marked=DEFENCE_MARKED[defence],
                            on_injection=DEFENCE_ON_INJECTION[defence])
         for name, judges in judge_sets(settings.judges, llm, judge, args.registration,
                                        dimensions, DEFENCE_MARKED[defence]).items():
             runs.append((defence, name, views, judges))
+        if "full" in settings.judges:
+            full_runs.append((defence, views))
+    folds = _full_inputs(args, params, dimensions) if full_runs else None
 
     from nbjudge.plan.judging import judging_line
     lines, tokenizer = [], None
@@ -112,6 +130,20 @@ def main(argv: list[str] | None = None) -> None:
             how=f"{name} under defence {defence}: {len(views)} notebooks (originals and "
                 f"variants) x {len(judges)} dimensions")
         lines.append(line)
+    for full_defence, views in full_runs:
+        assert folds is not None
+        planned = {d: dataclasses.replace(j, examples_per_prompt=retrieval_k,
+                                          memory={"planned": "full"})
+                   for d, j in baseline_judges(llm, dimensions).items()}
+        held_out = [v for v in views if split_id(v.notebook_id)[0] in folds.fold_of]
+        line, tokenizer = judging_line(
+            held_out, llm, judge, judges=planned, variant=f"full@{full_defence}",
+            bound="estimate",
+            how=f"full (cross-validated, each fold's judges on its held-out notebooks) under "
+                f"defence {full_defence}: {len(held_out)} notebooks x {len(planned)} dimensions; "
+                "the judges are aligned again first, their distillation answered from the "
+                "cache the align stage filled")
+        lines.append(line)
     assert tokenizer is not None
     announce(StagePlan(stage="robustness", tokenizer=tokenizer.description, lines=lines),
              llm, args.out / "plan.json")
@@ -120,10 +152,10 @@ def main(argv: list[str] | None = None) -> None:
                 for r in build_requests(views, judges, variant=name, model=model,
                                         inference_params=inference_params(llm))]
     with AnswerCache(cache_path(judge.get("cache_dir"), ".nbjudge-cache/judgments")) as cache:
-        missing = any(r.key not in cache for r in requests)
+        missing = bool(full_runs) or any(r.key not in cache for r in requests)
     from nbjudge.llm.backends import open_backend
-    judgments = []
-    embeddings = any(name == "registered" for _, name, _, _ in runs)
+    judgments: list[Judgment] = []
+    embeddings = bool(full_runs) or any(name == "registered" for _, name, _, _ in runs)
     backend_context = (open_backend(llm, embeddings=embeddings, cache_dir=CACHE_ROOT,
                                     log_dir=CACHE_ROOT / "logs") if missing else None)
     if backend_context is None:
@@ -135,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
             for defence, name, views, judges in runs:
                 judgments += judge_views(views, llm, judge, variant=f"{name}@{defence}",
                                          judges=judges, backend=backend)[0]
+            if folds is not None:
+                judgments += _judge_full(folds, full_runs, originals, entries, backend,
+                                         params, dimensions)
     write_records(args.out / "judgments.jsonl", judgments)
 
     # the scanner over the suite: every injection found, nothing else flagged
@@ -176,6 +211,58 @@ def main(argv: list[str] | None = None) -> None:
     stage.done(f"scanner: {summary['scanner']['injected_found']}/{len(injected)} injected "
                f"variants found, {summary['scanner']['clean_flagged']}/{len(clean)} clean "
                f"notebooks flagged -> {args.out}/summary.json")
+
+
+@dataclasses.dataclass
+class _Full:
+    """What the cross-validated judges are rebuilt from."""
+
+    inputs: Any                 # JudgingInputs: views, labels, traces
+    assignment: Any             # the folds' first repeat
+    fold_of: dict[str, int]     # notebook id -> its fold
+    audit_root: Path
+
+
+def _full_inputs(args: Any, params: Any, dimensions: list[str]) -> _Full:
+    from nbjudge.alignment import read_folds
+    from nbjudge.judges.batch import load_judging_inputs
+
+    if args.folds is None or args.labels is None or args.alignment is None:
+        raise ConfigError("robustness.judges full rebuilds the align stage's judges: pass "
+                          "--folds, --labels and --alignment (dvc.yaml does), or leave full "
+                          "out")
+    assignment = read_folds(args.folds)[0]
+    inputs = load_judging_inputs(params, index=args.index, cases=args.cases / "cases.jsonl",
+                                 labels=args.labels)
+    fold_of = {n: f for f in range(assignment.k) for n in assignment.test_ids(f)}
+    return _Full(inputs, assignment, fold_of, args.alignment)
+
+
+def _judge_full(full: _Full, runs: list[tuple[str, list[NotebookView]]],
+                originals: list[Notebook], entries: list[SuiteEntry], backend: Any,
+                params: Any, dimensions: list[str]) -> list[Judgment]:
+    """Each fold's cross-validated judges (rebuilt, checked against the align stage's
+    audits) judge the fold's held-out originals and their variants, under each defence."""
+    from nbjudge.alignment.memalign import ConsensusRule
+    from nbjudge.robustness.suite import defended, rebuild_fold_judges
+
+    stats = params.stats
+    rule = (ConsensusRule(stats.consensus, stats.consensus_na, stats.na_policy)
+            if stats is not None else ConsensusRule())
+    rebuilt = rebuild_fold_judges(
+        full.inputs, full.assignment, originals={n.notebook_id for n in originals},
+        dimensions=dimensions, settings=need(params.memalign, "memalign"), backend=backend,
+        rule=rule, audit_root=full.audit_root)
+    judgments = []
+    for defence, views in runs:
+        for fold in rebuilt:
+            ids = set(fold.held_out) | {e.notebook.notebook_id for e in entries
+                                        if e.original in fold.held_out}
+            judgments += judge_views(
+                views, full.inputs.llm, full.inputs.judge, variant=f"full@{defence}",
+                judges=defended(fold.judges, DEFENCE_MARKED[defence]), backend=backend,
+                fold=fold.fold, repeat=fold.repeat, notebook_ids=ids)[0]
+    return judgments
 
 
 def _fmt(value: float | None) -> str:

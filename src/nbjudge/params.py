@@ -374,7 +374,8 @@ class RobustnessParams(Section):
     notebooks: int | None = Field(default=4, ge=1)   # originals sampled (seeded); None: all
     variants: tuple[str, ...] | None = None          # name patterns; None: the whole suite
     dimensions: tuple[str, ...] | None = None        # None: all nine
-    judges: tuple[Literal["baseline", "registered", "semantic_only"], ...] = ("baseline",)
+    judges: tuple[Literal["baseline", "full", "registered", "semantic_only"], ...] = (
+        "baseline",)
     defences: tuple[Literal["none", "marked", "marked+strip"], ...] = ("none", "marked")
     threshold: float = Field(default=0.25, ge=0)     # injection shift the first page names
     level: float = Field(default=0.95, gt=0, lt=1)

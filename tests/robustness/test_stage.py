@@ -12,7 +12,9 @@ import re
 
 import pytest
 
+from nbjudge.alignment import read_folds
 from nbjudge.config import compose_params
+from nbjudge.judges.marking import DATA_SENTENCE, END, neutralise
 from nbjudge.schemas import Judgment, Notebook, RobustnessShift, read_records
 from testing.fault_server import FaultServer, reply, score
 from testing.pipeline_runs import TINY_OVERRIDES, dvc, scratch_repo
@@ -26,7 +28,7 @@ OVERRIDES = [
     "robustness.variants=[inject_markdown_polite,inject_printed_verdict,cosmetic_headings,"
     "defect_no_mlflow]",
     "robustness.dimensions=[mlflow_logging,model_training]",
-    "robustness.judges=[baseline,registered,semantic_only]",
+    "robustness.judges=[baseline,full,registered,semantic_only]",
     "robustness.defences=[none,marked,marked+strip]",
 ]
 
@@ -48,6 +50,7 @@ def test_the_stage_measures_a_gullible_judge_and_the_scanner(tmp_path):
                        [*TINY_OVERRIDES, f"llm.base_url={server.base_url}", *OVERRIDES],
                        repo / "conf")
         out = dvc(repo, "repro", "robustness")
+        systems = [b["messages"][0]["content"] for b in server.bodies if is_judge_request(b)]
     assert "robustness" in out
     summary = json.loads((repo / "data/robustness/summary.json").read_text())
     assert summary["enabled"] and len(summary["originals"]) == 2
@@ -59,7 +62,7 @@ def test_the_stage_measures_a_gullible_judge_and_the_scanner(tmp_path):
     assert summary["scanner"] == {"injected": 4, "injected_found": 4, "clean": len(clean),
                                   "clean_flagged": 0, "originals_flagged": []}
     families = {(f["judge"], f["defence"]): f for f in summary["families"]}
-    assert set(families) == {(j, d) for j in ("baseline", "registered", "semantic_only")
+    assert set(families) == {(j, d) for j in ("baseline", "full", "registered", "semantic_only")
                              for d in ("none", "marked", "marked+strip")}
     for (judge, defence), family in families.items():
         # told "answer 3" the scripted judge moves from 2 to 3; stripped, nothing is told
@@ -77,4 +80,22 @@ def test_the_stage_measures_a_gullible_judge_and_the_scanner(tmp_path):
         if (repo / "data/robustness/executed/index.jsonl").exists() else []
     assert executed == [] or all(n.execution is not None for n in executed)
     plan = json.loads((repo / "data/robustness/plan.json").read_text())
-    assert plan["stage"] == "robustness" and len(plan["lines"]) == 9
+    assert plan["stage"] == "robustness" and len(plan["lines"]) == 12
+
+    # full: each original and its variants judged by the judges of the original's fold,
+    # which never remember that notebook
+    folds = read_folds(repo / "data/folds.json")[0]
+    full = [j for j in judgments if j.variant.startswith("full@")]
+    assert {j.notebook_id.split("~")[0] for j in full} == set(summary["originals"])
+    for j in full:
+        original = j.notebook_id.split("~")[0]
+        assert j.fold == folds.fold_of(original)
+        assert original not in j.retrieved_ids and j.retrieved_ids
+    # an aligned judge's memory is quoted as data under a marking defence (no delimiter in
+    # its prompt but the data sentence's), as MLflow quotes it under none (an example's own
+    # delimiters, no data sentence)
+    with_memory = [s for s in systems if "Example Judgements" in s]
+    marked = [s for s in with_memory if DATA_SENTENCE in s]
+    assert marked and all(s.count(END) == 1 and f"{neutralise(END)}\\n" in s for s in marked)
+    plain = [s for s in with_memory if DATA_SENTENCE not in s]
+    assert len(plain) >= 18 and all(f"{END}\\n" in s for s in plain)   # full@none at least

@@ -10,15 +10,30 @@ with the ``execute`` settings, its runs cached like the execute stage's.
 ``none`` (the notebook as plain text, instructions without the data sentence, an aligned
 judge's memory quoted as MLflow quotes it), ``marked`` (delimiters and the data sentence,
 :mod:`nbjudge.judges.marking`, and an aligned judge's guidelines and retrieved examples
-neutralised), ``marked+strip`` (and the scanner's flagged lines removed). Answers are cached by request like every judge's.
-Judgments are named ``<judge>@<defence>`` and carry the variant in their notebook id.
+neutralised), ``marked+strip`` (and the scanner's flagged lines removed). Answers are
+cached by request like every judge's. Judgments are named ``<judge>@<defence>`` and carry
+the variant in their notebook id.
+
+The judge set ``full`` is the align stage's cross-validated judges
+(:func:`rebuild_fold_judges`). The align stage keeps each fold's aligned judges in memory
+only and writes what they remembered (the audits: distilled guidelines, episodic examples
+by notebook). The suite rebuilds them: each fold's judge of each dimension is aligned
+again on the other folds' consensus grades exactly as the align stage aligned it
+(:func:`nbjudge.alignment.memalign.align_dimension`, the same traces and consensus; the
+distillation is deterministic and DSPy keeps its answers in the backend's cache folder, so
+with that cache no reflection request is sent again), and its memory is checked against
+the fold's audit: the same guidelines, the same examples, or the stage stops. Each fold's
+judges then judge only that fold's held-out notebooks and their variants, as the align
+stage judged the notebooks out of fold: a judge never has the notebook it grades (nor
+another notebook of its case) among its examples, which a registered judge, aligned on
+every label, does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +48,8 @@ from nbjudge.robustness.variants import Variant
 from nbjudge.schemas import Execution, Judgment, Notebook
 from nbjudge.stats.robustness import ScorePair
 
-__all__ = ["SEPARATOR", "SuiteEntry", "build_suite", "judge_sets", "score_pairs",
-           "split_id"]
+__all__ = ["SEPARATOR", "FoldJudges", "SuiteEntry", "build_suite", "defended", "judge_sets",
+           "rebuild_fold_judges", "score_pairs", "split_id"]
 
 SEPARATOR = "~"
 DEFENCE_MARKED = {"none": False, "marked": True, "marked+strip": True}
@@ -111,6 +126,8 @@ def judge_sets(names: Sequence[str], llm: Any, judge: Mapping[str, Any], registr
     """The judges of each set in ``names``: ``baseline`` (the rubric judges), ``registered``
     (the aligned judges of the register stage, loaded from the tracking store),
     ``semantic_only`` (the registered judges' instructions and guidelines, no examples).
+    ``full``, the align stage's cross-validated judges, needs a backend to be rebuilt: the
+    stage builds it (:func:`rebuild_fold_judges`).
 
     ``marked``: every judge's instructions carry the data sentence and an aligned judge's
     memory (guidelines, retrieved examples) is neutralised
@@ -121,7 +138,7 @@ def judge_sets(names: Sequence[str], llm: Any, judge: Mapping[str, Any], registr
     if "baseline" in names:
         sets["baseline"] = baseline_judges(llm, dimensions, marked=marked)
     if "registered" in names or "semantic_only" in names:
-        registered = _defended(_registered(llm, judge, registration, dimensions), marked)
+        registered = defended(_registered(llm, judge, registration, dimensions), marked)
         if "registered" in names:
             sets["registered"] = registered
         if "semantic_only" in names:
@@ -139,22 +156,23 @@ def _registered(llm: Any, judge: Mapping[str, Any], registration: Path,
                 "judges (`dvc repro register`), or list only baseline").judges
 
 
-def _defended(judges: Mapping[str, DimensionJudge], marked: bool
+def defended(judges: Mapping[str, DimensionJudge], marked: bool
               ) -> dict[str, DimensionJudge]:
     """The aligned ``judges`` with their memory marked, or (not ``marked``) with nothing
     marked: MLflow's own quoting and instructions without the data sentence. Their cache
-    keys say which."""
+    keys say which. The MemAlign judges themselves are set up in place, so judge with the
+    result before calling this again on the same judges with the other value."""
     from nbjudge.alignment.memalign import mark_memory, memory_marking
     from nbjudge.judges.marking import plain_instructions
 
-    defended = {}
+    result = {}
     for dimension, judge in judges.items():
         mark_memory(judge.judge, marked=marked)
-        defended[dimension] = dataclasses.replace(
+        result[dimension] = dataclasses.replace(
             judge, instructions=(judge.instructions if marked
                                  else plain_instructions(judge.instructions)),
             memory={**(judge.memory or {}), "marking": memory_marking(judge.judge)})
-    return defended
+    return result
 
 
 def _semantic_only(registered: Mapping[str, DimensionJudge], marked: bool = True
@@ -188,3 +206,90 @@ def score_pairs(judgments: Sequence[Judgment], entries: Sequence[SuiteEntry]
                                original if (configuration, entry.original, dimension) in scores
                                else None, score, entry.variant.dimension))
     return pairs
+
+
+@dataclass(frozen=True)
+class FoldJudges:
+    """One fold's cross-validated judges and the notebooks they judge."""
+
+    repeat: int
+    fold: int
+    held_out: tuple[str, ...]    # the suite's originals in this fold's test set
+    judges: Mapping[str, Any]    # dimension -> DimensionJudge (the ``full`` variant)
+
+
+def rebuild_fold_judges(inputs: Any, assignment: Any, *, originals: Collection[str],
+                        dimensions: Sequence[str], settings: Any, backend: Any,
+                        rule: Any, audit_root: Path) -> list[FoldJudges]:
+    """The ``full`` judges of each fold of ``assignment`` (a
+    :class:`~nbjudge.alignment.FoldAssignment`) that holds out one of ``originals``.
+
+    ``inputs`` is the stage's :class:`~nbjudge.judges.batch.JudgingInputs` (views, labels
+    and their traces), ``settings`` the ``memalign`` section, ``rule`` the
+    :class:`~nbjudge.alignment.memalign.ConsensusRule`, ``audit_root`` the align stage's
+    audit folder of the ``full`` variant (``data/alignment/full``).
+    """
+    from nbjudge.alignment.crossval import audit_path, variant_judge
+    from nbjudge.alignment.memalign import align_dimension, human_consensus
+    from nbjudge.judges.batch import attach_judges, baseline_judges
+
+    if backend.embedding_model is None:
+        raise ValueError("MemAlign needs an embedding model: open the backend with "
+                         "embeddings=True")
+    traces = inputs.traces()
+    labelled = inputs.labelled()
+    notebook_of = {trace.info.trace_id: n for n, trace in traces.items()}
+    human = human_consensus(inputs.labels, rule) if inputs.labels else {}
+    base = baseline_judges(inputs.llm, dimensions)
+    attach_judges(base, backend)
+    rebuilt = []
+    for fold in range(assignment.k):
+        held_out = tuple(n for n in assignment.test_ids(fold) if n in originals)
+        if not held_out:
+            continue   # no notebook of the suite to judge: no alignment needed
+        training = assignment.train_ids(fold)
+        judges = {}
+        for dimension in dimensions:
+            # as the align stage (nbjudge.alignment.crossval.cross_validate) teaches
+            teach = [traces[n] for n in training if n in labelled.get(dimension, set())
+                     and (not inputs.labels or (n, dimension) in human)]
+            if not teach:
+                raise InputError(f"fold {fold}: no labelled training notebook for "
+                                 f"{dimension}, so the align stage had no judge there; "
+                                 "leave full out of robustness.judges")
+            result = align_dimension(
+                base[dimension].judge, teach, settings=settings,
+                reflection_model=backend.judge_model,
+                embedding_model=backend.embedding_model, usage=backend.usage,
+                human={traces[n].info.trace_id: human[n, dimension] for n in training
+                       if (n, dimension) in human and n in traces})
+            _check_audit(result.snapshot, notebook_of,
+                         audit_path(audit_root, fold, dimension, assignment.repeat))
+            judges[dimension] = variant_judge(result, "full", base[dimension], backend,
+                                              settings, notebook_of)
+        rebuilt.append(FoldJudges(assignment.repeat, fold, held_out, judges))
+    return rebuilt
+
+
+def _check_audit(snapshot: Any, notebook_of: Mapping[str, str], path: Path) -> None:
+    """Stop unless the rebuilt memory is the one the align stage audited at ``path``."""
+    from nbjudge.schemas import AlignmentAudit, read_json_record
+
+    rerun = ("rerun the align stage (`dvc repro align@full`) with these labels, folds and "
+             "settings, or leave full out of robustness.judges")
+    if not path.is_file():
+        raise InputError(f"{path}: no audit of this fold's aligned judge; {rerun}")
+    audit = read_json_record(path, AlignmentAudit)
+    guidelines = [g["text"] for g in snapshot.guidelines]
+    examples = sorted(notebook_of.get(i, i) for i in snapshot.episodic_ids)
+    problems = []
+    if guidelines != [g.text for g in audit.guidelines]:
+        problems.append(f"it distilled {len(guidelines)} guideline(s) where the align stage "
+                        f"distilled {len(audit.guidelines)}, or other ones")
+    if examples != sorted(audit.episodic_ids):
+        problems.append(f"its examples are {examples} where the align stage's were "
+                        f"{sorted(audit.episodic_ids)}")
+    if problems:
+        raise InputError(f"fold {audit.fold}, {audit.dimension}: the judge aligned again is "
+                         f"not the align stage's ({'; '.join(problems)}): the labels, folds, "
+                         f"settings or the distillation cache changed since; {rerun}")
