@@ -9,10 +9,12 @@
 With `robustness.enabled` false it writes an empty result (`summary.json` saying so) and
 starts no model. Otherwise it samples `robustness.notebooks` executed notebooks (seeded),
 writes the metamorphic suite of each (`robustness.variants`; injection, cosmetic, defect:
-`nbjudge.robustness.variants`), executes the variants whose code changed in the sandbox
-(`execute` settings, cached), and judges originals and variants with `robustness.judges`
-under each of `robustness.defences`. It prints its plan first and stops when the plan goes
-over `llm.max_requests` or `llm.max_cost`; answers are cached like every judge's.
+`nbjudge.robustness.variants`; a procedural notebook's defect is the generator's notebook
+with that dimension drawn at level 1, where it can be had), executes the variants whose
+code changed in the sandbox (`execute` settings, cached), and judges originals and
+variants with `robustness.judges` under each of `robustness.defences`. It prints its plan
+first and stops when the plan goes over `llm.max_requests` or `llm.max_cost`; answers are
+cached like every judge's.
 
 The judge set `full` is the align stage's cross-validated judges, rebuilt fold by fold
 (`--folds`, `--labels`, and the align stage's audits under `--alignment`, which they must
@@ -31,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     variants = select_variants(settings.variants)
     cases = read_records(args.cases / "cases.jsonl", Case)
     originals = sample(read_records(args.index, Notebook), settings.notebooks, params.seed or 0)
-    kept, to_run = build_suite(originals, variants, args.out)
+    kept, to_run = build_suite(originals, variants, args.out, redraw=_redraw(params, cases))
     sandbox = SandboxSettings(execute.sandbox, SandboxLimits(**execute.limits.model_dump()))
     executed = execute_index(
         plan_jobs([e.notebook for e in to_run], cases, args.cases / "datasets",
@@ -192,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         "originals": [n.notebook_id for n in originals],
         "variants": [v.name for v in variants], "dimensions": dimensions,
         "judges": list(settings.judges), "defences": list(settings.defences),
+        "redrawn": {e.notebook.notebook_id: e.redrawn for e in entries if e.redrawn},
         "executed": {"variants": len(executed),
                      "ok": sum(1 for n in executed if n.execution and
                                n.execution.status == "ok")},
@@ -211,6 +215,62 @@ def main(argv: list[str] | None = None) -> None:
     stage.done(f"scanner: {summary['scanner']['injected_found']}/{len(injected)} injected "
                f"variants found, {summary['scanner']['clean_flagged']}/{len(clean)} clean "
                f"notebooks flagged -> {args.out}/summary.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProceduralRedraw:
+    """How the procedural generator wrote the originals (its cases, ``seed`` and
+    ``generate.levels``), so that a defect variant of a procedural notebook is the
+    generator's own: the notebook written again with the dimension drawn at level 1
+    (:meth:`__call__`) rather than a code edit."""
+
+    cases: Mapping[str, Any]     # case id -> Case
+    seed: int
+    levels: Any                  # nbjudge.benchmark.procedural.LevelDistribution
+
+    def __call__(self, entry: Notebook, dimension: str) -> tuple[Any, str] | None:
+        """``(notebook, what was drawn)``: ``entry`` written again by the generator with
+        ``dimension`` at level 1, every other dimension's template as it was; None where
+        that cannot be had (not procedural, the recipe does not give back ``entry``'s
+        notebook, the dimension already at level 1 or N/A, or redrawing it changed
+        another dimension's template: the generator's draws are shared)."""
+        import hashlib
+
+        import nbformat
+
+        from nbjudge.benchmark.procedural import LevelDistribution, write_notebook
+
+        case = self.cases.get(entry.case_id)
+        if entry.origin != "procedural" or case is None:
+            return None
+        written = write_notebook(case, entry.notebook_id, self.seed, self.levels)
+        text = nbformat.writes(written.notebook) + "\n"
+        if hashlib.sha256(text.encode()).hexdigest() != entry.sha256:
+            return None
+        per_dimension = {**(self.levels.per_dimension or {}), dimension: (1.0, 0.0, 0.0)}
+        redrawn = write_notebook(case, entry.notebook_id, self.seed,
+                                 LevelDistribution(self.levels.default, per_dimension))
+        before: dict[str, Any] = {e.dimension: e for e in written.blueprint}
+        after: dict[str, Any] = {e.dimension: e for e in redrawn.blueprint}
+        changed = [d for d in before if (before[d].level, before[d].template)
+                   != (after[d].level, after[d].template)]
+        was, drawn = before[dimension], after[dimension]
+        if changed != [dimension] or not isinstance(was.level, int) or was.level <= 1:
+            return None
+        defects = "; ".join(drawn.defects)
+        return redrawn.notebook, (f"{drawn.template} (level {was.level} -> {drawn.level}"
+                                  + (f": {defects}" if defects else "") + ")")
+
+
+def _redraw(params: Any, cases: list[Case]) -> ProceduralRedraw:
+    """The procedural generator's recipe (``seed``, ``generate.levels``), for redrawing a
+    procedural notebook's defects."""
+    from nbjudge.benchmark.procedural import LevelDistribution
+
+    drawn = getattr(params.generate, "levels", None)   # generate.backend procedural only
+    levels = (LevelDistribution(default=drawn.default, per_dimension=dict(drawn.per_dimension))
+              if drawn is not None else LevelDistribution())
+    return ProceduralRedraw({c.case_id: c for c in cases}, params.seed or 0, levels)
 
 
 @dataclasses.dataclass

@@ -55,6 +55,10 @@ def test_the_stage_measures_a_gullible_judge_and_the_scanner(tmp_path):
     summary = json.loads((repo / "data/robustness/summary.json").read_text())
     assert summary["enabled"] and len(summary["originals"]) == 2
     assert summary["executed"]["variants"] == 2          # defect_no_mlflow, one per original
+    # the tiny suite is procedural: a defect is the generator's level-1 template where it can be
+    assert summary["redrawn"] and set(summary["redrawn"]) <= {
+        f"{n}~defect_no_mlflow" for n in summary["originals"]}
+    assert all("-> 1" in how for how in summary["redrawn"].values())
     judged = {j.notebook_id for j in read_records(repo / "data/robustness/judgments.jsonl",
                                                   Judgment)}
     clean = {n for n in judged if "~inject_" not in n}

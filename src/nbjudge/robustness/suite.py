@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,8 @@ from nbjudge.robustness.variants import Variant
 from nbjudge.schemas import Execution, Judgment, Notebook
 from nbjudge.stats.robustness import ScorePair
 
-__all__ = ["SEPARATOR", "FoldJudges", "SuiteEntry", "build_suite", "defended", "judge_sets",
-           "rebuild_fold_judges", "score_pairs", "split_id"]
+__all__ = ["SEPARATOR", "FoldJudges", "SuiteEntry", "build_suite", "defended",
+           "judge_sets", "rebuild_fold_judges", "score_pairs", "split_id"]
 
 SEPARATOR = "~"
 DEFENCE_MARKED = {"none": False, "marked": True, "marked+strip": True}
@@ -63,6 +63,8 @@ class SuiteEntry:
     notebook: Notebook
     original: str
     variant: Variant
+    # a procedural notebook's defect redrawn by the generator: the template it drew
+    redrawn: str | None = None
 
 
 def split_id(notebook_id: str) -> tuple[str, str | None]:
@@ -86,10 +88,20 @@ def _executed_path(entry: Notebook, root: Path) -> Path:
     return root / entry.path
 
 
+# (original, dimension) -> (the notebook with that dimension's defect, what was drawn) or None
+Redraw = Callable[[Notebook, str], "tuple[Any, str] | None"]
+
+
 def build_suite(originals: Sequence[Notebook], variants: Sequence[Variant], out: Path,
-                root: Path = Path(".")) -> tuple[list[SuiteEntry], list[SuiteEntry]]:
+                root: Path = Path("."), redraw: Redraw | None = None
+                ) -> tuple[list[SuiteEntry], list[SuiteEntry]]:
     """Write every variant of every original; ``(kept, to_run)``: variants that keep their
-    outputs (already indexed as kept) and variants whose code changed (to execute)."""
+    outputs (already indexed as kept) and variants whose code changed (to execute).
+
+    With ``redraw``, a defect variant is the notebook ``redraw`` gives for the original and
+    the defect's dimension, where it gives one (the stage's: a procedural notebook written
+    again by the generator with that dimension drawn at level 1); elsewhere the variant's
+    code edit."""
     folder = out / "notebooks"
     folder.mkdir(parents=True, exist_ok=True)
     kept: list[SuiteEntry] = []
@@ -101,7 +113,10 @@ def build_suite(originals: Sequence[Notebook], variants: Sequence[Variant], out:
         except FileNotFoundError:
             raise InputError(f"{path}: notebook not found; rerun the execute stage") from None
         for variant in variants:
-            changed = variant.apply(notebook)
+            drawn = (redraw(entry, variant.dimension)
+                     if redraw is not None and variant.family == "defect"
+                     and variant.dimension is not None else None)
+            changed = drawn[0] if drawn is not None else variant.apply(notebook)
             if changed is None:
                 continue
             notebook_id = f"{entry.notebook_id}{SEPARATOR}{variant.name}"
@@ -117,7 +132,8 @@ def build_suite(originals: Sequence[Notebook], variants: Sequence[Variant], out:
                               origin=entry.origin, execution=execution,
                               generation=entry.generation)
             (to_run if variant.changes_code else kept).append(
-                SuiteEntry(record, entry.notebook_id, variant))
+                SuiteEntry(record, entry.notebook_id, variant,
+                           drawn[1] if drawn is not None else None))
     return kept, to_run
 
 
