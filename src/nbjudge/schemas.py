@@ -222,7 +222,8 @@ class Execution(BaseModel):
     sandbox: Literal["bwrap", "none"] | None = None  # None: recorded before sandboxes
     mode: Literal["run", "keep"] = "run"   # execute.mode as applied to this notebook
     # Where the outputs the judges read come from: this machine's run, the notebook as it
-    # came (execute.mode keep, or on_environment_failure keep_original), or nowhere.
+    # came (execute.mode keep, or on_environment_failure keep_original; after a time or
+    # resource limit only with execute.keep_original_on_limit), or nowhere.
     outputs: Literal["run", "original", "none"] = "run"
     # Why a run failed: environment (a module, data file, network or kernel this machine
     # lacks, or one of its limits) or notebook (an error the code itself raises).
