@@ -505,10 +505,8 @@ def validate_params(mapping: Mapping[str, Any], source: str = "params.yaml") -> 
         problems = describe_errors(error)
         raise ConfigError(f"{source}: {problems}{'' if problems.endswith('?') else '.'} Fix "
                           "conf/ (or the -S override) and recompose with `make params`") from None
-    if isinstance(mapping.get("llm"), Mapping):
-        # What the types alone cannot say: a mandatory ??? left unset, openai_compatible
-        # without its address.
-        LLMConfig.from_mapping(mapping["llm"])
+    # The llm section's checks across fields are LLMConfig's validators: they ran above and
+    # raise a BackendConfigError of their own (a mandatory ??? unset, base_url and backend).
     return params
 
 

@@ -106,6 +106,33 @@ def test_composed_without_overrides_the_mandatory_values_are_a_clear_error(tmp_p
     assert LLMConfig.from_mapping(llm).base_url == "http://gpu:8000/v1"
 
 
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["llm=openai_compatible"], "llm.model and llm.base_url must be set (??? in "
+     "conf/llm/openai_compatible.yaml): pass -S llm.model=... -S llm.base_url=..."),
+    (["llm=openai_compatible", "llm.model=qwen", "llm.base_url=null"],
+     "llm=openai_compatible needs the server's address: -S llm.base_url=http://HOST:PORT/v1 "
+     "(and -S llm.model=NAME)"),
+    (["llm.base_url=http://gateway.internal/v1"],
+     "llm.base_url is set (http://gateway.internal/v1) but llm=local starts its own server on "
+     "a free port: for a gateway or proxy that speaks OpenAI's API use llm=openai (its "
+     "base_url is honoured) or llm=openai_compatible; otherwise -S llm.base_url=null"),
+])
+def test_the_whole_params_model_makes_the_llm_checks_across_fields(tmp_path, overrides,
+                                                                    expected):
+    """Validating params.yaml as a whole runs LLMConfig's own checks, with the same message
+    as the section alone (no second pass over the llm section)."""
+    from nbjudge.params import Params, load_params
+
+    compose_params(tmp_path / "params.yaml", overrides, ROOT / "conf")
+    mapping = read_params_mapping(tmp_path / "params.yaml")
+    for validate in (lambda: Params.model_validate(mapping),
+                     lambda: load_params(tmp_path / "params.yaml"),
+                     lambda: LLMConfig.from_mapping(mapping["llm"])):
+        with pytest.raises(BackendConfigError) as caught:
+            validate()
+        assert str(caught.value) == expected
+
+
 # -- credentials ------------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "variables"), [
     ("openai", ["OPENAI_API_KEY"]),

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nbjudge.errors import ConfigError
 from nbjudge.offline import OFFLINE_SWITCHES
@@ -61,7 +61,14 @@ class BackendConfigError(ConfigError):
 
 
 class LLMConfig(BaseModel):
-    """The ``llm`` section of ``params.yaml`` (one file of ``conf/llm/``)."""
+    """The ``llm`` section of ``params.yaml`` (one file of ``conf/llm/``).
+
+    Its checks across fields (a mandatory ``???`` left unset, ``base_url`` and the
+    backend) are validators of the model, so they run wherever it is validated: once per
+    stage inside :func:`nbjudge.params.load_params`, or alone in :meth:`from_mapping`.
+    They raise :class:`BackendConfigError`, not ``ValueError``: pydantic lets such an
+    error through as it is, so its message (the fix) reaches the user unwrapped.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -91,37 +98,54 @@ class LLMConfig(BaseModel):
     # sent silently: the stage says how many. It changes what is sent, not a request key.
     retry_failed: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mandatory_values_set(cls, data: Any) -> Any:
+        """OmegaConf's mandatory marker survives composition into params.yaml as text."""
+        if isinstance(data, Mapping):
+            unset = [f"llm.{name}" for name, value in data.items() if value == "???"]
+            if unset:
+                raise BackendConfigError(
+                    f"{' and '.join(unset)} must be set (??? in conf/llm/"
+                    f"{data.get('backend')}.yaml): pass "
+                    + " ".join(f"-S {name}=..." for name in unset)
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _base_url_fits_the_backend(self) -> LLMConfig:
+        """What the field types alone cannot say: openai_compatible needs its address, and
+        the backends that cannot use one refuse it."""
+        if self.backend == "openai_compatible" and not self.base_url:
+            raise BackendConfigError(
+                "llm=openai_compatible needs the server's address: "
+                "-S llm.base_url=http://HOST:PORT/v1 (and -S llm.model=NAME)"
+            )
+        if self.base_url and self.backend in _NO_BASE_URL:
+            # Ignoring it would send the key and the notebooks to the public endpoint.
+            raise BackendConfigError(
+                f"llm.base_url is set ({self.base_url}) but llm={self.backend} "
+                f"{_NO_BASE_URL[self.backend]}: for a gateway or proxy that speaks OpenAI's "
+                "API use llm=openai (its base_url is honoured) or llm=openai_compatible; "
+                "otherwise -S llm.base_url=null"
+            )
+        return self
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> LLMConfig:
-        # OmegaConf's mandatory marker survives composition into params.yaml as text.
-        unset = [f"llm.{name}" for name, value in mapping.items() if value == "???"]
-        if unset:
-            raise BackendConfigError(
-                f"{' and '.join(unset)} must be set (??? in conf/llm/"
-                f"{mapping.get('backend')}.yaml): pass "
-                + " ".join(f"-S {name}=..." for name in unset)
-            )
+        """The ``llm`` section alone as settings; any problem is a :class:`BackendConfigError`.
+
+        The checks are the model's own, so :class:`nbjudge.params.Params` makes them too
+        when it validates the whole ``params.yaml``; here a field's error is named by its
+        dotted path under ``llm``.
+        """
         try:
-            config = cls.model_validate(dict(mapping))
+            return cls.model_validate(dict(mapping))
         except ValidationError as error:
             raise BackendConfigError(
                 f"invalid llm settings: {describe(error, prefix='llm.', whole='llm')}. "
                 "Fix conf/llm/*.yaml or the -S override."
             ) from None
-        if config.backend == "openai_compatible" and not config.base_url:
-            raise BackendConfigError(
-                "llm=openai_compatible needs the server's address: "
-                "-S llm.base_url=http://HOST:PORT/v1 (and -S llm.model=NAME)"
-            )
-        if config.base_url and config.backend in _NO_BASE_URL:
-            # Ignoring it would send the key and the notebooks to the public endpoint.
-            raise BackendConfigError(
-                f"llm.base_url is set ({config.base_url}) but llm={config.backend} "
-                f"{_NO_BASE_URL[config.backend]}: for a gateway or proxy that speaks OpenAI's "
-                "API use llm=openai (its base_url is honoured) or llm=openai_compatible; "
-                "otherwise -S llm.base_url=null"
-            )
-        return config
 
     @property
     def banner(self) -> str | None:

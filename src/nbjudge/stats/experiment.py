@@ -130,6 +130,13 @@ class StatsConfig:
     more than this share of its interval's width. ``controls`` are variants that
     get an MAE but no improvement over the reference (the no-skill and
     calibrated controls): they enter the family only through ``contrasts``.
+
+    A dataclass with its own defaults, not :class:`nbjudge.params.StatsParams`:
+    ``nbjudge.stats`` imports nothing of nbjudge but ``schemas`` (a library a notebook
+    or another project can call without the pipeline's parameter model;
+    ``tests/stats/test_package.py``). In a stage ``StatsParams`` has validated
+    ``params.yaml`` first; ``tests/test_params.py`` checks that both keep the same
+    defaults.
     """
 
     reference: str = "baseline"
