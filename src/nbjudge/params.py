@@ -441,8 +441,10 @@ class CompareParams(Section):
     reference: str | None = None      # None: the first arm
     # registered, or full (the same judges, named as the experiment's variant): the register
     # stage's aligned judges; semantic_only: their instructions and distilled guidelines, no
-    # retrieved examples; baseline: the rubric judges, unaligned
-    judges: Literal["registered", "full", "semantic_only", "baseline"] = "registered"
+    # retrieved examples; baseline: the rubric judges, unaligned; calibrated, calibrated_full:
+    # the baseline and registered judges' scores through a map learned on every expert label
+    judges: Literal["registered", "full", "semantic_only", "baseline", "calibrated",
+                    "calibrated_full"] = "registered"
     grades: CompareGradesParams = Field(default_factory=CompareGradesParams)
     gate: GateParams = Field(default_factory=GateParams)
 

@@ -68,7 +68,8 @@ def _keys(judge_set, llm):
 def test_every_variant_of_the_experiment_is_a_judge_set_with_its_own_answers(
         settings, registered, tmp_path):
     llm, judge = settings
-    assert set(JUDGE_SETS) == {"registered", "full", "semantic_only", "baseline"}
+    assert set(JUDGE_SETS) == {"registered", "full", "semantic_only", "baseline", "calibrated",
+                               "calibrated_full"}
     sets = {name: load_judge_set(name, llm, judge, tmp_path / "judges.json")
             for name in JUDGE_SETS}
     keys = {name: _keys(s, llm) for name, s in sets.items()}
@@ -80,6 +81,11 @@ def test_every_variant_of_the_experiment_is_a_judge_set_with_its_own_answers(
     # same answers (judged once)
     assert keys["full"] == keys["registered"]
     assert sets["full"].judges == registered.judges
+    # a calibrated set asks what the judges it calibrates ask: their cached answers are its
+    assert keys["calibrated"] == keys["baseline"]
+    assert keys["calibrated_full"] == keys["registered"]
+    assert "calibrated on every expert label (calibrated_full)" in sets[
+        "calibrated_full"].description
 
     semantic = sets["semantic_only"]
     assert not semantic.embeddings and sets["registered"].embeddings
@@ -95,7 +101,7 @@ def test_every_variant_of_the_experiment_is_a_judge_set_with_its_own_answers(
               for name, s in sets.items()}
     # an aligned judge's retrieved examples are estimated; the others' prompts are exact
     assert bounds == {"registered": "estimate", "full": "estimate", "semantic_only": "exact",
-                      "baseline": "exact"}
+                      "baseline": "exact", "calibrated": "exact", "calibrated_full": "estimate"}
 
 
 def test_an_unknown_judge_set_is_a_config_error_naming_the_choices(settings, tmp_path):

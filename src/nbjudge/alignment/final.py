@@ -73,6 +73,7 @@ __all__ = [
     "registered_dimension_judges",
     "registered_name",
     "score_notebook",
+    "semantic_only_judges",
     "verify_registered_judges",
 ]
 
@@ -481,6 +482,21 @@ def registered_dimension_judges(
             memory=memory, examples_per_prompt=snapshot.retrieval_k, notebook_of=notebook_of)
     return LoadedJudges(judges, examples,
                         any(j.examples_per_prompt > 0 for j in judges.values()))
+
+
+def semantic_only_judges(registered: Mapping[str, DimensionJudge], marked: bool = True
+                         ) -> dict[str, DimensionJudge]:
+    """The ``semantic_only`` judges of ``registered`` (as :func:`registered_dimension_judges`
+    loads them): each judge's instructions and distilled guidelines, no retrieved examples.
+    ``marked``: the guidelines are neutralised (quoted as data, as the registered judge quotes
+    its memory); without it, the instructions as MLflow keeps them, without the data
+    sentence. A judge whose alignment distilled no guideline asks what the baseline judge
+    asks."""
+    from nbjudge.judges.marking import neutralise_guidelines, plain_instructions
+
+    return {d: DimensionJudge(d, neutralise_guidelines(j.judge.instructions, j.instructions)
+                              if marked else plain_instructions(j.judge.instructions))
+            for d, j in registered.items()}
 
 
 def score_notebook(judges: Mapping[str, Any], outputs: str) -> list[dict[str, Any]]:

@@ -10,7 +10,11 @@ Any judge variant of the experiment:
 - ``semantic_only``: the registered judges' instructions and distilled guidelines, no
   retrieved examples (as the experiment's ``semantic_only`` variant and the robustness
   suite build them);
-- ``baseline``: the rubric judges, unaligned.
+- ``baseline``: the rubric judges, unaligned;
+- ``calibrated``, ``calibrated_full``: the ``baseline`` and ``registered`` judges, each score
+  then mapped by the calibration learned on every expert label of the experiment
+  (:mod:`nbjudge.compare.calibrated`); their requests, and so their cached answers, are the
+  underlying judges'.
 
 Answers are cached by request (``judge.cache_dir``); the key holds the judge's instructions
 and memory, so the sets never share an answer unless their prompts are the same (a
@@ -26,16 +30,22 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from nbjudge.errors import ConfigError
+from nbjudge.compare.calibrated import (
+    CALIBRATED_SETS,
+    Calibration,
+    apply_calibration,
+    fit_all_labels,
+)
+from nbjudge.errors import ConfigError, InputError
 from nbjudge.judges.batch import baseline_judges, judge_views, render_options
 from nbjudge.judges.requests import DimensionJudge, NotebookView, load_views
 from nbjudge.llm.backends import Backend
 from nbjudge.llm.calls import RunSummary
 from nbjudge.llm.config import LLMConfig
 from nbjudge.params import CompareParams, Params, need
-from nbjudge.schemas import Case, Judgment, Notebook, StagePlan, read_records
+from nbjudge.schemas import DIMENSIONS, Case, Judgment, Label, Notebook, StagePlan, read_records
 
-__all__ = ["JUDGE_SETS", "JudgeSet", "judge_compared", "load_judge_set"]
+__all__ = ["JUDGE_SETS", "JudgeSet", "judge_compared", "load_calibration", "load_judge_set"]
 
 JUDGE_SETS: tuple[str, ...] = get_args(CompareParams.model_fields["judges"].annotation)
 
@@ -57,23 +67,49 @@ def load_judge_set(name: str, llm: LLMConfig, judge: Mapping[str, Any],
     ``registration`` and the tracking store."""
     if name == "baseline":
         return JudgeSet(name, baseline_judges(llm), False, "the rubric judges (baseline)")
+    if name in CALIBRATED_SETS:
+        under = load_judge_set(CALIBRATED_SETS[name], llm, judge, registration)
+        return JudgeSet(name, under.judges, under.embeddings,
+                        f"{under.description}, each score then calibrated on every expert "
+                        f"label ({name})")
     if name not in JUDGE_SETS:
         raise ConfigError(f"compare.judges is {name!r}: use one of {', '.join(JUDGE_SETS)} "
                           "(conf/compare/none.yaml says what each is)")
-    from nbjudge.alignment.final import registered_dimension_judges
+    from nbjudge.alignment.final import registered_dimension_judges, semantic_only_judges
 
     loaded = registered_dimension_judges(
         llm, judge, registration,
         missing=f"compare.judges={name} judges with the aligned judges the register stage "
                 "registers (`dvc repro register`), or set -S compare.judges=baseline")
     if name == "semantic_only":
-        from nbjudge.robustness.suite import _semantic_only
-
-        return JudgeSet(name, _semantic_only(loaded.judges), False,
+        return JudgeSet(name, semantic_only_judges(loaded.judges), False,
                         "the registered judges' instructions and distilled guidelines, no "
                         f"retrieved examples ({registration})")
     return JudgeSet(name, loaded.judges, loaded.embeddings,
                     f"the registered aligned judges ({registration})")
+
+
+def load_calibration(params: Params, labels: Path, judgments: Path) -> Calibration:
+    """The calibration ``compare.judges`` (``calibrated`` or ``calibrated_full``) applies,
+    learned from the expert labels ``labels`` and the experiment's judgments in the folder
+    ``judgments`` (``baseline.jsonl``; ``full.jsonl``, the align stage's out-of-fold ones)."""
+    from nbjudge.controls import CALIBRATED_FROM, ControlSettings
+
+    compare, stats = need(params.compare, "compare"), need(params.stats, "stats")
+    source = CALIBRATED_FROM[compare.judges]
+    scores = judgments / f"{source}.jsonl"
+    stage = "judge" if source == "baseline" else "align"
+    for path, what in ((labels, "expert labels"), (scores, f"judgments of the {source} judges")):
+        if not path.is_file():
+            raise InputError(
+                f"{path}: no {what}; compare.judges={compare.judges} learns its calibration "
+                f"from the experiment's labels and the {source} judges' scores of them: run "
+                f"`dvc repro {stage}` first (with full among ablation.memory_variants for "
+                "calibrated_full), or choose another compare.judges")
+    settings = ControlSettings(variants=(compare.judges,), consensus=stats.consensus,
+                               consensus_na=stats.consensus_na, na_policy=stats.na_policy)
+    return fit_all_labels(compare.judges, read_records(labels, Label),
+                          read_records(scores, Judgment), settings, DIMENSIONS)
 
 
 @contextlib.contextmanager
@@ -123,9 +159,12 @@ def compare_plan(views: list[NotebookView], llm: LLMConfig, judge: Mapping[str, 
 
 
 def judge_compared(params: Params, *, index: Path, cases: Path, registration: Path,
-                   plan: Path) -> tuple[list[Judgment], RunSummary | None]:
+                   plan: Path, labels: Path | None = None, judgments: Path | None = None
+                   ) -> tuple[list[Judgment], RunSummary | None]:
     """Judge every compared notebook with ``compare.judges``: print and check the plan, write
-    it to ``plan``, then judge (cached answers are not asked again)."""
+    it to ``plan``, then judge (cached answers are not asked again). A calibrated set learns
+    its map first (before anything is sent) from ``labels`` and the experiment's
+    ``judgments`` folder, and maps the scores after judging."""
     from nbjudge.llm.config import check_credentials
     from nbjudge.plan import announce
 
@@ -134,14 +173,22 @@ def judge_compared(params: Params, *, index: Path, cases: Path, registration: Pa
     check_credentials(llm)
     if llm.banner:
         print(llm.banner)
+    calibration = None
+    if compare.judges in CALIBRATED_SETS:
+        if labels is None or judgments is None:
+            raise ConfigError(f"compare.judges={compare.judges} needs the experiment's labels "
+                              "and judgments (--labels, --judgments)")
+        calibration = load_calibration(params, labels, judgments)
     views = compared_views(params, index, cases)
     judges = load_judge_set(compare.judges, llm, judge, registration)
     announce(compare_plan(views, llm, judge, judges), llm, plan)
     with _backend(llm, judges, views, judge) as backend:
-        judgments, summary = judge_views(views, llm, judge, variant=judges.name,
-                                         judges=judges.judges, backend=backend)
-    _trace(views, judgments, judge)
-    return judgments, summary
+        records, summary = judge_views(views, llm, judge, variant=judges.name,
+                                       judges=judges.judges, backend=backend)
+    if calibration is not None:
+        records = apply_calibration(records, calibration)
+    _trace(views, records, judge)
+    return records, summary
 
 
 def _trace(views: list[NotebookView], judgments: list[Judgment],

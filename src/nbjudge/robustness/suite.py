@@ -154,11 +154,13 @@ def judge_sets(names: Sequence[str], llm: Any, judge: Mapping[str, Any], registr
     if "baseline" in names:
         sets["baseline"] = baseline_judges(llm, dimensions, marked=marked)
     if "registered" in names or "semantic_only" in names:
+        from nbjudge.alignment.final import semantic_only_judges
+
         registered = defended(_registered(llm, judge, registration, dimensions), marked)
         if "registered" in names:
             sets["registered"] = registered
         if "semantic_only" in names:
-            sets["semantic_only"] = _semantic_only(registered, marked)
+            sets["semantic_only"] = semantic_only_judges(registered, marked)
     return sets
 
 
@@ -189,17 +191,6 @@ def defended(judges: Mapping[str, DimensionJudge], marked: bool
                                  else plain_instructions(judge.instructions)),
             memory={**(judge.memory or {}), "marking": memory_marking(judge.judge)})
     return result
-
-
-def _semantic_only(registered: Mapping[str, DimensionJudge], marked: bool = True
-                   ) -> dict[str, DimensionJudge]:
-    """The registered judges' instructions and distilled guidelines, the guidelines
-    neutralised (``marked``), or as MLflow keeps them and without the data sentence."""
-    from nbjudge.judges.marking import neutralise_guidelines, plain_instructions
-
-    return {d: DimensionJudge(d, neutralise_guidelines(j.judge.instructions, j.instructions)
-                              if marked else plain_instructions(j.judge.instructions))
-            for d, j in registered.items()}
 
 
 def score_pairs(judgments: Sequence[Judgment], entries: Sequence[SuiteEntry]
