@@ -5,7 +5,9 @@
         --index data/notebooks/index.jsonl --metrics reports/metrics.json
         --detail reports/metrics_detail.json --out reports/stats [--params params.yaml]
 
-Reads the `stats` section and the top-level `seed` of `params.yaml`, the
+Reads the `stats` section and the top-level `seed` of `params.yaml` (and what names
+the experiment in the headline: `suite.name`, `generate.backend`, `labels.source`,
+`llm.backend`, `llm.model`, `ablation.memory_variants`), the
 labels, every `*.jsonl` of judgments in the `--judgments` folders (there may
 be none yet; the controls' `controls.json` gives the prior's expected MAE, the judge's
 `run.json` what its model's numbers are worth) and the notebook
@@ -31,7 +33,7 @@ from nbjudge.schemas import (
 )
 from nbjudge.stage import StageCommand, run_stage
 from nbjudge.stats import StatsConfig, analyze_experiment
-from nbjudge.stats.headline import write_headline
+from nbjudge.stats.headline import experiment_identity, write_headline
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     robustness = (read_json(args.robustness, "robustness summary")
                   if args.robustness is not None and args.robustness.is_file() else {})
     write_headline(args.metrics, result.metrics, reference=config.reference, warning=warning,
-                   robustness=robustness.get("headline") if robustness.get("enabled") else None)
+                   robustness=robustness.get("headline") if robustness.get("enabled") else None,
+                   identity=experiment_identity(params.model_dump()))
     stage.done(f"{result.metrics['status']}; wrote {args.metrics}, {args.detail} and "
                f"{len(result.frames)} tables under {args.out}")
 

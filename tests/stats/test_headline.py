@@ -9,10 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from nbjudge.mlflow_run import flatten
 from nbjudge.stats import StatsConfig, analyze_experiment
-from nbjudge.stats.headline import headline_metrics, headline_warning, write_headline
+from nbjudge.stats.headline import (
+    experiment_identity,
+    headline_metrics,
+    headline_warning,
+    write_headline,
+)
 
 from ._simulate import DIMENSIONS, records
 
@@ -34,7 +40,8 @@ def detail():
 def test_headline_is_a_few_dozen_columns_taken_from_the_detail(detail):
     headline = headline_metrics(detail, reference="baseline")
     assert len(flatten(headline)) <= MAX_COLUMNS < len(flatten(detail))
-    assert list(headline) == ["status", "mae_mean", "significant", "improvement"]
+    assert list(headline) == ["warning", "mae_mean", "status", "significant", "improvement"]
+    assert headline["warning"] == ""  # a column in place for the experiments that have one
     # the reference first, then the judge variants: the leftmost columns of dvc exp show
     assert list(headline["mae_mean"])[:3] == ["baseline", "full", "semantic_only"]
     for variant in ("baseline", "full", "semantic_only"):
@@ -65,6 +72,30 @@ def test_warning_first_as_its_label_and_status_without_judgments():
                         "message": "no judgments exist yet"}
     assert headline_warning("a sentence without a label that goes on and on") == (
         "WARNING: meaningless")
+
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+IDENTITY = ["suite", "generate", "labels", "llm", "model", "memory", "rng_seed"]
+
+
+def test_the_identity_is_each_group_choice_as_a_short_value(detail):
+    identity = experiment_identity(PARAMS)
+    assert list(identity) == IDENTITY
+    assert identity == {"suite": PARAMS["suite"]["name"],
+                        "generate": PARAMS["generate"]["backend"],
+                        "labels": PARAMS["labels"]["source"], "llm": PARAMS["llm"]["backend"],
+                        "model": PARAMS["llm"]["model"], "memory": "both",
+                        "rng_seed": PARAMS["seed"]}
+    # conf/memory/: the choice's name, whichever order the variants are listed in
+    for variants, name in ((["full"], "full"), (["semantic_only"], "semantic_only"),
+                           (["semantic_only", "full"], "both"), ([], "none")):
+        assert experiment_identity({"ablation": {"memory_variants": variants}}) == {
+            "memory": name}
+    # a small params file: what it has
+    assert experiment_identity({"seed": 3, "stats": {}}) == {"rng_seed": 3}
+    headline = headline_metrics(detail, reference="baseline", warning=SMOKE,
+                                identity=identity)
+    assert list(headline)[:len(IDENTITY) + 2] == [*IDENTITY, "warning", "mae_mean"]
 
 
 def test_a_reference_without_mae_is_named(detail):
@@ -121,38 +152,59 @@ def dvc_repo(detail, tmp_path):
     reports.mkdir()
     (reports / "metrics_detail.json").write_text(json.dumps(detail))
     (reports / "compare.json").write_text("{}")  # the comparison off, as by default
-    write_headline(reports / "metrics.json", detail, reference="baseline", warning=SMOKE)
+    write_headline(reports / "metrics.json", detail, reference="baseline", warning=SMOKE,
+                   identity=experiment_identity(PARAMS))
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "commit", "-qm", "first")
     return tmp_path
 
 
-def test_plain_exp_show_shows_the_headline(dvc_repo):
+# Another experiment in the workspace, as `dvc exp run -S memory=semantic_only -S llm=openai
+# -S llm.model=gpt-4o` composes it: a real model, so no warning.
+OTHER = {**PARAMS, "llm": {**PARAMS["llm"], "backend": "openai", "model": "gpt-4o"},
+         "ablation": {"memory_variants": ["semantic_only"]}}
+TERMINAL = 200
+
+
+def _cell(header: str, line: str, name: str) -> str:
+    """The cell of column ``name`` in ``line``: DVC aligns cells and names to the right."""
+    end = header.index(f" {name} ") + 1 + len(name)
+    start = line.rindex("  ", 0, end) + 2   # columns are set apart by at least two spaces
+    return line[start:end]
+
+
+def test_plain_exp_show_shows_the_headline(dvc_repo, detail):
     """Plain `dvc exp show` (DVC's pager layout; piped, as here, it prints that layout):
     DVC drops columns from the right until the table fits 1,024 characters, less one per
     column of the whole table (about 225 with every leaf of params.yaml and every
     dependency path). Every headline column up to the first judge variant's per-dimension
-    improvements survives, in full, and the first 200 characters show the experiment, the
-    warning, the status and the mean MAE of the reference and the judge variants."""
+    improvements survives, in full, and the first 200 characters say what each experiment
+    is (its identity columns, whole), the warning and the mean MAE of the reference and
+    the first judge variant."""
+    write_headline(dvc_repo / "reports/metrics.json", detail, reference="baseline",
+                   identity=experiment_identity(OTHER))
     headline = json.loads((dvc_repo / "reports/metrics.json").read_text())
     shown = _dvc(dvc_repo, "exp", "show").splitlines()
     assert max(len(line) for line in shown) <= PAGER_WIDTH
     assert not any("\N{HORIZONTAL ELLIPSIS}" in line for line in shown)  # nothing cut short
     header = shown[1].split()
     judges = list(headline["improvement"])
-    kept = [*(f"{k}" for k in ("warning", "status")),
-            *(f"mae_mean.{v}" for v in headline["mae_mean"]),
+    kept = [*IDENTITY, "warning", *(f"mae_mean.{v}" for v in headline["mae_mean"]), "status",
             *(f"significant.{v}" for v in judges),
             *(f"improvement.{judges[0]}.{d}" for d in DIMENSIONS)]
     assert header[:2 + len(kept)] == ["Experiment", "Created", *kept]
-    for line in shown[3:5]:   # the workspace's row and the branch's
-        cells = line.split()
-        assert cells[0] in ("workspace", BRANCH)
-        assert "SMOKE TEST: meaningless" in line and cells[cells.index("meaningless") + 1] == "ok"
-    first = shown[1][:200]
-    for name in ("Experiment", "warning", "status",
-                 *(f"mae_mean.{v}" for v in ("baseline", *judges))):
-        assert f" {name} " in first, f"{name} is not in the first 200 columns"
+    rows = {line.split()[0]: line for line in shown[3:5]}   # the workspace's row, the branch's
+    assert sorted(rows) == sorted(["workspace", BRANCH])
+    first = shown[1][:TERMINAL]
+    for name in ("Experiment", *IDENTITY, "warning", "mae_mean.baseline",
+                 f"mae_mean.{judges[0]}"):
+        assert f" {name} " in first, f"{name} is not in the first {TERMINAL} columns"
+    for row, params, warning in ((rows[BRANCH], PARAMS, "SMOKE TEST: meaningless"),
+                                 (rows["workspace"], OTHER, "")):
+        cells = {name: _cell(shown[1], row[:TERMINAL], name) for name in (*IDENTITY, "warning")}
+        assert cells == {**{k: str(v) for k, v in experiment_identity(params).items()},
+                         "warning": warning}
+    assert _cell(shown[1], rows["workspace"], "memory") == "semantic_only"
 
 
 def test_dvc_lists_the_headline_not_the_detail(detail, dvc_repo):
@@ -169,9 +221,21 @@ def test_dvc_lists_the_headline_not_the_detail(detail, dvc_repo):
     changed = json.loads(json.dumps(detail))
     for row in changed["improvement"]["full"].values():
         row["value"] = (row["value"] or 0.0) + 0.5
-    write_headline(reports / "metrics.json", changed, reference="baseline", warning=SMOKE)
+    write_headline(reports / "metrics.json", changed, reference="baseline", warning=SMOKE,
+                   identity=experiment_identity(PARAMS))
     diff = _dvc(tmp_path, "metrics", "diff", "--no-path").splitlines()
     assert len(diff) == 1 + len(DIMENSIONS)  # the header, one line per changed dimension
+    # Another experiment: DVC lists the identity leaves that differ (a string's change is
+    # "-") and the warning that went away, so the diff says what changed, then by how much.
+    write_headline(reports / "metrics.json", changed, reference="baseline",
+                   identity=experiment_identity(OTHER))
+    diff = _dvc(tmp_path, "metrics", "diff", "--no-path").splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in diff[1:]}   # sorted by name
+    assert len(rows) == len(diff) - 1 == 4 + len(DIMENSIONS)
+    assert rows["llm"] == [PARAMS["llm"]["backend"], "openai", "-"]
+    assert rows["model"] == [PARAMS["llm"]["model"], "gpt-4o", "-"]
+    assert rows["memory"] == ["both", "semantic_only", "-"]
+    assert rows["warning"] == ["SMOKE", "TEST:", "meaningless", "-"]
     assert "metrics_detail" not in "".join(diff)
     named = _dvc(tmp_path, "metrics", "show", "reports/metrics_detail.json", "--json")
     assert "intervals" in named

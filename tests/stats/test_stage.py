@@ -1,6 +1,7 @@
 """The `stats` stage on synthetic records in a temporary folder."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,8 @@ from nbjudge.schemas import JudgeRun, Notebook, write_json_record, write_records
 from stages import stats as stage
 
 from ._simulate import records
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIGHT_PARAMS = {
     "seed": 7,
@@ -104,5 +107,25 @@ def test_the_judge_stages_run_record_says_what_the_numbers_are_worth(workspace):
     detail = run(workspace)
     headline = json.loads((workspace / "reports/metrics.json").read_text())
     assert next(iter(detail)) == "warning" and detail["warning"] == warning
-    # the headline's column in dvc exp show holds the label only
-    assert next(iter(headline)) == "warning" and headline["warning"] == "SMOKE TEST: meaningless"
+    # the headline's column in dvc exp show holds the label only, after what the experiment
+    # is (here only its seed: this params file has no suite, llm or memory section)
+    assert list(headline)[:2] == ["rng_seed", "warning"]
+    assert headline["warning"] == "SMOKE TEST: meaningless"
+
+
+def test_the_headline_says_what_the_experiment_is(workspace):
+    """The identity columns come from params.yaml (the Hydra group choices the repository's
+    params.yaml was composed with, as `dvc exp run -S llm=openai -S llm.model=gpt-4o
+    -S memory=semantic_only` would write them), before every number."""
+    repository = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = {**LIGHT_PARAMS, **{k: repository[k] for k in ("suite", "generate", "labels")},
+              "llm": {**repository["llm"], "backend": "openai", "model": "gpt-4o"},
+              "ablation": {"memory_variants": ["semantic_only"]}}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    run(workspace)
+    headline = json.loads((workspace / "reports/metrics.json").read_text())
+    assert list(headline.items())[:7] == [
+        ("suite", repository["suite"]["name"]), ("generate", repository["generate"]["backend"]),
+        ("labels", repository["labels"]["source"]), ("llm", "openai"), ("model", "gpt-4o"),
+        ("memory", "semantic_only"), ("rng_seed", 7)]
+    assert list(headline)[7:9] == ["warning", "mae_mean"] and headline["warning"] == ""
