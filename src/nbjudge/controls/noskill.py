@@ -40,7 +40,7 @@ def decode(value: float) -> Score:
     if value == 0:
         return "N/A"
     if value in (1, 2, 3):
-        return int(value)  # type: ignore[return-value]
+        return int(value)  # type: ignore[return-value]  # 1, 2 or 3: mypy cannot narrow an int
     raise ValueError(f"not a score: {value!r} (scores are 0 for N/A, 1, 2, 3)")
 
 
