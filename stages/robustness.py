@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
                                          judges=judges, backend=backend)[0]
             if folds is not None:
                 judgments += _judge_full(folds, full_runs, originals, entries, backend,
-                                         params, dimensions)
+                                         params, dimensions, args.out)
     write_records(args.out / "judgments.jsonl", judgments)
 
     # the scanner over the suite: every injection found, nothing else flagged
@@ -300,11 +300,15 @@ def _full_inputs(args: Any, params: Any, dimensions: list[str]) -> _Full:
 
 def _judge_full(full: _Full, runs: list[tuple[str, list[NotebookView]]],
                 originals: list[Notebook], entries: list[SuiteEntry], backend: Any,
-                params: Any, dimensions: list[str]) -> list[Judgment]:
+                params: Any, dimensions: list[str], out: Path) -> list[Judgment]:
     """Each fold's cross-validated judges (rebuilt, checked against the align stage's
-    audits) judge the fold's held-out originals and their variants, under each defence."""
+    audits) judge the fold's held-out originals and their variants, under each defence.
+
+    What each rebuilt alignment sent (calls and tokens; none when DSPy's cache answered
+    the distillation) is printed and kept in the run log beside ``summary.json``."""
     from nbjudge.alignment.memalign import ConsensusRule
     from nbjudge.robustness.suite import defended, rebuild_fold_judges
+    from nbjudge.runlog import log_values
 
     stats = params.stats
     rule = (ConsensusRule(stats.consensus, stats.consensus_na, stats.na_policy)
@@ -313,6 +317,15 @@ def _judge_full(full: _Full, runs: list[tuple[str, list[NotebookView]]],
         full.inputs, full.assignment, originals={n.notebook_id for n in originals},
         dimensions=dimensions, settings=need(params.memalign, "memalign"), backend=backend,
         rule=rule, audit_root=full.audit_root)
+    sent = [{"repeat": f.repeat, "fold": f.fold, "dimension": d, **tokens}
+            for f in rebuilt for d, tokens in f.sent.items()]
+    log_values(out / "summary.json", sent)
+    calls = sum(line.get("calls", 0) for line in sent)
+    tokens = sum(line.get("prompt", 0) + line.get("completion", 0) for line in sent)
+    print(f"robustness: full: {len(sent)} alignment(s) rebuilt ({len(rebuilt)} fold(s) x "
+          f"{len(dimensions)} dimension(s)); aligning them sent {calls} request(s), "
+          f"{tokens} tokens" + (" (the distillation answered from DSPy's cache)"
+                                if calls == 0 else ""))
     judgments = []
     for defence, views in runs:
         for fold in rebuilt:

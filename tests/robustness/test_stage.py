@@ -95,6 +95,13 @@ def test_the_stage_measures_a_gullible_judge_and_the_scanner(tmp_path):
         original = j.notebook_id.split("~")[0]
         assert j.fold == folds.fold_of(original)
         assert original not in j.retrieved_ids and j.retrieved_ids
+    # each fold's judges aligned again without a reflection request: DSPy's cache, filled
+    # by the align stage, answered their distillation (the run log beside the summary)
+    side = repo / ".nbjudge-cache/runlog/data/robustness/summary.json.jsonl"
+    sent = [json.loads(line) for line in side.read_text().splitlines()]
+    assert len(sent) == 2 * len({folds.fold_of(n) for n in summary["originals"]})
+    assert all(s["calls"] == 0 and s["prompt"] == 0 for s in sent), sent
+    assert "aligning them sent 0 request(s), 0 tokens" in out
     # an aligned judge's memory is quoted as data under a marking defence (no delimiter in
     # its prompt but the data sentence's), as MLflow quotes it under none (an example's own
     # delimiters, no data sentence)

@@ -223,6 +223,9 @@ class FoldJudges:
     fold: int
     held_out: tuple[str, ...]    # the suite's originals in this fold's test set
     judges: Mapping[str, Any]    # dimension -> DimensionJudge (the ``full`` variant)
+    # dimension -> the calls and tokens its alignment sent ({"calls": 0, ...} when DSPy's
+    # cache answered the whole distillation)
+    sent: Mapping[str, Mapping[str, int]] = dataclasses.field(default_factory=dict)
 
 
 def rebuild_fold_judges(inputs: Any, assignment: Any, *, originals: Collection[str],
@@ -256,6 +259,7 @@ def rebuild_fold_judges(inputs: Any, assignment: Any, *, originals: Collection[s
             continue   # no notebook of the suite to judge: no alignment needed
         training = assignment.train_ids(fold)
         judges = {}
+        sent = {}
         for dimension in dimensions:
             # as the align stage (nbjudge.alignment.crossval.cross_validate) teaches
             teach = [traces[n] for n in training if n in labelled.get(dimension, set())
@@ -274,7 +278,8 @@ def rebuild_fold_judges(inputs: Any, assignment: Any, *, originals: Collection[s
                          audit_path(audit_root, fold, dimension, assignment.repeat))
             judges[dimension] = variant_judge(result, "full", base[dimension], backend,
                                               settings, notebook_of)
-        rebuilt.append(FoldJudges(assignment.repeat, fold, held_out, judges))
+            sent[dimension] = dict(result.tokens)
+        rebuilt.append(FoldJudges(assignment.repeat, fold, held_out, judges, sent))
     return rebuilt
 
 
