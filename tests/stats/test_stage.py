@@ -98,7 +98,8 @@ def test_a_typo_in_params_is_an_error(workspace):
 
 def test_the_judge_stages_run_record_says_what_the_numbers_are_worth(workspace):
     """The warning comes from the judge's record (data/judgments/run.json), not from the
-    llm settings: the stats stage reads no LLM configuration."""
+    llm settings (the stats stage reads only llm.backend and llm.model, to name the
+    experiment; this params file has no llm section)."""
     assert "warning" not in run(workspace)
     warning = "SMOKE TEST: judgments from a tiny offline model (smollm2); they mean nothing"
     write_json_record(workspace / "data/judgments/run.json", JudgeRun(
