@@ -100,3 +100,51 @@ def test_sample_of_generated_notebooks_runs(tmp_path):
         else:
             assert entry.execution.status == "ok", (entry.notebook_id, entry.execution.error)
         assert (tmp_path / entry.execution.path).exists()
+
+
+# bench50's notebooks that stop with an error at the project seed (42): each is an
+# intended crash, the template its blueprint flags (crash=True), and it stops in that
+# template's cell with that template's error. The static side (every other notebook
+# free of such faults) is tests/benchmark/test_suite_notebooks.py.
+BENCH50_CRASHES = {
+    "co2_forecast__01": ("fc_use_raw_future", "columns are missing", ".predict(new_data)"),
+    "store_sales_forecast__03": ("fc_use_raw_future", "columns are missing",
+                                 ".predict(scoring_df)"),
+    "store_sales_forecast__04": ("fc_use_raw_future", "columns are missing",
+                                 ".predict(scoring_df)"),
+    "house_prices__02": ("metrics_crash", "Classification metrics can't handle a mix of "
+                         "multiclass and continuous targets", "precision_score("),
+    "ticket_priority__03": ("metrics_crash", "multi_class must be in ('ovo', 'ovr')",
+                            "roc_auc_score("),
+}
+
+
+@pytest.mark.slow
+def test_bench50_crashes_stop_at_their_crash_template(tmp_path):
+    """The five bench50 notebooks that stop with an error stop where their blueprint
+    says, with the error the crash template writes, after every earlier cell ran."""
+    from nbjudge.benchmark.procedural import generate_notebooks
+    from nbjudge.benchmark.suites import build_cases
+    from nbjudge.notebooks.batch import execute_index, plan_jobs
+
+    cases = build_cases("data/suites/bench50.yaml", 42, tmp_path / "datasets")
+    index, blueprint = generate_notebooks(cases, 42, tmp_path / "gen", root=tmp_path)
+    crashes = {e.notebook_id: e.template for e in blueprint if e.crash}
+    assert crashes == {k: v[0] for k, v in BENCH50_CRASHES.items()}
+    index = [entry for entry in index if entry.notebook_id in crashes]
+    jobs = plan_jobs(index, cases, tmp_path / "datasets", tmp_path / "exec", tmp_path)
+    executed = execute_index(jobs, timeout=300, workers=2, root=tmp_path, progress=False)
+    assert len(executed) == len(BENCH50_CRASHES)
+    for entry in executed:
+        _, message, call = BENCH50_CRASHES[entry.notebook_id]
+        assert entry.execution.status == "error", entry.notebook_id
+        assert entry.execution.failure == "notebook", entry.notebook_id
+        assert message in (entry.execution.error or ""), (entry.notebook_id,
+                                                         entry.execution.error)
+        code = [c for c in nbformat.read(tmp_path / entry.execution.path, 4).cells
+                if c.cell_type == "code"]
+        stopped = [i for i, c in enumerate(code)
+                   if any(o.output_type == "error" for o in c.outputs)]
+        assert len(stopped) == 1, entry.notebook_id
+        assert call in code[stopped[0]].source, (entry.notebook_id, code[stopped[0]].source)
+        assert all(c.execution_count is not None for c in code[:stopped[0]]), entry.notebook_id
