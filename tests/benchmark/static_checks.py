@@ -265,9 +265,10 @@ class _Columns:
             for t, v in zip(target.elts, value.elts, strict=True):
                 self.bind(t, v, self.columns(v))
             return
-        split = (isinstance(value, ast.Call) and _called(value) == "train_test_split"
-                 and len(target.elts) == 4 and value.args)
-        x_columns = self.columns(value.args[0]) if split else None  # type: ignore[union-attr]
+        x_columns = None
+        if (isinstance(value, ast.Call) and _called(value) == "train_test_split"
+                and len(target.elts) == 4 and value.args):
+            x_columns = self.columns(value.args[0])
         for i, t in enumerate(target.elts):
             self.bind(t, None, x_columns if i < 2 else None)
 
@@ -294,7 +295,8 @@ class _Columns:
               and isinstance(statement.iter, ast.Tuple | ast.List)
               and all(isinstance(e, ast.Constant) for e in statement.iter.elts)):
             for element in statement.iter.elts:
-                self.loop[statement.target.id] = element.value  # type: ignore[attr-defined]
+                assert isinstance(element, ast.Constant)
+                self.loop[statement.target.id] = element.value
                 for inner in statement.body:
                     self.statement(inner)
             self.loop.pop(statement.target.id, None)
