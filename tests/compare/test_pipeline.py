@@ -87,7 +87,9 @@ def run(tmp_path_factory):
             f"compare.arms.candidate.notebooks_per_case={PER_CASE}"], repo / "conf")
         seconds = {}
         start = time.perf_counter()
-        dvc(repo, "repro", "register")
+        # compare_judge depends on the experiment's labels and judgments (what compare.judges
+        # calibrated* learns from), so on the judge stage as well as register
+        dvc(repo, "repro", "register", "judge")
         seconds["experiment up to register"] = time.perf_counter() - start
         for stage in ("compare_notebooks", "compare_judge", "compare_stats"):
             start = time.perf_counter()
