@@ -74,7 +74,7 @@ test: setup lint
 	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
 pytest-fast: env
-	$(BIN)/python -m pytest -m "not slow"; status=$$?; \
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status
 
 test-fast: ruff
