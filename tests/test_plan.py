@@ -8,6 +8,7 @@ planned prompt tokens; after it, the plan finds every answer in the cache.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from nbjudge.plan import (
     plan_line,
     total_cost,
 )
+from nbjudge.runlog import RUNLOG_ROOT, runlog_path
 from nbjudge.schemas import StagePlan, read_json_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -303,8 +305,14 @@ def test_bench50_plan_offline_matches_what_a_scripted_run_sends(tmp_path):
     assert sum(tokenizer.messages(b["messages"]) for b in sent) == planned_prompt
     assert {b.get("max_tokens") for b in sent} == {600}
     record = read_json_record(repo / "data" / "judgments" / "baseline.plan.json", StagePlan)
-    assert record.lines[0].to_send == 450
-    assert record.lines[0].send_prompt_tokens == planned_prompt
+    assert record.lines[0].requests == 450 and record.lines[0].prompt_tokens == planned_prompt
+    # what the cache held is the run's, not the output's: the runlog keeps it beside the file
+    assert record.lines[0].cached is None and record.lines[0].send_prompt_tokens is None
+    side = runlog_path("data/judgments/baseline.plan.json", repo / RUNLOG_ROOT)
+    logged = [json.loads(line) for line in side.read_text().splitlines()]
+    assert logged == [{"stage": "judge", "lines.0.cached": 0,
+                       "lines.0.send_prompt_tokens": planned_prompt,
+                       "lines.0.send_reply_tokens": 450 * 600}]
     assert record.lines[0].input_price is None          # a self-hosted server: unknown
     assert "unknown" in _judge_row(stage_output.replace("plan of judge:\n", ""))
 
