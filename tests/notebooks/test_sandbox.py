@@ -613,7 +613,9 @@ def test_demo_notebooks_produce_the_same_outputs_with_and_without_the_sandbox(tm
     for sandboxed, plain in zip(runs["bwrap"], runs["none"], strict=True):
         assert sandboxed.execution.sandbox == "bwrap" and plain.execution.sandbox == "none"
         assert sandboxed.execution.status == plain.execution.status == "ok", (
-            sandboxed.execution, plain.execution)
+            f"{sandboxed.notebook_id}: sandboxed {sandboxed.execution.status} "
+            f"({sandboxed.execution.error}), plain {plain.execution.status} "
+            f"({plain.execution.error}) at cell {plain.execution.cell}")
         assert _comparable(tmp_path / sandboxed.execution.path) == \
             _comparable(tmp_path / plain.execution.path), sandboxed.notebook_id
 
