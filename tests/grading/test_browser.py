@@ -165,8 +165,22 @@ class _Grader:
             if shown:
                 return shown[0]
             if time.monotonic() > deadline:
-                raise AssertionError(f"nothing shown matches {xpath}")
+                raise AssertionError(f"nothing shown matches {xpath}{self.evidence()}")
             time.sleep(0.2)
+
+    def evidence(self) -> str:
+        """What the page showed when a wait ran out: a screenshot kept after the test and
+        the start of the page's text, for the failure message."""
+        from selenium.webdriver.common.by import By
+
+        shot = Path(tempfile.gettempdir()) / "nbjudge-grading" / f"failed-{time.time():.0f}.png"
+        try:
+            shot.parent.mkdir(exist_ok=True)
+            self.driver.save_screenshot(str(shot))
+            text = self.driver.find_element(By.TAG_NAME, "body").text
+        except Exception as error:
+            return f" (no evidence: {error})"
+        return f"\nscreenshot: {shot}\npage text: {' '.join(text.split())[:1500]!r}"
 
     def click(self, xpath: str):
         from selenium.common.exceptions import (
@@ -204,7 +218,7 @@ class _Grader:
             except StaleElementReferenceException:
                 found = "(re-rendered)"
             if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: the focus is on {found}")
+                raise AssertionError(f"{what}: the focus is on {found}{self.evidence()}")
             time.sleep(0.1)
 
     def dismiss(self, xpath: str) -> None:
@@ -321,6 +335,11 @@ def _answer_form_by_keyboard(grader: _Grader, rater: str, rationale: str) -> Non
         grader.find("//*[@role='option'][normalize-space()='1']")
         grader.press(Keys.ARROW_DOWN, options.index(value))
         grader.press(Keys.ENTER)
+        # The list closes and gives the focus back to its question, showing the value
+        # picked; a Tab sent before then is lost to the closing list.
+        picked = f"{dimension}, selected option: {value}"
+        grader.focus_becomes(lambda e, label=picked: (e.get_attribute("aria-label") or "")
+                             .startswith(label), f"{dimension}: Enter picks {value}")
         grader.press(Keys.TAB)
         box = grader.focus_becomes(lambda e: e.tag_name == "textarea",
                                    f"{dimension}: Tab to the comment box")
@@ -345,6 +364,22 @@ def _answer_form_by_keyboard(grader: _Grader, rater: str, rationale: str) -> Non
     grader.press(Keys.ENTER)
 
 
+def _start_review(grader: _Grader, shown: str) -> None:
+    """Press Start review until ``shown`` appears. On a loaded machine the queue's page
+    may still be re-rendering when the button is pressed, and the press is then lost
+    (the button stays); a grader presses it again, and so does this, up to three times
+    in three minutes."""
+    start = "//button[normalize-space()='Start review']"
+    for attempt in range(3):
+        grader.click(start)
+        try:
+            grader.find(shown, timeout=60)
+            return
+        except AssertionError:
+            if attempt == 2 or not grader.driver.find_elements("xpath", start):
+                raise
+
+
 @pytest.mark.parametrize("server", ["expert_1,expert_2"], indirect=True)
 def test_two_raters_grade_one_notebook_in_their_review_queues(server):
     assert "/review-queue" in server["started"] and "9 question(s) made" in server["started"]
@@ -360,9 +395,8 @@ def test_two_raters_grade_one_notebook_in_their_review_queues(server):
             grader.dismiss("//button[normalize-space()='Got it']")
             grader.dismiss("//button[@aria-label='Close']")    # the assistant's side panel
             grader.click(f"//*[normalize-space()='grading: {rater}']")
-            grader.click("//button[normalize-space()='Start review']")
             # The notebook, as text, beside the form's nine questions in the rubric's order.
-            grader.find("//*[contains(normalize-space(), 'Task: Who will churn?')]", timeout=180)
+            _start_review(grader, "//*[contains(normalize-space(), 'Task: Who will churn?')]")
             code = grader.find("//code[contains(., \"df = df.fillna(df.mean())\")]"
                                " | //pre[contains(., \"df = df.fillna(df.mean())\")]")
             # Line by line (numbered), as in the notebook, not JSON with escaped breaks.

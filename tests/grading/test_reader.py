@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 
 import mlflow
@@ -27,6 +28,7 @@ from nbjudge.grading.start import (
     response_preview,
     start_grading,
 )
+from nbjudge.grading.traces import TAG_NOTEBOOK, TAG_RATER, how_to_grade
 from nbjudge.schemas import DIMENSIONS, Label, read_records
 
 NOTEBOOKS = ("nb_a", "nb_b")
@@ -276,3 +278,26 @@ def test_partial_forms_and_the_builtin_question_are_flagged(store):
     assert "partial forms (1: fewer than 9 answers" in text
     assert "  expert_1: nb_a has 2 of 9" in text
     assert "nb_b has" not in text       # nine answers and the stray "Feedback": not partial
+
+
+def test_every_queue_item_shows_its_notebook_not_json(store, monkeypatch):
+    """The previews set on each trace are the ones stored, for every trace: exported in the
+    background, MLflow's span writer replaced them now and then with the root span's
+    inputs as JSON, and the queue showed escaped JSON instead of the notebook."""
+    monkeypatch.delenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", raising=False)
+    experiment = f"grading-{next(_names)}"
+    notebooks = [GradingNotebook(f"nb_{i:02d}", f"task {i}", f"[cell 1: code]\nx = {i}\n", "ok")
+                 for i in range(15)]
+    raters = ("expert_1", "expert_2")
+    start_grading(notebooks, raters, tracking_uri=store, experiment=experiment)
+    exp_id = mlflow.MlflowClient(store).get_experiment_by_name(experiment).experiment_id
+    infos = mlflow.MlflowClient(store).search_traces(locations=[exp_id], max_results=100)
+    by_id = {n.notebook_id: n for n in notebooks}
+    shown = {(t.info.tags[TAG_NOTEBOOK], t.info.tags[TAG_RATER]):
+             (t.info.request_preview, t.info.response_preview) for t in infos}
+    assert len(shown) == len(notebooks) * len(raters)
+    wrong = [key for key, (request, response) in shown.items()
+             if request != request_preview(by_id[key[0]], key[1])
+             or response != response_preview(by_id[key[0]], how_to_grade())]
+    assert not wrong, f"{len(wrong)} of {len(shown)} traces show other previews: {wrong}"
+    assert "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING" not in os.environ   # restored
