@@ -106,3 +106,18 @@ def test_blueprint_levels():
     entry = BlueprintEntry(notebook_id="n", case_id="c", dimension="data_imputation",
                            level="n/a", template="v", defects=[], description="nothing to impute")
     assert entry.level == "N/A"
+
+
+@pytest.mark.parametrize("record", ["Registration", "StagePlan"])
+def test_version_1_records_read_as_version_2_and_version_3_is_refused(record):
+    import pydantic
+
+    from nbjudge import schemas
+
+    model = getattr(schemas, record)
+    fields = ({"params": {}, "judges": []} if record == "Registration"
+              else {"stage": "judge", "tokenizer": "cl100k_base", "lines": []})
+    assert model.model_validate({"schema_version": 1, **fields}).schema_version == 2
+    assert model.model_validate(fields).schema_version == 2
+    with pytest.raises(pydantic.ValidationError):
+        model.model_validate({"schema_version": 3, **fields})

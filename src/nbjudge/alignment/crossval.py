@@ -21,6 +21,7 @@ from nbjudge.alignment.memalign import (
     MEMORY_VARIANTS,
     AlignedJudge,
     ConsensusRule,
+    HumanConsensus,
     MemAlignSettings,
     align_dimension,
     human_consensus,
@@ -43,7 +44,10 @@ from nbjudge.schemas import (
     write_json_record,
 )
 
-__all__ = ["audit_path", "cross_validate", "variant_judge"]
+__all__ = ["align_fold", "audit_path", "cross_validate", "variant_judge"]
+
+
+_NO_EMBEDDINGS = "MemAlign needs an embedding model: open the backend with embeddings=True"
 
 
 def audit_path(root: str | Path, fold: int | None, dimension: str, repeat: int = 0) -> Path:
@@ -80,6 +84,37 @@ def variant_judge(result: AlignedJudge, variant: str, base: DimensionJudge,
     raise ValueError(f"unknown memory variant {variant!r}; known: {list(MEMORY_VARIANTS)}")
 
 
+def align_fold(base: DimensionJudge, training: Iterable[str], traces: Mapping[str, Any],
+               labelled: Mapping[str, set[str]],
+               human: Mapping[tuple[str, str], HumanConsensus], *, labels: bool,
+               settings: MemAlignSettings, backend: Backend, nothing_to_teach: str
+               ) -> AlignedJudge:
+    """MemAlign of ``base`` (one dimension's baseline judge) on one fold's ``training``
+    notebooks: the align stage's rule, which the robustness stage repeats to rebuild a
+    fold's judges.
+
+    A training notebook teaches when it has a human label for the dimension and, with
+    ``labels`` (the raters' grades rather than feedback on the traces alone), a consensus
+    in ``human``: MemAlign learns the consensus the statistics score against, and a
+    notebook without one (under ``stats.consensus=rater:<id>``, one that rater did not
+    grade) counts for nothing in the statistics. None teaching is an
+    :class:`~nbjudge.errors.InputError` with the message ``nothing_to_teach``.
+    """
+    if backend.embedding_model is None:
+        raise ValueError(_NO_EMBEDDINGS)
+    training = list(training)
+    dimension = base.dimension
+    teach = [traces[n] for n in training if n in labelled.get(dimension, set())
+             and (not labels or (n, dimension) in human)]
+    if not teach:
+        raise InputError(nothing_to_teach)
+    return align_dimension(
+        base.judge, teach, settings=settings, reflection_model=backend.judge_model,
+        embedding_model=backend.embedding_model, usage=backend.usage,
+        human={traces[n].info.trace_id: human[n, dimension] for n in training
+               if (n, dimension) in human and n in traces})
+
+
 def _notebook_ids(trace_ids: Iterable[str], notebook_of: Mapping[str, str]) -> list[str]:
     return [notebook_of.get(t, t) for t in trace_ids]
 
@@ -112,8 +147,7 @@ def cross_validate(
     if variant not in MEMORY_VARIANTS:
         raise ValueError(f"unknown memory variant {variant!r}; known: {list(MEMORY_VARIANTS)}")
     if backend.embedding_model is None:
-        raise ValueError("MemAlign needs an embedding model: open the backend with "
-                         "embeddings=True")
+        raise ValueError(_NO_EMBEDDINGS)
     notebook_of = {trace.info.trace_id: n for n, trace in traces.items()}
     case_of = {v.notebook_id: v.case_id for v in views}
     base = baseline_judges(llm, dimensions)
@@ -130,21 +164,12 @@ def cross_validate(
             fold_judges: dict[str, DimensionJudge] = {}
             aligned: dict[str, AlignedJudge] = {}
             for dimension in dimensions:
-                # With labels, MemAlign learns the consensus the statistics score against:
-                # a notebook without one (under stats.consensus=rater:<id>, one that rater
-                # did not grade) teaches nothing, as it counts for nothing in the statistics.
-                teach = [traces[n] for n in training if n in labelled.get(dimension, set())
-                         and (not labels or (n, dimension) in human)]
-                if not teach:
-                    raise InputError(f"fold {fold}: no labelled training notebook for "
-                                     f"{dimension}{_consensus_hint(labels, rule)}; label more "
-                                     "notebooks or lower cv.k")
-                result = align_dimension(
-                    base[dimension].judge, teach, settings=settings,
-                    reflection_model=backend.judge_model,
-                    embedding_model=backend.embedding_model, usage=backend.usage,
-                    human={traces[n].info.trace_id: human[n, dimension] for n in training
-                           if (n, dimension) in human and n in traces})
+                result = align_fold(
+                    base[dimension], training, traces, labelled, human, labels=bool(labels),
+                    settings=settings, backend=backend,
+                    nothing_to_teach=f"fold {fold}: no labelled training notebook for "
+                    f"{dimension}{_consensus_hint(labels, rule)}; label more notebooks or "
+                    "lower cv.k")
                 aligned[dimension] = result
                 fold_judges[dimension] = variant_judge(result, variant, base[dimension],
                                                        backend, settings, notebook_of)

@@ -239,13 +239,10 @@ def rebuild_fold_judges(inputs: Any, assignment: Any, *, originals: Collection[s
     :class:`~nbjudge.alignment.memalign.ConsensusRule`, ``audit_root`` the align stage's
     audit folder of the ``full`` variant (``data/alignment/full``).
     """
-    from nbjudge.alignment.crossval import audit_path, variant_judge
-    from nbjudge.alignment.memalign import align_dimension, human_consensus
+    from nbjudge.alignment.crossval import align_fold, audit_path, variant_judge
+    from nbjudge.alignment.memalign import human_consensus
     from nbjudge.judges.batch import attach_judges, baseline_judges
 
-    if backend.embedding_model is None:
-        raise ValueError("MemAlign needs an embedding model: open the backend with "
-                         "embeddings=True")
     traces = inputs.traces()
     labelled = inputs.labelled()
     notebook_of = {trace.info.trace_id: n for n, trace in traces.items()}
@@ -261,19 +258,12 @@ def rebuild_fold_judges(inputs: Any, assignment: Any, *, originals: Collection[s
         judges = {}
         sent = {}
         for dimension in dimensions:
-            # as the align stage (nbjudge.alignment.crossval.cross_validate) teaches
-            teach = [traces[n] for n in training if n in labelled.get(dimension, set())
-                     and (not inputs.labels or (n, dimension) in human)]
-            if not teach:
-                raise InputError(f"fold {fold}: no labelled training notebook for "
-                                 f"{dimension}, so the align stage had no judge there; "
-                                 "leave full out of robustness.judges")
-            result = align_dimension(
-                base[dimension].judge, teach, settings=settings,
-                reflection_model=backend.judge_model,
-                embedding_model=backend.embedding_model, usage=backend.usage,
-                human={traces[n].info.trace_id: human[n, dimension] for n in training
-                       if (n, dimension) in human and n in traces})
+            result = align_fold(
+                base[dimension], training, traces, labelled, human,
+                labels=bool(inputs.labels), settings=settings, backend=backend,
+                nothing_to_teach=f"fold {fold}: no labelled training notebook for "
+                f"{dimension}, so the align stage had no judge there; leave full out of "
+                "robustness.judges")
             _check_audit(result.snapshot, notebook_of,
                          audit_path(audit_root, fold, dimension, assignment.repeat))
             judges[dimension] = variant_judge(result, "full", base[dimension], backend,
