@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
@@ -85,3 +88,24 @@ def judge_or_guideline(guideline: str):
         return reply(json.dumps({"guidelines": [
             {"guideline_text": guideline, "source_trace_ids": [0, 1]}]}))
     return script
+
+
+@contextmanager
+def aligned_judge(llm: Any, dimension: str, traces: Sequence[Any], cache_dir: Path,
+                  retrieval_k: int = 2) -> Iterator[Any]:
+    """MemAlign of ``dimension``'s baseline judge on ``traces``, through the backend that
+    ``llm`` (a scripted server's config) opens; the backend stays open in the block, so
+    the aligned judge can still be asked. Yields the
+    :class:`~nbjudge.alignment.memalign.AlignedJudge`."""
+    from nbjudge.alignment.memalign import MemAlignSettings, align_dimension
+    from nbjudge.judges.batch import attach_judges, baseline_judges
+    from nbjudge.llm.backends import open_backend
+
+    with open_backend(llm, embeddings=True, cache_dir=cache_dir) as backend:
+        judges = baseline_judges(llm, [dimension])
+        attach_judges(judges, backend)
+        yield align_dimension(judges[dimension].judge, traces,
+                              settings=MemAlignSettings(retrieval_k=retrieval_k),
+                              reflection_model=backend.judge_model,
+                              embedding_model=str(backend.embedding_model),
+                              usage=backend.usage)

@@ -22,14 +22,11 @@ import pytest
 from nbjudge.alignment.memalign import (
     DISTILLATION_SEED,
     DISTILLATION_TEMPERATURE,
-    MemAlignSettings,
-    align_dimension,
     deterministic_distillation,
 )
-from nbjudge.judges.batch import attach_judges, baseline_judges
-from nbjudge.llm.backends import LLMConfig, open_backend
+from nbjudge.llm.backends import LLMConfig
 from testing.fault_server import FaultServer, reply, score
-from testing.scripted_alignment import is_judge_request, scripted_experiment
+from testing.scripted_alignment import aligned_judge, is_judge_request, scripted_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 DIMENSION = "data_imputation"
@@ -74,14 +71,8 @@ def test_batches_are_sent_greedy_with_a_seed_one_after_another(tmp_path, monkeyp
     traces = [experiment.traces[v.notebook_id] for v in experiment.views]
     with FaultServer(_slow_first_batches) as server:
         llm = _scripted_config(server.base_url)
-        with open_backend(llm, embeddings=True, cache_dir=tmp_path / "cache") as backend:
-            judges = baseline_judges(llm, [DIMENSION])
-            attach_judges(judges, backend)
-            result = align_dimension(judges[DIMENSION].judge, traces,
-                                     settings=MemAlignSettings(retrieval_k=2),
-                                     reflection_model=backend.judge_model,
-                                     embedding_model=str(backend.embedding_model),
-                                     usage=backend.usage)
+        with aligned_judge(llm, DIMENSION, traces, tmp_path / "cache") as result:
+            pass
         distilled = [b for b in server.bodies if not is_judge_request(b)]
     assert len(distilled) > 1, "the small context should give several batches"
     assert all(b.get("temperature") == DISTILLATION_TEMPERATURE for b in distilled)

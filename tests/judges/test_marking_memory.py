@@ -83,12 +83,11 @@ def _traces(tmp_path):
 
 @pytest.mark.slow  # real MLflow judges and MemAlign against a scripted server
 def test_guidelines_and_examples_reach_the_prompt_neutralised(tmp_path, monkeypatch):
-    from nbjudge.alignment.memalign import MemAlignSettings, align_dimension, memory_snapshot
-    from nbjudge.judges.batch import attach_judges, baseline_judges
+    from nbjudge.alignment.memalign import memory_snapshot
     from nbjudge.judges.dimension import call_judge
-    from nbjudge.llm.backends import LLMConfig, open_backend
+    from nbjudge.llm.backends import LLMConfig
     from testing.fault_server import FaultServer
-    from testing.scripted_alignment import is_judge_request
+    from testing.scripted_alignment import aligned_judge, is_judge_request
 
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
@@ -100,14 +99,7 @@ def test_guidelines_and_examples_reach_the_prompt_neutralised(tmp_path, monkeypa
             "context_size": 32768, "notebook_tokens": 1000, "concurrency": 1, "timeout": 30,
             "max_retries": 0, "temperature": 0.0, "max_output_tokens": 100,
             "rationale_max_chars": 100, "embedding_model": "hashing"})
-        with open_backend(llm, embeddings=True, cache_dir=tmp_path / "cache") as backend:
-            judges = baseline_judges(llm, [DIMENSION])
-            attach_judges(judges, backend)
-            result = align_dimension(judges[DIMENSION].judge, traces,
-                                     settings=MemAlignSettings(retrieval_k=2),
-                                     reflection_model=backend.judge_model,
-                                     embedding_model=str(backend.embedding_model),
-                                     usage=backend.usage)
+        with aligned_judge(llm, DIMENSION, traces, tmp_path / "cache") as result:
             marked_key = memory_snapshot(result.aligned).as_key()
             assert call_judge(result.aligned, graded).value == 2
             mark_memory(result.aligned, marked=False)    # the defence `none`
