@@ -563,11 +563,16 @@ class RegisteredJudge(BaseModel):
     labels_match: bool | None = None     # the rebuilt labels are the taught ones
 
 
-class _Version2(Record):
-    """A record at version 2 whose version-1 records read as they are: version 2 only
-    left some fields empty (a subclass's docstring says which), so nothing is renamed."""
+class Registration(Record):
+    """``data/registered/judges.json``: the judges the ``register`` stage registered.
 
-    schema_version: Literal[2] = 2  # type: ignore[assignment]  # a newer version than Record's
+    Version 2 names each judge by ``digest`` and leaves its registry ``version`` empty;
+    version-1 records (a version, no digest) still read.
+    """
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # 2: judges named by digest
+    params: dict[str, Any]
+    judges: list[RegisteredJudge]
 
     @model_validator(mode="before")
     @classmethod
@@ -575,17 +580,6 @@ class _Version2(Record):
         if isinstance(data, dict) and data.get("schema_version") == 1:
             data = {**data, "schema_version": 2}
         return data
-
-
-class Registration(_Version2):
-    """``data/registered/judges.json``: the judges the ``register`` stage registered.
-
-    Version 2 names each judge by ``digest`` and leaves its registry ``version`` empty;
-    version-1 records (a version, no digest) still read.
-    """
-
-    params: dict[str, Any]
-    judges: list[RegisteredJudge]
 
 
 class PlanLine(BaseModel):
@@ -627,7 +621,7 @@ class PlanLine(BaseModel):
                 + self.send_reply_tokens * self.output_price)
 
 
-class StagePlan(_Version2):
+class StagePlan(Record):
     """What one stage sends, counted before it sends anything: printed at its start and
     written next to its outputs (``data/judgments/baseline.plan.json``,
     ``data/alignment/<variant>/plan.json``) for the report's planned-against-actual table.
@@ -636,10 +630,18 @@ class StagePlan(_Version2):
     ``send_reply_tokens`` empty, as the written plans do; version-1 records still read.
     """
 
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # 2: what is sent may be None
     stage: NonEmpty
     tokenizer: NonEmpty            # how prompt tokens were counted
     lines: list[PlanLine]
     notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            data = {**data, "schema_version": 2}
+        return data
 
 
 class PPIComparison(BaseModel):
